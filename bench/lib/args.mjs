@@ -1,0 +1,64 @@
+import { IMPL_IDS } from '../impl/index.mjs'
+import { SCENARIO_IDS } from '../scenarios/index.mjs'
+
+export const USAGE = `usage: node run.mjs [options]      (npm run bench -- [options])
+  --only=a,b          implementations (default: all): ${IMPL_IDS.join(', ')}
+  --scenario=a,b      scenarios (default: all): ${SCENARIO_IDS.join(', ')}
+  --duration=S        measured seconds per repetition (default 2)
+  --warmup=S          warm-up seconds before the first repetition (default 0.5)
+  --reps=N            repetitions per measurement, median reported (default 3)
+  --inflight=N        outstanding calls in the pipelined scenario (default 256)
+  --conns=N           idle connections in the memory scenario (default 500)
+  --json=PATH         where to write results (default bench/results/latest.json)
+  --no-build          do not build @wirecall/core and @wirecall/node first
+  --verbose           pass child processes' output through to stderr
+  --help`
+
+export function parseArgs(argv) {
+  const opts = {
+    only: [...IMPL_IDS],
+    scenarios: [...SCENARIO_IDS],
+    duration: 2,
+    warmup: 0.5,
+    reps: 3,
+    inflight: 256,
+    conns: 500,
+    json: null,
+    build: true,
+    verbose: false,
+    help: false,
+  }
+  const list = (v, known, what) => {
+    const items = v.split(',').map((s) => s.trim()).filter(Boolean)
+    for (const i of items) if (!known.includes(i)) throw new Error(`unknown ${what} "${i}" (known: ${known.join(', ')})`)
+    return items
+  }
+  const num = (k, v, min) => {
+    const n = Number(v)
+    if (!Number.isFinite(n) || n < min) throw new Error(`--${k} must be a number >= ${min}`)
+    return n
+  }
+  for (const arg of argv) {
+    const m = arg.match(/^--([a-z-]+)(?:=(.*))?$/)
+    if (!m) throw new Error(`unexpected argument "${arg}"`)
+    const [, k, v = ''] = m
+    switch (k) {
+      case 'only': case 'impl': case 'impls': opts.only = list(v, IMPL_IDS, 'implementation'); break
+      case 'scenario': case 'scenarios': opts.scenarios = list(v, SCENARIO_IDS, 'scenario'); break
+      case 'duration': opts.duration = num(k, v, 0.05); break
+      case 'warmup': opts.warmup = num(k, v, 0); break
+      case 'reps': opts.reps = Math.round(num(k, v, 1)); break
+      case 'inflight': opts.inflight = Math.round(num(k, v, 1)); break
+      case 'conns': opts.conns = Math.round(num(k, v, 1)); break
+      case 'json': opts.json = v; break
+      case 'no-build': opts.build = false; break
+      case 'verbose': opts.verbose = true; break
+      case 'help': opts.help = true; break
+      default: throw new Error(`unknown option --${k}`)
+    }
+  }
+  // Keep the requested order stable (registry order), whatever order the flags used.
+  opts.only = IMPL_IDS.filter((i) => opts.only.includes(i))
+  opts.scenarios = SCENARIO_IDS.filter((s) => opts.scenarios.includes(s))
+  return opts
+}

@@ -1,0 +1,164 @@
+// Child process management for the parent (run.mjs). Every child is tracked and killed on exit,
+// on errors and on SIGINT/SIGTERM. Children exit on their own when the IPC channel closes.
+import { fork } from 'node:child_process'
+import { dirname, join } from 'node:path'
+
+const benchDir = join(dirname(new URL(import.meta.url).pathname), '..')
+const live = new Set()
+
+export function killAllChildren() {
+  for (const c of live) {
+    try { c.kill('SIGKILL') } catch {}
+  }
+  live.clear()
+}
+
+let handlersInstalled = false
+export function installExitHandlers() {
+  if (handlersInstalled) return
+  handlersInstalled = true
+  process.on('exit', killAllChildren)
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(sig, () => {
+      process.stderr.write(`\n${sig}: stopping children\n`)
+      killAllChildren()
+      process.exit(sig === 'SIGINT' ? 130 : 143)
+    })
+  }
+}
+
+const tail = (s, n = 1500) => (s.length > n ? '…' + s.slice(-n) : s)
+
+/** A forked helper process speaking a tiny request/response protocol over IPC. */
+export class Child {
+  constructor(script, args, { gc = false, label = script, verbose = false } = {}) {
+    this.label = label
+    this.stderr = ''
+    this.stdout = ''
+    this.exited = false
+    this.exitInfo = null
+    this.pending = new Map()
+    this.nextId = 0
+    this.lineWaiters = []
+    this.cp = fork(join(benchDir, script), args, {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      execArgv: gc ? ['--expose-gc'] : [],
+      serialization: 'json',
+    })
+    live.add(this.cp)
+    this.cp.stdout.setEncoding('utf8')
+    this.cp.stderr.setEncoding('utf8')
+    this.cp.stdout.on('data', (d) => {
+      this.stdout = tail(this.stdout + d, 8000)
+      if (verbose) process.stderr.write(`[${label}] ${d}`)
+      for (const w of [...this.lineWaiters]) w()
+    })
+    this.cp.stderr.on('data', (d) => {
+      this.stderr = tail(this.stderr + d, 8000)
+      if (verbose) process.stderr.write(`[${label}!] ${d}`)
+    })
+    this.cp.on('message', (m) => {
+      const p = m && this.pending.get(m.id)
+      if (!p) return
+      this.pending.delete(m.id)
+      clearTimeout(p.timer)
+      if (m.ok) p.resolve(m.result)
+      else p.reject(new Error(m.error))
+    })
+    this.cp.on('error', (err) => this._fail(err))
+    this.cp.on('exit', (code, signal) => {
+      this.exited = true
+      live.delete(this.cp)
+      this.exitInfo = signal ? `signal ${signal}` : `code ${code}`
+      this._fail(new Error(`${label} exited (${this.exitInfo})${this.errTail()}`))
+    })
+  }
+
+  errTail() {
+    const e = this.stderr.trim()
+    return e ? `: ${lastLines(e, 4)}` : ''
+  }
+
+  _fail(err) {
+    for (const p of this.pending.values()) { clearTimeout(p.timer); p.reject(err) }
+    this.pending.clear()
+    for (const w of [...this.lineWaiters]) w(err)
+  }
+
+  /** Wait until stdout matches re; resolves with the match. */
+  waitStdout(re, timeoutMs) {
+    return new Promise((resolve, reject) => {
+      const check = (err) => {
+        const m = this.stdout.match(re)
+        if (m) return done(null, m)
+        if (err || this.exited) return done(err ?? new Error(`${this.label} exited${this.errTail()}`))
+      }
+      const timer = setTimeout(() => done(new Error(`${this.label}: no ${re} on stdout after ${timeoutMs} ms${this.errTail()}`)), timeoutMs)
+      const done = (err, m) => {
+        clearTimeout(timer)
+        this.lineWaiters = this.lineWaiters.filter((w) => w !== check)
+        err ? reject(err) : resolve(m)
+      }
+      this.lineWaiters.push(check)
+      check()
+    })
+  }
+
+  /** Call fn(args) in the child; rejects on error, child exit or timeout (and then kills the child). */
+  call(fn, args = {}, timeoutMs = 30_000) {
+    if (this.exited) return Promise.reject(new Error(`${this.label} is not running (${this.exitInfo})${this.errTail()}`))
+    return new Promise((resolve, reject) => {
+      const id = ++this.nextId
+      const timer = setTimeout(() => {
+        this.pending.delete(id)
+        reject(new Error(`${this.label}: ${fn} timed out after ${Math.round(timeoutMs / 1000)} s${this.errTail()}`))
+        this.kill()
+      }, timeoutMs)
+      this.pending.set(id, { resolve, reject, timer })
+      this.cp.send({ id, fn, args })
+    })
+  }
+
+  kill() {
+    if (!this.exited) { try { this.cp.kill('SIGKILL') } catch {} }
+  }
+
+  /** Polite stop: close IPC (the child exits on 'disconnect'), SIGKILL after graceMs. */
+  async stop(graceMs = 2000) {
+    if (this.exited) return
+    const exited = new Promise((r) => this.cp.once('exit', r))
+    try { this.cp.disconnect() } catch {}
+    const timer = setTimeout(() => this.kill(), graceMs)
+    await exited
+    clearTimeout(timer)
+  }
+}
+
+function lastLines(s, n) {
+  return s.split('\n').filter((l) => l.trim()).slice(-n).join(' | ')
+}
+
+/** Start bench/server.mjs for an implementation; resolves once its port is printed. */
+export async function startServer(implId, { gc = false, verbose = false, timeoutMs = 20_000 } = {}) {
+  const child = new Child('server.mjs', [implId], { gc, label: `server(${implId})`, verbose })
+  try {
+    const m = await child.waitStdout(/^PORT (\d+)$/m, timeoutMs)
+    child.port = Number(m[1])
+    return child
+  } catch (err) {
+    child.kill()
+    throw err
+  }
+}
+
+/** Start bench/client.mjs for (implementation, scenario); resolves once it reports ready. */
+export async function startClient(implId, scenarioId, { verbose = false, timeoutMs = 20_000 } = {}) {
+  const child = new Child('client.mjs', [implId, scenarioId], { label: `client(${implId})`, verbose })
+  try {
+    await child.call('ping', {}, timeoutMs)
+    return child
+  } catch (err) {
+    child.kill()
+    throw err
+  }
+}

@@ -1,0 +1,19 @@
+// Registry of scenarios, in table order. A scenario is a module exporting:
+//   id, legend (one line for the table footer), columns: [{ key, header, better: 'higher'|'lower', digits }]
+//   parent side (run.mjs):  open(ctx) -> handle;  rep(handle, ctx) -> { [column key]: number, ...extra };  close(handle)
+//     ctx = { implId, scenarioId, opts, startServer(implId, { gc }), startClient(implId, scenarioId) }
+//   client side (client.mjs, optional): client = { setup(impl, args) -> state, <fn>(state, args), teardown(state) }
+// lib/timed.mjs builds open/rep/close for the usual "one server + one client, timed loop" shape.
+// Scenarios may require implementation capabilities: export `requires = ['name']`; an impl lacking
+// `capabilities.name` gets "n/a" in that column (extension point for callbacks / topic fan-out).
+import { pathToFileURL } from 'node:url'
+import { dirname, join } from 'node:path'
+
+export const SCENARIO_IDS = ['sequential', 'pipelined', 'echo-1mib', 'idle-memory']
+
+const here = dirname(new URL(import.meta.url).pathname)
+
+export async function loadScenario(id) {
+  if (!SCENARIO_IDS.includes(id)) throw new Error(`unknown scenario "${id}" (known: ${SCENARIO_IDS.join(', ')})`)
+  return import(pathToFileURL(join(here, `${id}.mjs`)).href)
+}

@@ -1,0 +1,355 @@
+/**
+ * wirecall live dashboard — the server.
+ *
+ * One Node process on 127.0.0.1 serves the Vite-built page (demo/dist) with
+ * node:http and the wirecall WebSocket on the same port at /rpc.
+ *
+ *   PORT=5173 node server-dist/server.js      (PORT=0 picks a free port)
+ *
+ * The page subscribes with a callback (a function crossing by reference);
+ * every 500 ms the server calls it with fresh process metrics. The server also
+ * calls each page's own service: `getName()` when it connects and
+ * `clientsChanged(list)` whenever the client list changes.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createReadStream, statSync } from 'node:fs'
+import { extname, join, normalize, resolve, sep } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { service, withContext, type CallContext } from '@wirecall/core'
+import { serve, type Connection } from '@wirecall/node'
+import {
+  INVALID_OPERAND,
+  type ClientInfo,
+  type Metrics,
+  type PageApi,
+  type SubscribeResult,
+} from './src/shared.js'
+
+const HOST = '127.0.0.1'
+const PORT = parsePort(process.env.PORT, 5173)
+const INTERVAL_MS = 500
+/** demo/dist, relative to demo/server-dist/server.js (DEMO_DIST overrides). */
+const DIST = resolve(
+  process.env.DEMO_DIST ??
+    fileURLToPath(new URL(import.meta.url.includes('/server-dist/') ? '../dist/' : './dist/', import.meta.url)),
+)
+const startedAt = Date.now()
+
+function parsePort(raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`PORT must be 0..65535, got ${raw}`)
+  return n
+}
+
+// ---------------------------------------------------------------- static files
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.webp': 'image/webp',
+  '.ico': 'image/x-icon',
+  '.txt': 'text/plain; charset=utf-8',
+  '.woff': 'font/woff',
+  '.woff2': 'font/woff2',
+  '.wasm': 'application/wasm',
+}
+
+function send(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'x-content-type-options': 'nosniff',
+  })
+  res.end(body)
+}
+
+/** Map a URL path to a file inside DIST, or null when it is not allowed / not there. */
+function resolveStatic(urlPath: string): { file: string; size: number } | null {
+  let decoded: string
+  try {
+    decoded = decodeURIComponent(urlPath)
+  } catch {
+    return null
+  }
+  if (decoded.includes('\0') || decoded.includes('\\')) return null
+  // Refuse any dot-segment instead of trying to be clever about it.
+  if (decoded.split('/').some((seg) => seg === '..' || seg === '.')) return null
+  let rel = normalize(decoded).replace(/^[/]+/, '')
+  if (rel === '' || rel.endsWith('/')) rel += 'index.html'
+  const file = join(DIST, rel)
+  if (file !== DIST && !file.startsWith(DIST + sep)) return null
+  try {
+    const st = statSync(file)
+    if (!st.isFile()) return null
+    return { file, size: st.size }
+  } catch {
+    return null
+  }
+}
+
+function handleHttp(req: IncomingMessage, res: ServerResponse): void {
+  const method = req.method ?? 'GET'
+  let pathname: string
+  try {
+    pathname = new URL(req.url ?? '/', 'http://localhost').pathname
+  } catch {
+    return send(res, 400, 'bad request\n')
+  }
+  // new URL() resolves dot segments; look at the raw path too so that encoded or
+  // literal traversal attempts are refused outright rather than silently remapped.
+  const rawPath = (req.url ?? '/').split('?')[0] ?? '/'
+  if (/(^|\/|%2f|\\|%5c)(\.|%2e){1,2}(\/|%2f|\\|%5c|$)/i.test(rawPath)) return send(res, 403, 'forbidden\n')
+
+  if (pathname === '/healthz') return send(res, 200, 'ok\n')
+  if (pathname === '/rpc') return send(res, 426, 'WebSocket upgrade required\n')
+  if (method !== 'GET' && method !== 'HEAD') {
+    res.setHeader('allow', 'GET, HEAD')
+    return send(res, 405, 'method not allowed\n')
+  }
+  const found = resolveStatic(pathname)
+  if (!found) {
+    return send(res, 404, pathname === '/' ? 'demo/dist is missing: run `npm run build` in demo/\n' : 'not found\n')
+  }
+  const ext = extname(found.file).toLowerCase()
+  res.writeHead(200, {
+    'content-type': CONTENT_TYPES[ext] ?? 'application/octet-stream',
+    'content-length': found.size,
+    'x-content-type-options': 'nosniff',
+    // Vite puts content hashes in asset names; the HTML must always be revalidated.
+    'cache-control': pathname.startsWith('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache',
+  })
+  if (method === 'HEAD') return void res.end()
+  createReadStream(found.file)
+    .on('error', () => res.destroy())
+    .pipe(res)
+}
+
+// ---------------------------------------------------------------- metrics
+
+/** A custom error class: not a JS built-in, so the page sees it as a RemoteError carrying this name. */
+class InvalidOperandError extends Error {
+  override name = INVALID_OPERAND
+  readonly code = 'INVALID_OPERAND'
+  constructor(
+    message: string,
+    readonly operand: string,
+  ) {
+    super(message)
+  }
+}
+
+let callsHandled = 0
+let seq = 0
+const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+loopDelay.enable()
+let lastCpu = process.cpuUsage()
+let lastTick = process.hrtime.bigint()
+let lastCalls = 0
+
+function sample(): Metrics {
+  const now = process.hrtime.bigint()
+  const elapsedUs = Number(now - lastTick) / 1000
+  const cpu = process.cpuUsage(lastCpu)
+  lastCpu = process.cpuUsage()
+  lastTick = now
+  const mem = process.memoryUsage()
+  const calls = callsHandled - lastCalls
+  lastCalls = callsHandled
+  const m: Metrics = {
+    seq: ++seq,
+    t: Date.now(),
+    cpu: elapsedUs > 0 ? round(((cpu.user + cpu.system) / elapsedUs) * 100, 1) : 0,
+    rss: mem.rss,
+    heapUsed: mem.heapUsed,
+    heapTotal: mem.heapTotal,
+    loopP50: round(loopDelay.percentile(50) / 1e6, 2),
+    loopP99: round(loopDelay.percentile(99) / 1e6, 2),
+    callsPerSec: elapsedUs > 0 ? round(calls / (elapsedUs / 1e6), 1) : 0,
+    clients: clients.size,
+    pid: process.pid,
+    startedAt,
+  }
+  loopDelay.reset()
+  return m
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits
+  return Math.round(x * f) / f
+}
+
+// ---------------------------------------------------------------- clients
+
+type PageConn = Connection<PageApi>
+type MetricsCallback = (m: Metrics) => Promise<unknown> | unknown
+
+interface ClientEntry {
+  info: ClientInfo
+  conn: PageConn
+  onMetrics?: MetricsCallback
+  /** A push to this client is still awaiting its reply: skip ticks instead of piling up. */
+  busy: boolean
+}
+
+const clients = new Map<string, ClientEntry>()
+
+function clientList(): ClientInfo[] {
+  return [...clients.values()].map((c) => ({ ...c.info }))
+}
+
+function broadcastClients(): void {
+  const list = clientList()
+  for (const c of clients.values()) {
+    try {
+      c.conn.notify.clientsChanged(list)
+    } catch {
+      // closing; its onClose will tidy up
+    }
+  }
+}
+
+function entryFor(ctx: CallContext<PageConn>): ClientEntry {
+  const entry = clients.get(ctx.connection.id)
+  if (!entry) throw new Error('connection is not registered (closing?)')
+  return entry
+}
+
+function pushMetrics(): void {
+  const m = sample()
+  for (const c of clients.values()) {
+    const cb = c.onMetrics
+    if (!cb || c.busy) continue
+    c.busy = true
+    Promise.resolve()
+      .then(() => cb(m))
+      .catch(() => {
+        // The page is gone or its callback threw; a closed connection is removed in onClose.
+        if (c.conn.closed) c.onMetrics = undefined
+      })
+      .finally(() => {
+        c.busy = false
+      })
+  }
+}
+
+// ---------------------------------------------------------------- the service
+
+const api = service({
+  subscribe: withContext((ctx: CallContext<PageConn>, onMetrics: MetricsCallback): SubscribeResult => {
+    callsHandled++
+    if (typeof onMetrics !== 'function') throw new TypeError('subscribe(onMetrics): onMetrics must be a function')
+    const entry = entryFor(ctx)
+    entry.onMetrics = onMetrics
+    return { clientId: entry.info.id, intervalMs: INTERVAL_MS, pid: process.pid, startedAt }
+  }),
+  unsubscribe: withContext((ctx: CallContext<PageConn>): boolean => {
+    callsHandled++
+    const entry = clients.get(ctx.connection.id)
+    const had = entry?.onMetrics !== undefined
+    if (entry) entry.onMetrics = undefined
+    return had
+  }),
+  clients(): ClientInfo[] {
+    callsHandled++
+    return clientList()
+  },
+  divide(a: number, b: number): number {
+    callsHandled++
+    for (const [label, v] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
+      if (typeof v !== 'number' || !Number.isFinite(v)) {
+        throw new InvalidOperandError(`operand ${label} must be a finite number, got ${JSON.stringify(v)}`, label)
+      }
+    }
+    if (b === 0) throw new RangeError(`cannot divide ${a} by zero`)
+    return a / b
+  },
+  echo(text: string): string {
+    callsHandled++
+    return String(text)
+  },
+})
+
+export type DemoServerApi = typeof api
+
+// ---------------------------------------------------------------- wiring
+
+const httpServer = createServer(handleHttp)
+
+const wc = await serve<PageApi>({
+  server: httpServer,
+  path: '/rpc',
+  service: api,
+  onConnection(conn) {
+    const entry: ClientEntry = {
+      info: { id: conn.id, name: null, address: conn.peer?.address, connectedAt: Date.now() },
+      conn,
+      busy: false,
+    }
+    clients.set(conn.id, entry)
+    conn.onClose(() => {
+      clients.delete(conn.id)
+      broadcastClients()
+    })
+    broadcastClients()
+    // The server calls into the page: ask it for its name.
+    conn
+      .with({ timeout: 5000 })
+      .remote.getName()
+      .then((name: unknown) => {
+        entry.info.name = String(name).slice(0, 60) || 'anonymous'
+      })
+      .catch((err: unknown) => {
+        entry.info.name = `(getName failed: ${err instanceof Error ? err.name : 'error'})`
+      })
+      .finally(() => {
+        if (clients.has(conn.id)) broadcastClients()
+      })
+  },
+})
+
+await new Promise<void>((ok, fail) => {
+  httpServer.once('error', fail)
+  httpServer.listen(PORT, HOST, () => {
+    httpServer.off('error', fail)
+    ok()
+  })
+})
+
+const addr = httpServer.address()
+const port = typeof addr === 'object' && addr ? addr.port : PORT
+const timer = setInterval(pushMetrics, INTERVAL_MS)
+console.log(`wirecall demo listening on http://${HOST}:${port}/  (WebSocket at ws://${HOST}:${port}/rpc, pid ${process.pid})`)
+
+let stopping = false
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return
+  stopping = true
+  console.log(`${signal}: shutting down`)
+  clearInterval(timer)
+  loopDelay.disable()
+  const force = setTimeout(() => process.exit(1), 3000)
+  force.unref()
+  try {
+    await wc.close()
+  } catch (err) {
+    console.error('wirecall close failed:', err)
+  }
+  httpServer.closeAllConnections?.()
+  httpServer.close(() => process.exit(0))
+}
+process.on('SIGINT', () => void shutdown('SIGINT'))
+process.on('SIGTERM', () => void shutdown('SIGTERM'))

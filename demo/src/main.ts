@@ -1,0 +1,313 @@
+/**
+ * wirecall live dashboard — the page.
+ *
+ * The page connects to the server with `@wirecall/browser`, registers its own
+ * service (the server calls `getName()` and `clientsChanged()` on it), and
+ * subscribes with a plain function that the server calls every 500 ms.
+ */
+import { connect } from '@wirecall/browser'
+import { service } from '@wirecall/core'
+import { LineChart, formatNumber } from './chart.js'
+import type { ClientInfo, Metrics, PageApi, ServerApi } from './shared.js'
+import './style.css'
+
+type Client = Awaited<ReturnType<typeof connect<ServerApi>>>
+type ConnState = 'connecting' | 'open' | 'reconnecting' | 'closed'
+
+// ---------------------------------------------------------------- DOM helpers
+
+function $<T extends HTMLElement = HTMLElement>(id: string): T {
+  const el = document.getElementById(id)
+  if (!el) throw new Error(`#${id} is missing from index.html`)
+  return el as T
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Partial<Record<string, string>> = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag)
+  for (const [k, v] of Object.entries(props)) {
+    if (v === undefined) continue
+    if (k === 'class') node.className = v
+    else node.setAttribute(k, v)
+  }
+  node.append(...children)
+  return node
+}
+
+const MB = 1024 * 1024
+const fmtMB = (v: number) => `${formatNumber(v)} MB`
+const fmtMs = (v: number) => `${formatNumber(v)} ms`
+const fmtPct = (v: number) => `${formatNumber(v)}%`
+
+function log(text: string, kind: 'info' | 'warn' | 'error' = 'info'): void {
+  const list = $('log')
+  const time = new Date().toLocaleTimeString([], { hour12: false })
+  list.prepend(el('li', { class: `log-${kind}` }, el('time', {}, time), ' ', text))
+  while (list.children.length > 60) list.lastElementChild?.remove()
+}
+
+// ---------------------------------------------------------------- identity
+
+function pickName(): string {
+  const fromQuery = new URLSearchParams(location.search).get('name')?.trim()
+  if (fromQuery) return fromQuery.slice(0, 60)
+  const key = 'wirecall-demo-name'
+  const saved = sessionStorage.getItem(key)
+  if (saved) return saved
+  const adjectives = ['swift', 'quiet', 'brave', 'lucid', 'amber', 'cosmic', 'gentle', 'rapid', 'sunny', 'witty']
+  const animals = ['otter', 'falcon', 'lynx', 'heron', 'panda', 'koala', 'orca', 'fox', 'ibis', 'yak']
+  const r = (n: number) => Math.floor(Math.random() * n)
+  const name = `${adjectives[r(adjectives.length)]}-${animals[r(animals.length)]}-${r(90) + 10}`
+  sessionStorage.setItem(key, name)
+  return name
+}
+
+const myName = pickName()
+let myId: string | undefined
+$('my-name').textContent = myName
+document.title = `${myName} · wirecall dashboard`
+
+// ---------------------------------------------------------------- charts
+
+const charts = {
+  cpu: new LineChart($<HTMLCanvasElement>('chart-cpu'), {
+    series: [{ label: 'cpu', color: '#49c5b6' }],
+    format: fmtPct,
+    minMax: 5,
+  }),
+  memory: new LineChart($<HTMLCanvasElement>('chart-memory'), {
+    series: [
+      { label: 'rss', color: '#7aa2ff' },
+      { label: 'heap used', color: '#c792ea' },
+    ],
+    format: fmtMB,
+    minMax: 16,
+  }),
+  loop: new LineChart($<HTMLCanvasElement>('chart-loop'), {
+    series: [
+      { label: 'p50', color: '#ffcb6b' },
+      { label: 'p99', color: '#f78c6c' },
+    ],
+    format: fmtMs,
+    minMax: 2,
+  }),
+  calls: new LineChart($<HTMLCanvasElement>('chart-calls'), {
+    series: [{ label: 'calls/s', color: '#89ddff' }],
+    format: (v) => formatNumber(v),
+    minMax: 5,
+  }),
+}
+
+let samples = 0
+let serverPid: number | undefined
+
+function onMetrics(m: Metrics): void {
+  samples++
+  charts.cpu.push(m.t, [m.cpu])
+  charts.memory.push(m.t, [m.rss / MB, m.heapUsed / MB])
+  charts.loop.push(m.t, [m.loopP50, m.loopP99])
+  charts.calls.push(m.t, [m.callsPerSec])
+  $('value-cpu').textContent = fmtPct(m.cpu)
+  $('value-memory').textContent = fmtMB(m.rss / MB)
+  $('value-loop').textContent = `p99 ${fmtMs(m.loopP99)}`
+  $('value-calls').textContent = formatNumber(m.callsPerSec)
+  $('sample-count').textContent = String(samples)
+  $('sample-seq').textContent = `#${m.seq}`
+  $('server-uptime').textContent = formatUptime(m.t - m.startedAt)
+  if (serverPid !== m.pid) {
+    if (serverPid !== undefined) log(`server restarted (pid ${serverPid} → ${m.pid})`, 'warn')
+    serverPid = m.pid
+    $('server-pid').textContent = String(m.pid)
+  }
+}
+
+function formatUptime(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000))
+  const h = Math.floor(s / 3600)
+  const mm = Math.floor((s % 3600) / 60)
+  const ss = s % 60
+  return h ? `${h}h${String(mm).padStart(2, '0')}m` : mm ? `${mm}m${String(ss).padStart(2, '0')}s` : `${ss}s`
+}
+
+// ---------------------------------------------------------------- clients list
+
+function renderClients(list: ClientInfo[]): void {
+  const ul = $('client-list')
+  ul.replaceChildren(
+    ...list.map((c) => {
+      const me = c.id === myId
+      const since = new Date(c.connectedAt).toLocaleTimeString([], { hour12: false })
+      return el(
+        'li',
+        { class: me ? 'client me' : 'client', 'data-testid': 'client-item', 'data-client-id': c.id, 'data-me': String(me) },
+        el('span', { class: 'dot', 'aria-hidden': 'true' }),
+        el('span', { class: 'client-name', 'data-testid': 'client-name' }, c.name ?? 'asking…'),
+        me ? el('span', { class: 'tag' }, 'you') : '',
+        el('span', { class: 'client-meta mono muted' }, `${c.id.slice(0, 8)} · since ${since}`),
+      )
+    }),
+  )
+  $('client-count').textContent = String(list.length)
+}
+
+// ---------------------------------------------------------------- connection
+
+function setState(state: ConnState): void {
+  const badge = $('conn-state')
+  if (badge.dataset.state === state) return
+  badge.dataset.state = state
+  badge.textContent = state
+  document.body.dataset.conn = state
+  log(`connection ${state}`, state === 'open' ? 'info' : state === 'closed' ? 'error' : 'warn')
+}
+
+/** The page-side service: the server reaches it through `conn.remote` / `conn.notify`. */
+const pageService = service({
+  getName: () => myName,
+  clientsChanged: (list: ClientInfo[]) => renderClients(list),
+}) satisfies PageApi
+
+const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/rpc`
+let client: Client | undefined
+
+async function subscribe(c: Client): Promise<void> {
+  const info = await c.remote.subscribe(onMetrics)
+  myId = info.clientId
+  $('my-id').textContent = `#${info.clientId.slice(0, 8)}`
+  renderClients(await c.remote.clients())
+  log(`subscribed to metrics every ${info.intervalMs} ms`)
+}
+
+async function start(): Promise<void> {
+  setState('connecting')
+  // `connect` resolves on the first open; if the server is not up yet, keep trying.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      client = await connect<ServerApi>(wsUrl, {
+        service: pageService,
+        timeout: 10_000,
+        reconnect: { initialDelay: 200, maxDelay: 2_000, factor: 2, jitter: 0.2 },
+        whileDisconnected: 'fail',
+        onStateChange: setState,
+        onReconnect: async (c: Client) => {
+          log('reconnected; subscribing again')
+          await subscribe(c)
+        },
+      })
+      break
+    } catch (err) {
+      const delay = Math.min(2_000, 200 * 2 ** Math.min(attempt, 4))
+      log(`connect failed (${describeError(err).message || 'error'}); retrying in ${delay} ms`, 'warn')
+      setState('connecting')
+      await new Promise((r) => setTimeout(r, delay))
+    }
+  }
+  setState(client.state as ConnState)
+  try {
+    await subscribe(client)
+  } catch (err) {
+    log(`subscribe failed: ${describeError(err).message}`, 'error')
+  }
+}
+
+addEventListener('pagehide', () => void client?.close())
+
+// ---------------------------------------------------------------- forms
+
+interface ErrorView {
+  name: string
+  message: string
+  code?: string
+  detail: string
+}
+
+function describeError(err: unknown): ErrorView {
+  if (err instanceof Error) {
+    const e = err as Error & { code?: unknown; origin?: unknown; data?: unknown }
+    const code = typeof e.code === 'string' ? e.code : undefined
+    const bits: string[] = []
+    if (code) bits.push(`code ${code}`)
+    for (const ctor of [RangeError, TypeError] as const) {
+      if (err instanceof ctor) bits.push(`a local ${ctor.name}`)
+    }
+    if (err.constructor?.name === 'RemoteError') bits.push('a RemoteError')
+    return { name: e.name, message: e.message, ...(code ? { code } : {}), detail: bits.join(' · ') }
+  }
+  return { name: typeof err, message: String(err), detail: 'not an Error' }
+}
+
+/** "3" -> 3; anything that is not a number is sent as the raw string, so the server's validation shows. */
+function operand(raw: string): number {
+  const t = raw.trim()
+  const n = Number(t)
+  return (t !== '' && Number.isFinite(n) ? n : t) as number
+}
+
+function showDivide(kind: 'result' | 'error' | 'pending', result = '', error?: ErrorView): void {
+  const out = $('divide-output')
+  out.dataset.kind = kind
+  $('divide-result').textContent = result
+  $('divide-error-name').textContent = error?.name ?? ''
+  $('divide-error-message').textContent = error?.message ?? ''
+  $('divide-error-detail').textContent = error?.detail ?? ''
+}
+
+$<HTMLFormElement>('divide-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault()
+  const a = operand($<HTMLInputElement>('divide-a').value)
+  const b = operand($<HTMLInputElement>('divide-b').value)
+  if (!client) return showDivide('error', '', { name: 'NotConnected', message: 'not connected yet', detail: '' })
+  showDivide('pending', '…')
+  try {
+    const q = await client.remote.divide(a, b)
+    showDivide('result', `= ${Number.isInteger(q) ? q : q.toPrecision(12).replace(/0+$/, '')}`)
+  } catch (err) {
+    showDivide('error', '', describeError(err))
+  }
+})
+
+$<HTMLFormElement>('echo-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault()
+  const out = $('echo-result')
+  const text = $<HTMLInputElement>('echo-input').value
+  if (!client) return void (out.textContent = 'not connected yet')
+  const t0 = performance.now()
+  try {
+    const reply = await client.remote.echo(text)
+    out.dataset.kind = 'result'
+    out.textContent = reply
+    out.title = `round trip ${(performance.now() - t0).toFixed(1)} ms`
+  } catch (err) {
+    const e = describeError(err)
+    out.dataset.kind = 'error'
+    out.textContent = `${e.name}: ${e.message}`
+  }
+})
+
+$<HTMLButtonElement>('burst').addEventListener('click', async (ev) => {
+  const button = ev.currentTarget as HTMLButtonElement
+  const out = $('burst-result')
+  if (!client) return void (out.textContent = 'not connected yet')
+  const c = client
+  button.disabled = true
+  const total = 2_000
+  const batch = 100
+  const t0 = performance.now()
+  try {
+    for (let i = 0; i < total; i += batch) {
+      await Promise.all(Array.from({ length: batch }, (_, j) => c.remote.echo(String(i + j))))
+    }
+    const ms = performance.now() - t0
+    out.textContent = `${total} calls in ${ms.toFixed(0)} ms (${formatNumber((total / ms) * 1000)}/s)`
+  } catch (err) {
+    const e = describeError(err)
+    out.textContent = `${e.name}: ${e.message}`
+  } finally {
+    button.disabled = false
+  }
+})
+
+void start()

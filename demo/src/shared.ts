@@ -1,0 +1,74 @@
+/**
+ * The contract between the dashboard page and the demo server.
+ *
+ * Both sides import these types (type-only, nothing is emitted): the page
+ * calls `connect<ServerApi>(...)` and gets a typed `remote`; the server types
+ * `conn.remote` as `Remote<PageApi>`. One definition, no code generation.
+ */
+
+/** One sample of the server's vital signs, pushed every `intervalMs`. */
+export interface Metrics {
+  /** Sequence number of the sample since the server started. */
+  seq: number
+  /** Server wall clock (ms since epoch) when the sample was taken. */
+  t: number
+  /** Process CPU usage in percent of one core over the last interval. */
+  cpu: number
+  /** Resident set size, bytes. */
+  rss: number
+  /** V8 heap in use, bytes. */
+  heapUsed: number
+  /** V8 heap reserved, bytes. */
+  heapTotal: number
+  /** Event-loop delay percentiles over the last interval, milliseconds. */
+  loopP50: number
+  loopP99: number
+  /** Calls handled by the server's service per second over the last interval. */
+  callsPerSec: number
+  /** Connected clients (WebSocket connections). */
+  clients: number
+  /** Server process id and start time: a restart is visible as a change. */
+  pid: number
+  startedAt: number
+}
+
+/** One entry in the connected-clients list. */
+export interface ClientInfo {
+  id: string
+  /** What the page answered to `getName()`; `null` while the server is asking. */
+  name: string | null
+  address?: string
+  connectedAt: number
+}
+
+export interface SubscribeResult {
+  /** The id the server gave this connection (so the page can find itself in the list). */
+  clientId: string
+  intervalMs: number
+  pid: number
+  startedAt: number
+}
+
+/** What the server exposes to pages. */
+export interface ServerApi {
+  /** Start pushing `Metrics` into `onMetrics` (a page function sent by reference). */
+  subscribe(onMetrics: (m: Metrics) => void): SubscribeResult
+  /** Stop the push for the calling connection. */
+  unsubscribe(): boolean
+  /** The connected clients, oldest first. */
+  clients(): ClientInfo[]
+  /** a / b; RangeError when b is 0, InvalidOperandError when an operand is not a finite number. */
+  divide(a: number, b: number): number
+  echo(text: string): string
+}
+
+/** What each page exposes to the server (reached through `conn.remote`). */
+export interface PageApi {
+  /** The display name of this page. */
+  getName(): string
+  /** The server tells every page when the client list changes. */
+  clientsChanged(list: ClientInfo[]): void
+}
+
+/** Name of the custom error `divide` throws for non-numeric operands. */
+export const INVALID_OPERAND = 'InvalidOperandError'

@@ -1,0 +1,87 @@
+/**
+ * Test fixtures: a fresh demo server per test (so the client list is
+ * deterministic), pages that fail the test on uncaught page errors, and a
+ * helper to open the dashboard under a given name.
+ */
+import { test as base, expect, type Browser, type Page, type TestInfo } from '@playwright/test'
+import { mkdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { DemoServer } from './demo-server.js'
+
+export { expect }
+
+export const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url))
+mkdirSync(ARTIFACTS, { recursive: true })
+
+export interface Dashboard {
+  page: Page
+  name: string
+}
+
+interface Fixtures {
+  demo: DemoServer
+  /** Uncaught errors of every page opened in the test; asserted empty at the end. */
+  pageErrors: string[]
+  /** Open the dashboard in a new browser context (a separate "tab" with its own storage). */
+  openDashboard: (name: string) => Promise<Dashboard>
+}
+
+function watchErrors(page: Page, into: string[]): void {
+  page.on('pageerror', (err) => into.push(`${err.name}: ${err.message}`))
+}
+
+export const test = base.extend<Fixtures>({
+  // eslint-disable-next-line no-empty-pattern
+  demo: async ({}, use, testInfo: TestInfo) => {
+    const server = await DemoServer.start()
+    try {
+      await use(server)
+    } finally {
+      await server.stop()
+      if (testInfo.status !== testInfo.expectedStatus) {
+        await testInfo.attach('demo-server.log', { body: server.output(), contentType: 'text/plain' })
+      }
+    }
+  },
+
+  // eslint-disable-next-line no-empty-pattern
+  pageErrors: async ({}, use) => {
+    const errors: string[] = []
+    await use(errors)
+    expect(errors, 'uncaught errors in the page').toEqual([])
+  },
+
+  page: async ({ page, pageErrors }, use) => {
+    watchErrors(page, pageErrors)
+    await use(page)
+  },
+
+  openDashboard: async ({ browser, demo, pageErrors }, use) => {
+    const contexts: Awaited<ReturnType<Browser['newContext']>>[] = []
+    await use(async (name: string) => {
+      const context = await browser.newContext()
+      contexts.push(context)
+      const page = await context.newPage()
+      watchErrors(page, pageErrors)
+      await gotoDashboard(page, demo, name)
+      return { page, name }
+    })
+    await Promise.all(contexts.map((c) => c.close().catch(() => {})))
+  },
+})
+
+/** Load the dashboard as `name` and wait until it is connected and receiving metrics. */
+export async function gotoDashboard(page: Page, demo: DemoServer, name: string): Promise<void> {
+  await page.goto(`${demo.url}?name=${encodeURIComponent(name)}`)
+  await expect(page.getByTestId('conn-state')).toHaveAttribute('data-state', 'open')
+}
+
+/** Number of metric samples the page has received so far. */
+export async function sampleCount(page: Page): Promise<number> {
+  return Number((await page.getByTestId('sample-count').textContent()) ?? '0')
+}
+
+/** Points currently held by a chart's rolling window. */
+export async function chartPoints(page: Page, chart: string): Promise<number> {
+  return Number((await page.getByTestId(`chart-${chart}`).getAttribute('data-points')) ?? '0')
+}

@@ -1,0 +1,230 @@
+/**
+ * The msgpack codec and its extension registry: how values beyond plain
+ * msgpack cross the wire (DESIGN.md "Wire protocol").
+ *
+ * One Encoder and one Decoder are shared by every session that uses the same
+ * codec, and the session whose frame is being coded is put in a mutable slot
+ * for the duration of the (synchronous) call. Why: a per-connection encoder
+ * keeps a 2 KiB+ buffer alive for every idle connection.
+ */
+import { Decoder, Encoder, ExtData, decodeTimestampExtension, encodeTimestampExtension } from '@msgpack/msgpack'
+import type { ExtensionCodecType } from '@msgpack/msgpack'
+import { fromWireError, toWireError, type ErrorTable, type WireError } from './errors.js'
+import { isService } from './router.js'
+
+/** Extension type numbers 64-127 are wirecall's; 0-63 are the user's. */
+export const ExtType = {
+  /** A function exported by the sender; payload: u32 id. */
+  FUNCTION_REF: 64,
+  /** A service exported by the sender; payload: u32 id. */
+  SERVICE_REF: 65,
+  /** One of the receiver's own exports handed back; payload: u32 id. */
+  RETURNED_REF: 66,
+  /** Arbitrary-precision BigInt; payload: msgpack string, decimal. */
+  BIGINT: 67,
+  /** Map; payload: msgpack array [k0, v0, k1, v1, ...]. */
+  MAP: 68,
+  /** Set; payload: msgpack array of members. */
+  SET: 69,
+  /** An Error used as a value (not thrown); payload: the error's wire map. */
+  ERROR: 70,
+} as const
+
+/** What the codec needs from a session to pass callbacks and services by reference. */
+export interface RefHost {
+  /** Export a local function or service to the peer; returns the id to send. */
+  exportRef(value: object, kind: 'function' | 'service'): number
+  /** If `value` is a proxy of a reference this host imported from its peer, its id. */
+  importedIdOf(value: object): number | undefined
+  /** Build (or reuse) the local proxy for a reference the peer exported. */
+  importRef(id: number, kind: 'function' | 'service'): unknown
+  /** The peer handed back one of our own exports: the original object. */
+  ownExport(id: number): unknown
+  /** Where errors decoded as values came from. */
+  readonly peerLabel: string | undefined
+  readonly errorTable: ErrorTable | undefined
+  readonly exposeErrorStacks: boolean
+}
+
+/** A user value translator (aiozmq's): a class that crosses the wire as itself. */
+export interface ValueType<T = unknown, W = unknown> {
+  /** Extension type number, 0-63. */
+  readonly type: number
+  /** Instances of this class are encoded with `encode`. */
+  readonly class: abstract new (...args: never[]) => T
+  /** To something msgpack can carry (may itself contain registered types). */
+  encode(value: T): W
+  /** Back from that form. */
+  decode(wire: W): T
+}
+
+interface Slot { host: RefHost | undefined; maxBytes: number }
+
+/** The msgpack codec of a session: built-in extensions plus user value types. */
+export class MsgpackCodec {
+  private readonly slot: Slot = { host: undefined, maxBytes: 0 }
+  private readonly encoder: Encoder<Slot>
+  private readonly decoders = new Map<number, Decoder<Slot>>()
+  private readonly userTypes = new Map<Function, ValueType>()
+  private readonly userDecoders = new Map<number, ValueType>()
+  private readonly extensions: ExtensionCodecType<Slot>
+
+  constructor(types: readonly ValueType[] = []) {
+    for (const t of types) {
+      if (!Number.isInteger(t.type) || t.type < 0 || t.type > 63) {
+        throw new RangeError(`wirecall: value type numbers are 0-63 (64-127 are reserved), got ${t.type}`)
+      }
+      if (this.userDecoders.has(t.type)) throw new RangeError(`wirecall: value type ${t.type} registered twice`)
+      this.userTypes.set(t.class, t)
+      this.userDecoders.set(t.type, t)
+    }
+    this.extensions = {
+      tryToEncode: (value, slot) => this.tryToEncode(value, slot),
+      decode: (data, type, slot) => this.decodeExt(data, type, slot),
+    }
+    this.encoder = new Encoder({ extensionCodec: this.extensions, context: this.slot })
+  }
+
+  /** Encode one frame. Throws on values that cannot cross (symbols, unexportable functions). */
+  encode(value: unknown, host: RefHost | undefined): Uint8Array {
+    const previous = this.slot.host
+    this.slot.host = host
+    try {
+      return this.encoder.encode(value)
+    } finally {
+      this.slot.host = previous
+    }
+  }
+
+  /**
+   * Decode one frame. `maxBytes` bounds every length header so a tiny frame
+   * cannot claim a 4-billion-element array.
+   */
+  decode(frame: Uint8Array, host: RefHost | undefined, maxBytes: number): unknown {
+    let decoder = this.decoders.get(maxBytes)
+    if (!decoder) {
+      decoder = new Decoder({
+        extensionCodec: this.extensions, context: this.slot,
+        maxStrLength: maxBytes, maxBinLength: maxBytes, maxArrayLength: maxBytes,
+        maxMapLength: maxBytes, maxExtLength: maxBytes,
+      })
+      this.decoders.set(maxBytes, decoder)
+    }
+    const previousHost = this.slot.host
+    const previousMax = this.slot.maxBytes
+    this.slot.host = host
+    this.slot.maxBytes = maxBytes
+    try {
+      return decoder.decode(frame)
+    } finally {
+      this.slot.host = previousHost
+      this.slot.maxBytes = previousMax
+    }
+  }
+
+  private tryToEncode(value: unknown, slot: Slot): ExtData | null {
+    if (Array.isArray(value)) return null
+    if (typeof value === 'function') return this.encodeRef(value, 'function', slot)
+    if (typeof value === 'bigint') return new ExtData(ExtType.BIGINT, this.encode(value.toString(), slot.host))
+    if (typeof value !== 'object' || value === null) return null
+    const proto: unknown = Object.getPrototypeOf(value)
+    if (proto === Object.prototype || proto === null) {
+      return isService(value) ? this.encodeRef(value, 'service', slot) : null
+    }
+    if (ArrayBuffer.isView(value)) return null
+    if (value instanceof Date) return new ExtData(-1, encodeTimestampExtension(value)!)
+    if (value instanceof Map) {
+      const flat: unknown[] = []
+      for (const [k, v] of value) flat.push(k, v)
+      return new ExtData(ExtType.MAP, this.encode(flat, slot.host))
+    }
+    if (value instanceof Set) return new ExtData(ExtType.SET, this.encode([...value], slot.host))
+    const user = this.findUserType(value)
+    if (user) return new ExtData(user.type, this.encode(user.encode(value), slot.host))
+    if (value instanceof Error) {
+      const wire = toWireError(value, slot.host?.exposeErrorStacks ?? false)
+      return new ExtData(ExtType.ERROR, this.encode(wire, slot.host))
+    }
+    if (isService(value)) return this.encodeRef(value, 'service', slot)
+    return null
+  }
+
+  private findUserType(value: object): ValueType | undefined {
+    if (this.userTypes.size === 0) return undefined
+    for (let proto: unknown = Object.getPrototypeOf(value); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+      const found = this.userTypes.get((proto as { constructor: Function }).constructor)
+      if (found) return found
+    }
+    return undefined
+  }
+
+  private encodeRef(value: object, kind: 'function' | 'service', slot: Slot): ExtData {
+    const host = slot.host
+    if (!host) throw new TypeError(`cannot send a ${kind} here: references need a connection (broadcasts carry data only)`)
+    const returned = host.importedIdOf(value)
+    if (returned !== undefined) return new ExtData(ExtType.RETURNED_REF, u32(returned))
+    const id = host.exportRef(value, kind)
+    return new ExtData(kind === 'function' ? ExtType.FUNCTION_REF : ExtType.SERVICE_REF, u32(id))
+  }
+
+  private decodeExt(data: Uint8Array, type: number, slot: Slot): unknown {
+    switch (type) {
+      case -1:
+        return decodeTimestampExtension(data)
+      case ExtType.FUNCTION_REF:
+      case ExtType.SERVICE_REF:
+      case ExtType.RETURNED_REF: {
+        const host = slot.host
+        if (!host) throw new TypeError('reference received outside a connection')
+        const id = readU32(data)
+        if (type === ExtType.RETURNED_REF) return host.ownExport(id)
+        return host.importRef(id, type === ExtType.FUNCTION_REF ? 'function' : 'service')
+      }
+      case ExtType.BIGINT: {
+        const text = this.decodeNested(data, slot)
+        if (typeof text !== 'string' || !/^-?\d{1,10000}$/.test(text)) throw new TypeError('malformed bigint')
+        return BigInt(text)
+      }
+      case ExtType.MAP: {
+        const flat = this.decodeNested(data, slot)
+        if (!Array.isArray(flat) || flat.length % 2 !== 0) throw new TypeError('malformed map')
+        const map = new Map<unknown, unknown>()
+        for (let i = 0; i < flat.length; i += 2) map.set(flat[i], flat[i + 1])
+        return map
+      }
+      case ExtType.SET: {
+        const members = this.decodeNested(data, slot)
+        if (!Array.isArray(members)) throw new TypeError('malformed set')
+        return new Set(members)
+      }
+      case ExtType.ERROR: {
+        const wire = this.decodeNested(data, slot) as WireError
+        return fromWireError(wire, slot.host?.peerLabel, slot.host?.errorTable)
+      }
+      default: {
+        const user = this.userDecoders.get(type)
+        if (user) return user.decode(this.decodeNested(data, slot))
+        // Unknown extensions stay inspectable rather than failing the whole frame.
+        return new ExtData(type, data)
+      }
+    }
+  }
+
+  private decodeNested(data: Uint8Array, slot: Slot): unknown {
+    return this.decode(data, slot.host, slot.maxBytes)
+  }
+}
+
+function u32(id: number): Uint8Array {
+  const out = new Uint8Array(4)
+  new DataView(out.buffer).setUint32(0, id)
+  return out
+}
+
+function readU32(data: Uint8Array): number {
+  if (data.byteLength !== 4) throw new TypeError('malformed reference id')
+  return new DataView(data.buffer, data.byteOffset, 4).getUint32(0)
+}
+
+/** The codec used when a session registers no value types. */
+export const defaultCodec = new MsgpackCodec()

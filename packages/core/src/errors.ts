@@ -1,0 +1,220 @@
+/**
+ * Error classes, their stable codes, and the one place that turns any thrown
+ * value into its wire form and back.
+ */
+
+/** Stable error codes. Match on these, not on messages. */
+export const ErrorCode = {
+  /** A handler on the peer threw something that is not a library error. */
+  REMOTE: 'WIRECALL_REMOTE_ERROR',
+  /** No such method or path, or the member is not exposed. */
+  NOT_FOUND: 'WIRECALL_NOT_FOUND',
+  /** Arguments rejected: wrong count, failed validation, or not encodable. */
+  BAD_PARAMETERS: 'WIRECALL_BAD_PARAMETERS',
+  /** The call did not settle within its timeout. */
+  TIMEOUT: 'WIRECALL_TIMEOUT',
+  /** The caller aborted the call through its `AbortSignal`. */
+  ABORTED: 'WIRECALL_ABORTED',
+  /** The connection closed before the call settled, or was already closed. */
+  CONNECTION_CLOSED: 'WIRECALL_CONNECTION_CLOSED',
+  /** A frame could not be decoded or had the wrong shape. */
+  PROTOCOL: 'WIRECALL_PROTOCOL_ERROR',
+  /** A limit was hit (in-flight calls, exported references, slow consumer). */
+  OVERLOADED: 'WIRECALL_OVERLOADED',
+  /** A callback or service reference was used after it was released. */
+  REFERENCE_RELEASED: 'WIRECALL_REFERENCE_RELEASED',
+} as const
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
+
+const BRAND = Symbol.for('wirecall.error')
+
+/** Fields every wirecall error may carry once it has crossed the wire. */
+export interface RemoteErrorFields {
+  /** Stable machine-readable code, see `ErrorCode`. */
+  code: string
+  /** Who threw it: the peer's address or URL, as seen from this side. */
+  origin?: string | undefined
+  /** The stack on the peer, when the peer sends stacks (see `exposeErrorStacks`). */
+  remoteStack?: string | undefined
+  /** Own enumerable fields of the thrown error, decoded. */
+  data?: Record<string, unknown> | undefined
+}
+
+/** Base of every error wirecall raises. Recognised across realms by `WirecallError.is`. */
+export class WirecallError extends Error implements RemoteErrorFields {
+  code: string
+  origin?: string | undefined
+  remoteStack?: string | undefined
+  data?: Record<string, unknown> | undefined
+  constructor(message: string, code: string = ErrorCode.REMOTE, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    Object.defineProperty(this, BRAND, { value: true })
+  }
+  /** True for any wirecall error, even from another copy of the library (checks a registered symbol, not the prototype). */
+  static is(value: unknown): value is WirecallError {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true
+  }
+}
+
+function define<N extends string>(name: N, code: ErrorCode) {
+  const cls = class extends WirecallError {
+    constructor(message: string, options?: { cause?: unknown }) {
+      super(message, code, options)
+    }
+  }
+  Object.defineProperty(cls, 'name', { value: name })
+  Object.defineProperty(cls.prototype, 'name', { value: name, writable: true, configurable: true })
+  return cls
+}
+
+/** A handler on the peer threw; `name`, `message`, `data`, `remoteStack` and `origin` describe it. */
+export class RemoteError extends WirecallError {
+  constructor(message: string, name = 'Error', code: string = ErrorCode.REMOTE) {
+    super(message, code)
+    this.name = name
+  }
+}
+/** No such method or path on the peer, or the member is not exposed. */
+export class NotFoundError extends define('NotFoundError', ErrorCode.NOT_FOUND) {}
+/** Arguments were rejected (count, validation) or could not be encoded. */
+export class ParameterError extends define('ParameterError', ErrorCode.BAD_PARAMETERS) {}
+/** The call took longer than its timeout. */
+export class TimeoutError extends define('TimeoutError', ErrorCode.TIMEOUT) {}
+/** The call was aborted by its caller. */
+export class AbortError extends define('AbortError', ErrorCode.ABORTED) {}
+/** The connection closed before the call settled. */
+export class ConnectionClosedError extends define('ConnectionClosedError', ErrorCode.CONNECTION_CLOSED) {}
+/** A frame was malformed. */
+export class ProtocolError extends define('ProtocolError', ErrorCode.PROTOCOL) {}
+/** A limit was hit. */
+export class OverloadedError extends define('OverloadedError', ErrorCode.OVERLOADED) {}
+/** A callback or service reference was used after release or after its connection closed. */
+export class ReferenceReleasedError extends define('ReferenceReleasedError', ErrorCode.REFERENCE_RELEASED) {}
+
+type LibraryErrorClass = new (message: string) => WirecallError
+/** Library errors are rebuilt as themselves from their wire name (null prototype: no `toString` lookups). */
+const LIBRARY_ERRORS: Readonly<Record<string, LibraryErrorClass>> = Object.assign(Object.create(null), {
+  NotFoundError, ParameterError, TimeoutError, AbortError, ConnectionClosedError,
+  ProtocolError, OverloadedError, ReferenceReleasedError,
+})
+/** Built-in JS errors are re-raised as themselves by default. */
+const BUILTIN_ERRORS: Readonly<Record<string, ErrorConstructor>> = Object.assign(Object.create(null), {
+  Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError,
+})
+
+/** A user error class that may be re-raised as itself (`errors: { MyError }`). */
+export type ErrorClass = abstract new (...args: never[]) => Error
+/** Translation table: wire name to class. Keys are the `name` the thrower's errors carry. */
+export type ErrorTable = Readonly<Record<string, ErrorClass>>
+
+/** The wire form of an error: the msgpack-rpc `error` slot of a response. */
+export interface WireError {
+  name: string
+  message: string
+  code: string
+  stack?: string
+  data?: Record<string, unknown>
+}
+
+const RESERVED_FIELDS = new Set(['name', 'message', 'stack', 'code', 'origin', 'remoteStack', 'cause'])
+
+/**
+ * Turn anything a handler threw into its wire form. Non-errors (strings,
+ * plain objects, `undefined`) still give the caller a clear message.
+ */
+export function toWireError(thrown: unknown, exposeStack: boolean): WireError {
+  if (thrown instanceof Error || WirecallError.is(thrown)) {
+    const err = thrown as Error & { code?: unknown }
+    const wire: WireError = {
+      name: typeof err.name === 'string' ? err.name : 'Error',
+      message: typeof err.message === 'string' ? err.message : String(err.message),
+      code: typeof err.code === 'string' ? err.code : ErrorCode.REMOTE,
+    }
+    if (exposeStack && typeof err.stack === 'string') wire.stack = err.stack
+    const data = ownData(err)
+    if (data) wire.data = data
+    return wire
+  }
+  if (typeof thrown === 'string') return { name: 'Error', message: thrown, code: ErrorCode.REMOTE }
+  if (typeof thrown === 'object' && thrown !== null) {
+    const data = ownData(thrown)
+    const wire: WireError = { name: 'Error', message: `non-Error value thrown: ${describe(thrown)}`, code: ErrorCode.REMOTE }
+    if (data) wire.data = data
+    return wire
+  }
+  return { name: 'Error', message: `non-Error value thrown: ${String(thrown)}`, code: ErrorCode.REMOTE }
+}
+
+function ownData(value: object): Record<string, unknown> | undefined {
+  let data: Record<string, unknown> | undefined
+  for (const key of Object.keys(value)) {
+    if (RESERVED_FIELDS.has(key)) continue
+    const field = (value as Record<string, unknown>)[key]
+    if (typeof field === 'function' || typeof field === 'symbol') continue
+    ;(data ??= {})[key] = field
+  }
+  return data
+}
+
+function describe(value: object): string {
+  try {
+    const text = JSON.stringify(value)
+    return text.length > 200 ? `${text.slice(0, 200)}...` : text
+  } catch {
+    return Object.prototype.toString.call(value)
+  }
+}
+
+/**
+ * Rebuild a thrown error from its wire form: library errors and built-ins as
+ * themselves, classes of the translation table as themselves, anything else as
+ * `RemoteError`. Tolerates errors from foreign msgpack-rpc peers (any value).
+ */
+export function fromWireError(wire: unknown, origin: string | undefined, table: ErrorTable | undefined): Error {
+  const fields = normalise(wire)
+  let err: Error & Partial<RemoteErrorFields>
+  const library = LIBRARY_ERRORS[fields.name]
+  const builtin = BUILTIN_ERRORS[fields.name]
+  const user = table && Object.prototype.hasOwnProperty.call(table, fields.name) ? table[fields.name] : undefined
+  if (library && fields.code.startsWith('WIRECALL_')) {
+    err = new library(fields.message)
+  } else if (user) {
+    // Built without calling the constructor: its signature is unknown and it must not run peer-chosen logic.
+    err = Object.create(user.prototype) as Error
+    Object.defineProperty(err, 'message', { value: fields.message, writable: true, configurable: true })
+    Object.defineProperty(err, 'stack', { value: `${fields.name}: ${fields.message}\n    at <remote>`, writable: true, configurable: true })
+    if (fields.data) Object.assign(err, fields.data)
+  } else if (builtin) {
+    err = new builtin(fields.message)
+  } else {
+    err = new RemoteError(fields.message, fields.name, fields.code)
+  }
+  err.code = fields.code
+  err.origin = origin
+  err.remoteStack = fields.stack
+  err.data = fields.data
+  return err
+}
+
+function normalise(wire: unknown): { name: string; message: string; code: string; stack?: string; data?: Record<string, unknown> } {
+  if (typeof wire === 'object' && wire !== null && !Array.isArray(wire) && !(wire instanceof Uint8Array)) {
+    const w = wire as Record<string, unknown>
+    const out: ReturnType<typeof normalise> = {
+      name: typeof w.name === 'string' && w.name ? w.name : 'Error',
+      message: typeof w.message === 'string' ? w.message : describe(w),
+      code: typeof w.code === 'string' ? w.code : ErrorCode.REMOTE,
+    }
+    if (typeof w.stack === 'string') out.stack = w.stack
+    if (typeof w.data === 'object' && w.data !== null && !Array.isArray(w.data)) out.data = w.data as Record<string, unknown>
+    return out
+  }
+  // Foreign msgpack-rpc servers often send a bare string or [code, message].
+  return { name: 'Error', message: typeof wire === 'string' ? wire : describe({ error: wire }), code: ErrorCode.REMOTE }
+}
+
+/** Convert anything caught at a boundary into an Error, keeping the original as `cause`. */
+export function asError(value: unknown): Error {
+  if (value instanceof Error) return value
+  return new RemoteError(typeof value === 'string' ? value : `non-Error value thrown: ${String(value)}`)
+}

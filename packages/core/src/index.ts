@@ -1,0 +1,17 @@
+/**
+ * @wirecall/core: the transport-agnostic RPC engine. Re-exports only.
+ */
+export { service, expose, Router, type ExposeOptions } from './router.js'
+export { withContext, type CallContext, type PeerInfo } from './context.js'
+export { Session, type SessionOptions, type SessionStats, type CallOptions, type Logger } from './session.js'
+export type { Remote, Notify, RemoteFunction, RemoteResult } from './proxy.js'
+export { release } from './references.js'
+export {
+  ErrorCode, WirecallError, RemoteError, NotFoundError, ParameterError, TimeoutError, AbortError,
+  ConnectionClosedError, ProtocolError, OverloadedError, ReferenceReleasedError,
+  type ErrorTable, type ErrorClass, type WireError, type RemoteErrorFields,
+} from './errors.js'
+export { DEFAULT_LIMITS, resolveLimits, type Limits } from './limits.js'
+export { MsgpackCodec, ExtType, type ValueType } from './codec.js'
+export { MessageType, MAX_MSGID } from './protocol.js'
+export { createMemoryPair, type Transport, type TransportReceiver, type MemoryTransport, type MemoryPairOptions } from './transport.js'

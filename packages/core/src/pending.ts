@@ -1,0 +1,102 @@
+/**
+ * The table of calls waiting for a response: the one owner of their
+ * timers and abort listeners. Every way a call settles (response, timeout,
+ * abort, connection loss) goes through `settle`, which cleans up.
+ *
+ * Timeouts use one timer per table, armed for the earliest deadline, rather
+ * than one timer per call: under pipelining that removes a setTimeout and a
+ * clearTimeout from every call.
+ */
+
+interface Entry {
+  resolve(value: unknown): void
+  reject(reason: Error): void
+  /** Absolute ms deadline, or Infinity. */
+  deadline: number
+  timeoutMs: number
+  path: string
+  signal: AbortSignal | undefined
+  onAbort: (() => void) | undefined
+}
+
+export interface PendingHooks {
+  /** A call ran out of time: the owner sends a cancel and builds the error. */
+  timedOut(id: number, timeoutMs: number, path: string): Error
+}
+
+type Timer = ReturnType<typeof setTimeout>
+
+export class PendingCalls {
+  private readonly entries = new Map<number, Entry>()
+  private timer: Timer | undefined
+  private timerAt = Infinity
+
+  constructor(private readonly hooks: PendingHooks) {}
+
+  get size(): number {
+    return this.entries.size
+  }
+
+  has(id: number): boolean {
+    return this.entries.has(id)
+  }
+
+  /** Register a call. `onAbort` runs if `signal` fires first. */
+  add(id: number, path: string, timeoutMs: number, signal: AbortSignal | undefined, onAbort: (() => void) | undefined): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Infinity
+      const entry: Entry = { resolve, reject, deadline, timeoutMs, path, signal, onAbort: undefined }
+      if (signal && onAbort) {
+        entry.onAbort = onAbort
+        signal.addEventListener('abort', onAbort, { once: true })
+      }
+      this.entries.set(id, entry)
+      if (deadline < this.timerAt) this.arm(deadline)
+    })
+  }
+
+  /** Settle a call with a value or an error. Returns false when it was not pending (late reply). */
+  settle(id: number, error: Error | undefined, value?: unknown): boolean {
+    const entry = this.entries.get(id)
+    if (!entry) return false
+    this.entries.delete(id)
+    if (entry.onAbort) entry.signal!.removeEventListener('abort', entry.onAbort)
+    if (this.entries.size === 0) this.disarm()
+    if (error) entry.reject(error)
+    else entry.resolve(value)
+    return true
+  }
+
+  /** Reject everything (connection lost). */
+  rejectAll(makeError: () => Error): void {
+    const ids = [...this.entries.keys()]
+    for (const id of ids) this.settle(id, makeError())
+    this.disarm()
+  }
+
+  private arm(at: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timerAt = at
+    this.timer = setTimeout(() => this.expire(), Math.max(0, at - Date.now()))
+    // Node: a pending timeout must not keep the process alive on its own.
+    ;(this.timer as { unref?: () => void }).unref?.()
+  }
+
+  private disarm(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    this.timerAt = Infinity
+  }
+
+  private expire(): void {
+    this.timer = undefined
+    this.timerAt = Infinity
+    const now = Date.now()
+    let next = Infinity
+    for (const [id, entry] of this.entries) {
+      if (entry.deadline <= now) this.settle(id, this.hooks.timedOut(id, entry.timeoutMs, entry.path))
+      else if (entry.deadline < next) next = entry.deadline
+    }
+    if (next < Infinity && this.entries.size > 0) this.arm(next)
+  }
+}

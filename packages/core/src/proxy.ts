@@ -1,0 +1,86 @@
+/**
+ * `Remote<T>`: the peer's service as a typed object of async methods, and
+ * the Proxy that builds calls from property paths.
+ *
+ * Proxy rules: `then` and symbols read as `undefined` (so a Remote is never
+ * mistaken for a promise), one proxy per path (cached), set/delete throw,
+ * `String(remote.a.b)` says what it is.
+ */
+import type { CallContext } from './context.js'
+
+/** Is `T` exactly our `CallContext` (not `any`/`unknown`, which would also match)? */
+type IsContext<T> = 0 extends 1 & T ? false : [T] extends [CallContext<never>] ? true : false
+
+/** The parameters a caller passes: a leading `CallContext` is supplied by wirecall, not the caller. */
+export type CallerParams<P extends readonly unknown[]> = P extends readonly [infer First, ...infer Rest]
+  ? IsContext<First> extends true ? Rest : P
+  : P
+
+/** What a function value becomes on the other side: an async function. */
+export type RemoteFunction<F> = F extends (...args: infer P) => infer R
+  ? (...args: CallerParams<P>) => Promise<RemoteResult<Awaited<R>>>
+  : never
+
+/** Results: functions come back as callable references; data as it is. */
+export type RemoteResult<R> = R extends (...args: never[]) => unknown ? RemoteFunction<R> & Disposable : R
+
+type Callable = (...args: never[]) => unknown
+type Members<T> = { [K in keyof T]: K extends string ? (T[K] extends Callable | object ? K : never) : never }[keyof T]
+
+/**
+ * The peer's service `T` as seen by a caller: methods become
+ * `(...args) => Promise<Awaited<R>>`, sub-services nested `Remote`s, plain
+ * data members disappear (they are not reachable).
+ */
+export type Remote<T> = {
+  readonly [K in Members<T>]: T[K] extends Callable ? RemoteFunction<T[K]> : Remote<T[K]>
+}
+
+/** Like `Remote<T>`, but every method sends a notification and returns nothing. */
+export type Notify<T> = {
+  readonly [K in Members<T>]: T[K] extends (...args: infer P) => unknown
+    ? (...args: CallerParams<P>) => void
+    : Notify<T[K]>
+}
+
+/** What a proxy does when called. */
+export interface Invoker {
+  invoke(path: string, args: unknown[]): unknown
+}
+
+/** Extra members a root proxy answers (e.g. `Symbol.dispose` on references). */
+export type ProxyExtras = ReadonlyMap<PropertyKey, unknown>
+
+/** Build the proxy for `path` (empty = root). */
+export function createProxy(invoker: Invoker, path = '', extras?: ProxyExtras): unknown {
+  const children = new Map<string, unknown>()
+  const target = function wirecallRemote() {}
+  return new Proxy(target, {
+    get(_t, prop) {
+      if (extras?.has(prop)) return extras.get(prop)
+      if (typeof prop === 'symbol' || prop === 'then') return undefined
+      if (prop === 'toString' || prop === 'toJSON') return () => `[wirecall remote ${path || '(root)'}]`
+      let child = children.get(prop)
+      if (child === undefined) {
+        child = createProxy(invoker, path ? `${path}.${prop}` : prop)
+        children.set(prop, child)
+      }
+      return child
+    },
+    apply(_t, _this, args: unknown[]) {
+      return invoker.invoke(path, args)
+    },
+    set() {
+      throw new TypeError(`cannot set properties on a wirecall remote (${path || 'root'})`)
+    },
+    deleteProperty() {
+      throw new TypeError(`cannot delete properties of a wirecall remote (${path || 'root'})`)
+    },
+    defineProperty() {
+      throw new TypeError(`cannot define properties on a wirecall remote (${path || 'root'})`)
+    },
+    has(_t, prop) {
+      return typeof prop === 'string' && prop !== 'then'
+    },
+  })
+}

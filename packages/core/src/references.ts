@@ -1,0 +1,199 @@
+/**
+ * Callbacks and services passed by reference: the two tables of one
+ * connection and their lifetime rules.
+ *
+ * Exports (things of ours the peer may call) are counted: every time an id
+ * is sent its count goes up, and the peer's release says how many sends it
+ * is giving back, so a release crossing a fresh send on the wire never drops
+ * a live entry (the same scheme as Cap'n Proto's import/export tables).
+ *
+ * Imports (the peer's things we hold) are proxies. One live proxy per id;
+ * it is released by `release(proxy)`, `proxy[Symbol.dispose]()`, when it is
+ * garbage-collected (FinalizationRegistry), or all at once when the
+ * connection closes. Releases are batched into one frame per tick.
+ */
+import { OverloadedError } from './errors.js'
+import { createProxy, type Invoker } from './proxy.js'
+
+export type RefKind = 'function' | 'service'
+
+interface Export {
+  readonly value: object
+  readonly kind: RefKind
+  count: number
+}
+
+interface Import {
+  readonly id: number
+  readonly proxy: WeakRef<object>
+  count: number
+  released: boolean
+}
+
+/** What the table needs from its session. */
+export interface ReferenceOwner {
+  /** Call a reference of the peer: `#id` or `#id.path.method`. */
+  invoke(path: string, args: unknown[]): unknown
+  /** Send `[4, [id, count, ...]]`. */
+  sendRelease(pairs: number[]): void
+}
+
+/** Which session and id a proxy belongs to, for passing it back and for `release`. */
+const proxyInfo = new WeakMap<object, { table: References; entry: Import }>()
+
+export class References {
+  private readonly exports = new Map<number, Export>()
+  private readonly exportIds = new Map<object, number>()
+  private readonly imports = new Map<number, Import>()
+  private nextExportId = 1
+  private releaseQueue: number[] = []
+  private releaseScheduled = false
+  private closed = false
+  private readonly finalizer = new FinalizationRegistry<Import>((entry) => this.drop(entry))
+
+  constructor(private readonly owner: ReferenceOwner, private readonly maxExports: number) {}
+
+  /** Live entries, for leak hunting: `session.stats()`. */
+  get exportCount(): number {
+    return this.exports.size
+  }
+  get importCount(): number {
+    return this.imports.size
+  }
+
+  // ------------------------------------------------------------ our exports
+
+  /** Export `value` (or count one more send of it); returns its id. */
+  export(value: object, kind: RefKind): number {
+    const known = this.exportIds.get(value)
+    if (known !== undefined) {
+      this.exports.get(known)!.count++
+      return known
+    }
+    if (this.exports.size >= this.maxExports) {
+      throw new OverloadedError(`too many exported references (limit maxExportedRefs = ${this.maxExports})`)
+    }
+    let id = this.nextExportId
+    while (this.exports.has(id)) id = id >= 0xffff_fffe ? 1 : id + 1
+    this.nextExportId = id >= 0xffff_fffe ? 1 : id + 1
+    this.exports.set(id, { value, kind, count: 1 })
+    this.exportIds.set(value, id)
+    return id
+  }
+
+  /** Undo exports counted for a frame that was never sent (encoding failed midway). */
+  unexport(ids: readonly number[]): void {
+    for (let i = 0; i < ids.length; i++) this.releaseExport(ids[i]!, 1)
+  }
+
+  /** The object behind one of our export ids, or undefined if released. */
+  exported(id: number): { value: object; kind: RefKind } | undefined {
+    return this.exports.get(id)
+  }
+
+  /** The peer gives back `count` sends of export `id`. */
+  releaseExport(id: number, count: number): void {
+    const entry = this.exports.get(id)
+    if (!entry) return
+    entry.count -= count
+    if (entry.count <= 0) {
+      this.exports.delete(id)
+      this.exportIds.delete(entry.value)
+    }
+  }
+
+  // ------------------------------------------------------------ peer's exports
+
+  /** The local proxy for the peer's reference `id` (one live proxy per id). */
+  import(id: number, kind: RefKind): object {
+    const existing = this.imports.get(id)
+    if (existing) {
+      const proxy = existing.proxy.deref()
+      if (proxy) {
+        existing.count++
+        return proxy
+      }
+      // Collected but not yet finalized: give its count back now.
+      this.drop(existing)
+    }
+    const entry: Import = { id, proxy: undefined as unknown as WeakRef<object>, count: 1, released: false }
+    const base = `#${id}`
+    const invoker: Invoker = {
+      invoke: (path, args) => this.owner.invoke(path ? `${base}.${path}` : base, args),
+    }
+    const release = () => this.release(proxy)
+    const extras = new Map<PropertyKey, unknown>([[Symbol.dispose, release]])
+    // Functions and services are the same proxy: calling the root calls `#id`, members call `#id.path`.
+    void kind
+    const proxy = createProxy(invoker, '', extras) as object
+    ;(entry as { proxy: WeakRef<object> }).proxy = new WeakRef(proxy)
+    this.imports.set(id, entry)
+    proxyInfo.set(proxy, { table: this, entry })
+    this.finalizer.register(proxy, entry, entry)
+    return proxy
+  }
+
+  /** If `value` is a live proxy imported by this table, its id (to hand it back to its owner). */
+  importedIdOf(value: object): number | undefined {
+    const info = proxyInfo.get(value)
+    return info && info.table === this && !info.entry.released ? info.entry.id : undefined
+  }
+
+  /** Is this proxy released or dead? Calls on it must fail at once. */
+  isReleased(id: number): boolean {
+    return !this.imports.has(id)
+  }
+
+  /** Release an imported proxy now. Returns false if it was not a live proxy of this table. */
+  release(proxy: object): boolean {
+    const info = proxyInfo.get(proxy)
+    if (!info || info.table !== this || info.entry.released) return false
+    this.finalizer.unregister(info.entry)
+    this.drop(info.entry)
+    return true
+  }
+
+  private drop(entry: Import): void {
+    if (entry.released) return
+    entry.released = true
+    if (this.imports.get(entry.id) === entry) this.imports.delete(entry.id)
+    if (this.closed) return
+    this.releaseQueue.push(entry.id, entry.count)
+    if (!this.releaseScheduled) {
+      this.releaseScheduled = true
+      queueMicrotask(() => this.flushReleases())
+    }
+  }
+
+  private flushReleases(): void {
+    this.releaseScheduled = false
+    const pairs = this.releaseQueue
+    this.releaseQueue = []
+    if (pairs.length > 0 && !this.closed) this.owner.sendRelease(pairs)
+  }
+
+  /** The connection closed: everything dies at once. */
+  closeAll(): void {
+    this.closed = true
+    this.exports.clear()
+    this.exportIds.clear()
+    for (const entry of this.imports.values()) {
+      entry.released = true
+      const proxy = entry.proxy.deref()
+      if (proxy) this.finalizer.unregister(entry)
+    }
+    this.imports.clear()
+    this.releaseQueue = []
+  }
+}
+
+/**
+ * Release a callback or service reference received from a peer, telling the
+ * peer it may forget it. Later calls reject with `ReferenceReleasedError`.
+ * Same as `ref[Symbol.dispose]()`, and what `using ref = ...` does.
+ */
+export function release(reference: unknown): boolean {
+  if ((typeof reference !== 'function' && typeof reference !== 'object') || reference === null) return false
+  const info = proxyInfo.get(reference)
+  return info ? info.table.release(reference) : false
+}

@@ -1,0 +1,242 @@
+/**
+ * What is remotely reachable, and how a dotted path finds it.
+ *
+ * Security rule: a path walks own, explicitly exposed members only. A method
+ * is callable when its function was marked (`@expose`, `expose(Class, [...])`,
+ * or a function inside `service({...})`); a member holding a sub-service is
+ * reachable when it is a member of a `service({...})` object, a field marked
+ * `@expose`, or a router entry. Getters are never run while resolving.
+ */
+import { markContextual, wantsContext } from './context.js'
+
+const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype'])
+
+/** Functions marked callable by `expose`. */
+const exposedFunctions = new WeakSet<Function>()
+/** Objects made with `service({...})`: every function and sub-service in them is reachable. */
+const serviceObjects = new WeakSet<object>()
+/** Instances / prototypes of classes that exposed members (so they cross as service references). */
+const exposedOwners = new WeakSet<object>()
+/** Field names marked reachable, per instance (decorator) or per prototype (decorator-free form). */
+const exposedFields = new WeakMap<object, Set<string>>()
+
+/** Options of `@expose(...)`. */
+export interface ExposeOptions {
+  /** The method takes the call context as its first argument (see `withContext`). */
+  readonly context?: boolean
+}
+
+type MethodDecorator = (value: Function, context: ClassMethodDecoratorContext) => void
+type FieldDecorator = (value: undefined, context: ClassFieldDecoratorContext) => (initial: unknown) => unknown
+type AnyDecoratorContext = ClassMethodDecoratorContext | ClassFieldDecoratorContext
+
+/**
+ * Mark class members as remotely reachable.
+ *
+ * - `@expose method() {}`: a standard (TC39) decorator on a method.
+ * - `@expose({ context: true }) method(ctx, ...args) {}`: the method gets the call context first.
+ * - `@expose sub = new SubService()`: a field holding a sub-service.
+ * - `expose(MyClass, ['add', 'sub'], options?)`: the same without decorators, for plain JS.
+ */
+export function expose(value: Function, context: ClassMethodDecoratorContext): void
+export function expose(value: undefined, context: ClassFieldDecoratorContext): (initial: unknown) => unknown
+export function expose(options: ExposeOptions): MethodDecorator & FieldDecorator
+export function expose(target: abstract new (...args: never[]) => unknown, members: readonly string[], options?: ExposeOptions): void
+export function expose(a: unknown, b?: unknown, c?: ExposeOptions): unknown {
+  if (typeof b === 'object' && b !== null && 'kind' in b) {
+    return decorate(a, b as AnyDecoratorContext, {})
+  }
+  if (typeof a === 'function' && Array.isArray(b)) {
+    exposeMembers(a as Function, b as readonly string[], c ?? {})
+    return undefined
+  }
+  if (a === undefined || (typeof a === 'object' && a !== null)) {
+    const options = (a ?? {}) as ExposeOptions
+    return (value: unknown, context: AnyDecoratorContext) => decorate(value, context, options)
+  }
+  throw new TypeError('expose: use @expose on a method or field, or expose(Class, ["method", ...])')
+}
+
+function decorate(value: unknown, context: AnyDecoratorContext, options: ExposeOptions): unknown {
+  if (typeof context.name !== 'string' || context.private || context.static) {
+    throw new TypeError(`expose: only public, non-static, string-named members can be exposed (${String(context.name)})`)
+  }
+  const name = context.name
+  if (context.kind === 'method') {
+    exposedFunctions.add(value as Function)
+    if (options.context) markContextual(value as Function)
+    context.addInitializer(function (this: unknown) {
+      exposedOwners.add(this as object)
+    })
+    return undefined
+  }
+  if (context.kind === 'field') {
+    return function (this: object, initial: unknown) {
+      exposedOwners.add(this)
+      let names = exposedFields.get(this)
+      if (!names) exposedFields.set(this, (names = new Set()))
+      names.add(name)
+      return initial
+    }
+  }
+  throw new TypeError(`expose: cannot decorate a ${(context as { kind: string }).kind}`)
+}
+
+function exposeMembers(cls: Function, members: readonly string[], options: ExposeOptions): void {
+  const proto = cls.prototype as Record<string, unknown>
+  exposedOwners.add(proto)
+  for (const name of members) {
+    if (FORBIDDEN.has(name) || !name) throw new TypeError(`expose: "${name}" cannot be exposed`)
+    const member = Object.getOwnPropertyDescriptor(proto, name)?.value
+    if (typeof member === 'function') {
+      exposedFunctions.add(member)
+      if (options.context) markContextual(member)
+    } else {
+      let names = exposedFields.get(proto)
+      if (!names) exposedFields.set(proto, (names = new Set()))
+      names.add(name)
+    }
+  }
+}
+
+/**
+ * Make a plain object a service: every function in it is callable and every
+ * nested object (plain, `service`, exposed class instance or `Router`) is a
+ * sub-service. Returns the same object, typed as it was.
+ */
+export function service<T extends object>(members: T): T {
+  if (typeof members !== 'object' || members === null) throw new TypeError('service() expects an object')
+  serviceObjects.add(members)
+  return members
+}
+
+/** Is this object something that crosses the wire as a service reference? */
+export function isService(value: object): boolean {
+  if (serviceObjects.has(value) || value instanceof Router || exposedOwners.has(value)) return true
+  for (let p = Object.getPrototypeOf(value); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+    if (exposedOwners.has(p)) return true
+  }
+  return false
+}
+
+/**
+ * A routing table composed at run time: `add` a function or service under a
+ * name, `mount` another router. Usable anywhere a service is.
+ */
+export class Router {
+  private readonly entries = new Map<string, unknown>()
+
+  /** Reach `target` (a function, a service, or another router) under `name`. */
+  add(name: string, target: object): this {
+    checkSegment(name)
+    if (typeof target !== 'function' && (typeof target !== 'object' || target === null)) {
+      throw new TypeError(`Router.add("${name}"): expected a function or a service`)
+    }
+    this.entries.set(name, target)
+    return this
+  }
+
+  /** Same as `add`, for sub-routers; reads better at the call site. */
+  mount(name: string, router: Router): this {
+    return this.add(name, router)
+  }
+
+  /** Remove an entry; later calls to it get `NotFoundError`. */
+  remove(name: string): boolean {
+    return this.entries.delete(name)
+  }
+
+  /** The names reachable at this level (for reflection and debugging). */
+  names(): string[] {
+    return [...this.entries.keys()]
+  }
+
+  /** @internal */
+  lookup(name: string): unknown {
+    return this.entries.get(name)
+  }
+}
+
+function checkSegment(name: string): void {
+  if (typeof name !== 'string' || !name || name.includes('.') || name.startsWith('#') || FORBIDDEN.has(name)) {
+    throw new TypeError(`wirecall: "${String(name)}" is not a valid member name`)
+  }
+}
+
+/** A resolved callable: the function, its `this`, and whether it takes the context. */
+export interface Handler {
+  readonly fn: Function
+  readonly self: unknown
+  readonly contextual: boolean
+}
+
+/** Resolve a dotted path under `root`, or `undefined` when it is not exposed. Never runs user code. */
+export function resolvePath(root: unknown, path: string): Handler | undefined {
+  if (path.indexOf('.') === -1) return resolveMember(root, path, true)
+  const segments = path.split('.')
+  let node: unknown = root
+  const last = segments.length - 1
+  for (let i = 0; i < last; i++) {
+    node = resolveMember(node, segments[i]!, false)?.self
+    if (node === undefined) return undefined
+  }
+  return resolveMember(node, segments[last]!, true)
+}
+
+/**
+ * One step of a path. With `wantMethod`, returns the exposed function at
+ * `name`; otherwise returns the sub-service there (in `self`).
+ */
+function resolveMember(node: unknown, name: string, wantMethod: boolean): Handler | undefined {
+  if (!name || FORBIDDEN.has(name) || typeof node !== 'object' || node === null) return undefined
+  let value: unknown
+  let reachable = false
+  if (node instanceof Router) {
+    value = node.lookup(name)
+    reachable = value !== undefined
+  } else {
+    // A service({...}) object (or a plain object inside one) opens every member it has.
+    const open = serviceObjects.has(node) || isPlainObject(node)
+    const own = Object.getOwnPropertyDescriptor(node, name)
+    if (own) {
+      if (!('value' in own)) return undefined
+      value = own.value
+      if (open) reachable = true
+      else if (typeof value === 'function') reachable = exposedFunctions.has(value)
+      else reachable = fieldExposed(node, name)
+    } else {
+      // Methods live on the prototype chain; Object.prototype's are never reachable.
+      for (let p = Object.getPrototypeOf(node); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+        const d = Object.getOwnPropertyDescriptor(p, name)
+        if (!d) continue
+        if (!('value' in d)) return undefined
+        value = d.value
+        if (typeof value === 'function') reachable = open || exposedFunctions.has(value)
+        break
+      }
+    }
+  }
+  if (!reachable) return undefined
+  if (wantMethod) {
+    if (typeof value !== 'function') return undefined
+    return { fn: value, self: node, contextual: wantsContext(value) }
+  }
+  if (typeof value !== 'object' || value === null) return undefined
+  return { fn: noop, self: value, contextual: false }
+}
+
+function fieldExposed(node: object, name: string): boolean {
+  if (exposedFields.get(node)?.has(name)) return true
+  for (let p = Object.getPrototypeOf(node); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+    if (exposedFields.get(p)?.has(name)) return true
+  }
+  return false
+}
+
+/** Plain objects nested inside a service are sub-services (the user put them there). */
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value)
+  return proto === null || proto === Object.prototype
+}
+
+function noop(): void {}

@@ -1,0 +1,594 @@
+/**
+ * One peer: the same class on both ends of a connection. Sends requests and
+ * matches responses, dispatches incoming calls to the local service, and
+ * owns the reference tables for callbacks.
+ */
+import { defaultCodec, MsgpackCodec, type RefHost, type ValueType } from './codec.js'
+import { wantsContext as isContextual, type CallContext, type PeerInfo } from './context.js'
+import {
+  AbortError, ConnectionClosedError, NotFoundError, OverloadedError, ParameterError, ProtocolError,
+  ReferenceReleasedError, TimeoutError, WirecallError, fromWireError, toWireError,
+  type ErrorClass, type ErrorTable,
+} from './errors.js'
+import { resolveLimits, type Limits } from './limits.js'
+import { PendingCalls } from './pending.js'
+import { FrameError, MAX_MSGID, MessageType, jsonError, jsonResult, parseJsonFrame, parseMessage, type JsonRequest } from './protocol.js'
+import { createProxy, type Notify, type Remote } from './proxy.js'
+import { References, type RefKind } from './references.js'
+import { resolvePath, type Handler } from './router.js'
+import type { Transport } from './transport.js'
+
+/** Where wirecall reports what it cannot send back to anyone. */
+export interface Logger {
+  warn(message: string, ...details: unknown[]): void
+  error(message: string, ...details: unknown[]): void
+}
+
+/** Per-call options: `session.with({ timeout, signal }).remote.x()`. */
+export interface CallOptions {
+  /** Milliseconds before the call fails with `TimeoutError` (0 = never). */
+  readonly timeout?: number
+  /** Aborting it rejects the call with `AbortError` and fires the handler's signal on the peer. */
+  readonly signal?: AbortSignal
+}
+
+export interface SessionOptions {
+  /** The local service the peer may call (`service({...})`, an exposed class instance, or a `Router`). */
+  readonly service?: object
+  /**
+   * Default timeout of outgoing calls in ms; 0 disables it.
+   * @default 30000: long enough for real work, short enough that a lost reply never hangs a UI.
+   */
+  readonly timeout?: number
+  /** Limits, see `DEFAULT_LIMITS`. */
+  readonly limits?: Readonly<Partial<Limits>>
+  /** Error classes re-raised as themselves when the peer throws them, by name. */
+  readonly errors?: ErrorTable
+  /** Classes that cross the wire as themselves (msgpack extension types 0-63). */
+  readonly types?: readonly ValueType[]
+  /**
+   * Send handler stack traces to the peer.
+   * @default false: stacks reveal file paths and dependency versions. The Node
+   * adapter turns it on when NODE_ENV is not "production".
+   */
+  readonly exposeErrorStacks?: boolean
+  /**
+   * Log exceptions thrown by handlers of incoming calls (they also reach the
+   * caller). `exclude` lists classes not worth logging (aiozmq's exclude_log_exceptions).
+   * @default false
+   */
+  readonly logErrors?: boolean | { readonly exclude?: readonly ErrorClass[] }
+  /** @default console */
+  readonly logger?: Logger
+  /** Peer address; defaults to what the transport knows. */
+  readonly peer?: PeerInfo
+  /** Identity of the peer (set by the server's authenticate hook). */
+  readonly identity?: unknown
+}
+
+/** Counters for debugging and leak checks. */
+export interface SessionStats {
+  /** Our calls waiting for a response. */
+  readonly pendingCalls: number
+  /** Peer calls whose handlers are still running. */
+  readonly inFlightCalls: number
+  /** Our functions/services the peer holds references to. */
+  readonly exportedRefs: number
+  /** Live proxies of the peer's functions/services we hold. */
+  readonly importedRefs: number
+  /** Responses that arrived after their call timed out or was aborted (dropped). */
+  readonly lateReplies: number
+  /** Frames that could not be decoded or had the wrong shape. */
+  readonly malformedFrames: number
+}
+
+const MAX_LOGGED_MALFORMED = 10
+const clip = (s: string) => (s.length > 100 ? `${s.slice(0, 100)}...` : s)
+const isThenable = (v: unknown): v is PromiseLike<unknown> =>
+  v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function'
+
+export class Session<RemoteService = unknown> {
+  /** The peer's service; every method returns a promise. */
+  readonly remote: Remote<RemoteService>
+  /** Fire-and-forget: `session.notify.path.method(args)` sends without waiting. */
+  readonly notify: Notify<RemoteService>
+  /** The peer's address, as far as the transport knows. */
+  readonly peer: PeerInfo | undefined
+  /** The identity the server's authenticate hook gave this connection. */
+  identity: unknown
+
+  protected readonly limits: Limits
+  private readonly transport: Transport
+  private readonly service: object | undefined
+  private readonly defaultTimeout: number
+  private readonly codec: MsgpackCodec
+  private readonly errorTable: ErrorTable | undefined
+  private readonly exposeStacks: boolean
+  private readonly logErrors: SessionOptions['logErrors']
+  private readonly logger: Logger
+  private readonly pending: PendingCalls
+  private readonly refs: References
+  private readonly host: RefHost
+  private readonly cancellable = new Map<number, AbortController>()
+  private listeners: Map<string, Set<(...args: unknown[]) => unknown>> | undefined
+  private closeListeners: ((reason?: Error) => void)[] = []
+  private closedPromise: Promise<void> | undefined
+  private resolveClosed: (() => void) | undefined
+  private nextId = 0
+  private inFlight = 0
+  private lateReplies = 0
+  private malformed = 0
+  private isClosed = false
+  private exportLog: number[] | undefined
+
+  constructor(transport: Transport, options: SessionOptions = {}) {
+    this.transport = transport
+    this.service = options.service
+    this.defaultTimeout = options.timeout ?? 30_000
+    this.limits = resolveLimits(options.limits)
+    this.codec = options.types?.length ? new MsgpackCodec(options.types) : defaultCodec
+    this.errorTable = options.errors
+    this.exposeStacks = options.exposeErrorStacks ?? false
+    this.logErrors = options.logErrors ?? false
+    this.logger = options.logger ?? console
+    this.peer = options.peer ?? transport.peer
+    this.identity = options.identity
+    this.pending = new PendingCalls({
+      timedOut: (id, ms, path) => {
+        this.sendControl([MessageType.CANCEL, id])
+        return new TimeoutError(`call to ${clip(path)} timed out after ${ms} ms`)
+      },
+    })
+    this.refs = new References(
+      { invoke: (path, args) => this.invokeReference(path, args), sendRelease: (pairs) => this.sendControl([MessageType.RELEASE, pairs]) },
+      this.limits.maxExportedRefs,
+    )
+    const self = this
+    this.host = {
+      exportRef(value: object, kind: RefKind) {
+        const id = self.refs.export(value, kind)
+        self.exportLog?.push(id)
+        return id
+      },
+      importedIdOf: (value) => this.refs.importedIdOf(value),
+      importRef: (id, kind) => this.refs.import(id, kind),
+      ownExport: (id) => {
+        const entry = this.refs.exported(id)
+        if (!entry) throw new ReferenceReleasedError(`reference #${id} handed back after it was released`)
+        return entry.value
+      },
+      get peerLabel() { return self.peerLabel },
+      errorTable: this.errorTable,
+      exposeErrorStacks: this.exposeStacks,
+    }
+    this.remote = createProxy({ invoke: (path, args) => this.call(path, args) }) as Remote<RemoteService>
+    this.notify = createProxy({ invoke: (path, args) => this.sendNotification(path, args) }) as Notify<RemoteService>
+    transport.start({ message: (frame) => this.receive(frame), closed: (reason) => this.handleClosed(reason) })
+  }
+
+  /** True once the connection is gone; calls then reject at once. */
+  get closed(): boolean {
+    return this.isClosed
+  }
+
+  /** How errors from this peer name their origin. */
+  get peerLabel(): string | undefined {
+    const p = this.peer
+    if (!p) return undefined
+    return p.url ?? (p.address !== undefined ? (p.port !== undefined ? `${p.address}:${p.port}` : p.address) : undefined)
+  }
+
+  /** Counters for debugging and leak checks. */
+  stats(): SessionStats {
+    return {
+      pendingCalls: this.pending.size,
+      inFlightCalls: this.inFlight,
+      exportedRefs: this.refs.exportCount,
+      importedRefs: this.refs.importCount,
+      lateReplies: this.lateReplies,
+      malformedFrames: this.malformed,
+    }
+  }
+
+  /** The same remote and notify, with per-call options (timeout, signal) applied. */
+  with(options: CallOptions): { readonly remote: Remote<RemoteService>; readonly notify: Notify<RemoteService> } {
+    return {
+      remote: createProxy({ invoke: (path, args) => this.call(path, args, options) }) as Remote<RemoteService>,
+      notify: this.notify,
+    }
+  }
+
+  /** Call `path` on the peer by name; what `remote.a.b(...)` does. */
+  call(path: string, args: unknown[], options?: CallOptions): Promise<unknown> {
+    if (this.isClosed) return Promise.reject(new ConnectionClosedError(`cannot call ${clip(path)}: connection is closed`))
+    if (!path) return Promise.reject(new ParameterError('cannot call the remote root; call a method on it'))
+    const signal = options?.signal
+    if (signal?.aborted) return Promise.reject(abortError(path, signal))
+    const buffered = this.transport.bufferedAmount
+    if (buffered !== undefined && buffered > this.limits.sendHighWaterMark) {
+      return Promise.reject(new OverloadedError(`cannot call ${clip(path)}: peer is not reading (${buffered} bytes queued)`))
+    }
+    const id = this.allocateId()
+    let frame: Uint8Array
+    try {
+      frame = this.encodeFrame([MessageType.REQUEST, id, path, args])
+    } catch (err) {
+      return Promise.reject(encodeFailure(path, err))
+    }
+    const timeout = options?.timeout ?? this.defaultTimeout
+    const promise = this.pending.add(id, path, timeout, signal, signal ? () => this.abortCall(id, path, signal) : undefined)
+    this.transport.send(frame)
+    return promise
+  }
+
+  /** Send a notification by name; what `notify.a.b(...)` does. Returns nothing; errors are thrown locally only for unencodable arguments. */
+  sendNotification(path: string, args: unknown[]): void {
+    if (this.isClosed) return
+    this.transport.send(this.encodeFrame([MessageType.NOTIFICATION, path, args]))
+  }
+
+  /**
+   * Listen to incoming notifications of `path` next to the local service
+   * (several listeners may share a path). Returns the unsubscribe function.
+   */
+  on(path: string, listener: (...args: never[]) => unknown): () => void {
+    const listeners = (this.listeners ??= new Map())
+    let set = listeners.get(path)
+    if (!set) listeners.set(path, (set = new Set()))
+    const fn = listener as (...args: unknown[]) => unknown
+    set.add(fn)
+    return () => {
+      set!.delete(fn)
+      if (set!.size === 0) listeners.delete(path)
+    }
+  }
+
+  /** Run `listener` once when the connection closes (at once if it already has). Returns the unsubscribe function. */
+  onClose(listener: (reason?: Error) => void): () => void {
+    if (this.isClosed) {
+      queueMicrotask(() => listener())
+      return () => {}
+    }
+    this.closeListeners.push(listener)
+    return () => {
+      this.closeListeners = this.closeListeners.filter((l) => l !== listener)
+    }
+  }
+
+  /** Close the connection. Pending calls reject with `ConnectionClosedError`. Resolves once closed. */
+  close(code?: number, reason?: string): Promise<void> {
+    if (this.isClosed) return Promise.resolve()
+    this.closedPromise ??= new Promise((resolve) => (this.resolveClosed = resolve))
+    this.transport.close(code, reason)
+    return this.closedPromise
+  }
+
+  /** Encode a notification once for many sessions (topic fan-out). Data only: no references. */
+  static encodeBroadcast(path: string, args: unknown[]): Uint8Array {
+    return defaultCodec.encode([MessageType.NOTIFICATION, path, args], undefined)
+  }
+
+  /** Send a frame encoded by `encodeBroadcast`. Returns false when dropped (closed or slow peer). */
+  sendEncoded(frame: Uint8Array): boolean {
+    if (this.isClosed) return false
+    const buffered = this.transport.bufferedAmount
+    if (buffered !== undefined && buffered > this.limits.sendHighWaterMark) return false
+    this.transport.send(frame)
+    return true
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  private allocateId(): number {
+    do {
+      this.nextId = this.nextId >= MAX_MSGID ? 1 : this.nextId + 1
+    } while (this.pending.has(this.nextId))
+    return this.nextId
+  }
+
+  /** Encode, undoing reference exports if the frame cannot be built. */
+  private encodeFrame(message: unknown[]): Uint8Array {
+    this.exportLog = []
+    try {
+      return this.codec.encode(message, this.host)
+    } catch (err) {
+      this.refs.unexport(this.exportLog)
+      throw err
+    } finally {
+      this.exportLog = undefined
+    }
+  }
+
+  private sendControl(message: unknown[]): void {
+    if (!this.isClosed) this.transport.send(this.codec.encode(message, undefined))
+  }
+
+  private abortCall(id: number, path: string, signal: AbortSignal): void {
+    if (this.pending.settle(id, abortError(path, signal))) this.sendControl([MessageType.CANCEL, id])
+  }
+
+  private invokeReference(path: string, args: unknown[]): Promise<unknown> {
+    const end = path.indexOf('.')
+    const id = Number(path.slice(1, end === -1 ? undefined : end))
+    if (this.isClosed) return Promise.reject(new ConnectionClosedError(`reference ${path}: its connection is closed`))
+    if (this.refs.isReleased(id)) return Promise.reject(new ReferenceReleasedError(`reference #${id} was released`))
+    return this.call(path, args)
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  private receive(frame: Uint8Array | string): void {
+    if (this.isClosed) return
+    if (typeof frame === 'string') return this.receiveText(frame)
+    if (frame.byteLength > this.limits.maxFrameBytes) {
+      return this.malformedFrame(new FrameError(`frame of ${frame.byteLength} bytes exceeds maxFrameBytes (${this.limits.maxFrameBytes})`, peekRequestId(frame)))
+    }
+    let message
+    try {
+      message = parseMessage(this.codec.decode(frame, this.host, this.limits.maxFrameBytes))
+    } catch (err) {
+      const reason = err instanceof FrameError ? err : new FrameError(`undecodable frame: ${(err as Error).message}`, peekRequestId(frame))
+      return this.malformedFrame(reason)
+    }
+    switch (message.type) {
+      case MessageType.REQUEST:
+        return this.handleRequest(message.id, message.method, message.params)
+      case MessageType.RESPONSE: {
+        const error = message.error == null ? undefined : fromWireError(message.error, this.peerLabel, this.errorTable)
+        if (!this.pending.settle(message.id, error, message.result)) this.lateReplies++
+        return
+      }
+      case MessageType.NOTIFICATION:
+        return this.handleNotification(message.method, message.params)
+      case MessageType.CANCEL:
+        this.cancellable.get(message.id)?.abort(new AbortError('the caller cancelled the call'))
+        return
+      case MessageType.RELEASE:
+        for (let i = 0; i < message.releases.length; i += 2) this.refs.releaseExport(message.releases[i]!, message.releases[i + 1]!)
+        return
+    }
+  }
+
+  private malformedFrame(reason: FrameError): void {
+    this.malformed++
+    if (this.malformed <= MAX_LOGGED_MALFORMED) {
+      this.logger.warn(`[wirecall] malformed frame from ${this.peerLabel ?? 'peer'}: ${reason.message}${this.malformed === MAX_LOGGED_MALFORMED ? ' (further ones are only counted)' : ''}`)
+    }
+    if (reason.replyTo !== undefined) this.reply(reason.replyTo, new ProtocolError(reason.message), undefined, '')
+  }
+
+  private handleRequest(id: number, method: string, params: unknown[]): void {
+    if (this.inFlight >= this.limits.maxInFlightCalls) {
+      return this.reply(id, new OverloadedError(`too many calls in flight (limit maxInFlightCalls = ${this.limits.maxInFlightCalls})`), undefined, method)
+    }
+    const handler = this.resolve(method)
+    if (!handler || handler instanceof Error) {
+      return this.reply(id, handler ?? new NotFoundError(`no such method: ${clip(method)}`), undefined, method)
+    }
+    this.inFlight++
+    let controller: AbortController | undefined
+    if (handler.contextual) {
+      controller = new AbortController()
+      this.cancellable.set(id, controller)
+    }
+    let result: unknown
+    try {
+      result = this.execute(handler, method, params, controller?.signal)
+    } catch (err) {
+      this.finishRequest(id, controller)
+      return this.reply(id, err, undefined, method)
+    }
+    if (isThenable(result)) {
+      result.then(
+        (value) => this.finishRequest(id, controller) && this.reply(id, undefined, value, method),
+        (err: unknown) => this.finishRequest(id, controller) && this.reply(id, err ?? new Error('rejected with ' + String(err)), undefined, method),
+      )
+    } else {
+      this.finishRequest(id, controller)
+      this.reply(id, undefined, result, method)
+    }
+  }
+
+  /** Bookkeeping when a handler settles; false if the caller cancelled (no reply is wanted). */
+  private finishRequest(id: number, controller: AbortController | undefined): boolean {
+    this.inFlight--
+    if (!controller) return !this.isClosed
+    this.cancellable.delete(id)
+    return !controller.signal.aborted && !this.isClosed
+  }
+
+  private reply(id: number, error: unknown, result: unknown, method: string): void {
+    if (this.isClosed) return
+    if (error === undefined) {
+      try {
+        this.transport.send(this.encodeFrame([MessageType.RESPONSE, id, null, result]))
+        return
+      } catch (err) {
+        error = new TypeError(`result of ${clip(method)} could not be encoded: ${(err as Error).message}`)
+      }
+    }
+    this.logHandlerError(method, error)
+    const wire = toWireError(error, this.exposeStacks)
+    let frame: Uint8Array
+    try {
+      frame = this.encodeFrame([MessageType.RESPONSE, id, wire, null])
+    } catch {
+      // The error's own data could not be encoded: send it without.
+      frame = this.encodeFrame([MessageType.RESPONSE, id, { name: wire.name, message: wire.message, code: wire.code }, null])
+    }
+    this.transport.send(frame)
+  }
+
+  private handleNotification(method: string, params: unknown[]): void {
+    const listeners = this.listeners?.get(method)
+    if (listeners) {
+      for (const listener of [...listeners]) this.runNotificationHandler(method, () => listener(...params))
+    }
+    const handler = this.resolve(method)
+    if (handler && !(handler instanceof Error)) {
+      this.runNotificationHandler(method, () => this.execute(handler, method, params, undefined))
+    } else if (!listeners) {
+      this.logger.warn(`[wirecall] notification ${clip(method)} from ${this.peerLabel ?? 'peer'}: ${handler?.message ?? 'no such method'}`)
+    }
+  }
+
+  private runNotificationHandler(method: string, run: () => unknown): void {
+    const report = (err: unknown) => this.logger.warn(`[wirecall] notification handler ${clip(method)} failed:`, err)
+    try {
+      const result = run()
+      if (isThenable(result)) result.then(undefined, report)
+    } catch (err) {
+      report(err)
+    }
+  }
+
+  /** Find the handler for a method name: a path in our service, or `#id...` for a reference we exported. */
+  private resolve(method: string): Handler | Error | undefined {
+    if (method.charCodeAt(0) !== 35 /* # */) return this.service ? resolvePath(this.service, method) : undefined
+    const end = method.indexOf('.')
+    const idText = method.slice(1, end === -1 ? undefined : end)
+    const id = /^\d{1,10}$/.test(idText) ? Number(idText) : NaN
+    const entry = this.refs.exported(id)
+    if (!entry) return new ReferenceReleasedError(`reference #${idText} does not exist or was released`)
+    if (end === -1) {
+      return typeof entry.value === 'function' ? { fn: entry.value, self: undefined, contextual: isContextual(entry.value) } : undefined
+    }
+    return resolvePath(entry.value, method.slice(end + 1))
+  }
+
+  private execute(handler: Handler, path: string, params: unknown[], signal: AbortSignal | undefined): unknown {
+    if (!handler.contextual) return handler.fn.apply(handler.self, params)
+    const context: CallContext<this> = {
+      connection: this, peer: this.peer, identity: this.identity, path,
+      signal: signal ?? new AbortController().signal,
+    }
+    return handler.fn.call(handler.self, context, ...params)
+  }
+
+  private logHandlerError(method: string, error: unknown): void {
+    const setting = this.logErrors
+    if (!setting || WirecallError.is(error)) return
+    if (typeof setting === 'object' && setting.exclude?.some((cls) => error instanceof cls)) return
+    this.logger.error(`[wirecall] handler ${clip(method)} threw:`, error)
+  }
+
+  // -------------------------------------------------------------------- JSON
+
+  private receiveText(text: string): void {
+    if (text.length > this.limits.maxFrameBytes) return this.sendJson(jsonError(null, toWireError(new ProtocolError('frame exceeds maxFrameBytes'), false)))
+    let parsed
+    try {
+      parsed = parseJsonFrame(text)
+    } catch (err) {
+      this.malformed++
+      return this.sendJson(jsonError(null, toWireError(new ProtocolError((err as Error).message), false)))
+    }
+    const answers = parsed.requests.map((request) => this.handleJsonRequest(request))
+    if (parsed.batch) {
+      void Promise.all(answers).then((list) => {
+        const present = list.filter((a): a is object => a !== undefined)
+        if (present.length) this.sendJson(present)
+      })
+    } else {
+      void answers[0]!.then((answer) => answer && this.sendJson(answer))
+    }
+  }
+
+  private async handleJsonRequest(request: JsonRequest | FrameError): Promise<object | undefined> {
+    if (request instanceof FrameError) {
+      this.malformed++
+      const id = (request as FrameError & { jsonId?: string | number | null }).jsonId
+      const error = request.message.startsWith('Invalid params') ? new ParameterError(request.message) : new ProtocolError(request.message)
+      return jsonError(id, toWireError(error, false))
+    }
+    if (request.isNotification) {
+      this.handleNotification(request.method, request.params)
+      return undefined
+    }
+    const id = request.id ?? null
+    if (this.inFlight >= this.limits.maxInFlightCalls) return jsonError(id, toWireError(new OverloadedError('too many calls in flight'), false))
+    const handler = this.resolve(request.method)
+    if (!handler || handler instanceof Error) {
+      return jsonError(id, toWireError(handler ?? new NotFoundError(`no such method: ${clip(request.method)}`), false))
+    }
+    this.inFlight++
+    try {
+      return jsonResult(id, await this.execute(handler, request.method, request.params, undefined))
+    } catch (err) {
+      this.logHandlerError(request.method, err)
+      return jsonError(id, toWireError(err, this.exposeStacks))
+    } finally {
+      this.inFlight--
+    }
+  }
+
+  private sendJson(value: unknown): void {
+    if (this.isClosed) return
+    let text: string
+    try {
+      text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))
+    } catch (err) {
+      text = JSON.stringify(jsonError(null, toWireError(new TypeError(`result could not be encoded as JSON: ${(err as Error).message}`), false)))
+    }
+    this.transport.send(text)
+  }
+
+  // ------------------------------------------------------------------ closing
+
+  private handleClosed(reason?: Error): void {
+    if (this.isClosed) return
+    this.isClosed = true
+    const why = reason ? `: ${reason.message}` : ''
+    this.pending.rejectAll(() => new ConnectionClosedError(`connection closed before the call settled${why}`))
+    for (const controller of this.cancellable.values()) controller.abort(new ConnectionClosedError(`connection closed${why}`))
+    this.cancellable.clear()
+    this.refs.closeAll()
+    const listeners = this.closeListeners
+    this.closeListeners = []
+    for (const listener of listeners) {
+      try {
+        listener(reason)
+      } catch (err) {
+        this.logger.error('[wirecall] onClose listener threw:', err)
+      }
+    }
+    this.resolveClosed?.()
+  }
+}
+
+function abortError(path: string, signal: AbortSignal): AbortError {
+  const reason: unknown = signal.reason
+  const text = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason)
+  return new AbortError(`call to ${clip(path)} aborted: ${text}`, { cause: reason })
+}
+
+function encodeFailure(path: string, err: unknown): Error {
+  if (WirecallError.is(err)) return err
+  return new ParameterError(`arguments of ${clip(path)} cannot be sent: ${(err as Error).message}`, { cause: err })
+}
+
+
+/**
+ * Best-effort read of a request id from a frame that failed to decode, so the
+ * caller gets a `ProtocolError` instead of a timeout: `[0, msgid, ...]` with
+ * the array header and msgid in their msgpack forms.
+ */
+export function peekRequestId(frame: Uint8Array): number | undefined {
+  let pos: number
+  const head = frame[0]
+  if (head === undefined) return undefined
+  if (head >= 0x94 && head <= 0x9f) pos = 1
+  else if (head === 0xdc) pos = 3
+  else if (head === 0xdd) pos = 5
+  else return undefined
+  if (frame[pos] !== 0x00) return undefined
+  pos++
+  const b = frame[pos]
+  if (b === undefined) return undefined
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength)
+  if (b <= 0x7f) return b
+  if (b === 0xcc && pos + 1 < frame.length) return view.getUint8(pos + 1)
+  if (b === 0xcd && pos + 2 < frame.length) return view.getUint16(pos + 1)
+  if (b === 0xce && pos + 4 < frame.length) return view.getUint32(pos + 1)
+  return undefined
+}
