@@ -151,7 +151,9 @@ class InvalidOperandError extends Error {
 
 let callsHandled = 0
 let seq = 0
-const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+/** Node's histogram records the whole timer interval (resolution + delay), so the resolution is subtracted. */
+const LOOP_RESOLUTION_MS = 10
+const loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS })
 loopDelay.enable()
 let lastCpu = process.cpuUsage()
 let lastTick = process.hrtime.bigint()
@@ -173,8 +175,8 @@ function sample(): Metrics {
     rss: mem.rss,
     heapUsed: mem.heapUsed,
     heapTotal: mem.heapTotal,
-    loopP50: round(loopDelay.percentile(50) / 1e6, 2),
-    loopP99: round(loopDelay.percentile(99) / 1e6, 2),
+    loopP50: loopMs(50),
+    loopP99: loopMs(99),
     callsPerSec: elapsedUs > 0 ? round(calls / (elapsedUs / 1e6), 1) : 0,
     clients: clients.size,
     pid: process.pid,
@@ -182,6 +184,11 @@ function sample(): Metrics {
   }
   loopDelay.reset()
   return m
+}
+
+function loopMs(percentile: number): number {
+  if (loopDelay.count === 0) return 0
+  return round(Math.max(0, loopDelay.percentile(percentile) / 1e6 - LOOP_RESOLUTION_MS), 2)
 }
 
 function round(x: number, digits: number): number {

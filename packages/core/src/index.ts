@@ -6,6 +6,7 @@ export { withContext, type CallContext, type PeerInfo } from './context.js'
 export { Session, type SessionOptions, type SessionStats, type CallOptions, type Logger } from './session.js'
 export type { Remote, Notify, RemoteFunction, RemoteResult } from './proxy.js'
 export { release } from './references.js'
+export { createBroadcast, type Broadcast, type FanoutResult } from './broadcast.js'
 export {
   ErrorCode, WirecallError, RemoteError, NotFoundError, ParameterError, TimeoutError, AbortError,
   ConnectionClosedError, ProtocolError, OverloadedError, ReferenceReleasedError,

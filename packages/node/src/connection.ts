@@ -1,0 +1,60 @@
+/**
+ * One client connection on a wirecall server: a `Session` (so `conn.remote`
+ * calls the client's registered service) plus its id, address, identity and
+ * topic memberships.
+ */
+import { Session, type SessionOptions } from '@wirecall/core'
+import type { IncomingHttpHeaders } from 'node:http'
+import type { WebSocketTransport } from './transport.js'
+
+/** What a connection needs from its server for topics. */
+export interface TopicRegistry<ClientService> {
+  join(topic: string, conn: Connection<ClientService>): void
+  leave(topic: string, conn: Connection<ClientService>): void
+}
+
+let counter = 0
+
+export class Connection<ClientService = unknown> extends Session<ClientService> {
+  /** Unique within this process, e.g. `"c42"`. */
+  readonly id = `c${++counter}`
+  /** Request headers of the WebSocket handshake (cookies, user agent...). */
+  readonly headers: IncomingHttpHeaders
+  private readonly joined = new Set<string>()
+
+  constructor(
+    private readonly socket: WebSocketTransport,
+    options: SessionOptions,
+    headers: IncomingHttpHeaders,
+    private readonly registry: TopicRegistry<ClientService>,
+  ) {
+    super(socket, options)
+    this.headers = headers
+    this.onClose(() => {
+      for (const topic of [...this.joined]) this.leave(topic)
+    })
+  }
+
+  /** Topics this connection is a member of. */
+  get topics(): ReadonlySet<string> {
+    return this.joined
+  }
+
+  /** Add this connection to a topic (`server.topic(name).notify...` reaches it). Left automatically on close. */
+  join(topic: string): void {
+    if (this.closed || this.joined.has(topic)) return
+    this.joined.add(topic)
+    this.registry.join(topic, this)
+  }
+
+  /** Remove this connection from a topic. */
+  leave(topic: string): void {
+    if (!this.joined.delete(topic)) return
+    this.registry.leave(topic, this)
+  }
+
+  /** Drop the socket without the closing handshake (used after the close deadline). */
+  terminate(): void {
+    this.socket.terminate()
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * `serve()`: a wirecall server on its own port or on an existing
+ * `http.Server`. Owns the connection lifecycle (handshake checks, heartbeat,
+ * graceful close); all RPC logic lives in the core `Session`.
+ */
+import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
+import type { Server as HttpsServer } from 'node:https'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { resolveLimits, type Broadcast, type Limits, type SessionOptions } from '@wirecall/core'
+import { Connection } from './connection.js'
+import { Heartbeat } from './heartbeat.js'
+import { Topics, type Topic } from './topics.js'
+import { CloseCode, WebSocketTransport } from './transport.js'
+
+/** Options of `serve()`. Everything but `service` is optional. */
+export interface ServeOptions<ClientService = unknown> extends Omit<SessionOptions, 'peer' | 'identity' | 'service'> {
+  /** The root service clients call. */
+  readonly service: object
+  /** Interface to listen on (standalone mode). @default '127.0.0.1' */
+  readonly host?: string
+  /** Port to listen on; 0 picks a free one (read it back from `server.port`). @default 0 */
+  readonly port?: number
+  /** Attach to this existing server instead of listening (its port is yours to manage). */
+  readonly server?: HttpServer | HttpsServer
+  /** Only upgrade requests for this path (others get 404, or go to your other upgrade handlers). @default any path */
+  readonly path?: string
+  /** Called for each new connection, after authentication. */
+  onConnection?(conn: Connection<ClientService>): void
+  /**
+   * Check the handshake's Origin header. A list of allowed origins, or a
+   * predicate. @default undefined: every origin is accepted. Set it for any
+   * server reachable from browsers with credentials (cookies).
+   */
+  readonly allowedOrigins?: readonly string[] | ((origin: string | undefined) => boolean)
+  /**
+   * Authenticate the handshake (cookies, headers, query). Return the identity
+   * (available as `conn.identity` and `ctx.identity`); throw or return
+   * `undefined`/`false` to refuse with HTTP 401.
+   */
+  authenticate?(request: IncomingMessage): unknown
+}
+
+/** A running server. */
+export interface WirecallServer<ClientService = unknown> {
+  /** The port actually listened on (useful with `port: 0`). */
+  readonly port: number
+  /** Live connections. */
+  readonly connections: ReadonlySet<Connection<ClientService>>
+  /** A named group of connections: `server.topic('prices').notify.onPrice(p)`. */
+  topic(name: string): Topic<ClientService>
+  /** Topic names with at least one member. */
+  topics(): string[]
+  /** An explicit receiver list: `server.to([a, b]).notify.ping()`. */
+  to(connections: Iterable<Connection<ClientService>>): Broadcast<ClientService>
+  /** Every connection. */
+  readonly all: Broadcast<ClientService>
+  /** Notifications skipped because a member was slow or closed. */
+  readonly droppedNotifications: number
+  /** Stop accepting, close every connection (terminating stragglers after `closeTimeoutMs`), then resolve. */
+  close(): Promise<void>
+}
+
+/** Start a wirecall server. */
+export async function serve<ClientService = unknown>(options: ServeOptions<ClientService>): Promise<WirecallServer<ClientService>> {
+  if (!options || typeof options.service !== 'object' || options.service === null) {
+    throw new TypeError('serve: options.service is required (a service({...}) object, an exposed class instance or a Router)')
+  }
+  const limits: Limits = resolveLimits(options.limits)
+  const standalone = !options.server
+  const http = options.server ?? createServer((_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain' }).end('wirecall: WebSocket upgrade required\n')
+  })
+  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false })
+  const connections = new Set<Connection<ClientService>>()
+  const topics = new Topics<ClientService>()
+  const heartbeat = new Heartbeat(limits.heartbeatIntervalMs, limits.deadPeerTimeoutMs, true)
+  const path = options.path
+  const exposeErrorStacks = options.exposeErrorStacks ?? process.env.NODE_ENV !== 'production'
+  let closing: Promise<void> | undefined
+
+  const refuse = (socket: Duplex, status: number, text: string) => {
+    if (socket.writable) socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+    socket.destroy()
+  }
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (path !== undefined && new URL(req.url ?? '/', 'http://x').pathname !== path) {
+      // Leave it to another upgrade handler when there is one.
+      if (http.listenerCount('upgrade') <= 1) refuse(socket, 404, 'Not Found')
+      return
+    }
+    if (closing) return refuse(socket, 503, 'Service Unavailable')
+    socket.on('error', () => socket.destroy())
+    const deadline = setTimeout(() => refuse(socket, 408, 'Request Timeout'), limits.handshakeTimeoutMs)
+    deadline.unref()
+    void admit(req, socket, head).finally(() => clearTimeout(deadline))
+  }
+
+  const admit = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const origin = req.headers.origin
+    const allowed = options.allowedOrigins
+    if (allowed && !(typeof allowed === 'function' ? allowed(origin) : origin !== undefined && allowed.includes(origin))) {
+      return refuse(socket, 403, 'Forbidden')
+    }
+    let identity: unknown
+    if (options.authenticate) {
+      try {
+        identity = await options.authenticate(req)
+      } catch {
+        identity = undefined
+      }
+      if (identity === undefined || identity === false) return refuse(socket, 401, 'Unauthorized')
+    }
+    if (socket.destroyed || closing) return refuse(socket, 503, 'Service Unavailable')
+    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req, identity))
+  }
+
+  const accept = (ws: WebSocket, req: IncomingMessage, identity: unknown) => {
+    const peer = { address: req.socket.remoteAddress, port: req.socket.remotePort }
+    const transport = new WebSocketTransport(ws, peer)
+    const conn = new Connection<ClientService>(transport, { ...options, exposeErrorStacks, limits, service: options.service, identity, peer }, req.headers, topics)
+    connections.add(conn)
+    conn.onClose(() => connections.delete(conn))
+    heartbeat.watch(ws)
+    try {
+      options.onConnection?.(conn)
+    } catch (err) {
+      ;(options.logger ?? console).error('[wirecall] onConnection threw:', err)
+    }
+  }
+
+  http.on('upgrade', onUpgrade)
+  if (standalone) {
+    await new Promise<void>((resolve, reject) => {
+      const server = http as HttpServer
+      server.once('error', reject)
+      server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+  }
+
+  const port = () => {
+    const address = http.address()
+    return typeof address === 'object' && address ? address.port : 0
+  }
+
+  const close = async () => {
+    http.off('upgrade', onUpgrade)
+    heartbeat.stop()
+    const all = [...connections]
+    const closed = Promise.all(all.map((c) => c.close(CloseCode.GOING_AWAY, 'server shutting down')))
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        for (const c of all) c.terminate()
+        resolve()
+      }, limits.closeTimeoutMs)
+    })
+    await Promise.race([closed, deadline])
+    clearTimeout(timer)
+    await closed
+    wss.close()
+    if (standalone) {
+      const server = http as HttpServer
+      server.closeAllConnections?.()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  }
+
+  return {
+    get port() {
+      return port()
+    },
+    connections,
+    topic: (name) => topics.topic(name),
+    topics: () => topics.names(),
+    to: (list) => topics.to(list),
+    all: topics.to(connections),
+    get droppedNotifications() {
+      return topics.dropped
+    },
+    close: () => (closing ??= close()),
+  }
+}

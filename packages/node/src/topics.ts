@@ -1,0 +1,63 @@
+/**
+ * Topics: named groups of connections for server push (live dashboards).
+ * Membership is kept here; sending is `createBroadcast` from the core, which
+ * encodes once per fan-out and skips slow or closed members.
+ */
+import { createBroadcast, type Broadcast, type Notify } from '@wirecall/core'
+import type { Connection, TopicRegistry } from './connection.js'
+
+/** A named group of connections. */
+export interface Topic<ClientService> extends Broadcast<ClientService> {
+  readonly name: string
+  /** Number of members now. */
+  readonly size: number
+  /** The members now. */
+  members(): Connection<ClientService>[]
+  join(conn: Connection<ClientService>): void
+  leave(conn: Connection<ClientService>): void
+  readonly notify: Notify<ClientService>
+}
+
+export class Topics<ClientService> implements TopicRegistry<ClientService> {
+  private readonly groups = new Map<string, Set<Connection<ClientService>>>()
+  /** Frames skipped because a member was slow or closed (all topics). */
+  dropped = 0
+
+  join(topic: string, conn: Connection<ClientService>): void {
+    let set = this.groups.get(topic)
+    if (!set) this.groups.set(topic, (set = new Set()))
+    set.add(conn)
+  }
+
+  leave(topic: string, conn: Connection<ClientService>): void {
+    const set = this.groups.get(topic)
+    if (!set) return
+    set.delete(conn)
+    if (set.size === 0) this.groups.delete(topic)
+  }
+
+  names(): string[] {
+    return [...this.groups.keys()]
+  }
+
+  topic(name: string): Topic<ClientService> {
+    const members = () => this.groups.get(name) ?? new Set<Connection<ClientService>>()
+    const broadcast = createBroadcast<ClientService>(members, () => this.dropped++)
+    return {
+      name,
+      get size() {
+        return members().size
+      },
+      members: () => [...members()],
+      join: (conn) => conn.join(name),
+      leave: (conn) => conn.leave(name),
+      notify: broadcast.notify,
+      send: broadcast.send,
+    }
+  }
+
+  /** A broadcast to a receiver list (quickrpc's receivers); iterated afresh at every send. */
+  to(connections: Iterable<Connection<ClientService>>): Broadcast<ClientService> {
+    return createBroadcast<ClientService>(() => connections, () => this.dropped++)
+  }
+}
