@@ -16,7 +16,7 @@ import { createReadStream, statSync } from 'node:fs'
 import { extname, join, normalize, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { service, withContext, type CallContext } from '@wirecall/core'
+import { release, service, withContext, type CallContext } from '@wirecall/core'
 import { serve, type Connection } from '@wirecall/node'
 import {
   INVALID_OPERAND,
@@ -257,6 +257,8 @@ const api = service({
     callsHandled++
     if (typeof onMetrics !== 'function') throw new TypeError('subscribe(onMetrics): onMetrics must be a function')
     const entry = entryFor(ctx)
+    // Subscribing again replaces the callback; tell the page it can drop the old reference.
+    if (entry.onMetrics && entry.onMetrics !== onMetrics) release(entry.onMetrics)
     entry.onMetrics = onMetrics
     return { clientId: entry.info.id, intervalMs: INTERVAL_MS, pid: process.pid, startedAt }
   }),
@@ -264,6 +266,7 @@ const api = service({
     callsHandled++
     const entry = clients.get(ctx.connection.id)
     const had = entry?.onMetrics !== undefined
+    if (entry?.onMetrics) release(entry.onMetrics)
     if (entry) entry.onMetrics = undefined
     return had
   }),

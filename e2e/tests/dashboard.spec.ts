@@ -104,6 +104,13 @@ test.describe('live dashboard', () => {
       .toBeGreaterThan(100)
 
     await expect(page.getByTestId('value-memory')).toHaveText(/MB$/)
+
+    // A fuller picture for the screenshot artifact: ~10 s of data and a remote error on display.
+    await page.getByTestId('divide-a').fill('1')
+    await page.getByTestId('divide-b').fill('0')
+    await page.getByTestId('divide-submit').click()
+    await expect(page.getByTestId('divide-error-name')).toHaveText('RangeError')
+    await expect.poll(() => chartPoints(page, 'cpu'), { timeout: 20_000 }).toBeGreaterThanOrEqual(20)
     const shot = join(ARTIFACTS, 'dashboard.png')
     await page.screenshot({ path: shot, fullPage: true })
     await testInfo.attach('dashboard', { path: shot, contentType: 'image/png' })

@@ -1,0 +1,283 @@
+/**
+ * The browser client: one stable `remote` over a series of WebSocket
+ * connections. Owns the connection lifecycle (state, reconnect with capped
+ * exponential backoff and jitter); every call goes through the core
+ * `Session` of the current connection.
+ *
+ * Delivery is at most once: calls pending when a connection drops reject
+ * with `ConnectionClosedError` and are never re-sent, because the server may
+ * already have run them.
+ */
+import {
+  ConnectionClosedError, TimeoutError, AbortError, createProxy, Session,
+  type CallOptions, type Notify, type Remote, type SessionOptions,
+} from '@wirecall/core'
+import { BrowserWebSocketTransport, type WebSocketConstructor, type WebSocketLike } from './transport.js'
+
+/** Where the client is in its life. `closed` is final. */
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed'
+
+/** Backoff between reconnect attempts: `min(maxDelayMs, initialDelayMs * factor^n)`, minus up to `jitter` of it at random. */
+export interface ReconnectOptions {
+  /** @default 250 ms */
+  readonly initialDelayMs: number
+  /** @default 10 000 ms: a restarted server is found within seconds, without hammering a dead one. */
+  readonly maxDelayMs: number
+  /** @default 2 */
+  readonly factor: number
+  /** Fraction (0-1) of each delay randomised away, so many tabs do not reconnect in lockstep. @default 0.5 */
+  readonly jitter: number
+  /** Give up (state `closed`) after this many failed attempts in a row. @default Infinity */
+  readonly maxAttempts: number
+}
+
+export const DEFAULT_RECONNECT: Readonly<ReconnectOptions> = Object.freeze({
+  initialDelayMs: 250,
+  maxDelayMs: 10_000,
+  factor: 2,
+  jitter: 0.5,
+  maxAttempts: Infinity,
+})
+
+export interface BrowserConnectOptions<ServerService = unknown> extends Omit<SessionOptions, 'peer' | 'identity'> {
+  /** Reconnect automatically when the connection drops. @default true */
+  readonly reconnect?: boolean | Readonly<Partial<ReconnectOptions>>
+  /**
+   * Calls made while not connected: `'wait'` queues them until the next
+   * connection opens (their timeout keeps running); `'fail'` rejects them
+   * at once with `ConnectionClosedError`. @default 'wait'
+   */
+  readonly whileDisconnected?: 'wait' | 'fail'
+  /** Called on every state change (also available as `client.onStateChange`). */
+  onStateChange?(state: ConnectionState, client: BrowserClient<ServerService>): void
+  /** Called after each re-connection (not the first): re-subscribe here. */
+  onReconnect?(client: BrowserClient<ServerService>): void | Promise<void>
+  /** WebSocket subprotocols. */
+  readonly protocols?: string | string[]
+  /** WebSocket implementation. @default globalThis.WebSocket */
+  readonly WebSocket?: WebSocketConstructor
+}
+
+export class BrowserClient<ServerService = unknown> {
+  /** The server's service; stays valid across reconnects. */
+  readonly remote: Remote<ServerService>
+  /** Fire-and-forget to the server; dropped (not queued) while disconnected. */
+  readonly notify: Notify<ServerService>
+  /** Resolves on the first open; rejects if the client closes before that. */
+  readonly ready: Promise<void>
+
+  private current: Session<ServerService> | undefined
+  private socket: WebSocketLike | undefined
+  private stateNow: ConnectionState = 'connecting'
+  private readonly stateListeners = new Set<(state: ConnectionState) => void>()
+  private readonly notificationListeners: [string, (...args: never[]) => unknown][] = []
+  private readonly waiters = new Set<{ resolve(s: Session<ServerService>): void; reject(e: Error): void }>()
+  private readonly backoff: ReconnectOptions | undefined
+  private readonly WebSocketImpl: WebSocketConstructor
+  private attempts = 0
+  private everOpened = false
+  private retryTimer: ReturnType<typeof setTimeout> | undefined
+  private settleReady!: { resolve(): void; reject(e: Error): void }
+
+  constructor(readonly url: string, private readonly options: BrowserConnectOptions<ServerService> = {}) {
+    const impl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
+    if (!impl) throw new TypeError('wirecall: no WebSocket implementation; pass options.WebSocket')
+    this.WebSocketImpl = impl
+    const reconnect = options.reconnect ?? true
+    this.backoff = reconnect === false ? undefined : { ...DEFAULT_RECONNECT, ...(reconnect === true ? {} : reconnect) }
+    this.ready = new Promise((resolve, reject) => (this.settleReady = { resolve, reject }))
+    this.ready.catch(() => {}) // observed through connect(); never an unhandled rejection
+    this.remote = createProxy({ invoke: (path, args) => this.call(path, args) }) as Remote<ServerService>
+    this.notify = createProxy({ invoke: (path, args) => this.current?.sendNotification(path, args) }) as Notify<ServerService>
+    this.open()
+  }
+
+  /** Current state. */
+  get state(): ConnectionState {
+    return this.stateNow
+  }
+
+  /** The session of the current connection, if open (for `stats()`, or per-connection details). */
+  get session(): Session<ServerService> | undefined {
+    return this.current
+  }
+
+  /** Observe state changes. Returns the unsubscribe function. */
+  onStateChange(listener: (state: ConnectionState) => void): () => void {
+    this.stateListeners.add(listener)
+    return () => this.stateListeners.delete(listener)
+  }
+
+  /** Listen to a server notification on every connection, next to the page-side service. */
+  on(path: string, listener: (...args: never[]) => unknown): () => void {
+    const entry: [string, (...args: never[]) => unknown] = [path, listener]
+    this.notificationListeners.push(entry)
+    let off = this.current?.on(path, listener)
+    const sessionBound = this.current
+    return () => {
+      const i = this.notificationListeners.indexOf(entry)
+      if (i >= 0) this.notificationListeners.splice(i, 1)
+      if (this.current === sessionBound) off?.()
+      off = undefined
+    }
+  }
+
+  /** The same remote with per-call options (timeout, signal). */
+  with(options: CallOptions): { readonly remote: Remote<ServerService> } {
+    return { remote: createProxy({ invoke: (path, args) => this.call(path, args, options) }) as Remote<ServerService> }
+  }
+
+  /** Close for good: no more reconnects; pending and waiting calls reject. */
+  async close(): Promise<void> {
+    if (this.stateNow === 'closed') return
+    clearTimeout(this.retryTimer)
+    this.setState('closed')
+    this.rejectWaiters(new ConnectionClosedError('client closed'))
+    this.settleReady.reject(new ConnectionClosedError(`client closed before connecting to ${this.url}`))
+    const session = this.current
+    if (session) await session.close()
+    else this.socket?.close()
+  }
+
+  // ------------------------------------------------------------------ calls
+
+  private call(path: string, args: unknown[], options?: CallOptions): Promise<unknown> {
+    const session = this.current
+    if (session && !session.closed) return session.call(path, args, options)
+    if (this.stateNow === 'closed') return Promise.reject(new ConnectionClosedError(`cannot call ${path}: client is closed`))
+    if ((this.options.whileDisconnected ?? 'wait') === 'fail') {
+      return Promise.reject(new ConnectionClosedError(`cannot call ${path}: not connected (${this.stateNow})`))
+    }
+    const timeout = options?.timeout ?? this.options.timeout ?? 30_000
+    const started = Date.now()
+    return this.waitForSession(path, timeout, options?.signal).then((s) => {
+      const left = timeout > 0 ? Math.max(1, timeout - (Date.now() - started)) : 0
+      return s.call(path, args, { ...options, timeout: left })
+    })
+  }
+
+  private waitForSession(path: string, timeout: number, signal: AbortSignal | undefined): Promise<Session<ServerService>> {
+    return new Promise((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const done = () => {
+        this.waiters.delete(waiter)
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+      }
+      const waiter = {
+        resolve: (s: Session<ServerService>) => (done(), resolve(s)),
+        reject: (e: Error) => (done(), reject(e)),
+      }
+      const onAbort = () => waiter.reject(new AbortError(`call to ${path} aborted while waiting for a connection`))
+      if (signal?.aborted) return onAbort()
+      signal?.addEventListener('abort', onAbort, { once: true })
+      if (timeout > 0) timer = setTimeout(() => waiter.reject(new TimeoutError(`call to ${path} timed out after ${timeout} ms waiting for a connection`)), timeout)
+      this.waiters.add(waiter)
+    })
+  }
+
+  private rejectWaiters(error: Error): void {
+    for (const w of [...this.waiters]) w.reject(error)
+  }
+
+  // ------------------------------------------------------------- lifecycle
+
+  private open(): void {
+    let ws: WebSocketLike
+    try {
+      ws = new this.WebSocketImpl(this.url, this.options.protocols)
+    } catch (err) {
+      // A malformed URL never becomes valid: give up at once.
+      this.giveUp(new ConnectionClosedError(`cannot connect to ${this.url}: ${(err as Error).message}`))
+      return
+    }
+    this.socket = ws
+    const transport = new BrowserWebSocketTransport(ws, this.url)
+    let opened = false
+    ws.addEventListener('open', () => {
+      if (this.stateNow === 'closed') return ws.close()
+      opened = true
+      this.attempts = 0
+      const session = new Session<ServerService>(transport, { ...this.options, peer: { url: this.url } })
+      for (const [path, listener] of this.notificationListeners) session.on(path, listener)
+      session.onClose(() => this.dropped(session))
+      this.current = session
+      const isReconnect = this.everOpened
+      this.everOpened = true
+      this.setState('open')
+      for (const w of [...this.waiters]) w.resolve(session)
+      this.settleReady.resolve()
+      if (isReconnect && this.options.onReconnect) {
+        Promise.resolve()
+          .then(() => this.options.onReconnect!(this))
+          .catch((err: unknown) => (this.options.logger ?? console).error('[wirecall] onReconnect failed:', err))
+      }
+    })
+    ws.addEventListener('close', () => {
+      if (!opened) this.retry(new ConnectionClosedError(`could not connect to ${this.url}`))
+    })
+  }
+
+  private dropped(session: Session<ServerService>): void {
+    if (this.current !== session) return
+    this.current = undefined
+    if (this.stateNow === 'closed') return
+    this.retry(new ConnectionClosedError(`connection to ${this.url} lost`))
+  }
+
+  private retry(reason: Error): void {
+    if (this.stateNow === 'closed') return
+    const b = this.backoff
+    if (!b || this.attempts >= b.maxAttempts) return this.giveUp(reason)
+    const raw = Math.min(b.maxDelayMs, b.initialDelayMs * b.factor ** this.attempts)
+    const delay = raw * (1 - b.jitter * Math.random())
+    this.attempts++
+    this.setState(this.everOpened ? 'reconnecting' : 'connecting')
+    this.retryTimer = setTimeout(() => this.open(), delay)
+  }
+
+  private giveUp(reason: Error): void {
+    this.setState('closed')
+    this.rejectWaiters(reason)
+    this.settleReady.reject(reason)
+  }
+
+  private setState(state: ConnectionState): void {
+    if (this.stateNow === state) return
+    this.stateNow = state
+    try {
+      this.options.onStateChange?.(state, this)
+    } catch (err) {
+      (this.options.logger ?? console).error('[wirecall] onStateChange threw:', err)
+    }
+    for (const listener of [...this.stateListeners]) listener(state)
+  }
+}
+
+/** Create a client now (state `connecting`); it connects and reconnects by itself. */
+export function createClient<ServerService = unknown>(url: string, options?: BrowserConnectOptions<ServerService>): BrowserClient<ServerService> {
+  return new BrowserClient<ServerService>(url, options)
+}
+
+/**
+ * Connect to a wirecall server; resolves once the first connection is open.
+ * Retries like a reconnect while the server is unreachable, but gives up
+ * (rejecting, and closing the client) after `timeout` ms (default 30 s).
+ */
+export async function connect<ServerService = unknown>(url: string, options?: BrowserConnectOptions<ServerService>): Promise<BrowserClient<ServerService>> {
+  const client = new BrowserClient<ServerService>(url, options)
+  const limit = options?.timeout ?? 30_000
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const expired = new Promise<never>((_, reject) => {
+    if (limit > 0) timer = setTimeout(() => reject(new TimeoutError(`could not connect to ${url} within ${limit} ms`)), limit)
+  })
+  try {
+    await Promise.race([client.ready, expired])
+    return client
+  } catch (err) {
+    await client.close()
+    throw err
+  } finally {
+    clearTimeout(timer)
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The browser's own WebSocket as a wirecall `Transport`. Binary frames are
+ * received as ArrayBuffers and handed on as Uint8Array views (no copy).
+ */
+import type { Transport, TransportReceiver, PeerInfo } from '@wirecall/core'
+
+/** The subset of the WebSocket API we use (the browser's, or `ws` in Node tests). */
+export interface WebSocketLike {
+  binaryType: string
+  readonly readyState: number
+  readonly bufferedAmount: number
+  send(data: Uint8Array | string): void
+  close(code?: number, reason?: string): void
+  addEventListener(type: 'open' | 'close' | 'error' | 'message', listener: (event: never) => void): void
+}
+
+/** A WebSocket constructor, e.g. `globalThis.WebSocket`. */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike
+
+const OPEN = 1
+
+export class BrowserWebSocketTransport implements Transport {
+  readonly peer: PeerInfo
+  private receiver: TransportReceiver | undefined
+  private reported = false
+  private reason: Error | undefined
+
+  constructor(private readonly ws: WebSocketLike, url: string) {
+    this.peer = { url }
+    ws.binaryType = 'arraybuffer'
+    ws.addEventListener('message', (event: { data: ArrayBuffer | string }) => {
+      const data = event.data
+      this.receiver?.message(typeof data === 'string' ? data : new Uint8Array(data))
+    })
+    ws.addEventListener('error', () => {
+      this.reason ??= new Error('WebSocket error')
+    })
+    ws.addEventListener('close', (event: { code: number; reason: string }) => {
+      if (!this.reason && event.code !== 1000 && event.code !== 1001 && event.code !== 1005) {
+        this.reason = new Error(`socket closed with code ${event.code}${event.reason ? ` (${event.reason})` : ''}`)
+      }
+      this.report()
+    })
+  }
+
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount
+  }
+
+  start(receiver: TransportReceiver): void {
+    this.receiver = receiver
+    if (this.ws.readyState > OPEN) this.report()
+  }
+
+  send(frame: Uint8Array | string): void {
+    if (this.ws.readyState === OPEN) this.ws.send(frame)
+  }
+
+  close(code = 1000, reason?: string): void {
+    if (this.ws.readyState > OPEN) return this.report()
+    this.ws.close(code, reason)
+  }
+
+  private report(): void {
+    if (this.reported || !this.receiver) return
+    this.reported = true
+    this.receiver.closed(this.reason)
+  }
+}
