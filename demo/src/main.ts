@@ -6,7 +6,7 @@
  * subscribes with a plain function that the server calls every 500 ms.
  */
 import { connect } from '@wirecall/browser'
-import { service } from '@wirecall/core'
+import { RemoteError, service } from '@wirecall/core'
 import { LineChart, formatNumber } from './chart.js'
 import type { ClientInfo, Metrics, PageApi, ServerApi } from './shared.js'
 import './style.css'
@@ -189,7 +189,7 @@ async function start(): Promise<void> {
       client = await connect<ServerApi>(wsUrl, {
         service: pageService,
         timeout: 10_000,
-        reconnect: { initialDelay: 200, maxDelay: 2_000, factor: 2, jitter: 0.2 },
+        reconnect: { initialDelayMs: 200, maxDelayMs: 2_000, factor: 2, jitter: 0.3 },
         whileDisconnected: 'fail',
         onStateChange: setState,
         onReconnect: async (c: Client) => {
@@ -231,9 +231,10 @@ function describeError(err: unknown): ErrorView {
     const bits: string[] = []
     if (code) bits.push(`code ${code}`)
     for (const ctor of [RangeError, TypeError] as const) {
-      if (err instanceof ctor) bits.push(`a local ${ctor.name}`)
+      if (err.constructor === ctor) bits.push(`re-raised here as a real ${ctor.name}`)
     }
-    if (err.constructor?.name === 'RemoteError') bits.push('a RemoteError')
+    if (err instanceof RemoteError) bits.push('arrived as a RemoteError')
+    if (typeof e.origin === 'string') bits.push(`thrown by ${e.origin}`)
     return { name: e.name, message: e.message, ...(code ? { code } : {}), detail: bits.join(' · ') }
   }
   return { name: typeof err, message: String(err), detail: 'not an Error' }

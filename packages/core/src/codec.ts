@@ -60,6 +60,22 @@ export interface ValueType<T = unknown, W = unknown> {
 
 interface Slot { host: RefHost | undefined; maxBytes: number }
 
+/**
+ * Binaries at least this large are not copied into the frame: the frame is
+ * sent in parts (WebSocket fragments of one message) with the caller's bytes
+ * passed through as they are. Below it, one contiguous frame is cheaper.
+ */
+export const ZERO_COPY_THRESHOLD = 64 * 1024
+
+/** The Encoder internals the zero-copy path hooks into (@msgpack/msgpack 3.x). */
+interface EncoderInternals {
+  pos: number
+  writeU8(value: number): void
+  writeU32(value: number): void
+  ensureBufferSizeToWrite(size: number): void
+  encodeBinary(object: ArrayBufferView): void
+}
+
 /** The msgpack codec of a session: built-in extensions plus user value types. */
 export class MsgpackCodec {
   private readonly slot: Slot = { host: undefined, maxBytes: 0 }
@@ -83,6 +99,51 @@ export class MsgpackCodec {
       decode: (data, type, slot) => this.decodeExt(data, type, slot),
     }
     this.encoder = new Encoder({ extensionCodec: this.extensions, context: this.slot })
+    this.hookLargeBinaries()
+  }
+
+  /** Positions in the frame and the binaries to splice in there, while `encodeParts` runs. */
+  private extracted: (number | Uint8Array)[] | undefined
+
+  private hookLargeBinaries(): void {
+    const internals = this.encoder as unknown as EncoderInternals
+    const copyBinary = internals.encodeBinary
+    const codec = this
+    internals.encodeBinary = function (this: EncoderInternals, object: ArrayBufferView) {
+      const list = codec.extracted
+      if (list === undefined || object.byteLength < ZERO_COPY_THRESHOLD) return copyBinary.call(this, object)
+      // bin 32 header only; the payload is sent from the caller's own memory.
+      this.ensureBufferSizeToWrite(5)
+      this.writeU8(0xc6)
+      this.writeU32(object.byteLength)
+      list.push(this.pos, new Uint8Array(object.buffer, object.byteOffset, object.byteLength))
+    }
+  }
+
+  /**
+   * Encode one frame as a list of parts to be sent as fragments of one
+   * WebSocket message: large binaries are passed through, not copied.
+   * Returns a single array when there was nothing to pass through.
+   */
+  encodeParts(value: unknown, host: RefHost | undefined): Uint8Array | Uint8Array[] {
+    this.extracted = []
+    try {
+      const head = this.encode(value, host)
+      const list = this.extracted
+      if (list.length === 0) return head
+      const parts: Uint8Array[] = []
+      let start = 0
+      for (let i = 0; i < list.length; i += 2) {
+        const at = list[i] as number
+        if (at > start) parts.push(head.subarray(start, at))
+        parts.push(list[i + 1] as Uint8Array)
+        start = at
+      }
+      if (start < head.length) parts.push(head.subarray(start))
+      return parts
+    } finally {
+      this.extracted = undefined
+    }
   }
 
   /** Encode one frame. Throws on values that cannot cross (symbols, unexportable functions). */

@@ -209,7 +209,7 @@ export class Session<RemoteService = unknown> {
       return Promise.reject(new OverloadedError(`cannot call ${clip(path)}: peer is not reading (${buffered} bytes queued)`))
     }
     const id = this.allocateId()
-    let frame: Uint8Array
+    let frame: Uint8Array | Uint8Array[]
     try {
       frame = this.encodeFrame([MessageType.REQUEST, id, path, args])
     } catch (err) {
@@ -217,14 +217,14 @@ export class Session<RemoteService = unknown> {
     }
     const timeout = options?.timeout ?? this.defaultTimeout
     const promise = this.pending.add(id, path, timeout, signal, signal ? () => this.abortCall(id, path, signal) : undefined)
-    this.transport.send(frame)
+    this.transmit(frame)
     return promise
   }
 
   /** Send a notification by name; what `notify.a.b(...)` does. Returns nothing; errors are thrown locally only for unencodable arguments. */
   sendNotification(path: string, args: unknown[]): void {
     if (this.isClosed) return
-    this.transport.send(this.encodeFrame([MessageType.NOTIFICATION, path, args]))
+    this.transmit(this.encodeFrame([MessageType.NOTIFICATION, path, args]))
   }
 
   /**
@@ -286,17 +286,25 @@ export class Session<RemoteService = unknown> {
     return this.nextId
   }
 
-  /** Encode, undoing reference exports if the frame cannot be built. */
-  private encodeFrame(message: unknown[]): Uint8Array {
+  /**
+   * Encode, undoing reference exports if the frame cannot be built. Returns
+   * parts (large binaries passed through) when the transport can send them.
+   */
+  private encodeFrame(message: unknown[]): Uint8Array | Uint8Array[] {
     this.exportLog = []
     try {
-      return this.codec.encode(message, this.host)
+      return this.transport.sendParts ? this.codec.encodeParts(message, this.host) : this.codec.encode(message, this.host)
     } catch (err) {
       this.refs.unexport(this.exportLog)
       throw err
     } finally {
       this.exportLog = undefined
     }
+  }
+
+  private transmit(frame: Uint8Array | Uint8Array[]): void {
+    if (Array.isArray(frame)) this.transport.sendParts!(frame)
+    else this.transport.send(frame)
   }
 
   private sendControl(message: unknown[]): void {
@@ -401,7 +409,7 @@ export class Session<RemoteService = unknown> {
     if (this.isClosed) return
     if (error === undefined) {
       try {
-        this.transport.send(this.encodeFrame([MessageType.RESPONSE, id, null, result]))
+        this.transmit(this.encodeFrame([MessageType.RESPONSE, id, null, result]))
         return
       } catch (err) {
         error = new TypeError(`result of ${clip(method)} could not be encoded: ${(err as Error).message}`)
@@ -409,14 +417,14 @@ export class Session<RemoteService = unknown> {
     }
     this.logHandlerError(method, error)
     const wire = toWireError(error, this.exposeStacks)
-    let frame: Uint8Array
+    let frame: Uint8Array | Uint8Array[]
     try {
       frame = this.encodeFrame([MessageType.RESPONSE, id, wire, null])
     } catch {
       // The error's own data could not be encoded: send it without.
       frame = this.encodeFrame([MessageType.RESPONSE, id, { name: wire.name, message: wire.message, code: wire.code }, null])
     }
-    this.transport.send(frame)
+    this.transmit(frame)
   }
 
   private handleNotification(method: string, params: unknown[]): void {

@@ -21,6 +21,12 @@ export interface TransportReceiver {
 export interface Transport {
   start(receiver: TransportReceiver): void
   send(frame: Uint8Array | string): void
+  /**
+   * Optional: send one binary message made of several parts (WebSocket
+   * fragments), so large binaries are written from the caller's memory
+   * without being copied into a frame. Without it frames are contiguous.
+   */
+  sendParts?(parts: readonly Uint8Array[]): void
   close(code?: number, reason?: string): void
   /** Bytes queued but not yet written, for slow-consumer detection. */
   readonly bufferedAmount?: number

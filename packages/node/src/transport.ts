@@ -68,12 +68,23 @@ export class WebSocketTransport implements Transport {
 
   send(frame: Uint8Array | string): void {
     if (this.ws.readyState !== WebSocket.OPEN) return
-    if (!this.corked && this.socket) {
-      this.corked = true
-      this.socket.cork()
-      process.nextTick(this.uncork)
-    }
+    this.coalesce()
     this.ws.send(frame)
+  }
+
+  private coalesce(): void {
+    if (this.corked || !this.socket) return
+    this.corked = true
+    this.socket.cork()
+    process.nextTick(this.uncork)
+  }
+
+  /** One message in several fragments: large binaries go out from the caller's memory, uncopied. */
+  sendParts(parts: readonly Uint8Array[]): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return
+    this.coalesce()
+    const last = parts.length - 1
+    for (let i = 0; i <= last; i++) this.ws.send(parts[i]!, { binary: true, fin: i === last })
   }
 
   close(code: number = CloseCode.NORMAL, reason?: string): void {
