@@ -144,6 +144,7 @@ export async function startServer(implId, { gc = false, verbose = false, timeout
   try {
     const m = await child.waitStdout(/^PORT (\d+)$/m, timeoutMs)
     child.port = Number(m[1])
+    pin(child, 'server')
     return child
   } catch (err) {
     child.kill()
@@ -156,9 +157,18 @@ export async function startClient(implId, scenarioId, { verbose = false, timeout
   const child = new Child('client.mjs', [implId, scenarioId], { label: `client(${implId})`, verbose })
   try {
     await child.call('ping', {}, timeoutMs)
+    pin(child, 'client')
     return child
   } catch (err) {
     child.kill()
     throw err
   }
+}
+
+import { execFileSync } from 'node:child_process'
+function pin(child, role) {
+  const mode = process.env.BENCH_PIN
+  if (!mode) return
+  const cpu = mode === 'same' ? '0' : role === 'server' ? '0' : '1'
+  execFileSync('taskset', ['-a', '-cp', cpu, String(child.cp.pid)], { stdio: 'ignore' })
 }

@@ -15,6 +15,15 @@ export const PAGE_HTML = fileURLToPath(new URL('../../demo/dist/index.html', imp
 const START_TIMEOUT_MS = 15_000
 const STOP_TIMEOUT_MS = 5_000
 
+/**
+ * Preloaded into the server process: its stdin is a pipe from this process, so
+ * when the test worker dies in any way (even SIGKILL) the pipe ends and the
+ * server exits too. The demo server itself knows nothing about tests.
+ */
+const PARENT_WATCHDOG =
+  'data:text/javascript,' +
+  encodeURIComponent('process.stdin.on("end", () => process.exit(0)).on("error", () => process.exit(0)).resume()')
+
 const alive = new Set<ChildProcess>()
 process.once('exit', () => {
   for (const child of alive) child.kill('SIGKILL')
@@ -82,10 +91,10 @@ export class DemoServer {
   }
 
   private spawnOnce(deadline: number): Promise<void> {
-    const child = spawn(process.execPath, [SERVER_JS], {
+    const child = spawn(process.execPath, ['--import', PARENT_WATCHDOG, SERVER_JS], {
       cwd: DEMO_DIR,
       env: { ...process.env, PORT: String(this._port) },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     })
     this.child = child
     alive.add(child)

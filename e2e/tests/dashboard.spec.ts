@@ -127,7 +127,11 @@ test.describe('live dashboard', () => {
     await demo.kill('SIGKILL')
     await expect(badge).toHaveAttribute('data-state', /reconnecting|connecting/)
     const frozen = await sampleCount(page)
-    await page.waitForTimeout(1_200)
+    // The page uses whileDisconnected: 'fail', so a call now fails fast instead of hanging.
+    await page.getByTestId('echo-input').fill('while down')
+    await page.getByTestId('echo-submit').click()
+    await expect(page.getByTestId('echo-result')).toHaveText(/^ConnectionClosedError: /)
+    await page.waitForTimeout(1_000)
     expect(await sampleCount(page), 'no samples while the server is down').toBe(frozen)
 
     await demo.start() // same port

@@ -9,7 +9,10 @@
 import type { CallContext } from './context.js'
 
 /** Is `T` exactly our `CallContext` (not `any`/`unknown`, which would also match)? */
-type IsContext<T> = 0 extends 1 & T ? false : [T] extends [CallContext<never>] ? true : false
+// `CallContext<unknown>`, not `<never>`: `connection` is a readonly (covariant) member, so every
+// `CallContext<C>` is assignable to `CallContext<unknown>`, while `CallContext<Session>` is not
+// assignable to `CallContext<never>` (that made the context parameter leak into `Remote<T>`).
+type IsContext<T> = 0 extends 1 & T ? false : [T] extends [CallContext<unknown>] ? true : false
 
 /** The parameters a caller passes: a leading `CallContext` is supplied by wirecall, not the caller. */
 export type CallerParams<P extends readonly unknown[]> = P extends readonly [infer First, ...infer Rest]
