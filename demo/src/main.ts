@@ -194,7 +194,7 @@ async function start(): Promise<void> {
         onStateChange: setState,
         onReconnect: async (c: Client) => {
           log('reconnected; subscribing again')
-          await subscribe(c)
+          await subscribe(c).catch((err: unknown) => log(`re-subscribe failed: ${describeError(err).message}`, 'error'))
         },
       })
       break
@@ -213,7 +213,12 @@ async function start(): Promise<void> {
   }
 }
 
-addEventListener('pagehide', () => void client?.close())
+// Leave cleanly so the other tabs' client lists update at once.
+addEventListener('pagehide', () => void client?.close().catch(() => {}))
+// Back from the back/forward cache the closed client cannot be revived: start afresh.
+addEventListener('pageshow', (ev) => {
+  if (ev.persisted) location.reload()
+})
 
 // ---------------------------------------------------------------- forms
 

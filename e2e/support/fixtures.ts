@@ -51,24 +51,44 @@ export const test = base.extend<Fixtures>({
     expect(errors, 'uncaught errors in the page').toEqual([])
   },
 
-  page: async ({ page, pageErrors }, use) => {
+  page: async ({ page, pageErrors }, use, testInfo) => {
     watchErrors(page, pageErrors)
     await use(page)
+    await attachPageState(page, 'page', testInfo)
   },
 
-  openDashboard: async ({ browser, demo, pageErrors }, use) => {
+  openDashboard: async ({ browser, demo, pageErrors }, use, testInfo) => {
     const contexts: Awaited<ReturnType<Browser['newContext']>>[] = []
+    const opened: Dashboard[] = []
     await use(async (name: string) => {
       const context = await browser.newContext()
       contexts.push(context)
       const page = await context.newPage()
       watchErrors(page, pageErrors)
+      opened.push({ page, name })
       await gotoDashboard(page, demo, name)
       return { page, name }
     })
+    for (const d of opened) await attachPageState(d.page, d.name, testInfo)
     await Promise.all(contexts.map((c) => c.close().catch(() => {})))
   },
 })
+
+/** On failure, keep what the page knew: its state badge, client list and event log. */
+async function attachPageState(page: Page, label: string, testInfo: TestInfo): Promise<void> {
+  if (testInfo.status === testInfo.expectedStatus || page.isClosed()) return
+  const state = await page
+    .evaluate(() => {
+      const text = (id: string) => document.getElementById(id)?.innerText ?? '(missing)'
+      return [
+        `state: ${document.getElementById('conn-state')?.dataset.state}`,
+        `clients:\n${text('client-list')}`,
+        `log (newest first):\n${text('log')}`,
+      ].join('\n\n')
+    })
+    .catch((err: unknown) => `could not read the page: ${String(err)}`)
+  await testInfo.attach(`page-state-${label}.txt`, { body: state, contentType: 'text/plain' })
+}
 
 /** Load the dashboard as `name` and wait until it is connected and receiving metrics. */
 export async function gotoDashboard(page: Page, demo: DemoServer, name: string): Promise<void> {
