@@ -1,23 +1,36 @@
 /**
  * Dead-peer detection with WebSocket pings: one interval per server (or
- * client), not one timer per connection. A socket that has not answered
- * (pong, or any frame) for `deadPeerTimeoutMs` is terminated, which rejects
- * its pending calls with `ConnectionClosedError`.
+ * client), not one timer per connection. Any incoming frame (message, ping or
+ * pong) proves the peer alive; a socket silent for `deadPeerTimeoutMs` is
+ * terminated, which rejects its pending calls with `ConnectionClosedError`.
+ *
+ * Liveness is recorded as the number of the current tick, not a timestamp:
+ * it runs for every incoming message, so it must cost one field write.
  */
 import type { WebSocket } from 'ws'
 
+interface Watched {
+  /** The tick at which the peer was last heard from. */
+  heard: number
+}
+
 export class Heartbeat {
-  private readonly lastSeen = new Map<WebSocket, number>()
+  private readonly watched = new Map<WebSocket, Watched>()
   private timer: NodeJS.Timeout | undefined
+  private tickCount = 0
 
   constructor(private readonly intervalMs: number, private readonly deadAfterMs: number, private readonly sendPings: boolean) {}
 
   watch(ws: WebSocket): void {
-    const seen = () => this.lastSeen.set(ws, Date.now())
-    seen()
-    ws.on('pong', seen)
-    ws.on('ping', seen)
-    ws.once('close', () => this.lastSeen.delete(ws))
+    const state: Watched = { heard: this.tickCount }
+    const heard = () => {
+      state.heard = this.tickCount
+    }
+    this.watched.set(ws, state)
+    ws.on('pong', heard)
+    ws.on('ping', heard)
+    ws.on('message', heard)
+    ws.once('close', () => this.watched.delete(ws))
     if (!this.timer) {
       this.timer = setInterval(() => this.tick(), this.intervalMs)
       this.timer.unref()
@@ -25,10 +38,11 @@ export class Heartbeat {
   }
 
   private tick(): void {
-    const now = Date.now()
-    for (const [ws, seen] of this.lastSeen) {
-      if (now - seen > this.deadAfterMs) {
-        this.lastSeen.delete(ws)
+    this.tickCount++
+    for (const [ws, state] of this.watched) {
+      // Silent for the whole span of the ticks since it was last heard.
+      if ((this.tickCount - state.heard - 1) * this.intervalMs >= this.deadAfterMs) {
+        this.watched.delete(ws)
         ws.terminate()
       } else if (this.sendPings) {
         ws.ping()
@@ -39,6 +53,6 @@ export class Heartbeat {
   stop(): void {
     if (this.timer) clearInterval(this.timer)
     this.timer = undefined
-    this.lastSeen.clear()
+    this.watched.clear()
   }
 }

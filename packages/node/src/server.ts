@@ -61,6 +61,31 @@ export interface WirecallServer<ClientService = unknown> {
   close(): Promise<void>
 }
 
+/**
+ * The path of a request-target, or undefined when it cannot be parsed.
+ * `new URL()` throws on targets such as `//` or `//[`, and a throw inside the
+ * http server's 'upgrade' listener is an uncaught exception that takes the
+ * process down. Found by test/server.test.ts (unparsable request path).
+ */
+function pathnameOf(url: string | undefined): string | undefined {
+  try {
+    return new URL(url ?? '/', 'http://x').pathname
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Several wirecall servers may share one http.Server at different paths.
+ * `wirecallListeners` are their upgrade listeners and `claimed` the requests
+ * one of them took, so that when only wirecall servers listen, the last one
+ * refuses a path none of them serves (404) instead of every one leaving it to
+ * "another handler" and the socket hanging open forever. Found by
+ * test/server.test.ts (two wirecall servers on one http.Server).
+ */
+const wirecallListeners = new WeakSet<Function>()
+const claimed = new WeakSet<IncomingMessage>()
+
 /** Start a wirecall server. */
 export async function serve<ClientService = unknown>(options: ServeOptions<ClientService>): Promise<WirecallServer<ClientService>> {
   if (!options || typeof options.service !== 'object' || options.service === null) {
@@ -78,6 +103,11 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   const path = options.path
   const exposeErrorStacks = options.exposeErrorStacks ?? process.env.NODE_ENV !== 'production'
   let closing: Promise<void> | undefined
+  // Sockets between the upgrade request and admission (origin/auth checks).
+  // close() refuses them at once; before, it waited for each one's handshake
+  // deadline (handshakeTimeoutMs, 10 s by default, longer than closeTimeoutMs)
+  // when an authenticate hook hung. Found by test/server.test.ts.
+  const handshaking = new Set<Duplex>()
 
   const refuse = (socket: Duplex, status: number, text: string) => {
     if (socket.writable) socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
@@ -85,24 +115,50 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   }
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (path !== undefined && new URL(req.url ?? '/', 'http://x').pathname !== path) {
-      // Leave it to another upgrade handler when there is one.
-      if (http.listenerCount('upgrade') <= 1) refuse(socket, 404, 'Not Found')
+    if (path !== undefined && pathnameOf(req.url) !== path) {
+      // Leave it to another upgrade handler when there is one; refuse it when
+      // we are the last listener and every listener is a wirecall server's.
+      const listeners = http.listeners('upgrade')
+      if (!claimed.has(req) && listeners[listeners.length - 1] === onUpgrade && listeners.every((l) => wirecallListeners.has(l))) {
+        refuse(socket, 404, 'Not Found')
+      }
       return
     }
+    claimed.add(req)
     if (closing) return refuse(socket, 503, 'Service Unavailable')
     socket.on('error', () => socket.destroy())
+    handshaking.add(socket)
+    socket.once('close', () => handshaking.delete(socket))
     const deadline = setTimeout(() => refuse(socket, 408, 'Request Timeout'), limits.handshakeTimeoutMs)
     deadline.unref()
-    void admit(req, socket, head).finally(() => clearTimeout(deadline))
+    admit(req, socket, head)
+      // admit() runs user hooks: a throw there used to be an unhandled
+      // rejection (fatal under Node's default) and left the socket hanging.
+      .catch((err: unknown) => {
+        ;(options.logger ?? console).error('[wirecall] handshake failed:', err)
+        refuse(socket, 500, 'Internal Server Error')
+      })
+      .finally(() => {
+        clearTimeout(deadline)
+        handshaking.delete(socket)
+      })
+  }
+
+  /** The Origin check; a predicate that throws refuses the handshake (fails closed, like authenticate). */
+  const originAllowed = (origin: string | undefined): boolean => {
+    const allowed = options.allowedOrigins
+    if (!allowed) return true
+    if (typeof allowed !== 'function') return origin !== undefined && allowed.includes(origin)
+    try {
+      return allowed(origin)
+    } catch (err) {
+      ;(options.logger ?? console).error('[wirecall] allowedOrigins threw; refusing the handshake:', err)
+      return false
+    }
   }
 
   const admit = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const origin = req.headers.origin
-    const allowed = options.allowedOrigins
-    if (allowed && !(typeof allowed === 'function' ? allowed(origin) : origin !== undefined && allowed.includes(origin))) {
-      return refuse(socket, 403, 'Forbidden')
-    }
+    if (!originAllowed(req.headers.origin)) return refuse(socket, 403, 'Forbidden')
     let identity: unknown
     if (options.authenticate) {
       try {
@@ -130,6 +186,7 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     }
   }
 
+  wirecallListeners.add(onUpgrade)
   http.on('upgrade', onUpgrade)
   if (standalone) {
     await new Promise<void>((resolve, reject) => {
@@ -150,6 +207,8 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   const close = async () => {
     http.off('upgrade', onUpgrade)
     heartbeat.stop()
+    for (const socket of handshaking) refuse(socket, 503, 'Service Unavailable')
+    handshaking.clear()
     const all = [...connections]
     const closed = Promise.all(all.map((c) => c.close(CloseCode.GOING_AWAY, 'server shutting down')))
     let timer: NodeJS.Timeout | undefined
