@@ -68,12 +68,18 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
 
 /** Merge user overrides over the defaults, rejecting nonsense early. */
 export function resolveLimits(overrides: Readonly<Partial<Limits>> | undefined): Limits {
-  if (!overrides) return DEFAULT_LIMITS
+  if (!overrides || overrides === DEFAULT_LIMITS) return DEFAULT_LIMITS
+  // A server resolves once and hands the result to every connection: share it, do not copy it.
+  if (resolved.has(overrides)) return overrides as Limits
   const merged = { ...DEFAULT_LIMITS, ...overrides }
   for (const [key, value] of Object.entries(merged)) {
     if (typeof value !== 'number' || !(value > 0)) {
       throw new TypeError(`wirecall: limit ${key} must be a positive number, got ${String(value)}`)
     }
   }
+  Object.freeze(merged)
+  resolved.add(merged)
   return merged
 }
+
+const resolved = new WeakSet<object>()

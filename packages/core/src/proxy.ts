@@ -54,36 +54,52 @@ export interface Invoker {
 /** Extra members a root proxy answers (e.g. `Symbol.dispose` on references). */
 export type ProxyExtras = ReadonlyMap<PropertyKey, unknown>
 
+/**
+ * One handler instance per proxy, its traps on the prototype: a remote costs
+ * a few fields instead of a closure per trap (idle connections stay small).
+ */
+class RemoteHandler implements ProxyHandler<() => void> {
+  private children: Map<string, unknown> | undefined
+
+  constructor(private readonly invoker: Invoker, private readonly path: string, private readonly extras: ProxyExtras | undefined) {}
+
+  get(_target: unknown, prop: PropertyKey): unknown {
+    if (this.extras?.has(prop)) return this.extras.get(prop)
+    if (typeof prop === 'symbol' || prop === 'then') return undefined
+    if (prop === 'toString' || prop === 'toJSON') return () => `[wirecall remote ${this.path || '(root)'}]`
+    const key = String(prop)
+    const children = (this.children ??= new Map())
+    let child = children.get(key)
+    if (child === undefined) {
+      child = createProxy(this.invoker, this.path ? `${this.path}.${key}` : key)
+      children.set(key, child)
+    }
+    return child
+  }
+
+  apply(_target: unknown, _this: unknown, args: unknown[]): unknown {
+    return this.invoker.invoke(this.path, args)
+  }
+
+  set(): boolean {
+    throw new TypeError(`cannot set properties on a wirecall remote (${this.path || 'root'})`)
+  }
+
+  deleteProperty(): boolean {
+    throw new TypeError(`cannot delete properties of a wirecall remote (${this.path || 'root'})`)
+  }
+
+  defineProperty(): boolean {
+    throw new TypeError(`cannot define properties on a wirecall remote (${this.path || 'root'})`)
+  }
+
+  has(_target: unknown, prop: PropertyKey): boolean {
+    return typeof prop === 'string' && prop !== 'then'
+  }
+}
+
 /** Build the proxy for `path` (empty = root). */
 export function createProxy(invoker: Invoker, path = '', extras?: ProxyExtras): unknown {
-  const children = new Map<string, unknown>()
-  const target = function wirecallRemote() {}
-  return new Proxy(target, {
-    get(_t, prop) {
-      if (extras?.has(prop)) return extras.get(prop)
-      if (typeof prop === 'symbol' || prop === 'then') return undefined
-      if (prop === 'toString' || prop === 'toJSON') return () => `[wirecall remote ${path || '(root)'}]`
-      let child = children.get(prop)
-      if (child === undefined) {
-        child = createProxy(invoker, path ? `${path}.${prop}` : prop)
-        children.set(prop, child)
-      }
-      return child
-    },
-    apply(_t, _this, args: unknown[]) {
-      return invoker.invoke(path, args)
-    },
-    set() {
-      throw new TypeError(`cannot set properties on a wirecall remote (${path || 'root'})`)
-    },
-    deleteProperty() {
-      throw new TypeError(`cannot delete properties of a wirecall remote (${path || 'root'})`)
-    },
-    defineProperty() {
-      throw new TypeError(`cannot define properties on a wirecall remote (${path || 'root'})`)
-    },
-    has(_t, prop) {
-      return typeof prop === 'string' && prop !== 'then'
-    },
-  })
+  // An arrow function: callable, and no non-configurable `prototype` to clash with the traps.
+  return new Proxy(() => {}, new RemoteHandler(invoker, path, extras))
 }

@@ -4,7 +4,6 @@
  * topic memberships.
  */
 import { Session, type SessionOptions } from '@wirecall/core'
-import type { IncomingHttpHeaders } from 'node:http'
 import type { WebSocketTransport } from './transport.js'
 
 /** What a connection needs from its server for topics. */
@@ -18,38 +17,38 @@ let counter = 0
 export class Connection<ClientService = unknown> extends Session<ClientService> {
   /** Unique within this process, e.g. `"c42"`. */
   readonly id = `c${++counter}`
-  /** Request headers of the WebSocket handshake (cookies, user agent...). */
-  readonly headers: IncomingHttpHeaders
-  private readonly joined = new Set<string>()
+  /** Topics joined; created on first join (most connections of a server join none or few). */
+  private joined: Set<string> | undefined
 
   constructor(
     private readonly socket: WebSocketTransport,
     options: SessionOptions,
-    headers: IncomingHttpHeaders,
     private readonly registry: TopicRegistry<ClientService>,
   ) {
     super(socket, options)
-    this.headers = headers
-    this.onClose(() => {
-      for (const topic of [...this.joined]) this.leave(topic)
-    })
   }
 
   /** Topics this connection is a member of. */
   get topics(): ReadonlySet<string> {
-    return this.joined
+    return this.joined ?? EMPTY
   }
 
   /** Add this connection to a topic (`server.topic(name).notify...` reaches it). Left automatically on close. */
   join(topic: string): void {
-    if (this.closed || this.joined.has(topic)) return
+    if (this.closed || this.joined?.has(topic)) return
+    if (!this.joined) {
+      this.joined = new Set()
+      this.onClose(() => {
+        for (const name of [...this.joined!]) this.leave(name)
+      })
+    }
     this.joined.add(topic)
     this.registry.join(topic, this)
   }
 
   /** Remove this connection from a topic. */
   leave(topic: string): void {
-    if (!this.joined.delete(topic)) return
+    if (!this.joined?.delete(topic)) return
     this.registry.leave(topic, this)
   }
 
@@ -58,3 +57,5 @@ export class Connection<ClientService = unknown> extends Session<ClientService> 
     this.socket.terminate()
   }
 }
+
+const EMPTY: ReadonlySet<string> = new Set()

@@ -25,8 +25,12 @@ export interface ServeOptions<ClientService = unknown> extends Omit<SessionOptio
   readonly server?: HttpServer | HttpsServer
   /** Only upgrade requests for this path (others get 404, or go to your other upgrade handlers). @default any path */
   readonly path?: string
-  /** Called for each new connection, after authentication. */
-  onConnection?(conn: Connection<ClientService>): void
+  /**
+   * Called for each new connection, after authentication. `request` is the
+   * handshake (headers, cookies, URL); it is not kept afterwards, so copy what
+   * you need (idle connections stay small).
+   */
+  onConnection?(conn: Connection<ClientService>, request: IncomingMessage): void
   /**
    * Check the handshake's Origin header. A list of allowed origins, or a
    * predicate. @default undefined: every origin is accepted. Set it for any
@@ -175,12 +179,12 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   const accept = (ws: WebSocket, req: IncomingMessage, identity: unknown) => {
     const peer = { address: req.socket.remoteAddress, port: req.socket.remotePort }
     const transport = new WebSocketTransport(ws, peer)
-    const conn = new Connection<ClientService>(transport, { ...options, exposeErrorStacks, limits, service: options.service, identity, peer }, req.headers, topics)
+    const conn = new Connection<ClientService>(transport, { ...options, exposeErrorStacks, limits, service: options.service, identity, peer }, topics)
     connections.add(conn)
     conn.onClose(() => connections.delete(conn))
     heartbeat.watch(ws)
     try {
-      options.onConnection?.(conn)
+      options.onConnection?.(conn, req)
     } catch (err) {
       ;(options.logger ?? console).error('[wirecall] onConnection threw:', err)
     }

@@ -21,18 +21,23 @@ export const CloseCode = {
   INTERNAL_ERROR: 1011,
 } as const
 
+/** Transports that corked their socket in this tick: one nextTick uncorks them all. */
+let corkedThisTick: WebSocketTransport[] = []
+function uncorkAll(): void {
+  const list = corkedThisTick
+  corkedThisTick = []
+  for (let i = 0; i < list.length; i++) list[i]!.flush()
+}
+
 export class WebSocketTransport implements Transport {
   readonly peer: PeerInfo
   private receiver: TransportReceiver | undefined
-  private backlog: (Uint8Array | string)[] | undefined = []
+  /** Frames that arrive before `start` (rare: sessions start at once); created on demand. */
+  private backlog: (Uint8Array | string)[] | undefined
   private closedReason: Error | undefined
   private closeReported = false
   private corked = false
   private readonly socket: Socket | undefined
-  private readonly uncork = () => {
-    this.corked = false
-    this.socket?.uncork()
-  }
 
   constructor(private readonly ws: WebSocket, peer: PeerInfo) {
     this.peer = peer
@@ -41,7 +46,7 @@ export class WebSocketTransport implements Transport {
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       const frame = isBinary ? data : data.toString('utf8')
       if (this.receiver) this.receiver.message(frame)
-      else this.backlog?.push(frame)
+      else (this.backlog ??= []).push(frame)
     })
     ws.on('error', (err) => {
       this.closedReason ??= err
@@ -76,7 +81,13 @@ export class WebSocketTransport implements Transport {
     if (this.corked || !this.socket) return
     this.corked = true
     this.socket.cork()
-    process.nextTick(this.uncork)
+    if (corkedThisTick.push(this) === 1) process.nextTick(uncorkAll)
+  }
+
+  /** @internal called once per tick for every transport that wrote in it. */
+  flush(): void {
+    this.corked = false
+    this.socket?.uncork()
   }
 
   /** One message in several fragments: large binaries go out from the caller's memory, uncopied. */

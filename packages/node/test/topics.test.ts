@@ -21,8 +21,8 @@ describe('fan-out', () => {
     const server = await startServer({
       service: service({ ping: () => 'pong' }),
       limits: { sendHighWaterMark: 256 * 1024 },
-      onConnection: (conn) => {
-        byName.set(String(conn.headers['x-member']), conn)
+      onConnection: (conn, request) => {
+        byName.set(String(request.headers['x-member']), conn)
         conn.join('feed')
       },
     })
@@ -87,7 +87,7 @@ describe('membership', () => {
       topics: withContext((ctx: CallContext<Connection<Page>>) => [...ctx.connection.topics]),
     })
     const conns = new Map<string, Connection<Page>>()
-    const server = await startServer<Page>({ service: api, onConnection: (conn) => void conns.set(String(conn.headers['x-name']), conn) })
+    const server = await startServer<Page>({ service: api, onConnection: (conn, request) => void conns.set(String(request.headers['x-name']), conn) })
     const got: Record<string, string[]> = {}
     const clients: Record<string, Awaited<ReturnType<typeof connectTo<typeof api>>>> = {}
     for (const name of ['a', 'b', 'c']) {
