@@ -5,6 +5,10 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 export default defineConfig({
   testDir: './tests',
+  // One tsconfig for every file the specs import: its `paths` map @wirecall/* to the package
+  // sources, so the conformance spec's Node server runs the same code as the page bundle and the
+  // vitest runners (and needs no package build).
+  tsconfig: './tsconfig.json',
   outputDir: './test-results',
   globalSetup: './global-setup.ts',
   // Every test starts its own demo server on a free port, so tests are independent; one worker keeps

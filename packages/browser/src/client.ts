@@ -70,7 +70,8 @@ export class BrowserClient<ServerService = unknown> {
   private socket: WebSocketLike | undefined
   private stateNow: ConnectionState = 'connecting'
   private readonly stateListeners = new Set<(state: ConnectionState) => void>()
-  private readonly notificationListeners: [string, (...args: never[]) => unknown][] = []
+  /** Listeners added with `on`, re-attached to every new connection; `off` detaches from the current one. */
+  private readonly notificationListeners: { path: string; listener: (...args: never[]) => unknown; off: (() => void) | undefined }[] = []
   private readonly waiters = new Set<{ resolve(s: Session<ServerService>): void; reject(e: Error): void }>()
   private readonly backoff: ReconnectOptions | undefined
   private readonly WebSocketImpl: WebSocketConstructor
@@ -110,15 +111,13 @@ export class BrowserClient<ServerService = unknown> {
 
   /** Listen to a server notification on every connection, next to the page-side service. */
   on(path: string, listener: (...args: never[]) => unknown): () => void {
-    const entry: [string, (...args: never[]) => unknown] = [path, listener]
+    const entry = { path, listener, off: this.current?.on(path, listener) }
     this.notificationListeners.push(entry)
-    let off = this.current?.on(path, listener)
-    const sessionBound = this.current
     return () => {
       const i = this.notificationListeners.indexOf(entry)
       if (i >= 0) this.notificationListeners.splice(i, 1)
-      if (this.current === sessionBound) off?.()
-      off = undefined
+      entry.off?.()
+      entry.off = undefined
     }
   }
 
@@ -199,7 +198,7 @@ export class BrowserClient<ServerService = unknown> {
       opened = true
       this.attempts = 0
       const session = new Session<ServerService>(transport, { ...this.options, peer: { url: this.url } })
-      for (const [path, listener] of this.notificationListeners) session.on(path, listener)
+      for (const entry of this.notificationListeners) entry.off = session.on(entry.path, entry.listener)
       session.onClose(() => this.dropped(session))
       this.current = session
       const isReconnect = this.everOpened
