@@ -104,6 +104,7 @@ export class MsgpackCodec {
 
   /** Positions in the frame and the binaries to splice in there, while `encodeParts` runs. */
   private extracted: (number | Uint8Array)[] | undefined
+  private readonly extractedBuffer: (number | Uint8Array)[] = []
 
   private hookLargeBinaries(): void {
     const internals = this.encoder as unknown as EncoderInternals
@@ -126,7 +127,7 @@ export class MsgpackCodec {
    * Returns a single array when there was nothing to pass through.
    */
   encodeParts(value: unknown, host: RefHost | undefined): Uint8Array | Uint8Array[] {
-    this.extracted = []
+    this.extracted = this.extractedBuffer
     try {
       const head = this.encode(value, host)
       const list = this.extracted
@@ -142,6 +143,7 @@ export class MsgpackCodec {
       if (start < head.length) parts.push(head.subarray(start))
       return parts
     } finally {
+      this.extractedBuffer.length = 0
       this.extracted = undefined
     }
   }

@@ -117,6 +117,9 @@ export interface WireError {
   data?: Record<string, unknown>
 }
 
+/** Errors rebuilt from the wire (built-ins and table classes included), see `toWireError`. */
+const decodedErrors = new WeakSet<Error>()
+
 const RESERVED_FIELDS = new Set(['name', 'message', 'stack', 'code', 'origin', 'remoteStack', 'cause'])
 
 /**
@@ -132,7 +135,12 @@ export function toWireError(thrown: unknown, exposeStack: boolean): WireError {
       code: typeof err.code === 'string' ? err.code : ErrorCode.REMOTE,
     }
     if (exposeStack && typeof err.stack === 'string') wire.stack = err.stack
-    const data = ownData(err)
+    // On a wirecall error, or any error rebuilt by `fromWireError`, `data` is the payload it arrived
+    // with (often undefined), not a user field: forward its contents instead of nesting `data.data`.
+    const fromWire = WirecallError.is(err) || decodedErrors.has(err)
+    const own = ownData(err, fromWire)
+    const carried = fromWire ? (err as { data?: Record<string, unknown> }).data : undefined
+    const data = carried ? { ...carried, ...own } : own
     if (data) wire.data = data
     return wire
   }
@@ -146,10 +154,10 @@ export function toWireError(thrown: unknown, exposeStack: boolean): WireError {
   return { name: 'Error', message: `non-Error value thrown: ${String(thrown)}`, code: ErrorCode.REMOTE }
 }
 
-function ownData(value: object): Record<string, unknown> | undefined {
+function ownData(value: object, skipData = false): Record<string, unknown> | undefined {
   let data: Record<string, unknown> | undefined
   for (const key of Object.keys(value)) {
-    if (RESERVED_FIELDS.has(key)) continue
+    if (RESERVED_FIELDS.has(key) || (skipData && key === 'data')) continue
     const field = (value as Record<string, unknown>)[key]
     if (typeof field === 'function' || typeof field === 'symbol') continue
     ;(data ??= {})[key] = field
@@ -177,8 +185,12 @@ export function fromWireError(wire: unknown, origin: string | undefined, table: 
   const library = LIBRARY_ERRORS[fields.name]
   const builtin = BUILTIN_ERRORS[fields.name]
   const user = table && Object.prototype.hasOwnProperty.call(table, fields.name) ? table[fields.name] : undefined
-  if (library && fields.code.startsWith('WIRECALL_')) {
-    err = new library(fields.message)
+  // A library class only when name *and* its own code match: a handler's own error that happens
+  // to be named `TimeoutError` (e.g. the DOMException of `AbortSignal.timeout()`) or `AbortError`
+  // carries WIRECALL_REMOTE_ERROR and must not pose as this call timing out or being aborted.
+  const candidate = library ? new library(fields.message) : undefined
+  if (candidate && candidate.code === fields.code) {
+    err = candidate
   } else if (user) {
     // Built without calling the constructor: its signature is unknown and it must not run peer-chosen logic.
     err = Object.create(user.prototype) as Error
@@ -194,6 +206,7 @@ export function fromWireError(wire: unknown, origin: string | undefined, table: 
   err.origin = origin
   err.remoteStack = fields.stack
   err.data = fields.data
+  decodedErrors.add(err)
   return err
 }
 

@@ -44,8 +44,9 @@ export function parseMessage(frame: unknown): Message {
   if (!Array.isArray(frame)) throw new FrameError('frame is not an array')
   const type = frame[0]
   switch (type) {
+    // Index reads, not destructuring: this runs for every frame.
     case 0: {
-      const [, id, method, params] = frame
+      const id: unknown = frame[1], method: unknown = frame[2], params: unknown = frame[3]
       if (!isId(id)) throw new FrameError('request id must be a uint32')
       if (frame.length < 4) throw new FrameError('request must be [0, msgid, method, params]', id)
       if (typeof method !== 'string' || method.length === 0) throw new FrameError('method must be a non-empty string', id)
@@ -53,12 +54,12 @@ export function parseMessage(frame: unknown): Message {
       return { type: 0, id, method, params }
     }
     case 1: {
-      const [, id, error, result] = frame
+      const id: unknown = frame[1], error: unknown = frame[2], result: unknown = frame[3]
       if (!isId(id) || frame.length < 4) throw new FrameError('response must be [1, msgid, error, result]')
       return { type: 1, id, error, result }
     }
     case 2: {
-      const [, method, params] = frame
+      const method: unknown = frame[1], params: unknown = frame[2]
       if (typeof method !== 'string' || method.length === 0 || !Array.isArray(params) || frame.length < 3) {
         throw new FrameError('notification must be [2, method, params]')
       }
@@ -82,6 +83,9 @@ export function parseMessage(frame: unknown): Message {
 }
 
 // ---------------------------------------------------------------- JSON-RPC 2.0
+
+/** The JSON-RPC 2.0 code for text that is not JSON at all. */
+export const JSON_PARSE_ERROR = -32700
 
 /** JSON-RPC 2.0 error codes for our error codes; anything else is -32000 (server error). */
 const JSON_RPC_CODES: Readonly<Record<string, number>> = {
@@ -108,9 +112,17 @@ export function parseJsonFrame(text: string): { batch: boolean; requests: (JsonR
   }
   if (Array.isArray(value)) {
     if (value.length === 0) throw new FrameError('Invalid Request: empty batch')
-    return { batch: true, requests: value.map(parseJsonRequest) }
+    return { batch: true, requests: value.filter((v) => !isJsonResponse(v)).map(parseJsonRequest) }
   }
-  return { batch: false, requests: [parseJsonRequest(value)] }
+  return { batch: false, requests: isJsonResponse(value) ? [] : [parseJsonRequest(value)] }
+}
+
+/**
+ * A JSON-RPC response (`result` or `error`, no `method`) is skipped, never answered: answering it
+ * with "Invalid Request" made two peers bounce error objects at each other forever.
+ */
+function isJsonResponse(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !('method' in value) && ('result' in value || 'error' in value)
 }
 
 function parseJsonRequest(value: unknown): JsonRequest | FrameError {
@@ -135,10 +147,10 @@ export function jsonResult(id: string | number | null, result: unknown): object 
 }
 
 /** JSON-RPC response object for an error; our wire error rides in `data`. */
-export function jsonError(id: string | number | null | undefined, error: WireError): object {
+export function jsonError(id: string | number | null | undefined, error: WireError, jsonCode?: number): object {
   return {
     jsonrpc: '2.0',
     id: id ?? null,
-    error: { code: JSON_RPC_CODES[error.code] ?? -32000, message: error.message, data: error },
+    error: { code: jsonCode ?? JSON_RPC_CODES[error.code] ?? -32000, message: error.message, data: error },
   }
 }

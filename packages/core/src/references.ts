@@ -12,7 +12,7 @@
  * garbage-collected (FinalizationRegistry), or all at once when the
  * connection closes. Releases are batched into one frame per tick.
  */
-import { OverloadedError } from './errors.js'
+import { OverloadedError, ReferenceReleasedError } from './errors.js'
 import { createProxy, type Invoker } from './proxy.js'
 
 export type RefKind = 'function' | 'service'
@@ -119,7 +119,12 @@ export class References {
     const entry: Import = { id, proxy: undefined as unknown as WeakRef<object>, count: 1, released: false }
     const base = `#${id}`
     const invoker: Invoker = {
-      invoke: (path, args) => this.owner.invoke(path ? `${base}.${path}` : base, args),
+      // Checked per proxy, not per id: once released, this proxy stays dead even if the peer
+      // sends the same id again and a new proxy for it is live. (After close the session's own
+      // check answers first, with ConnectionClosedError.)
+      invoke: (path, args) => entry.released && !this.closed
+        ? Promise.reject(new ReferenceReleasedError(`reference #${id} was released`))
+        : this.owner.invoke(path ? `${base}.${path}` : base, args),
     }
     const release = () => this.release(proxy)
     const extras = new Map<PropertyKey, unknown>([[Symbol.dispose, release]])
@@ -153,12 +158,37 @@ export class References {
     return true
   }
 
+  /**
+   * Give back one received copy of each proxy in `proxies`: they were decoded from a frame whose
+   * values nobody will ever see (no such method, overloaded, late reply, malformed), so without
+   * this they would hold the peer's exports until GC. A proxy still held from earlier sends stays
+   * alive with one copy fewer.
+   */
+  giveBack(proxies: readonly object[]): void {
+    for (const proxy of proxies) {
+      const info = proxyInfo.get(proxy)
+      if (!info || info.table !== this || info.entry.released) continue
+      const entry = info.entry
+      if (entry.count > 1) {
+        entry.count--
+        this.queueRelease(entry.id, 1)
+      } else {
+        this.finalizer.unregister(entry)
+        this.drop(entry)
+      }
+    }
+  }
+
   private drop(entry: Import): void {
     if (entry.released) return
     entry.released = true
     if (this.imports.get(entry.id) === entry) this.imports.delete(entry.id)
+    this.queueRelease(entry.id, entry.count)
+  }
+
+  private queueRelease(id: number, count: number): void {
     if (this.closed) return
-    this.releaseQueue.push(entry.id, entry.count)
+    this.releaseQueue.push(id, count)
     if (!this.releaseScheduled) {
       this.releaseScheduled = true
       queueMicrotask(() => this.flushReleases())

@@ -27,7 +27,9 @@ export interface ExposeOptions {
 }
 
 type MethodDecorator = (value: Function, context: ClassMethodDecoratorContext) => void
-type FieldDecorator = (value: undefined, context: ClassFieldDecoratorContext) => (initial: unknown) => unknown
+// Generic in the field's type: TS checks a field decorator's returned initializer against the
+// field (TS1270), so `(initial: unknown) => unknown` rejected every typed `@expose sub = new Sub()`.
+type FieldDecorator = <This, V>(value: undefined, context: ClassFieldDecoratorContext<This, V>) => (this: This, initial: V) => V
 type AnyDecoratorContext = ClassMethodDecoratorContext | ClassFieldDecoratorContext
 
 /**
@@ -39,7 +41,7 @@ type AnyDecoratorContext = ClassMethodDecoratorContext | ClassFieldDecoratorCont
  * - `expose(MyClass, ['add', 'sub'], options?)`: the same without decorators, for plain JS.
  */
 export function expose(value: Function, context: ClassMethodDecoratorContext): void
-export function expose(value: undefined, context: ClassFieldDecoratorContext): (initial: unknown) => unknown
+export function expose<This, V>(value: undefined, context: ClassFieldDecoratorContext<This, V>): (this: This, initial: V) => V
 export function expose(options: ExposeOptions): MethodDecorator & FieldDecorator
 export function expose(target: abstract new (...args: never[]) => unknown, members: readonly string[], options?: ExposeOptions): void
 export function expose(a: unknown, b?: unknown, c?: ExposeOptions): unknown {

@@ -12,7 +12,7 @@ import {
 } from './errors.js'
 import { resolveLimits, type Limits } from './limits.js'
 import { PendingCalls } from './pending.js'
-import { FrameError, MAX_MSGID, MessageType, jsonError, jsonResult, parseJsonFrame, parseMessage, type JsonRequest } from './protocol.js'
+import { FrameError, JSON_PARSE_ERROR, MAX_MSGID, MessageType, jsonError, jsonResult, parseJsonFrame, parseMessage, type JsonRequest } from './protocol.js'
 import { createProxy, type Notify, type Remote } from './proxy.js'
 import { References, type RefKind } from './references.js'
 import { resolvePath, type Handler } from './router.js'
@@ -119,7 +119,14 @@ export class Session<RemoteService = unknown> {
   private lateReplies = 0
   private malformed = 0
   private isClosed = false
-  private exportLog: number[] | undefined
+  /** Ids exported while the current frame is encoded, to undo if encoding fails (reused: no allocation per call). */
+  private readonly exportLog: number[] = []
+  /**
+   * Proxies decoded from the frame being received (reused like `exportLog`). If no handler ever
+   * sees them (no such method, overloaded, late reply, malformed frame) they are given back at
+   * once instead of holding the peer's exports until GC.
+   */
+  private readonly importLog: object[] = []
 
   constructor(transport: Transport, options: SessionOptions = {}) {
     this.transport = transport
@@ -147,11 +154,15 @@ export class Session<RemoteService = unknown> {
     this.host = {
       exportRef(value: object, kind: RefKind) {
         const id = self.refs.export(value, kind)
-        self.exportLog?.push(id)
+        self.exportLog.push(id)
         return id
       },
       importedIdOf: (value) => this.refs.importedIdOf(value),
-      importRef: (id, kind) => this.refs.import(id, kind),
+      importRef: (id, kind) => {
+        const proxy = this.refs.import(id, kind)
+        this.importLog.push(proxy)
+        return proxy
+      },
       ownExport: (id) => {
         const entry = this.refs.exported(id)
         if (!entry) throw new ReferenceReleasedError(`reference #${id} handed back after it was released`)
@@ -291,14 +302,15 @@ export class Session<RemoteService = unknown> {
    * parts (large binaries passed through) when the transport can send them.
    */
   private encodeFrame(message: unknown[]): Uint8Array | Uint8Array[] {
-    this.exportLog = []
+    const log = this.exportLog
+    const mark = log.length
     try {
       return this.transport.sendParts ? this.codec.encodeParts(message, this.host) : this.codec.encode(message, this.host)
     } catch (err) {
-      this.refs.unexport(this.exportLog)
+      this.refs.unexport(log.slice(mark))
       throw err
     } finally {
-      this.exportLog = undefined
+      log.length = mark
     }
   }
 
@@ -332,22 +344,41 @@ export class Session<RemoteService = unknown> {
       return this.malformedFrame(new FrameError(`frame of ${frame.byteLength} bytes exceeds maxFrameBytes (${this.limits.maxFrameBytes})`, peekRequestId(frame)))
     }
     let message
+    const mark = this.importLog.length
     try {
       message = parseMessage(this.codec.decode(frame, this.host, this.limits.maxFrameBytes))
     } catch (err) {
+      this.giveBackImports(mark)
       const reason = err instanceof FrameError ? err : new FrameError(`undecodable frame: ${(err as Error).message}`, peekRequestId(frame))
       return this.malformedFrame(reason)
     }
+    try {
+      this.dispatch(message, mark)
+    } finally {
+      this.importLog.length = mark
+    }
+  }
+
+  /** Give back the proxies decoded from the current frame (since `mark`): nobody will see them. */
+  private giveBackImports(mark: number): void {
+    if (this.importLog.length > mark) this.refs.giveBack(this.importLog.slice(mark))
+    this.importLog.length = mark
+  }
+
+  private dispatch(message: ReturnType<typeof parseMessage>, mark: number): void {
     switch (message.type) {
       case MessageType.REQUEST:
-        return this.handleRequest(message.id, message.method, message.params)
+        return this.handleRequest(message.id, message.method, message.params, mark)
       case MessageType.RESPONSE: {
         const error = message.error == null ? undefined : fromWireError(message.error, this.peerLabel, this.errorTable)
-        if (!this.pending.settle(message.id, error, message.result)) this.lateReplies++
+        if (!this.pending.settle(message.id, error, message.result)) {
+          this.lateReplies++
+          this.giveBackImports(mark)
+        }
         return
       }
       case MessageType.NOTIFICATION:
-        return this.handleNotification(message.method, message.params)
+        return this.handleNotification(message.method, message.params, mark)
       case MessageType.CANCEL:
         this.cancellable.get(message.id)?.abort(new AbortError('the caller cancelled the call'))
         return
@@ -365,12 +396,14 @@ export class Session<RemoteService = unknown> {
     if (reason.replyTo !== undefined) this.reply(reason.replyTo, new ProtocolError(reason.message), undefined, '')
   }
 
-  private handleRequest(id: number, method: string, params: unknown[]): void {
+  private handleRequest(id: number, method: string, params: unknown[], mark = this.importLog.length): void {
     if (this.inFlight >= this.limits.maxInFlightCalls) {
+      this.giveBackImports(mark)
       return this.reply(id, new OverloadedError(`too many calls in flight (limit maxInFlightCalls = ${this.limits.maxInFlightCalls})`), undefined, method)
     }
     const handler = this.resolve(method)
     if (!handler || handler instanceof Error) {
+      this.giveBackImports(mark)
       return this.reply(id, handler ?? new NotFoundError(`no such method: ${clip(method)}`), undefined, method)
     }
     this.inFlight++
@@ -384,7 +417,9 @@ export class Session<RemoteService = unknown> {
       result = this.execute(handler, method, params, controller?.signal)
     } catch (err) {
       this.finishRequest(id, controller)
-      return this.reply(id, err, undefined, method)
+      // `reply` reads an undefined error as success: a handler that did `throw undefined`
+      // must not look like it returned. Same substitution as the async path below.
+      return this.reply(id, err ?? new Error('threw ' + String(err)), undefined, method)
     }
     if (isThenable(result)) {
       result.then(
@@ -412,7 +447,8 @@ export class Session<RemoteService = unknown> {
         this.transmit(this.encodeFrame([MessageType.RESPONSE, id, null, result]))
         return
       } catch (err) {
-        error = new TypeError(`result of ${clip(method)} could not be encoded: ${(err as Error).message}`)
+        // Keep library errors (OverloadedError past maxExportedRefs) as themselves for the caller.
+        error = WirecallError.is(err) ? err : new TypeError(`result of ${clip(method)} could not be encoded: ${(err as Error).message}`)
       }
     }
     this.logHandlerError(method, error)
@@ -427,7 +463,7 @@ export class Session<RemoteService = unknown> {
     this.transmit(frame)
   }
 
-  private handleNotification(method: string, params: unknown[]): void {
+  private handleNotification(method: string, params: unknown[], mark = this.importLog.length): void {
     const listeners = this.listeners?.get(method)
     if (listeners) {
       for (const listener of [...listeners]) this.runNotificationHandler(method, () => listener(...params))
@@ -436,6 +472,7 @@ export class Session<RemoteService = unknown> {
     if (handler && !(handler instanceof Error)) {
       this.runNotificationHandler(method, () => this.execute(handler, method, params, undefined))
     } else if (!listeners) {
+      this.giveBackImports(mark)
       this.logger.warn(`[wirecall] notification ${clip(method)} from ${this.peerLabel ?? 'peer'}: ${handler?.message ?? 'no such method'}`)
     }
   }
@@ -489,7 +526,9 @@ export class Session<RemoteService = unknown> {
       parsed = parseJsonFrame(text)
     } catch (err) {
       this.malformed++
-      return this.sendJson(jsonError(null, toWireError(new ProtocolError((err as Error).message), false)))
+      const message = (err as Error).message
+      const code = message === 'Parse error' ? JSON_PARSE_ERROR : undefined
+      return this.sendJson(jsonError(null, toWireError(new ProtocolError(message), false), code))
     }
     const answers = parsed.requests.map((request) => this.handleJsonRequest(request))
     if (parsed.batch) {
@@ -498,7 +537,7 @@ export class Session<RemoteService = unknown> {
         if (present.length) this.sendJson(present)
       })
     } else {
-      void answers[0]!.then((answer) => answer && this.sendJson(answer))
+      void answers[0]?.then((answer) => answer && this.sendJson(answer)) // none: it was a response, skipped
     }
   }
 

@@ -1,0 +1,125 @@
+/**
+ * Timeouts: the session default, per call through `session.with({ timeout })`,
+ * late replies dropped and counted, and every timer cleared once calls settle.
+ */
+import { expect, test, vi } from 'vitest'
+import { ErrorCode, MessageType, TimeoutError, service } from '../src/index.js'
+import { pair, rejection, sentMessages, settle, until } from './harness.js'
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+function slowService() {
+  const finished: number[] = []
+  const api = service({
+    after: async (ms: number) => {
+      await sleep(ms)
+      finished.push(ms)
+      return ms
+    },
+    fast: () => 'fast',
+  })
+  return { api, finished }
+}
+
+test('the session default timeout rejects with TimeoutError naming the path', async () => {
+  const { api } = slowService()
+  const { client } = pair<typeof api>({ service: api }, { timeout: 20 })
+  const err = await rejection(client.remote.after(200)) // a TimeoutError, not the handler's 200
+  expect(err).toBeInstanceOf(TimeoutError)
+  expect(err.code).toBe(ErrorCode.TIMEOUT)
+  expect(err.message).toContain('after')
+  expect(err.message).toContain('20 ms')
+  await sleep(200) // let the handler finish so the leak check sees no handler running
+})
+
+test('a per-call timeout overrides the session default, both ways', async () => {
+  const { api } = slowService()
+  const { client } = pair<typeof api>({ service: api }, { timeout: 500 })
+  await expect(client.with({ timeout: 15 }).remote.after(80)).rejects.toBeInstanceOf(TimeoutError)
+  // Longer than the default: succeeds.
+  const short = pair<typeof api>({ service: api }, { timeout: 15 })
+  expect(await short.client.with({ timeout: 500 }).remote.after(40)).toBe(40)
+  // 0 disables the timeout for this call.
+  expect(await short.client.with({ timeout: 0 }).remote.after(40)).toBe(40)
+  // The plain remote still uses the default.
+  await expect(short.client.remote.after(60)).rejects.toBeInstanceOf(TimeoutError)
+  await sleep(100)
+})
+
+test('a session timeout of 0 means calls never time out', async () => {
+  const { api } = slowService()
+  const { client } = pair<typeof api>({ service: api }, { timeout: 0 })
+  expect(await client.remote.after(40)).toBe(40)
+})
+
+test('a late reply after a timeout is dropped and counted in stats().lateReplies', async () => {
+  const { api, finished } = slowService()
+  const { client, serverTransport } = pair<typeof api>({ service: api }, { timeout: 10 })
+  serverTransport.log = true
+  const outcome = client.remote.after(40).then(() => 'resolved', (e: unknown) => e)
+  expect(await outcome).toBeInstanceOf(TimeoutError)
+  expect(client.stats().lateReplies).toBe(0)
+  await until(() => finished.length === 1, 'the handler to finish')
+  await settle()
+  // The server did answer (the handler is not contextual, so the cancel could not stop it)...
+  expect(sentMessages(serverTransport).filter((m) => m[0] === MessageType.RESPONSE)).toHaveLength(1)
+  // ...and the client dropped it.
+  expect(client.stats().lateReplies).toBe(1)
+  expect(client.stats().pendingCalls).toBe(0)
+  expect(await outcome).toBeInstanceOf(TimeoutError)
+})
+
+test('a timeout sends a cancel for that call id', async () => {
+  const { api } = slowService()
+  const { client, clientTransport } = pair<typeof api>({ service: api }, { timeout: 10 })
+  clientTransport.log = true
+  await expect(client.remote.after(30)).rejects.toBeInstanceOf(TimeoutError)
+  const messages = sentMessages(clientTransport)
+  const request = messages.find((m) => m[0] === MessageType.REQUEST)!
+  expect(messages).toContainEqual([MessageType.CANCEL, request[1]])
+  await sleep(40)
+})
+
+test('calls with different timeouts expire in deadline order, others are untouched', async () => {
+  const { api } = slowService()
+  const { client } = pair<typeof api>({ service: api }, { timeout: 0 })
+  const order: string[] = []
+  const track = (label: string, p: Promise<unknown>) =>
+    p.then((v) => order.push(`${label}:ok:${String(v)}`), (e: unknown) => order.push(`${label}:${(e as Error).name}`))
+  const all = Promise.all([
+    track('long', client.with({ timeout: 60 }).remote.after(120)),
+    track('short', client.with({ timeout: 15 }).remote.after(120)),
+    track('none', client.remote.after(90)),
+    track('fits', client.with({ timeout: 100 }).remote.after(5)),
+  ])
+  await all
+  expect(order).toEqual(['fits:ok:5', 'short:TimeoutError', 'long:TimeoutError', 'none:ok:90'])
+  await sleep(50)
+})
+
+test('a call that settles in time clears its timer (no timer left behind)', async () => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+  const api = service({ now: () => 'now' })
+  const { client } = pair<typeof api>({ service: api }, { timeout: 30_000 })
+  const p = client.remote.now()
+  expect(vi.getTimerCount()).toBe(1)
+  expect(await p).toBe('now')
+  expect(vi.getTimerCount()).toBe(0)
+  vi.useRealTimers()
+})
+
+test('timeouts under pipelining: many calls, one timer, all expire', async () => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+  const never = service({ hang: () => new Promise<never>(() => {}), quick: () => 1 })
+  const { client, server } = pair<typeof never>({ service: never }, { timeout: 1000 })
+  const calls = Array.from({ length: 100 }, (_, i) => client.with({ timeout: 100 + i }).remote.hang().catch((e: unknown) => e))
+  expect(vi.getTimerCount()).toBe(1)
+  await vi.advanceTimersByTimeAsync(250)
+  const results = await Promise.all(calls)
+  expect(results.every((r) => r instanceof TimeoutError)).toBe(true)
+  expect(client.stats().pendingCalls).toBe(0)
+  expect(vi.getTimerCount()).toBe(0)
+  vi.useRealTimers()
+  // The hung handlers never finish; closing the pair is the only way out.
+  await server.close()
+})
