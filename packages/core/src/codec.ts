@@ -28,6 +28,10 @@ export const ExtType = {
   SET: 69,
   /** An Error used as a value (not thrown); payload: the error's wire map. */
   ERROR: 70,
+  /** An ArrayBuffer (arrives as an ArrayBuffer, not a Uint8Array); payload: its bytes. */
+  ARRAY_BUFFER: 71,
+  /** An invalid Date (`new Date(NaN)`), which the timestamp extension cannot carry; payload: empty. */
+  INVALID_DATE: 72,
 } as const
 
 /** What the codec needs from a session to pass callbacks and services by reference. */
@@ -195,7 +199,12 @@ export class MsgpackCodec {
       return isService(value) ? this.encodeRef(value, 'service', slot) : null
     }
     if (ArrayBuffer.isView(value)) return null
-    if (value instanceof Date) return new ExtData(-1, encodeTimestampExtension(value)!)
+    if (value instanceof Date) {
+      return Number.isNaN(value.getTime()) ? new ExtData(ExtType.INVALID_DATE, EMPTY) : new ExtData(-1, encodeTimestampExtension(value)!)
+    }
+    // Unknown extensions decoded by a relay are passed on untouched.
+    if (value instanceof ExtData) return value
+    if (value instanceof ArrayBuffer) return new ExtData(ExtType.ARRAY_BUFFER, new Uint8Array(value))
     if (value instanceof Map) {
       const flat: unknown[] = []
       for (const [k, v] of value) flat.push(k, v)
@@ -260,6 +269,10 @@ export class MsgpackCodec {
         if (!Array.isArray(members)) throw new TypeError('malformed set')
         return new Set(members)
       }
+      case ExtType.ARRAY_BUFFER:
+        return data.slice().buffer
+      case ExtType.INVALID_DATE:
+        return new Date(NaN)
       case ExtType.ERROR: {
         const wire = this.decodeNested(data, slot) as WireError
         return fromWireError(wire, slot.host?.peerLabel, slot.host?.errorTable)
@@ -277,6 +290,8 @@ export class MsgpackCodec {
     return this.decode(data, slot.host, slot.maxBytes)
   }
 }
+
+const EMPTY = new Uint8Array(0)
 
 function u32(id: number): Uint8Array {
   const out = new Uint8Array(4)

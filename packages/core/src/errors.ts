@@ -99,8 +99,10 @@ const LIBRARY_ERRORS: Readonly<Record<string, LibraryErrorClass>> = Object.assig
   ProtocolError, OverloadedError, ReferenceReleasedError,
 })
 /** Built-in JS errors are re-raised as themselves by default. */
+// Plain `Error` is not among them: a bare Error (or a non-Error throw) arrives as `RemoteError`,
+// so `instanceof RemoteError` tells "the peer failed" apart from local errors (DESIGN.md).
 const BUILTIN_ERRORS: Readonly<Record<string, ErrorConstructor>> = Object.assign(Object.create(null), {
-  Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError,
+  TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError,
 })
 
 /** A user error class that may be re-raised as itself (`errors: { MyError }`). */

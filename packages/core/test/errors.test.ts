@@ -80,7 +80,7 @@ describe('RemoteError', () => {
   test('a thrown error\'s own string code is kept', async () => {
     const { client } = pair({ service: failing(() => Object.assign(new Error('denied'), { code: 'E_DENIED' })) })
     const err = await catchOf(client.call('sync', []))
-    expect(err).toBeInstanceOf(Error)
+    expect(err).toBeInstanceOf(RemoteError)
     expect(err.code).toBe('E_DENIED')
     expect(err.origin).toBe('memory-b')
     expect(err.data).toBeUndefined()
@@ -152,8 +152,8 @@ describe('translation table', () => {
 })
 
 describe('non-Error throws still give the caller a clear error', () => {
-  // Design note: these (and a plain `new Error()`) arrive as the built-in `Error`, translated like
-  // TypeError; what marks them as remote is `code` and `origin`.
+  // DESIGN.md: anything that is not a built-in subclass or a registered class arrives as a
+  // RemoteError, so `instanceof RemoteError` marks a remote failure (as do `code` and `origin`).
   const cases: [string, () => unknown, RegExp][] = [
     ['a string', () => 'plain string', /^plain string$/],
     ['a plain object', () => ({ reason: 'quota', n: 1 }), /non-Error value thrown: .*quota/],
@@ -167,7 +167,8 @@ describe('non-Error throws still give the caller a clear error', () => {
       test(`${how} throw of ${label}`, async () => {
         const { client } = pair({ service: failing(value) })
         const err = await catchOf(client.call(how, []))
-        expect(err).toBeInstanceOf(Error)
+        expect(err).toBeInstanceOf(RemoteError)
+        expect(err.name).toBe('Error')
         expect(err.code).toBe(ErrorCode.REMOTE)
         expect(err.origin).toBe('memory-b')
         expect(err.message).toMatch(message)
