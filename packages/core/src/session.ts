@@ -16,7 +16,7 @@ import { FrameError, JSON_PARSE_ERROR, MAX_MSGID, MessageType, jsonError, jsonRe
 import { createProxy, type Notify, type Remote } from './proxy.js'
 import { References, type RefKind } from './references.js'
 import { resolvePath, type Handler } from './router.js'
-import type { Transport } from './transport.js'
+import type { Transport, TransportReceiver } from './transport.js'
 
 /** Where wirecall reports what it cannot send back to anyone. */
 export interface Logger {
@@ -83,15 +83,20 @@ export interface SessionStats {
 }
 
 const MAX_LOGGED_MALFORMED = 10
+
+/**
+ * Scratch logs of one encode (exported ids) and one receive (imported proxies),
+ * shared by all sessions: both run synchronously, and every user works above
+ * the mark it took and truncates back to it, so nesting is safe. Shared rather
+ * than per session so that an idle connection does not carry two arrays.
+ */
+const exportLog: number[] = []
+const importLog: object[] = []
 const clip = (s: string) => (s.length > 100 ? `${s.slice(0, 100)}...` : s)
 const isThenable = (v: unknown): v is PromiseLike<unknown> =>
   v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function'
 
 export class Session<RemoteService = unknown> {
-  /** The peer's service; every method returns a promise. */
-  readonly remote: Remote<RemoteService>
-  /** Fire-and-forget: `session.notify.path.method(args)` sends without waiting. */
-  readonly notify: Notify<RemoteService>
   /** The peer's address, as far as the transport knows. */
   readonly peer: PeerInfo | undefined
   /** The identity the server's authenticate hook gave this connection. */
@@ -106,12 +111,15 @@ export class Session<RemoteService = unknown> {
   private readonly exposeStacks: boolean
   private readonly logErrors: SessionOptions['logErrors']
   private readonly logger: Logger
-  private readonly pending: PendingCalls
-  private readonly refs: References
-  private readonly host: RefHost
-  private readonly cancellable = new Map<number, AbortController>()
+  // Created on first use, so an idle connection costs little (see bench: memory per connection).
+  private pendingTable: PendingCalls | undefined
+  private refsTable: References | undefined
+  private hostObject: RefHost | undefined
+  private remoteProxy: Remote<RemoteService> | undefined
+  private notifyProxy: Notify<RemoteService> | undefined
+  private cancellable: Map<number, AbortController> | undefined
   private listeners: Map<string, Set<(...args: unknown[]) => unknown>> | undefined
-  private closeListeners: ((reason?: Error) => void)[] = []
+  private closeListeners: ((reason?: Error) => void)[] | undefined
   private closedPromise: Promise<void> | undefined
   private resolveClosed: (() => void) | undefined
   private nextId = 0
@@ -119,14 +127,14 @@ export class Session<RemoteService = unknown> {
   private lateReplies = 0
   private malformed = 0
   private isClosed = false
-  /** Ids exported while the current frame is encoded, to undo if encoding fails (reused: no allocation per call). */
-  private readonly exportLog: number[] = []
+  /** Ids exported while the current frame is encoded, to undo if encoding fails (shared, see `exportLog` below). */
+  private readonly exportLog = exportLog
   /**
    * Proxies decoded from the frame being received (reused like `exportLog`). If no handler ever
    * sees them (no such method, overloaded, late reply, malformed frame) they are given back at
    * once instead of holding the peer's exports until GC.
    */
-  private readonly importLog: object[] = []
+  private readonly importLog = importLog
 
   constructor(transport: Transport, options: SessionOptions = {}) {
     this.transport = transport
@@ -140,41 +148,60 @@ export class Session<RemoteService = unknown> {
     this.logger = options.logger ?? console
     this.peer = options.peer ?? transport.peer
     this.identity = options.identity
-    this.pending = new PendingCalls({
+    transport.start(new SessionReceiver(this))
+  }
+
+  /** The peer's service; every method returns a promise. */
+  get remote(): Remote<RemoteService> {
+    return (this.remoteProxy ??= createProxy(new SessionInvoker(this, undefined, false)) as Remote<RemoteService>)
+  }
+
+  /** Fire-and-forget: `session.notify.path.method(args)` sends without waiting. */
+  get notify(): Notify<RemoteService> {
+    return (this.notifyProxy ??= createProxy(new SessionInvoker(this, undefined, true)) as Notify<RemoteService>)
+  }
+
+  private get pending(): PendingCalls {
+    return (this.pendingTable ??= new PendingCalls({
       timedOut: (id, ms, path) => {
         this.sendControl([MessageType.CANCEL, id])
         return new TimeoutError(`call to ${clip(path)} timed out after ${ms} ms`)
       },
-    })
-    this.refs = new References(
+    }))
+  }
+
+  private get refs(): References {
+    return (this.refsTable ??= new References(
       { invoke: (path, args) => this.invokeReference(path, args), sendRelease: (pairs) => this.sendControl([MessageType.RELEASE, pairs]) },
       this.limits.maxExportedRefs,
-    )
+    ))
+  }
+
+  /** What the codec calls back into for references; built on the first frame. */
+  private get host(): RefHost {
+    if (this.hostObject) return this.hostObject
     const self = this
-    this.host = {
+    return (this.hostObject = {
       exportRef(value: object, kind: RefKind) {
         const id = self.refs.export(value, kind)
         self.exportLog.push(id)
         return id
       },
-      importedIdOf: (value) => this.refs.importedIdOf(value),
+      importedIdOf: (value) => this.refsTable?.importedIdOf(value),
       importRef: (id, kind) => {
         const proxy = this.refs.import(id, kind)
         this.importLog.push(proxy)
         return proxy
       },
       ownExport: (id) => {
-        const entry = this.refs.exported(id)
+        const entry = this.refsTable?.exported(id)
         if (!entry) throw new ReferenceReleasedError(`reference #${id} handed back after it was released`)
         return entry.value
       },
       get peerLabel() { return self.peerLabel },
       errorTable: this.errorTable,
       exposeErrorStacks: this.exposeStacks,
-    }
-    this.remote = createProxy({ invoke: (path, args) => this.call(path, args) }) as Remote<RemoteService>
-    this.notify = createProxy({ invoke: (path, args) => this.sendNotification(path, args) }) as Notify<RemoteService>
-    transport.start({ message: (frame) => this.receive(frame), closed: (reason) => this.handleClosed(reason) })
+    })
   }
 
   /** True once the connection is gone; calls then reject at once. */
@@ -192,10 +219,10 @@ export class Session<RemoteService = unknown> {
   /** Counters for debugging and leak checks. */
   stats(): SessionStats {
     return {
-      pendingCalls: this.pending.size,
+      pendingCalls: this.pendingTable?.size ?? 0,
       inFlightCalls: this.inFlight,
-      exportedRefs: this.refs.exportCount,
-      importedRefs: this.refs.importCount,
+      exportedRefs: this.refsTable?.exportCount ?? 0,
+      importedRefs: this.refsTable?.importCount ?? 0,
       lateReplies: this.lateReplies,
       malformedFrames: this.malformed,
     }
@@ -204,7 +231,7 @@ export class Session<RemoteService = unknown> {
   /** The same remote and notify, with per-call options (timeout, signal) applied. */
   with(options: CallOptions): { readonly remote: Remote<RemoteService>; readonly notify: Notify<RemoteService> } {
     return {
-      remote: createProxy({ invoke: (path, args) => this.call(path, args, options) }) as Remote<RemoteService>,
+      remote: createProxy(new SessionInvoker(this, options, false)) as Remote<RemoteService>,
       notify: this.notify,
     }
   }
@@ -260,9 +287,9 @@ export class Session<RemoteService = unknown> {
       queueMicrotask(() => listener())
       return () => {}
     }
-    this.closeListeners.push(listener)
+    ;(this.closeListeners ??= []).push(listener)
     return () => {
-      this.closeListeners = this.closeListeners.filter((l) => l !== listener)
+      this.closeListeners = this.closeListeners?.filter((l) => l !== listener)
     }
   }
 
@@ -293,7 +320,7 @@ export class Session<RemoteService = unknown> {
   private allocateId(): number {
     do {
       this.nextId = this.nextId >= MAX_MSGID ? 1 : this.nextId + 1
-    } while (this.pending.has(this.nextId))
+    } while (this.pendingTable?.has(this.nextId))
     return this.nextId
   }
 
@@ -307,7 +334,7 @@ export class Session<RemoteService = unknown> {
     try {
       return this.transport.sendParts ? this.codec.encodeParts(message, this.host) : this.codec.encode(message, this.host)
     } catch (err) {
-      this.refs.unexport(log.slice(mark))
+      this.refsTable?.unexport(log.slice(mark))
       throw err
     } finally {
       log.length = mark
@@ -361,7 +388,7 @@ export class Session<RemoteService = unknown> {
 
   /** Give back the proxies decoded from the current frame (since `mark`): nobody will see them. */
   private giveBackImports(mark: number): void {
-    if (this.importLog.length > mark) this.refs.giveBack(this.importLog.slice(mark))
+    if (this.importLog.length > mark) this.refsTable?.giveBack(this.importLog.slice(mark))
     this.importLog.length = mark
   }
 
@@ -371,7 +398,7 @@ export class Session<RemoteService = unknown> {
         return this.handleRequest(message.id, message.method, message.params, mark)
       case MessageType.RESPONSE: {
         const error = message.error == null ? undefined : fromWireError(message.error, this.peerLabel, this.errorTable)
-        if (!this.pending.settle(message.id, error, message.result)) {
+        if (!this.pendingTable?.settle(message.id, error, message.result)) {
           this.lateReplies++
           this.giveBackImports(mark)
         }
@@ -380,10 +407,10 @@ export class Session<RemoteService = unknown> {
       case MessageType.NOTIFICATION:
         return this.handleNotification(message.method, message.params, mark)
       case MessageType.CANCEL:
-        this.cancellable.get(message.id)?.abort(new AbortError('the caller cancelled the call'))
+        this.cancellable?.get(message.id)?.abort(new AbortError('the caller cancelled the call'))
         return
       case MessageType.RELEASE:
-        for (let i = 0; i < message.releases.length; i += 2) this.refs.releaseExport(message.releases[i]!, message.releases[i + 1]!)
+        for (let i = 0; i < message.releases.length; i += 2) this.refsTable?.releaseExport(message.releases[i]!, message.releases[i + 1]!)
         return
     }
   }
@@ -410,7 +437,7 @@ export class Session<RemoteService = unknown> {
     let controller: AbortController | undefined
     if (handler.contextual) {
       controller = new AbortController()
-      this.cancellable.set(id, controller)
+      ;(this.cancellable ??= new Map()).set(id, controller)
     }
     let result: unknown
     try {
@@ -436,7 +463,7 @@ export class Session<RemoteService = unknown> {
   private finishRequest(id: number, controller: AbortController | undefined): boolean {
     this.inFlight--
     if (!controller) return !this.isClosed
-    this.cancellable.delete(id)
+    this.cancellable?.delete(id)
     return !controller.signal.aborted && !this.isClosed
   }
 
@@ -493,7 +520,7 @@ export class Session<RemoteService = unknown> {
     const end = method.indexOf('.')
     const idText = method.slice(1, end === -1 ? undefined : end)
     const id = /^\d{1,10}$/.test(idText) ? Number(idText) : NaN
-    const entry = this.refs.exported(id)
+    const entry = this.refsTable?.exported(id)
     if (!entry) return new ReferenceReleasedError(`reference #${idText} does not exist or was released`)
     if (end === -1) {
       return typeof entry.value === 'function' ? { fn: entry.value, self: undefined, contextual: isContextual(entry.value) } : undefined
@@ -582,16 +609,26 @@ export class Session<RemoteService = unknown> {
 
   // ------------------------------------------------------------------ closing
 
+  /** For subclasses (adapters): runs once when the connection closes, before `onClose` listeners. */
+  protected afterClose(): void {}
+
   private handleClosed(reason?: Error): void {
     if (this.isClosed) return
     this.isClosed = true
     const why = reason ? `: ${reason.message}` : ''
-    this.pending.rejectAll(() => new ConnectionClosedError(`connection closed before the call settled${why}`))
-    for (const controller of this.cancellable.values()) controller.abort(new ConnectionClosedError(`connection closed${why}`))
-    this.cancellable.clear()
-    this.refs.closeAll()
-    const listeners = this.closeListeners
-    this.closeListeners = []
+    this.pendingTable?.rejectAll(() => new ConnectionClosedError(`connection closed before the call settled${why}`))
+    if (this.cancellable) {
+      for (const controller of this.cancellable.values()) controller.abort(new ConnectionClosedError(`connection closed${why}`))
+      this.cancellable.clear()
+    }
+    this.refsTable?.closeAll()
+    try {
+      this.afterClose()
+    } catch (err) {
+      this.logger.error('[wirecall] close hook threw:', err)
+    }
+    const listeners = this.closeListeners ?? []
+    this.closeListeners = undefined
     for (const listener of listeners) {
       try {
         listener(reason)
@@ -600,6 +637,32 @@ export class Session<RemoteService = unknown> {
       }
     }
     this.resolveClosed?.()
+  }
+}
+
+/** Routes transport events into the session (a class rather than two closures: idle connections stay small). */
+class SessionReceiver implements TransportReceiver {
+  constructor(private readonly session: Session<unknown>) {}
+  // Element access reaches the session's private handlers without making them public API.
+  message(frame: Uint8Array | string): void {
+    this.session['receive'](frame)
+  }
+  closed(reason?: Error): void {
+    this.session['handleClosed'](reason)
+  }
+}
+
+/** What a session's `remote`/`notify` proxies call: a class, not closures, to keep sessions small. */
+class SessionInvoker {
+  constructor(
+    private readonly session: Session<unknown>,
+    private readonly options: CallOptions | undefined,
+    private readonly isNotify: boolean,
+  ) {}
+
+  invoke(path: string, args: unknown[]): unknown {
+    if (this.isNotify) return this.session.sendNotification(path, args)
+    return this.session.call(path, args, this.options)
   }
 }
 

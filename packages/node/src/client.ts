@@ -48,7 +48,7 @@ export function connect<ServerService = unknown>(url: string, options: ConnectOp
       })
       // The server pings; a server that goes silent is declared dead.
       const heartbeat = new Heartbeat(limits.heartbeatIntervalMs, limits.deadPeerTimeoutMs + limits.heartbeatIntervalMs, false)
-      heartbeat.watch(ws)
+      heartbeat.watch(transport)
       session.onClose(() => heartbeat.stop())
       resolve(session)
     })

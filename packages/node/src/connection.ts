@@ -10,6 +10,8 @@ import type { WebSocketTransport } from './transport.js'
 export interface TopicRegistry<ClientService> {
   join(topic: string, conn: Connection<ClientService>): void
   leave(topic: string, conn: Connection<ClientService>): void
+  /** The connection closed: forget it. */
+  closed(conn: Connection<ClientService>): void
 }
 
 let counter = 0
@@ -36,13 +38,7 @@ export class Connection<ClientService = unknown> extends Session<ClientService> 
   /** Add this connection to a topic (`server.topic(name).notify...` reaches it). Left automatically on close. */
   join(topic: string): void {
     if (this.closed || this.joined?.has(topic)) return
-    if (!this.joined) {
-      this.joined = new Set()
-      this.onClose(() => {
-        for (const name of [...this.joined!]) this.leave(name)
-      })
-    }
-    this.joined.add(topic)
+    ;(this.joined ??= new Set()).add(topic)
     this.registry.join(topic, this)
   }
 
@@ -50,6 +46,12 @@ export class Connection<ClientService = unknown> extends Session<ClientService> 
   leave(topic: string): void {
     if (!this.joined?.delete(topic)) return
     this.registry.leave(topic, this)
+  }
+
+  /** Leave every topic and the server's connection set (a hook, not a listener: nothing to allocate per connection). */
+  protected override afterClose(): void {
+    if (this.joined) for (const name of [...this.joined]) this.leave(name)
+    this.registry.closed(this)
   }
 
   /** Drop the socket without the closing handshake (used after the close deadline). */

@@ -4,49 +4,42 @@
  * pong) proves the peer alive; a socket silent for `deadPeerTimeoutMs` is
  * terminated, which rejects its pending calls with `ConnectionClosedError`.
  *
- * Liveness is recorded as the number of the current tick, not a timestamp:
- * it runs for every incoming message, so it must cost one field write.
+ * Per connection this costs a boolean and a counter on the transport (set by
+ * its message handler and one shared pong listener): no closures, no timers.
  */
-import type { WebSocket } from 'ws'
-
-interface Watched {
-  /** The tick at which the peer was last heard from. */
-  heard: number
-}
+import type { WebSocketTransport } from './transport.js'
 
 export class Heartbeat {
-  private readonly watched = new Map<WebSocket, Watched>()
+  private readonly watched = new Set<WebSocketTransport>()
   private timer: NodeJS.Timeout | undefined
-  private tickCount = 0
 
   constructor(private readonly intervalMs: number, private readonly deadAfterMs: number, private readonly sendPings: boolean) {}
 
-  watch(ws: WebSocket): void {
-    const state: Watched = { heard: this.tickCount }
-    const heard = () => {
-      state.heard = this.tickCount
-    }
-    this.watched.set(ws, state)
-    ws.on('pong', heard)
-    ws.on('ping', heard)
-    ws.on('message', heard)
-    ws.once('close', () => this.watched.delete(ws))
+  watch(transport: WebSocketTransport): void {
+    this.watched.add(transport)
+    transport.watchLiveness(this)
     if (!this.timer) {
       this.timer = setInterval(() => this.tick(), this.intervalMs)
       this.timer.unref()
     }
   }
 
+  /** The transport closed. */
+  forget(transport: WebSocketTransport): void {
+    this.watched.delete(transport)
+  }
+
   private tick(): void {
-    this.tickCount++
-    for (const [ws, state] of this.watched) {
-      // Silent for the whole span of the ticks since it was last heard.
-      if ((this.tickCount - state.heard - 1) * this.intervalMs >= this.deadAfterMs) {
-        this.watched.delete(ws)
-        ws.terminate()
-      } else if (this.sendPings) {
-        ws.ping()
+    for (const t of this.watched) {
+      if (t.heard) {
+        t.heard = false
+        t.silentTicks = 0
+      } else if (++t.silentTicks * this.intervalMs >= this.deadAfterMs) {
+        this.watched.delete(t)
+        t.terminate()
+        continue
       }
+      if (this.sendPings) t.ping()
     }
   }
 

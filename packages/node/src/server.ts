@@ -90,6 +90,10 @@ function pathnameOf(url: string | undefined): string | undefined {
 const wirecallListeners = new WeakSet<Function>()
 const claimed = new WeakSet<IncomingMessage>()
 
+function destroySocket(this: Duplex): void {
+  this.destroy()
+}
+
 /** Start a wirecall server. */
 export async function serve<ClientService = unknown>(options: ServeOptions<ClientService>): Promise<WirecallServer<ClientService>> {
   if (!options || typeof options.service !== 'object' || options.service === null) {
@@ -102,7 +106,7 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   })
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false })
   const connections = new Set<Connection<ClientService>>()
-  const topics = new Topics<ClientService>()
+  const topics = new Topics<ClientService>(connections)
   const heartbeat = new Heartbeat(limits.heartbeatIntervalMs, limits.deadPeerTimeoutMs, true)
   const path = options.path
   const exposeErrorStacks = options.exposeErrorStacks ?? process.env.NODE_ENV !== 'production'
@@ -130,11 +134,8 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     }
     claimed.add(req)
     if (closing) return refuse(socket, 503, 'Service Unavailable')
-    socket.on('error', () => socket.destroy())
-    handshaking.add(socket)
-    socket.once('close', () => handshaking.delete(socket))
-    const deadline = setTimeout(() => refuse(socket, 408, 'Request Timeout'), limits.handshakeTimeoutMs)
-    deadline.unref()
+    socket.on('error', destroySocket)
+    const handshakeDone = guardHandshake(socket)
     admit(req, socket, head)
       // admit() runs user hooks: a throw there used to be an unhandled
       // rejection (fatal under Node's default) and left the socket hanging.
@@ -142,10 +143,25 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
         ;(options.logger ?? console).error('[wirecall] handshake failed:', err)
         refuse(socket, 500, 'Internal Server Error')
       })
-      .finally(() => {
-        clearTimeout(deadline)
-        handshaking.delete(socket)
-      })
+      .finally(handshakeDone)
+  }
+
+  /**
+   * Track a socket during its handshake (deadline, `close()` refusing it).
+   * A separate scope on purpose: listeners left on the socket must not keep
+   * the upgrade request and its head buffer alive for the connection's life.
+   */
+  const guardHandshake = (socket: Duplex): (() => void) => {
+    handshaking.add(socket)
+    const forget = () => handshaking.delete(socket)
+    socket.once('close', forget)
+    const deadline = setTimeout(() => refuse(socket, 408, 'Request Timeout'), limits.handshakeTimeoutMs)
+    deadline.unref()
+    return () => {
+      clearTimeout(deadline)
+      forget()
+      socket.off('close', forget)
+    }
   }
 
   /** The Origin check; a predicate that throws refuses the handshake (fails closed, like authenticate). */
@@ -181,8 +197,7 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     const transport = new WebSocketTransport(ws, peer)
     const conn = new Connection<ClientService>(transport, { ...options, exposeErrorStacks, limits, service: options.service, identity, peer }, topics)
     connections.add(conn)
-    conn.onClose(() => connections.delete(conn))
-    heartbeat.watch(ws)
+    heartbeat.watch(transport)
     try {
       options.onConnection?.(conn, req)
     } catch (err) {

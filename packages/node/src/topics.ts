@@ -20,6 +20,13 @@ export interface Topic<ClientService> extends Broadcast<ClientService> {
 
 export class Topics<ClientService> implements TopicRegistry<ClientService> {
   private readonly groups = new Map<string, Set<Connection<ClientService>>>()
+
+  /** `connections`: the server's live set, from which closed connections are removed. */
+  constructor(private readonly connections: Set<Connection<ClientService>>) {}
+
+  closed(conn: Connection<ClientService>): void {
+    this.connections.delete(conn)
+  }
   /** Frames skipped because a member was slow or closed (all topics). */
   dropped = 0
 

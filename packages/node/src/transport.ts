@@ -10,6 +10,7 @@
 import type { Socket } from 'node:net'
 import { WebSocket } from 'ws'
 import type { PeerInfo, Transport, TransportReceiver } from '@wirecall/core'
+import type { Heartbeat } from './heartbeat.js'
 
 /** Close codes we use (RFC 6455). */
 export const CloseCode = {
@@ -20,6 +21,23 @@ export const CloseCode = {
   TOO_BIG: 1009,
   INTERNAL_ERROR: 1011,
 } as const
+
+/**
+ * Socket events other than messages go through shared listeners and this
+ * map rather than a closure per event per connection (idle connections stay
+ * small); `message` keeps its closure because it is the hot path.
+ */
+const transports = new WeakMap<WebSocket, WebSocketTransport>()
+function markHeard(this: WebSocket): void {
+  const transport = transports.get(this)
+  if (transport) transport.heard = true
+}
+function onSocketError(this: WebSocket, err: Error): void {
+  transports.get(this)?.socketError(err)
+}
+function onSocketClose(this: WebSocket, code: number, reason: Buffer): void {
+  transports.get(this)?.socketClosed(code, reason)
+}
 
 /** Transports that corked their socket in this tick: one nextTick uncorks them all. */
 let corkedThisTick: WebSocketTransport[] = []
@@ -38,25 +56,49 @@ export class WebSocketTransport implements Transport {
   private closeReported = false
   private corked = false
   private readonly socket: Socket | undefined
+  private heartbeat: Heartbeat | undefined
+  /** Heard from the peer since the last heartbeat tick (any frame, ping or pong). */
+  heard = true
+  /** Heartbeat ticks in a row without hearing from the peer. */
+  silentTicks = 0
 
   constructor(private readonly ws: WebSocket, peer: PeerInfo) {
     this.peer = peer
     // `_socket` is ws's own field; without it we simply do not coalesce.
     this.socket = (ws as unknown as { _socket?: Socket })._socket
     ws.on('message', (data: Buffer, isBinary: boolean) => {
+      this.heard = true
       const frame = isBinary ? data : data.toString('utf8')
       if (this.receiver) this.receiver.message(frame)
       else (this.backlog ??= []).push(frame)
     })
-    ws.on('error', (err) => {
-      this.closedReason ??= err
-    })
-    ws.on('close', (code: number, reason: Buffer) => {
-      if (!this.closedReason && code !== CloseCode.NORMAL && code !== CloseCode.GOING_AWAY && code !== 1005) {
-        this.closedReason = new Error(`socket closed with code ${code}${reason.length ? ` (${reason.toString()})` : ''}`)
-      }
-      this.reportClosed()
-    })
+    transports.set(ws, this)
+    ws.on('error', onSocketError)
+    ws.on('close', onSocketClose)
+  }
+
+  /** @internal the socket failed or closed (shared listeners below; see `transports`). */
+  socketError(err: Error): void {
+    this.closedReason ??= err
+  }
+
+  /** @internal */
+  socketClosed(code: number, reason: Buffer): void {
+    if (!this.closedReason && code !== CloseCode.NORMAL && code !== CloseCode.GOING_AWAY && code !== 1005) {
+      this.closedReason = new Error(`socket closed with code ${code}${reason.length ? ` (${reason.toString()})` : ''}`)
+    }
+    this.reportClosed()
+  }
+
+  /** Count pongs and pings as signs of life for `heartbeat` (one shared listener, no closure). */
+  watchLiveness(heartbeat: Heartbeat): void {
+    this.heartbeat = heartbeat
+    this.ws.on('pong', markHeard)
+    this.ws.on('ping', markHeard)
+  }
+
+  ping(): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.ping()
   }
 
   get bufferedAmount(): number {
@@ -109,6 +151,7 @@ export class WebSocketTransport implements Transport {
   }
 
   private reportClosed(): void {
+    this.heartbeat?.forget(this)
     if (this.closeReported || !this.receiver) return
     this.closeReported = true
     this.receiver.closed(this.closedReason)
