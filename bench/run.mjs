@@ -9,7 +9,7 @@ import { FLOOR, loadImpl } from './impl/index.mjs'
 import { loadScenario } from './scenarios/index.mjs'
 import { parseArgs, USAGE } from './lib/args.mjs'
 import { buildWirecall } from './lib/build.mjs'
-import { installExitHandlers, killAllChildren, startServer, startClient } from './lib/proc.mjs'
+import { installExitHandlers, killAllChildren, startServer, startClient, setPinning, pinStatus } from './lib/proc.mjs'
 import { median } from './lib/stats.mjs'
 import { renderTable, ratio } from './lib/table.mjs'
 
@@ -29,7 +29,11 @@ if (opts.help) {
   process.exit(0)
 }
 if (!opts.only.includes(FLOOR)) opts.only.unshift(FLOOR) // ratios need the floor
+// Read by impl/raw.mjs, here (its description) and in the forked children (they inherit the env).
+if (opts.rawCork) process.env.BENCH_RAW_CORK = '1'
+else delete process.env.BENCH_RAW_CORK
 installExitHandlers()
+setPinning(opts.pin)
 process.on('unhandledRejection', (err) => {
   console.error('unhandled rejection:', err)
   killAllChildren()
@@ -39,13 +43,15 @@ process.on('unhandledRejection', (err) => {
 const progress = (s) => process.stderr.write(`${s}\n`)
 const firstLine = (s) => String(s).split('\n').find((l) => l.trim())?.trim() ?? String(s)
 const started = Date.now()
+const loadAtStart = os.loadavg()[0]
 mkdirSync(resultsDir, { recursive: true })
 
 // 1. Build the wirecall packages (tolerating failure).
 let build = { status: 'not run', detail: '--no-build' }
 if (opts.build && opts.only.includes('wirecall')) {
-  progress('building @wirecall/core and @wirecall/node …')
-  build = await buildWirecall({ root: rootDir, logFile: join(resultsDir, 'build.log') })
+  const browser = opts.scenarios.includes('bundle-size')
+  progress(`building @wirecall/core, @wirecall/node${browser ? ' and @wirecall/browser' : ''} …`)
+  build = await buildWirecall({ root: rootDir, logFile: join(resultsDir, 'build.log'), browser })
   progress(`build: ${build.status} (${build.detail})${build.status === 'failed' ? ' — see bench/results/build.log' : ''}`)
 }
 
@@ -155,10 +161,15 @@ const now = new Date()
 const cpu = os.cpus()
 const header = [
   `wirecall bench · ${now.toISOString().replace('T', ' ').slice(0, 16)} UTC · Node ${process.version} · ${os.platform()} ${os.arch()} · ${cpu.length} CPU${cpu.length === 1 ? '' : 's'} (${cpu[0]?.model?.trim() ?? '?'})`,
-  `each timed value: median of ${opts.reps} rep${opts.reps === 1 ? '' : 's'} of ${opts.duration} s (after ${opts.warmup} s warm-up); server and client in separate processes on 127.0.0.1`,
-  `Nx = impl ÷ floor for that column (floor = raw ws + @msgpack/msgpack loop); ↑ higher is better, ↓ lower is better`,
+  `each timed value: median of ${opts.reps} rep${opts.reps === 1 ? '' : 's'} of ${opts.duration} s (after ${opts.warmup} s warm-up); server and client in separate processes on 127.0.0.1, CPU pinning: ${pinStatus}`,
+  `Nx = impl ÷ floor for that column (floor = raw ws + @msgpack/msgpack loop${opts.rawCork ? ', corked per tick' : ''}); ↑ higher is better, ↓ lower is better`,
   `   e.g. calls/s 0.50x = half the floor's throughput; p50 µs 2.00x = twice the floor's latency`,
 ]
+const loadAtEnd = os.loadavg()[0]
+// Our own client+server add about 1-2 to the load average while measuring; more than that means
+// other work shared the CPUs and the timed columns are unreliable.
+const busy = loadAtStart > cpu.length * 0.5 || loadAtEnd > cpu.length + 1
+if (busy) header.push(`WARNING: machine busy (load average ${loadAtStart.toFixed(1)} at start, ${loadAtEnd.toFixed(1)} at end, ${cpu.length} CPUs): timed columns are unreliable, rerun when idle`)
 const legend = scenarios.map((s) => typeof s.mod.legend === 'function' ? s.mod.legend(opts) : s.mod.legend)
 const notes = impls.filter((i) => i.description).map((i) => `${i.id}: ${i.description}`)
 const out = [
@@ -182,7 +193,7 @@ try { benchVersion = JSON.parse(readFileSync(join(benchDir, 'package.json'), 'ut
 writeFileSync(jsonPath, JSON.stringify({
   meta: {
     date: now.toISOString(), node: process.version, platform: `${os.platform()} ${os.arch()}`,
-    cpus: cpu.length, cpuModel: cpu[0]?.model?.trim(), benchVersion, build,
+    cpus: cpu.length, cpuModel: cpu[0]?.model?.trim(), benchVersion, build, pinning: pinStatus, loadAverage: { start: loadAtStart, end: loadAtEnd }, busy,
     options: { ...opts, json: undefined }, floor: FLOOR,
     ratio: 'impl / floor for every metric; see columns[].better for direction',
   },

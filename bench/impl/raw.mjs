@@ -1,60 +1,69 @@
 // The floor: hand-written ws + @msgpack/msgpack request/response loop.
-// request [0, id, method, params] -> response [1, id, error, result]; one ws.send per message;
-// the client matches ids in a Map.
+// request [0, id, method, params] -> response [1, id, error, result]; notification [2, method, params];
+// one ws.send per message; the caller matches ids in a Map. The same code runs in both directions:
+// the server calls the client's `cb` (callback round trip) exactly as the client calls `add`.
+import { createServer } from 'node:http'
 import { WebSocketServer, WebSocket } from 'ws'
 import { Encoder, Decoder } from '@msgpack/msgpack'
-import { listenWss, openWs } from '../lib/wsutil.mjs'
+import { openWs } from '../lib/wsutil.mjs'
+import { callbackMethods, fanoutMethods, trackSockets, maxWritable } from '../lib/push.mjs'
 
 export const id = 'raw'
 export const label = 'raw ws+msgpack'
-export const description = 'hand-written ws + @msgpack/msgpack loop (the floor)'
+export const description = `hand-written ws + @msgpack/msgpack loop (the floor)${process.env.BENCH_RAW_CORK === '1' ? ', sockets corked per tick (--raw-cork)' : ''}`
+export const capabilities = { callback: true, topics: true, browser: true }
 
-const handlers = {
-  add: (a, b) => a + b,
-  echo: (buf) => buf,
+// --raw-cork (BENCH_RAW_CORK=1 from run.mjs): cork each TCP socket at its first send in a tick and
+// uncork them all in one process.nextTick, the write coalescing wirecall's Node transport does.
+// Off by default: the floor is one ws.send, hence one write syscall, per message.
+const CORK = process.env.BENCH_RAW_CORK === '1'
+let corked = []
+const uncorkAll = () => {
+  const list = corked
+  corked = []
+  for (const s of list) { s.benchCorked = false; s.uncork() }
 }
-
-export async function startServer({ host = '127.0.0.1' } = {}) {
-  const wss = new WebSocketServer({ host, port: 0 })
-  const encoder = new Encoder()
-  const decoder = new Decoder()
-  wss.on('connection', (ws) => {
-    ws.on('message', (data) => {
-      const [type, msgid, method, params] = decoder.decode(data)
-      if (type !== 0) return
-      let frame
-      try {
-        frame = [1, msgid, null, handlers[method](...params)]
-      } catch (err) {
-        frame = [1, msgid, { message: String(err?.message ?? err) }, null]
-      }
-      ws.send(encoder.encode(frame))
-    })
-  })
-  const port = await listenWss(wss)
-  return {
-    port,
-    connections: () => wss.clients.size,
-    close: () => new Promise((resolve) => {
-      for (const c of wss.clients) c.terminate()
-      wss.close(() => resolve())
-    }),
+function send(ws, frame) {
+  const s = CORK && ws._socket
+  if (s && !s.benchCorked) {
+    s.benchCorked = true
+    s.cork()
+    if (corked.push(s) === 1) process.nextTick(uncorkAll)
   }
+  ws.send(frame)
 }
 
-export async function createClient(port) {
-  const ws = await openWs(new WebSocket(`ws://127.0.0.1:${port}`))
-  const encoder = new Encoder()
-  const decoder = new Decoder()
+/** One end of a raw msgpack-rpc link over a ws socket: handles requests, responses and notifications. */
+function link(ws, handlers, encoder, decoder) {
   const pending = new Map()
   let nextId = 0
   ws.on('message', (data) => {
-    const [, msgid, error, result] = decoder.decode(data)
-    const p = pending.get(msgid)
-    if (!p) return
-    pending.delete(msgid)
-    if (error != null) p.reject(new Error(error.message ?? String(error)))
-    else p.resolve(result)
+    const msg = decoder.decode(data)
+    switch (msg[0]) {
+      case 0: {
+        const [, msgid, method, params] = msg
+        let frame
+        try {
+          frame = [1, msgid, null, handlers[method](...params)]
+        } catch (err) {
+          frame = [1, msgid, { message: String(err?.message ?? err) }, null]
+        }
+        send(ws, encoder.encode(frame))
+        break
+      }
+      case 1: {
+        const [, msgid, error, result] = msg
+        const p = pending.get(msgid)
+        if (!p) return
+        pending.delete(msgid)
+        if (error != null) p.reject(new Error(error.message ?? String(error)))
+        else p.resolve(result)
+        break
+      }
+      case 2:
+        handlers[msg[1]]?.(...msg[2])
+        break
+    }
   })
   ws.on('close', () => {
     for (const p of pending.values()) p.reject(new Error('connection closed'))
@@ -63,11 +72,96 @@ export async function createClient(port) {
   const request = (method, params) => new Promise((resolve, reject) => {
     const msgid = nextId = (nextId + 1) >>> 0
     pending.set(msgid, { resolve, reject })
-    ws.send(encoder.encode([0, msgid, method, params]))
+    send(ws, encoder.encode([0, msgid, method, params]))
   })
+  return { request }
+}
+
+export async function startServer({ host = '127.0.0.1' } = {}) {
+  const http = createServer()
+  const sockets = trackSockets(http)
+  const wss = new WebSocketServer({ server: http })
+  const encoder = new Encoder()
+  const decoder = new Decoder()
+  const topics = new Map() // name -> Set<ws>
+  let subscriber // (n) => Promise: the latest client that subscribed
+  wss.on('connection', (ws) => {
+    const handlers = {
+      add: (a, b) => a + b,
+      echo: (buf) => buf,
+      subscribe: () => { subscriber = (n) => peer.request('cb', [n]); return true },
+      join: (name) => {
+        let set = topics.get(name)
+        if (!set) topics.set(name, (set = new Set()))
+        set.add(ws)
+        ws.once('close', () => set.delete(ws))
+        return true
+      },
+    }
+    const peer = link(ws, handlers, encoder, decoder)
+  })
+  await new Promise((resolve, reject) => {
+    http.once('error', reject)
+    http.listen(0, host, resolve)
+  })
+  return {
+    port: http.address().port,
+    connections: () => wss.clients.size,
+    close: () => new Promise((resolve) => {
+      for (const c of wss.clients) c.terminate()
+      wss.close()
+      http.close(() => resolve())
+    }),
+    ...callbackMethods(() => subscriber),
+    ...fanoutMethods({
+      // Encode the frame once, send the same bytes to every member.
+      publish: (name, i) => {
+        const frame = encoder.encode([2, 'tick', [i]])
+        for (const ws of topics.get(name) ?? []) send(ws, frame)
+      },
+      backlog: () => maxWritable(sockets),
+      size: (name) => topics.get(name)?.size ?? 0,
+    }),
+  }
+}
+
+/** handlers: the client's own functions the server may call or notify (tick for fan-out). */
+export async function createClient(port, { onTick } = {}) {
+  const ws = await openWs(new WebSocket(`ws://127.0.0.1:${port}`))
+  let callback
+  const handlers = {
+    cb: (n) => callback(n),
+    tick: onTick,
+  }
+  const { request } = link(ws, handlers, new Encoder(), new Decoder())
   return {
     call: (a, b) => request('add', [a, b]),
     echo: (buf) => request('echo', [buf]),
-    close: async () => { ws.close(); },
+    /** The server will call cb(n) (a request to this client); raw has no references, so the function is registered under a name. */
+    subscribe: (fn) => { callback = fn; return request('subscribe', []) },
+    join: (topic) => request('join', [topic]),
+    close: async () => { ws.close() },
   }
 }
+
+/** A tiny page entry for the bundle-size scenario: native WebSocket + @msgpack/msgpack, the same request/notification shapes. */
+export const browserEntry = `
+import { encode, decode } from '@msgpack/msgpack'
+const ws = new WebSocket('ws://127.0.0.1:8080/')
+ws.binaryType = 'arraybuffer'
+const pending = new Map()
+let nextId = 0
+const handlers = { tick: (i) => console.log('tick', i), cb: (n) => n + 1 }
+ws.onmessage = (e) => {
+  const m = decode(e.data)
+  if (m[0] === 0) ws.send(encode([1, m[1], null, handlers[m[2]](...m[3])]))
+  else if (m[0] === 1) { const p = pending.get(m[1]); pending.delete(m[1]); m[2] == null ? p.resolve(m[3]) : p.reject(new Error(m[2].message)) }
+  else if (m[0] === 2) handlers[m[1]]?.(...m[2])
+}
+const call = (method, params) => new Promise((resolve, reject) => {
+  const id = nextId = (nextId + 1) >>> 0
+  pending.set(id, { resolve, reject })
+  ws.send(encode([0, id, method, params]))
+})
+ws.onopen = async () => console.log(await call('add', [1, 2]))
+`

@@ -6,6 +6,8 @@ import { toU8 } from '../lib/wsutil.mjs'
 export const id = 'rpc-websockets'
 export const label = 'rpc-websockets'
 export const description = 'rpc-websockets 10, JSON-RPC 2.0 text frames; binary echo as base64'
+// The server cannot call into a client and has no per-connection groups: callback and fan-out are n/a.
+export const capabilities = { browser: true }
 
 export async function startServer({ host = '127.0.0.1' } = {}) {
   const server = new Server({ host, port: 0 })
@@ -48,3 +50,10 @@ export async function createClient(port) {
     close: async () => { client.close() },
   }
 }
+
+/** A tiny page entry for the bundle-size scenario (the package's browser build). */
+export const browserEntry = `
+import { Client } from 'rpc-websockets'
+const client = new Client('ws://127.0.0.1:8080/')
+client.on('open', async () => console.log(await client.call('add', [1, 2])))
+`

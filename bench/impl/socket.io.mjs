@@ -3,19 +3,36 @@ import { createServer } from 'node:http'
 import { Server } from 'socket.io'
 import { io } from 'socket.io-client'
 import { toU8 } from '../lib/wsutil.mjs'
+import { callbackMethods, fanoutMethods } from '../lib/push.mjs'
 
 export const id = 'socket.io'
 export const label = 'socket.io'
-export const description = 'socket.io 4, transports:[websocket], emitWithAck; maxHttpBufferSize raised to 8 MiB for the 1 MiB echo'
+export const description = 'socket.io 4, transports:[websocket], emitWithAck; maxHttpBufferSize raised to 8 MiB for the 1 MiB echo; callback = server emitWithAck(\'cb\'); topics = rooms, io.to(room).emit'
+export const capabilities = { callback: true, topics: true, browser: true }
 
 export async function startServer({ host = '127.0.0.1' } = {}) {
   const http = createServer()
   // Default maxHttpBufferSize is 1e6 bytes < 1 MiB: the echo scenario would be disconnected.
   const ioServer = new Server(http, { transports: ['websocket'], serveClient: false, maxHttpBufferSize: 8 * 1024 * 1024 })
+  let subscriber // (n) => Promise: the latest client that subscribed
   ioServer.on('connection', (socket) => {
     socket.on('add', (a, b, ack) => ack(a + b))
     socket.on('echo', (buf, ack) => ack(buf))
+    socket.on('subscribe', (ack) => { subscriber = (n) => socket.emitWithAck('cb', n); ack(true) })
+    socket.on('join', (room, ack) => { socket.join(room); ack(true) })
   })
+  // The fan-out backlog: the ws socket's queue (TCP write queue included) plus the packets engine.io
+  // holds in its own writeBuffer while the websocket transport is not writable, counted at the
+  // size of one tick packet ('42["tick",N]').
+  const TICK_PACKET_BYTES = 16
+  const backlog = () => {
+    let max = 0
+    for (const c of Object.values(ioServer.engine.clients)) {
+      const b = (c.writeBuffer?.length ?? 0) * TICK_PACKET_BYTES + (c.transport?.socket?.bufferedAmount ?? 0)
+      if (b > max) max = b
+    }
+    return max
+  }
   await new Promise((resolve, reject) => {
     http.once('error', reject)
     http.listen(0, host, resolve)
@@ -28,19 +45,40 @@ export async function startServer({ host = '127.0.0.1' } = {}) {
       ioServer.close(() => resolve())
       http.closeAllConnections?.()
     }),
+    ...callbackMethods(() => subscriber),
+    ...fanoutMethods({
+      publish: (room, i) => ioServer.to(room).emit('tick', i),
+      backlog,
+      size: (room) => ioServer.of('/').adapter.rooms.get(room)?.size ?? 0,
+    }),
   }
 }
 
-export async function createClient(port) {
+export async function createClient(port, { onTick } = {}) {
   // forceNew: one Manager (one websocket) per client; otherwise socket.io multiplexes clients to the same URL.
   const socket = io(`ws://127.0.0.1:${port}`, { transports: ['websocket'], forceNew: true, reconnection: false })
   await new Promise((resolve, reject) => {
     socket.once('connect', resolve)
     socket.once('connect_error', reject)
   })
+  if (onTick) socket.on('tick', onTick)
   return {
     call: (a, b) => socket.emitWithAck('add', a, b),
+    subscribe: (fn) => {
+      socket.on('cb', (n, ack) => ack(fn(n)))
+      return socket.emitWithAck('subscribe')
+    },
+    join: (room) => socket.emitWithAck('join', room),
     echo: async (buf) => toU8(await socket.emitWithAck('echo', buf)),
     close: async () => { socket.disconnect() },
   }
 }
+
+/** A tiny page entry for the bundle-size scenario. */
+export const browserEntry = `
+import { io } from 'socket.io-client'
+const socket = io('ws://127.0.0.1:8080', { transports: ['websocket'] })
+socket.on('tick', (i) => console.log('tick', i))
+socket.on('cb', (n, ack) => ack(n + 1))
+socket.on('connect', async () => console.log(await socket.emitWithAck('add', 1, 2)))
+`

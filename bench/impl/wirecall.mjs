@@ -1,33 +1,68 @@
 // wirecall, through its public API (docs/api-contract.md). Needs packages/core and packages/node built (dist/).
+import { createServer } from 'node:http'
 import { serve, connect } from '@wirecall/node'
-import { service } from '@wirecall/core'
+import { service, withContext } from '@wirecall/core'
 import { toU8 } from '../lib/wsutil.mjs'
+import { callbackMethods, fanoutMethods, trackSockets, maxWritable } from '../lib/push.mjs'
 
 export const id = 'wirecall'
 export const label = 'wirecall'
-export const description = 'wirecall: serve()/connect() from @wirecall/node, service() from @wirecall/core'
+export const description = 'serve()/connect() from @wirecall/node, service() from @wirecall/core'
+export const capabilities = { callback: true, topics: true, browser: true }
 
 export async function startServer({ host = '127.0.0.1' } = {}) {
+  // serve() on our own http.Server (documented `server` option) only so that the fan-out scenario
+  // can read every TCP socket's write queue, the same measure as for the other implementations.
+  const http = createServer()
+  const sockets = trackSockets(http)
+  await new Promise((resolve, reject) => {
+    http.once('error', reject)
+    http.listen(0, host, resolve)
+  })
+  let subscriber // the callable proxy of the latest client's callback
   const server = await serve({
-    host,
-    port: 0,
+    server: http,
     service: service({
       add: (a, b) => a + b,
       echo: (buf) => buf,
+      // The client passes a function; we receive a callable proxy (callbacks by reference).
+      subscribe: (cb) => { subscriber = cb; return true },
+      join: withContext((ctx, topic) => { ctx.connection.join(topic); return true }),
     }),
   })
   return {
-    port: server.port,
+    port: http.address().port,
     connections: () => server.connections?.size,
-    close: () => server.close(),
+    close: async () => {
+      await server.close()
+      http.closeAllConnections?.()
+      await new Promise((resolve) => http.close(() => resolve()))
+    },
+    ...callbackMethods(() => subscriber),
+    ...fanoutMethods({
+      publish: (name, i) => server.topic(name).notify.tick(i),
+      backlog: () => maxWritable(sockets),
+      size: (name) => server.topic(name).size,
+    }),
   }
 }
 
-export async function createClient(port) {
-  const client = await connect(`ws://127.0.0.1:${port}`)
+export async function createClient(port, { onTick } = {}) {
+  // A page-side service only when the scenario needs one (the other scenarios stay as before).
+  const client = await connect(`ws://127.0.0.1:${port}`, onTick ? { service: service({ tick: onTick }) } : undefined)
   return {
     call: (a, b) => client.remote.add(a, b),
     echo: async (buf) => toU8(await client.remote.echo(buf)),
+    subscribe: (fn) => client.remote.subscribe(fn),
+    join: (topic) => client.remote.join(topic),
     close: () => client.close(),
   }
 }
+
+/** A tiny page entry for the bundle-size scenario. */
+export const browserEntry = `
+import { connect, service } from '@wirecall/browser'
+const client = await connect('ws://127.0.0.1:8080/', { service: service({ tick: (i) => console.log('tick', i) }) })
+console.log(await client.remote.add(1, 2))
+await client.remote.subscribe((n) => n + 1)
+`

@@ -10,7 +10,9 @@ export const USAGE = `usage: node run.mjs [options]      (npm run bench -- [opti
   --inflight=N        outstanding calls in the pipelined scenario (default 256)
   --conns=N           idle connections in the memory scenario (default 500)
   --json=PATH         where to write results (default bench/results/latest.json)
-  --no-build          do not build @wirecall/core and @wirecall/node first
+  --pin=MODE          split (default: server on CPU 0, client on CPU 1) | same (both CPU 0) | none
+  --raw-cork          the raw floor corks its sockets per tick (write coalescing, as wirecall does)
+  --no-build          do not build the wirecall packages (core, node; browser for bundle-size) first
   --verbose           pass child processes' output through to stderr
   --help`
 
@@ -25,6 +27,8 @@ export function parseArgs(argv) {
     conns: 500,
     json: null,
     build: true,
+    pin: 'split',
+    rawCork: false,
     verbose: false,
     help: false,
   }
@@ -51,6 +55,11 @@ export function parseArgs(argv) {
       case 'inflight': opts.inflight = Math.round(num(k, v, 1)); break
       case 'conns': opts.conns = Math.round(num(k, v, 1)); break
       case 'json': opts.json = v; break
+      case 'pin':
+        if (!['split', 'same', 'none'].includes(v)) throw new Error('--pin must be split, same or none')
+        opts.pin = v
+        break
+      case 'raw-cork': opts.rawCork = true; break
       case 'no-build': opts.build = false; break
       case 'verbose': opts.verbose = true; break
       case 'help': opts.help = true; break

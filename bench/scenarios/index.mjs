@@ -5,11 +5,12 @@
 //   client side (client.mjs, optional): client = { setup(impl, args) -> state, <fn>(state, args), teardown(state) }
 // lib/timed.mjs builds open/rep/close for the usual "one server + one client, timed loop" shape.
 // Scenarios may require implementation capabilities: export `requires = ['name']`; an impl lacking
-// `capabilities.name` gets "n/a" in that column (extension point for callbacks / topic fan-out).
+// `capabilities.name` gets "n/a" in that column: `callback` (server calls a client callback),
+// `topics` (server-side groups for fan-out), `browser` (exports `browserEntry` for bundle-size).
 import { pathToFileURL } from 'node:url'
 import { dirname, join } from 'node:path'
 
-export const SCENARIO_IDS = ['sequential', 'pipelined', 'echo-1mib', 'idle-memory']
+export const SCENARIO_IDS = ['sequential', 'pipelined', 'echo-1mib', 'idle-memory', 'callback', 'fanout', 'bundle-size']
 
 const here = dirname(new URL(import.meta.url).pathname)
 

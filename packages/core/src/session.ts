@@ -14,7 +14,7 @@ import { resolveLimits, type Limits } from './limits.js'
 import { PendingCalls } from './pending.js'
 import { FrameError, JSON_PARSE_ERROR, MAX_MSGID, MessageType, jsonError, jsonResult, parseJsonFrame, parseMessage, type JsonRequest } from './protocol.js'
 import { createProxy, type Notify, type Remote } from './proxy.js'
-import { References, type RefKind } from './references.js'
+import { References, type ReferenceOwner, type RefKind } from './references.js'
 import { resolvePath, type Handler } from './router.js'
 import type { Transport, TransportReceiver } from './transport.js'
 
@@ -96,60 +96,93 @@ const clip = (s: string) => (s.length > 100 ? `${s.slice(0, 100)}...` : s)
 const isThenable = (v: unknown): v is PromiseLike<unknown> =>
   v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function'
 
+/** Options resolved once and shared by every session built from the same options object (a server's connections). */
+interface SessionConfig {
+  readonly service: object | undefined
+  readonly defaultTimeout: number
+  readonly limits: Limits
+  readonly codec: MsgpackCodec
+  readonly errorTable: ErrorTable | undefined
+  readonly exposeStacks: boolean
+  readonly logErrors: SessionOptions['logErrors']
+  readonly logger: Logger
+}
+
+const configs = new WeakMap<SessionOptions, SessionConfig>()
+
+function configOf(options: SessionOptions): SessionConfig {
+  let config = configs.get(options)
+  if (!config) {
+    config = {
+      service: options.service,
+      defaultTimeout: options.timeout ?? 30_000,
+      limits: resolveLimits(options.limits),
+      codec: options.types?.length ? new MsgpackCodec(options.types) : defaultCodec,
+      errorTable: options.errors,
+      exposeStacks: options.exposeErrorStacks ?? false,
+      logErrors: options.logErrors ?? false,
+      logger: options.logger ?? console,
+    }
+    configs.set(options, config)
+  }
+  return config
+}
+
 export class Session<RemoteService = unknown> {
-  /** The peer's address, as far as the transport knows. */
-  readonly peer: PeerInfo | undefined
   /** The identity the server's authenticate hook gave this connection. */
   identity: unknown
 
-  protected readonly limits: Limits
+  private readonly config: SessionConfig
+  private readonly peerInfo: PeerInfo | undefined
   private readonly transport: Transport
-  private readonly service: object | undefined
-  private readonly defaultTimeout: number
-  private readonly codec: MsgpackCodec
-  private readonly errorTable: ErrorTable | undefined
-  private readonly exposeStacks: boolean
-  private readonly logErrors: SessionOptions['logErrors']
-  private readonly logger: Logger
   // Created on first use, so an idle connection costs little (see bench: memory per connection).
   private pendingTable: PendingCalls | undefined
   private refsTable: References | undefined
-  private hostObject: RefHost | undefined
+  /** Transport receiver, codec reference host and reference-table owner in one small object. */
+  private readonly bridge: SessionBridge
   private remoteProxy: Remote<RemoteService> | undefined
   private notifyProxy: Notify<RemoteService> | undefined
   private cancellable: Map<number, AbortController> | undefined
   private listeners: Map<string, Set<(...args: unknown[]) => unknown>> | undefined
   private closeListeners: ((reason?: Error) => void)[] | undefined
-  private closedPromise: Promise<void> | undefined
-  private resolveClosed: (() => void) | undefined
+  private closing: { promise: Promise<void>; resolve(): void } | undefined
   private nextId = 0
   private inFlight = 0
   private lateReplies = 0
   private malformed = 0
   private isClosed = false
-  /** Ids exported while the current frame is encoded, to undo if encoding fails (shared, see `exportLog` below). */
-  private readonly exportLog = exportLog
-  /**
-   * Proxies decoded from the frame being received (reused like `exportLog`). If no handler ever
-   * sees them (no such method, overloaded, late reply, malformed frame) they are given back at
-   * once instead of holding the peer's exports until GC.
-   */
-  private readonly importLog = importLog
 
   constructor(transport: Transport, options: SessionOptions = {}) {
     this.transport = transport
-    this.service = options.service
-    this.defaultTimeout = options.timeout ?? 30_000
-    this.limits = resolveLimits(options.limits)
-    this.codec = options.types?.length ? new MsgpackCodec(options.types) : defaultCodec
-    this.errorTable = options.errors
-    this.exposeStacks = options.exposeErrorStacks ?? false
-    this.logErrors = options.logErrors ?? false
-    this.logger = options.logger ?? console
-    this.peer = options.peer ?? transport.peer
+    this.config = configOf(options)
+    this.peerInfo = options.peer
     this.identity = options.identity
-    transport.start(new SessionReceiver(this))
+    this.bridge = new SessionBridge(this)
+    transport.start(this.bridge)
   }
+
+  /** The peer's address, as far as the transport knows. */
+  get peer(): PeerInfo | undefined {
+    return this.peerInfo ?? this.transport.peer
+  }
+
+  // The shared configuration, read through getters (they live on the prototype, not per session).
+  protected get limits(): Limits { return this.config.limits }
+  private get service(): object | undefined { return this.config.service }
+  private get defaultTimeout(): number { return this.config.defaultTimeout }
+  private get codec(): MsgpackCodec { return this.config.codec }
+  private get errorTable(): ErrorTable | undefined { return this.config.errorTable }
+  private get exposeStacks(): boolean { return this.config.exposeStacks }
+  private get logErrors(): SessionOptions['logErrors'] { return this.config.logErrors }
+  private get logger(): Logger { return this.config.logger }
+  /** Ids exported while the current frame is encoded, to undo if encoding fails. */
+  private get exportLog(): number[] { return exportLog }
+  /**
+   * Proxies decoded from the frame being received. If no handler ever sees them (no such method,
+   * overloaded, late reply, malformed frame) they are given back at once instead of holding the
+   * peer's exports until GC.
+   */
+  private get importLog(): object[] { return importLog }
 
   /** The peer's service; every method returns a promise. */
   get remote(): Remote<RemoteService> {
@@ -171,37 +204,12 @@ export class Session<RemoteService = unknown> {
   }
 
   private get refs(): References {
-    return (this.refsTable ??= new References(
-      { invoke: (path, args) => this.invokeReference(path, args), sendRelease: (pairs) => this.sendControl([MessageType.RELEASE, pairs]) },
-      this.limits.maxExportedRefs,
-    ))
+    return (this.refsTable ??= new References(this.bridge, this.limits.maxExportedRefs))
   }
 
-  /** What the codec calls back into for references; built on the first frame. */
+  /** What the codec calls back into for references. */
   private get host(): RefHost {
-    if (this.hostObject) return this.hostObject
-    const self = this
-    return (this.hostObject = {
-      exportRef(value: object, kind: RefKind) {
-        const id = self.refs.export(value, kind)
-        self.exportLog.push(id)
-        return id
-      },
-      importedIdOf: (value) => this.refsTable?.importedIdOf(value),
-      importRef: (id, kind) => {
-        const proxy = this.refs.import(id, kind)
-        this.importLog.push(proxy)
-        return proxy
-      },
-      ownExport: (id) => {
-        const entry = this.refsTable?.exported(id)
-        if (!entry) throw new ReferenceReleasedError(`reference #${id} handed back after it was released`)
-        return entry.value
-      },
-      get peerLabel() { return self.peerLabel },
-      errorTable: this.errorTable,
-      exposeErrorStacks: this.exposeStacks,
-    })
+    return this.bridge
   }
 
   /** True once the connection is gone; calls then reject at once. */
@@ -296,9 +304,13 @@ export class Session<RemoteService = unknown> {
   /** Close the connection. Pending calls reject with `ConnectionClosedError`. Resolves once closed. */
   close(code?: number, reason?: string): Promise<void> {
     if (this.isClosed) return Promise.resolve()
-    this.closedPromise ??= new Promise((resolve) => (this.resolveClosed = resolve))
+    if (!this.closing) {
+      let resolve!: () => void
+      const promise = new Promise<void>((r) => (resolve = r))
+      this.closing = { promise, resolve }
+    }
     this.transport.close(code, reason)
-    return this.closedPromise
+    return this.closing.promise
   }
 
   /** Encode a notification once for many sessions (topic fan-out). Data only: no references. */
@@ -636,19 +648,59 @@ export class Session<RemoteService = unknown> {
         this.logger.error('[wirecall] onClose listener threw:', err)
       }
     }
-    this.resolveClosed?.()
+    this.closing?.resolve()
   }
 }
 
-/** Routes transport events into the session (a class rather than two closures: idle connections stay small). */
-class SessionReceiver implements TransportReceiver {
+/**
+ * The session's side doors, in one small object rather than a closure each
+ * (idle connections stay small): transport receiver, codec reference host,
+ * and owner of the reference tables. Element access reaches the session's
+ * private members without making them public API.
+ */
+class SessionBridge implements TransportReceiver, RefHost, ReferenceOwner {
   constructor(private readonly session: Session<unknown>) {}
-  // Element access reaches the session's private handlers without making them public API.
+
   message(frame: Uint8Array | string): void {
     this.session['receive'](frame)
   }
   closed(reason?: Error): void {
     this.session['handleClosed'](reason)
+  }
+
+  exportRef(value: object, kind: RefKind): number {
+    const id = this.session['refs'].export(value, kind)
+    exportLog.push(id)
+    return id
+  }
+  importedIdOf(value: object): number | undefined {
+    return this.session['refsTable']?.importedIdOf(value)
+  }
+  importRef(id: number, kind: RefKind): unknown {
+    const proxy = this.session['refs'].import(id, kind)
+    importLog.push(proxy)
+    return proxy
+  }
+  ownExport(id: number): unknown {
+    const entry = this.session['refsTable']?.exported(id)
+    if (!entry) throw new ReferenceReleasedError(`reference #${id} handed back after it was released`)
+    return entry.value
+  }
+  get peerLabel(): string | undefined {
+    return this.session.peerLabel
+  }
+  get errorTable(): ErrorTable | undefined {
+    return this.session['config'].errorTable
+  }
+  get exposeErrorStacks(): boolean {
+    return this.session['config'].exposeStacks
+  }
+
+  invoke(path: string, args: unknown[]): unknown {
+    return this.session['invokeReference'](path, args)
+  }
+  sendRelease(pairs: number[]): void {
+    this.session['sendControl']([MessageType.RELEASE, pairs])
   }
 }
 

@@ -17,17 +17,23 @@ export interface TopicRegistry<ClientService> {
 let counter = 0
 
 export class Connection<ClientService = unknown> extends Session<ClientService> {
-  /** Unique within this process, e.g. `"c42"`. */
-  readonly id = `c${++counter}`
+  private readonly serial = ++counter
   /** Topics joined; created on first join (most connections of a server join none or few). */
   private joined: Set<string> | undefined
 
   constructor(
-    private readonly socket: WebSocketTransport,
+    socket: WebSocketTransport,
     options: SessionOptions,
     private readonly registry: TopicRegistry<ClientService>,
+    identity?: unknown,
   ) {
     super(socket, options)
+    this.identity = identity
+  }
+
+  /** Unique within this process, e.g. `"c42"`. */
+  get id(): string {
+    return `c${this.serial}`
   }
 
   /** Topics this connection is a member of. */
@@ -56,7 +62,7 @@ export class Connection<ClientService = unknown> extends Session<ClientService> 
 
   /** Drop the socket without the closing handshake (used after the close deadline). */
   terminate(): void {
-    this.socket.terminate()
+    ;(this['transport'] as WebSocketTransport).terminate()
   }
 }
 

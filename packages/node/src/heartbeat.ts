@@ -17,7 +17,8 @@ export class Heartbeat {
 
   watch(transport: WebSocketTransport): void {
     this.watched.add(transport)
-    transport.watchLiveness(this)
+    // The pinging side hears pongs; the pinged side hears pings.
+    transport.watchLiveness(this, this.sendPings ? 'pong' : 'ping')
     if (!this.timer) {
       this.timer = setInterval(() => this.tick(), this.intervalMs)
       this.timer.unref()

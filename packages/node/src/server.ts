@@ -110,6 +110,8 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   const heartbeat = new Heartbeat(limits.heartbeatIntervalMs, limits.deadPeerTimeoutMs, true)
   const path = options.path
   const exposeErrorStacks = options.exposeErrorStacks ?? process.env.NODE_ENV !== 'production'
+  // One options object for every connection: sessions share the configuration resolved from it.
+  const sessionOptions: SessionOptions = { ...options, exposeErrorStacks, limits, service: options.service }
   let closing: Promise<void> | undefined
   // Sockets between the upgrade request and admission (origin/auth checks).
   // close() refuses them at once; before, it waited for each one's handshake
@@ -193,9 +195,9 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   }
 
   const accept = (ws: WebSocket, req: IncomingMessage, identity: unknown) => {
-    const peer = { address: req.socket.remoteAddress, port: req.socket.remotePort }
-    const transport = new WebSocketTransport(ws, peer)
-    const conn = new Connection<ClientService>(transport, { ...options, exposeErrorStacks, limits, service: options.service, identity, peer }, topics)
+    // The peer address is read from the socket when first asked for, not stored per connection.
+    const transport = new WebSocketTransport(ws, req.socket)
+    const conn = new Connection<ClientService>(transport, sessionOptions, topics, identity)
     connections.add(conn)
     heartbeat.watch(transport)
     try {

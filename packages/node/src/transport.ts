@@ -22,6 +22,10 @@ export const CloseCode = {
   INTERNAL_ERROR: 1011,
 } as const
 
+function isSocket(value: PeerInfo | Socket): value is Socket {
+  return typeof (value as Socket).setNoDelay === 'function'
+}
+
 /**
  * Socket events other than messages go through shared listeners and this
  * map rather than a closure per event per connection (idle connections stay
@@ -48,7 +52,7 @@ function uncorkAll(): void {
 }
 
 export class WebSocketTransport implements Transport {
-  readonly peer: PeerInfo
+  private readonly peerSource: PeerInfo | Socket
   private receiver: TransportReceiver | undefined
   /** Frames that arrive before `start` (rare: sessions start at once); created on demand. */
   private backlog: (Uint8Array | string)[] | undefined
@@ -62,8 +66,9 @@ export class WebSocketTransport implements Transport {
   /** Heartbeat ticks in a row without hearing from the peer. */
   silentTicks = 0
 
-  constructor(private readonly ws: WebSocket, peer: PeerInfo) {
-    this.peer = peer
+  /** `peer`: the address, or the TCP socket to read it from when first asked (a server's connections). */
+  constructor(private readonly ws: WebSocket, peer: PeerInfo | Socket) {
+    this.peerSource = peer
     // `_socket` is ws's own field; without it we simply do not coalesce.
     this.socket = (ws as unknown as { _socket?: Socket })._socket
     ws.on('message', (data: Buffer, isBinary: boolean) => {
@@ -91,14 +96,20 @@ export class WebSocketTransport implements Transport {
   }
 
   /** Count pongs and pings as signs of life for `heartbeat` (one shared listener, no closure). */
-  watchLiveness(heartbeat: Heartbeat): void {
+  watchLiveness(heartbeat: Heartbeat, signal: 'pong' | 'ping'): void {
     this.heartbeat = heartbeat
-    this.ws.on('pong', markHeard)
-    this.ws.on('ping', markHeard)
+    this.ws.on(signal, markHeard)
   }
 
   ping(): void {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.ping()
+  }
+
+  get peer(): PeerInfo {
+    const source = this.peerSource
+    if (!isSocket(source)) return source
+    // Node caches the peer name on the socket after the first read; still there after close.
+    return { address: source.remoteAddress, port: source.remotePort }
   }
 
   get bufferedAmount(): number {

@@ -1,0 +1,111 @@
+// Server-side halves of the push scenarios (callback round trip, topic fan-out), shared by the
+// implementations. Each implementation only says how to call the subscribed client callback, how
+// to publish one notification to a topic, and how many bytes are queued for its slowest member;
+// the loops, the checks and the flow control are the same for all of them.
+import { sequentialLoop } from './loops.mjs'
+
+const immediate = () => new Promise((r) => setImmediate(r))
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+const now = () => performance.now()
+
+/**
+ * Methods for the server handle (callable from the parent as server.call(name, args)):
+ * `callbackCheck` and `callbackRun`. `getCallback()` returns `(n) => Promise<n + 1>` calling the
+ * latest subscriber's callback, or undefined before anyone subscribed.
+ */
+export function callbackMethods(getCallback) {
+  const cb = () => {
+    const f = getCallback()
+    if (!f) throw new Error('no client has subscribed a callback')
+    return f
+  }
+  return {
+    /** A few calls whose results must be n + 1: proves the round trip before anything is timed. */
+    async callbackCheck() {
+      const f = cb()
+      for (const n of [0, 1, 41, 65_535, 2 ** 31]) {
+        const r = await f(n)
+        if (r !== n + 1) throw new Error(`callback check: cb(${n}) returned ${JSON.stringify(r)}, expected ${n + 1}`)
+      }
+      return true
+    },
+    /** The server awaits cb(n) one after another for `duration` s (after `warmup` s); every result is checked. */
+    async callbackRun({ warmup = 0, duration }) {
+      const f = cb()
+      let n = 0
+      const op = async () => {
+        const expected = n + 1
+        const r = await f(n)
+        if (r !== expected) throw new Error(`cb(${n}) returned ${JSON.stringify(r)}, expected ${expected}`)
+        n = expected & 0x3fffffff
+      }
+      const r = await sequentialLoop(op, { warmup, duration })
+      return { callsPerSec: r.opsPerSec, p50us: r.p50ms * 1000, p99us: r.p99ms * 1000, calls: r.ops }
+    },
+  }
+}
+
+/**
+ * Methods `topicSize` and `fanout` for the server handle.
+ * - `publish(topic, i)` sends the notification tick(i) to every member of `topic`;
+ * - `backlog()` is the largest number of bytes queued in user space (not yet taken by the kernel)
+ *   for any one connection;
+ * - `size(topic)` is the number of members the server sees.
+ *
+ * Flow control, identical for every implementation: publish `burst` notifications, then yield
+ * with setImmediate so the sockets drain; before each burst, if the slowest member has more than
+ * `maxBacklog` bytes queued, wait (yielding) instead of publishing. The backlog is thus bounded,
+ * nothing is dropped, and the publisher runs as fast as the slowest receiver allows.
+ */
+export function fanoutMethods({ publish, backlog, size }) {
+  return {
+    topicSize: ({ topic }) => size(topic),
+    async fanout({ topic, count = Infinity, duration = Infinity, burst = 32, maxBacklog = 64 * 1024, stallMs = 10_000 }) {
+      if (!Number.isFinite(count) && !Number.isFinite(duration)) throw new Error('fanout: give a count or a duration')
+      const t0 = now()
+      const end = t0 + duration * 1000
+      let sent = 0
+      let waits = 0
+      let peak = 0
+      let lastProgress = t0
+      let spins = 0
+      while (sent < count) {
+        const t = now()
+        if (t >= end) break
+        const b = backlog()
+        if (b > peak) peak = b
+        if (b > maxBacklog) {
+          waits++
+          if (t - lastProgress > stallMs) throw new Error(`fanout: members stopped reading (${b} bytes queued for ${stallMs} ms)`)
+          // Yield to I/O; after a while of spinning, sleep 1 ms instead so an idle wait costs no CPU.
+          if (++spins < 64) await immediate()
+          else await sleep(1)
+          continue
+        }
+        spins = 0
+        const n = Math.min(burst, count - sent)
+        for (let k = 0; k < n; k++) publish(topic, sent++)
+        lastProgress = now()
+        await immediate()
+      }
+      return { sent, seconds: (now() - t0) / 1000, waits, peakBacklog: peak, members: size(topic) }
+    },
+  }
+}
+
+/** Track the TCP sockets of an http.Server (for `backlog()`): a Set kept up to date. */
+export function trackSockets(httpServer) {
+  const sockets = new Set()
+  httpServer.on('connection', (s) => {
+    sockets.add(s)
+    s.once('close', () => sockets.delete(s))
+  })
+  return sockets
+}
+
+/** Largest user-space write queue among the sockets, in bytes. */
+export function maxWritable(sockets) {
+  let max = 0
+  for (const s of sockets) if (s.writableLength > max) max = s.writableLength
+  return max
+}
