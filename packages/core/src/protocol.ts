@@ -3,9 +3,8 @@
  *
  * Binary frames are msgpack-rpc arrays, so any msgpack-rpc client can call a
  * wirecall peer; types 3 and 4 are wirecall extensions a plain peer never
- * needs. Text frames are JSON-RPC 2.0.
+ * needs. Text frames (JSON-RPC 2.0) are handled by `json-rpc.ts`.
  */
-import type { WireError } from './errors.js'
 
 export const MessageType = {
   /** `[0, msgid, method, params]` */
@@ -82,75 +81,27 @@ export function parseMessage(frame: unknown): Message {
   }
 }
 
-// ---------------------------------------------------------------- JSON-RPC 2.0
-
-/** The JSON-RPC 2.0 code for text that is not JSON at all. */
-export const JSON_PARSE_ERROR = -32700
-
-/** JSON-RPC 2.0 error codes for our error codes; anything else is -32000 (server error). */
-const JSON_RPC_CODES: Readonly<Record<string, number>> = {
-  WIRECALL_PROTOCOL_ERROR: -32600,
-  WIRECALL_NOT_FOUND: -32601,
-  WIRECALL_BAD_PARAMETERS: -32602,
-}
-
-/** A JSON-RPC request or notification, normalised. `id` is absent for notifications. */
-export interface JsonRequest {
-  readonly method: string
-  readonly params: unknown[]
-  readonly id?: string | number | null
-  readonly isNotification: boolean
-}
-
-/** Parse one text frame (a single request or a batch array). Throws `FrameError` with a JSON-RPC-ready message. */
-export function parseJsonFrame(text: string): { batch: boolean; requests: (JsonRequest | FrameError)[] } {
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch {
-    throw new FrameError('Parse error')
-  }
-  if (Array.isArray(value)) {
-    if (value.length === 0) throw new FrameError('Invalid Request: empty batch')
-    return { batch: true, requests: value.filter((v) => !isJsonResponse(v)).map(parseJsonRequest) }
-  }
-  return { batch: false, requests: isJsonResponse(value) ? [] : [parseJsonRequest(value)] }
-}
-
 /**
- * A JSON-RPC response (`result` or `error`, no `method`) is skipped, never answered: answering it
- * with "Invalid Request" made two peers bounce error objects at each other forever.
+ * Best-effort read of a request id from a frame that failed to decode, so the
+ * caller gets a `ProtocolError` instead of a timeout: `[0, msgid, ...]` with
+ * the array header and msgid in their msgpack forms.
  */
-function isJsonResponse(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !('method' in value) && ('result' in value || 'error' in value)
-}
-
-function parseJsonRequest(value: unknown): JsonRequest | FrameError {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return new FrameError('Invalid Request')
-  const v = value as Record<string, unknown>
-  const hasId = Object.prototype.hasOwnProperty.call(v, 'id')
-  const id = v.id
-  if (hasId && id !== null && typeof id !== 'string' && typeof id !== 'number') return new FrameError('Invalid Request: bad id')
-  if (v.jsonrpc !== '2.0' || typeof v.method !== 'string' || !v.method) return new FrameError('Invalid Request')
-  let params: unknown[]
-  if (v.params === undefined) params = []
-  else if (Array.isArray(v.params)) params = v.params
-  else return Object.assign(new FrameError('Invalid params: wirecall takes positional (array) params'), { jsonId: id })
-  return hasId
-    ? { method: v.method, params, id: id as string | number | null, isNotification: false }
-    : { method: v.method, params, isNotification: true }
-}
-
-/** JSON-RPC response object for a result. */
-export function jsonResult(id: string | number | null, result: unknown): object {
-  return { jsonrpc: '2.0', id, result: result === undefined ? null : result }
-}
-
-/** JSON-RPC response object for an error; our wire error rides in `data`. */
-export function jsonError(id: string | number | null | undefined, error: WireError, jsonCode?: number): object {
-  return {
-    jsonrpc: '2.0',
-    id: id ?? null,
-    error: { code: jsonCode ?? JSON_RPC_CODES[error.code] ?? -32000, message: error.message, data: error },
-  }
+export function peekRequestId(frame: Uint8Array): number | undefined {
+  let pos: number
+  const head = frame[0]
+  if (head === undefined) return undefined
+  if (head >= 0x94 && head <= 0x9f) pos = 1
+  else if (head === 0xdc) pos = 3
+  else if (head === 0xdd) pos = 5
+  else return undefined
+  if (frame[pos] !== 0x00) return undefined
+  pos++
+  const b = frame[pos]
+  if (b === undefined) return undefined
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength)
+  if (b <= 0x7f) return b
+  if (b === 0xcc && pos + 1 < frame.length) return view.getUint8(pos + 1)
+  if (b === 0xcd && pos + 2 < frame.length) return view.getUint16(pos + 1)
+  if (b === 0xce && pos + 4 < frame.length) return view.getUint32(pos + 1)
+  return undefined
 }

@@ -3,130 +3,29 @@
  * matches responses, dispatches incoming calls to the local service, and
  * owns the reference tables for callbacks.
  */
-import { defaultCodec, MsgpackCodec, type RefHost, type ValueType } from './codec.js'
+import { defaultCodec, type MsgpackCodec, type RefHost } from './codec.js'
 import { wantsContext as isContextual, type CallContext, type PeerInfo } from './context.js'
 import {
   AbortError, ConnectionClosedError, NotFoundError, OverloadedError, ParameterError, ProtocolError,
-  ReferenceReleasedError, TimeoutError, WirecallError, fromWireError, toWireError,
-  type ErrorClass, type ErrorTable,
+  ReferenceReleasedError, TimeoutError, WirecallError, fromWireError, toWireError, type ErrorTable,
 } from './errors.js'
-import { resolveLimits, type Limits } from './limits.js'
+import type { Limits } from './limits.js'
+import { configOf, type CallOptions, type Logger, type SessionConfig, type SessionOptions, type SessionStats } from './options.js'
 import { PendingCalls } from './pending.js'
-import { FrameError, JSON_PARSE_ERROR, MAX_MSGID, MessageType, jsonError, jsonResult, parseJsonFrame, parseMessage, type JsonRequest } from './protocol.js'
+import { FrameError, MAX_MSGID, MessageType, parseMessage, peekRequestId } from './protocol.js'
 import { createProxy, type Notify, type Remote } from './proxy.js'
-import { References, type ReferenceOwner, type RefKind } from './references.js'
+import { References } from './references.js'
 import { resolvePath, type Handler } from './router.js'
-import type { Transport, TransportReceiver } from './transport.js'
+import { exportLog, importLog, SessionBridge, SessionInvoker } from './session-bridge.js'
+import type { Transport } from './transport.js'
 
-/** Where wirecall reports what it cannot send back to anyone. */
-export interface Logger {
-  warn(message: string, ...details: unknown[]): void
-  error(message: string, ...details: unknown[]): void
-}
-
-/** Per-call options: `session.with({ timeout, signal }).remote.x()`. */
-export interface CallOptions {
-  /** Milliseconds before the call fails with `TimeoutError` (0 = never). */
-  readonly timeout?: number
-  /** Aborting it rejects the call with `AbortError` and fires the handler's signal on the peer. */
-  readonly signal?: AbortSignal
-}
-
-export interface SessionOptions {
-  /** The local service the peer may call (`service({...})`, an exposed class instance, or a `Router`). */
-  readonly service?: object
-  /**
-   * Default timeout of outgoing calls in ms; 0 disables it.
-   * @default 30000: long enough for real work, short enough that a lost reply never hangs a UI.
-   */
-  readonly timeout?: number
-  /** Limits, see `DEFAULT_LIMITS`. */
-  readonly limits?: Readonly<Partial<Limits>>
-  /** Error classes re-raised as themselves when the peer throws them, by name. */
-  readonly errors?: ErrorTable
-  /** Classes that cross the wire as themselves (msgpack extension types 0-63). */
-  readonly types?: readonly ValueType[]
-  /**
-   * Send handler stack traces to the peer.
-   * @default false: stacks reveal file paths and dependency versions. The Node
-   * adapter turns it on when NODE_ENV is not "production".
-   */
-  readonly exposeErrorStacks?: boolean
-  /**
-   * Log exceptions thrown by handlers of incoming calls (they also reach the
-   * caller). `exclude` lists classes not worth logging (aiozmq's exclude_log_exceptions).
-   * @default false
-   */
-  readonly logErrors?: boolean | { readonly exclude?: readonly ErrorClass[] }
-  /** @default console */
-  readonly logger?: Logger
-  /** Peer address; defaults to what the transport knows. */
-  readonly peer?: PeerInfo
-  /** Identity of the peer (set by the server's authenticate hook). */
-  readonly identity?: unknown
-}
-
-/** Counters for debugging and leak checks. */
-export interface SessionStats {
-  /** Our calls waiting for a response. */
-  readonly pendingCalls: number
-  /** Peer calls whose handlers are still running. */
-  readonly inFlightCalls: number
-  /** Our functions/services the peer holds references to. */
-  readonly exportedRefs: number
-  /** Live proxies of the peer's functions/services we hold. */
-  readonly importedRefs: number
-  /** Responses that arrived after their call timed out or was aborted (dropped). */
-  readonly lateReplies: number
-  /** Frames that could not be decoded or had the wrong shape. */
-  readonly malformedFrames: number
-}
+export type { CallOptions, Logger, SessionOptions, SessionStats }
 
 const MAX_LOGGED_MALFORMED = 10
 
-/**
- * Scratch logs of one encode (exported ids) and one receive (imported proxies),
- * shared by all sessions: both run synchronously, and every user works above
- * the mark it took and truncates back to it, so nesting is safe. Shared rather
- * than per session so that an idle connection does not carry two arrays.
- */
-const exportLog: number[] = []
-const importLog: object[] = []
 const clip = (s: string) => (s.length > 100 ? `${s.slice(0, 100)}...` : s)
 const isThenable = (v: unknown): v is PromiseLike<unknown> =>
   v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function'
-
-/** Options resolved once and shared by every session built from the same options object (a server's connections). */
-interface SessionConfig {
-  readonly service: object | undefined
-  readonly defaultTimeout: number
-  readonly limits: Limits
-  readonly codec: MsgpackCodec
-  readonly errorTable: ErrorTable | undefined
-  readonly exposeStacks: boolean
-  readonly logErrors: SessionOptions['logErrors']
-  readonly logger: Logger
-}
-
-const configs = new WeakMap<SessionOptions, SessionConfig>()
-
-function configOf(options: SessionOptions): SessionConfig {
-  let config = configs.get(options)
-  if (!config) {
-    config = {
-      service: options.service,
-      defaultTimeout: options.timeout ?? 30_000,
-      limits: resolveLimits(options.limits),
-      codec: options.types?.length ? new MsgpackCodec(options.types) : defaultCodec,
-      errorTable: options.errors,
-      exposeStacks: options.exposeErrorStacks ?? false,
-      logErrors: options.logErrors ?? false,
-      logger: options.logger ?? console,
-    }
-    configs.set(options, config)
-  }
-  return config
-}
 
 export class Session<RemoteService = unknown> {
   /** The identity the server's authenticate hook gave this connection. */
@@ -556,67 +455,28 @@ export class Session<RemoteService = unknown> {
     this.logger.error(`[wirecall] handler ${clip(method)} threw:`, error)
   }
 
-  // -------------------------------------------------------------------- JSON
+  // -------------------------------------------------------------------- text
 
   private receiveText(text: string): void {
-    if (text.length > this.limits.maxFrameBytes) return this.sendJson(jsonError(null, toWireError(new ProtocolError('frame exceeds maxFrameBytes'), false)))
-    let parsed
-    try {
-      parsed = parseJsonFrame(text)
-    } catch (err) {
-      this.malformed++
-      const message = (err as Error).message
-      const code = message === 'Parse error' ? JSON_PARSE_ERROR : undefined
-      return this.sendJson(jsonError(null, toWireError(new ProtocolError(message), false), code))
-    }
-    const answers = parsed.requests.map((request) => this.handleJsonRequest(request))
-    if (parsed.batch) {
-      void Promise.all(answers).then((list) => {
-        const present = list.filter((a): a is object => a !== undefined)
-        if (present.length) this.sendJson(present)
-      })
-    } else {
-      void answers[0]?.then((answer) => answer && this.sendJson(answer)) // none: it was a response, skipped
-    }
+    const protocol = this.config.textFrames
+    if (protocol) return protocol.receive(text, this.bridge)
+    this.malformedFrame(new FrameError('text frame received, but this session has no text protocol (see SessionOptions.textFrames)'))
   }
 
-  private async handleJsonRequest(request: JsonRequest | FrameError): Promise<object | undefined> {
-    if (request instanceof FrameError) {
-      this.malformed++
-      const id = (request as FrameError & { jsonId?: string | number | null }).jsonId
-      const error = request.message.startsWith('Invalid params') ? new ParameterError(request.message) : new ProtocolError(request.message)
-      return jsonError(id, toWireError(error, false))
-    }
-    if (request.isNotification) {
-      this.handleNotification(request.method, request.params)
-      return undefined
-    }
-    const id = request.id ?? null
-    if (this.inFlight >= this.limits.maxInFlightCalls) return jsonError(id, toWireError(new OverloadedError('too many calls in flight'), false))
-    const handler = this.resolve(request.method)
-    if (!handler || handler instanceof Error) {
-      return jsonError(id, toWireError(handler ?? new NotFoundError(`no such method: ${clip(request.method)}`), false))
-    }
+  /** An incoming call from a text frame: the same checks and bookkeeping as a binary request, as a promise. */
+  private async runTextCall(method: string, params: unknown[]): Promise<unknown> {
+    if (this.inFlight >= this.limits.maxInFlightCalls) throw new OverloadedError('too many calls in flight')
+    const handler = this.resolve(method)
+    if (!handler || handler instanceof Error) throw handler ?? new NotFoundError(`no such method: ${clip(method)}`)
     this.inFlight++
     try {
-      return jsonResult(id, await this.execute(handler, request.method, request.params, undefined))
+      return await this.execute(handler, method, params, undefined)
     } catch (err) {
-      this.logHandlerError(request.method, err)
-      return jsonError(id, toWireError(err, this.exposeStacks))
+      this.logHandlerError(method, err)
+      throw err
     } finally {
       this.inFlight--
     }
-  }
-
-  private sendJson(value: unknown): void {
-    if (this.isClosed) return
-    let text: string
-    try {
-      text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))
-    } catch (err) {
-      text = JSON.stringify(jsonError(null, toWireError(new TypeError(`result could not be encoded as JSON: ${(err as Error).message}`), false)))
-    }
-    this.transport.send(text)
   }
 
   // ------------------------------------------------------------------ closing
@@ -652,72 +512,6 @@ export class Session<RemoteService = unknown> {
   }
 }
 
-/**
- * The session's side doors, in one small object rather than a closure each
- * (idle connections stay small): transport receiver, codec reference host,
- * and owner of the reference tables. Element access reaches the session's
- * private members without making them public API.
- */
-class SessionBridge implements TransportReceiver, RefHost, ReferenceOwner {
-  constructor(private readonly session: Session<unknown>) {}
-
-  message(frame: Uint8Array | string): void {
-    this.session['receive'](frame)
-  }
-  closed(reason?: Error): void {
-    this.session['handleClosed'](reason)
-  }
-
-  exportRef(value: object, kind: RefKind): number {
-    const id = this.session['refs'].export(value, kind)
-    exportLog.push(id)
-    return id
-  }
-  importedIdOf(value: object): number | undefined {
-    return this.session['refsTable']?.importedIdOf(value)
-  }
-  importRef(id: number, kind: RefKind): unknown {
-    const proxy = this.session['refs'].import(id, kind)
-    importLog.push(proxy)
-    return proxy
-  }
-  ownExport(id: number): unknown {
-    const entry = this.session['refsTable']?.exported(id)
-    if (!entry) throw new ReferenceReleasedError(`reference #${id} handed back after it was released`)
-    return entry.value
-  }
-  get peerLabel(): string | undefined {
-    return this.session.peerLabel
-  }
-  get errorTable(): ErrorTable | undefined {
-    return this.session['config'].errorTable
-  }
-  get exposeErrorStacks(): boolean {
-    return this.session['config'].exposeStacks
-  }
-
-  invoke(path: string, args: unknown[]): unknown {
-    return this.session['invokeReference'](path, args)
-  }
-  sendRelease(pairs: number[]): void {
-    this.session['sendControl']([MessageType.RELEASE, pairs])
-  }
-}
-
-/** What a session's `remote`/`notify` proxies call: a class, not closures, to keep sessions small. */
-class SessionInvoker {
-  constructor(
-    private readonly session: Session<unknown>,
-    private readonly options: CallOptions | undefined,
-    private readonly isNotify: boolean,
-  ) {}
-
-  invoke(path: string, args: unknown[]): unknown {
-    if (this.isNotify) return this.session.sendNotification(path, args)
-    return this.session.call(path, args, this.options)
-  }
-}
-
 function abortError(path: string, signal: AbortSignal): AbortError {
   const reason: unknown = signal.reason
   const text = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason)
@@ -727,30 +521,4 @@ function abortError(path: string, signal: AbortSignal): AbortError {
 function encodeFailure(path: string, err: unknown): Error {
   if (WirecallError.is(err)) return err
   return new ParameterError(`arguments of ${clip(path)} cannot be sent: ${(err as Error).message}`, { cause: err })
-}
-
-
-/**
- * Best-effort read of a request id from a frame that failed to decode, so the
- * caller gets a `ProtocolError` instead of a timeout: `[0, msgid, ...]` with
- * the array header and msgid in their msgpack forms.
- */
-export function peekRequestId(frame: Uint8Array): number | undefined {
-  let pos: number
-  const head = frame[0]
-  if (head === undefined) return undefined
-  if (head >= 0x94 && head <= 0x9f) pos = 1
-  else if (head === 0xdc) pos = 3
-  else if (head === 0xdd) pos = 5
-  else return undefined
-  if (frame[pos] !== 0x00) return undefined
-  pos++
-  const b = frame[pos]
-  if (b === undefined) return undefined
-  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength)
-  if (b <= 0x7f) return b
-  if (b === 0xcc && pos + 1 < frame.length) return view.getUint8(pos + 1)
-  if (b === 0xcd && pos + 2 < frame.length) return view.getUint16(pos + 1)
-  if (b === 0xce && pos + 4 < frame.length) return view.getUint32(pos + 1)
-  return undefined
 }

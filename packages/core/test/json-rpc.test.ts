@@ -3,7 +3,7 @@
  * errors with the standard codes, so any JSON-RPC client can call a peer.
  */
 import { describe, expect, test } from 'vitest'
-import { ErrorCode, service, withContext } from '../src/index.js'
+import { ErrorCode, jsonRpc, service, withContext } from '../src/index.js'
 import { pair, settle } from './harness.js'
 
 function server(extra: Record<string, unknown> = {}) {
@@ -27,7 +27,7 @@ function server(extra: Record<string, unknown> = {}) {
   })
   // Answers are read from the server's log; the client session never needs them (and a JSON
   // answer reaching a peer must not loop: covered on its own at the end of this file).
-  const p = pair({ service: api }, {}, { filter: (frame, from) => !(typeof frame === 'string' && from === 'b') })
+  const p = pair({ service: api, textFrames: jsonRpc }, {}, { filter: (frame, from) => !(typeof frame === 'string' && from === 'b') })
   p.serverTransport.log = true
   /** Send one text frame; resolve with every text frame the server answered (parsed). */
   const send = async (text: string) => {
@@ -164,7 +164,7 @@ test('a JSON-RPC response arriving at a peer is not answered (no ping-pong betwe
   // which must not answer it in turn, or the two would bounce errors forever (in microtasks, so
   // nothing else would ever run). The filter cuts any such loop after 20 frames so the test ends.
   let textFrames = 0
-  const { client, clientTransport, serverTransport } = pair({ service: service({}) }, {}, {
+  const { client, clientTransport, serverTransport } = pair({ service: service({}), textFrames: jsonRpc }, { textFrames: jsonRpc }, {
     filter: (frame) => typeof frame !== 'string' || ++textFrames <= 20,
   })
   serverTransport.inject('garbage')
@@ -177,4 +177,13 @@ test('a JSON-RPC response arriving at a peer is not answered (no ping-pong betwe
   await settle(5)
   expect(clientTransport.sent).toHaveLength(0)
   expect(client.closed).toBe(false)
+})
+
+test('without a text protocol, text frames are counted as malformed and not answered', async () => {
+  const { server, serverTransport } = pair({ service: service({ add: (a: number, b: number) => a + b }) })
+  serverTransport.log = true
+  serverTransport.inject(JSON.stringify({ jsonrpc: '2.0', method: 'add', params: [1, 2], id: 1 }))
+  await settle()
+  expect(server.stats().malformedFrames).toBe(1)
+  expect(serverTransport.sent).toEqual([])
 })

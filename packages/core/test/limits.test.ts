@@ -3,7 +3,7 @@
  * a clear error and the session keeps serving.
  */
 import { expect, test } from 'vitest'
-import { DEFAULT_LIMITS, ErrorCode, OverloadedError, ProtocolError, resolveLimits, service } from '../src/index.js'
+import { DEFAULT_LIMITS, ErrorCode, OverloadedError, ProtocolError, jsonRpc, resolveLimits, service } from '../src/index.js'
 import { encodeRaw, pair, rejection, settle, until } from './harness.js'
 
 function gated() {
@@ -31,7 +31,7 @@ test('past maxInFlightCalls a call is refused at once with OverloadedError; room
 
 test('maxInFlightCalls also bounds JSON-RPC requests', async () => {
   const { api, openAll } = gated()
-  const { server, serverTransport } = pair({ service: api, limits: { maxInFlightCalls: 1 } })
+  const { server, serverTransport } = pair({ service: api, limits: { maxInFlightCalls: 1 }, textFrames: jsonRpc })
   serverTransport.log = true
   serverTransport.inject(JSON.stringify({ jsonrpc: '2.0', method: 'wait', id: 1 }))
   serverTransport.inject(JSON.stringify({ jsonrpc: '2.0', method: 'wait', id: 2 }))
@@ -70,7 +70,7 @@ test('a length header beyond maxFrameBytes is refused by the decoder, without al
 
 test('a text frame over maxFrameBytes gets a JSON-RPC error', async () => {
   const { api } = gated()
-  const { serverTransport } = pair({ service: api, limits: { maxFrameBytes: 100 } })
+  const { serverTransport } = pair({ service: api, limits: { maxFrameBytes: 100 }, textFrames: jsonRpc })
   serverTransport.log = true
   serverTransport.inject(JSON.stringify({ jsonrpc: '2.0', method: 'echo', params: ['y'.repeat(200)], id: 1 }))
   await settle()

@@ -4,7 +4,7 @@
  * reconnect here (a Node process usually wants to decide itself); the
  * browser client has it.
  */
-import { ConnectionClosedError, resolveLimits, Session, type SessionOptions } from '@wirecall/core'
+import { ConnectionClosedError, jsonRpc, resolveLimits, Session, type SessionOptions } from '@wirecall/core'
 import { WebSocket, type ClientOptions } from 'ws'
 import { Heartbeat } from './heartbeat.js'
 import { WebSocketTransport } from './transport.js'
@@ -42,6 +42,7 @@ export function connect<ServerService = unknown>(url: string, options: ConnectOp
       const transport = new WebSocketTransport(ws, { url })
       const session = new Session<ServerService>(transport, {
         exposeErrorStacks: process.env.NODE_ENV !== 'production',
+        textFrames: jsonRpc,
         ...options,
         limits,
         peer: { url },

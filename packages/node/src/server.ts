@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer } from 'n
 import type { Server as HttpsServer } from 'node:https'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { resolveLimits, type Broadcast, type Limits, type SessionOptions } from '@wirecall/core'
+import { jsonRpc, resolveLimits, type Broadcast, type Limits, type SessionOptions } from '@wirecall/core'
 import { Connection } from './connection.js'
 import { Heartbeat } from './heartbeat.js'
 import { Topics, type Topic } from './topics.js'
@@ -111,7 +111,7 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   const path = options.path
   const exposeErrorStacks = options.exposeErrorStacks ?? process.env.NODE_ENV !== 'production'
   // One options object for every connection: sessions share the configuration resolved from it.
-  const sessionOptions: SessionOptions = { ...options, exposeErrorStacks, limits, service: options.service }
+  const sessionOptions: SessionOptions = { textFrames: jsonRpc, ...options, exposeErrorStacks, limits, service: options.service }
   let closing: Promise<void> | undefined
   // Sockets between the upgrade request and admission (origin/auth checks).
   // close() refuses them at once; before, it waited for each one's handshake

@@ -1,0 +1,113 @@
+/**
+ * Session options, their resolved (shared) form, and the counters a session reports.
+ */
+import { defaultCodec, MsgpackCodec, type ValueType } from './codec.js'
+import type { PeerInfo } from './context.js'
+import type { ErrorClass, ErrorTable } from './errors.js'
+import type { TextProtocol } from './json-rpc.js'
+import { resolveLimits, type Limits } from './limits.js'
+
+/** Where wirecall reports what it cannot send back to anyone. */
+export interface Logger {
+  warn(message: string, ...details: unknown[]): void
+  error(message: string, ...details: unknown[]): void
+}
+
+/** Per-call options: `session.with({ timeout, signal }).remote.x()`. */
+export interface CallOptions {
+  /** Milliseconds before the call fails with `TimeoutError` (0 = never). */
+  readonly timeout?: number
+  /** Aborting it rejects the call with `AbortError` and fires the handler's signal on the peer. */
+  readonly signal?: AbortSignal
+}
+
+export interface SessionOptions {
+  /** The local service the peer may call (`service({...})`, an exposed class instance, or a `Router`). */
+  readonly service?: object
+  /**
+   * Default timeout of outgoing calls in ms; 0 disables it.
+   * @default 30000: long enough for real work, short enough that a lost reply never hangs a UI.
+   */
+  readonly timeout?: number
+  /** Limits, see `DEFAULT_LIMITS`. */
+  readonly limits?: Readonly<Partial<Limits>>
+  /** Error classes re-raised as themselves when the peer throws them, by name. */
+  readonly errors?: ErrorTable
+  /** Classes that cross the wire as themselves (msgpack extension types 0-63). */
+  readonly types?: readonly ValueType[]
+  /**
+   * Send handler stack traces to the peer.
+   * @default false: stacks reveal file paths and dependency versions. The Node
+   * adapter turns it on when NODE_ENV is not "production".
+   */
+  readonly exposeErrorStacks?: boolean
+  /**
+   * Log exceptions thrown by handlers of incoming calls (they also reach the
+   * caller). `exclude` lists classes not worth logging (aiozmq's exclude_log_exceptions).
+   * @default false
+   */
+  readonly logErrors?: boolean | { readonly exclude?: readonly ErrorClass[] }
+  /** @default console */
+  readonly logger?: Logger
+  /**
+   * How text frames are understood. `jsonRpc` (from this package) answers
+   * JSON-RPC 2.0; the Node adapter installs it by default. Without one, text
+   * frames are counted as malformed (browsers never need it, so it stays out
+   * of their bundles).
+   */
+  readonly textFrames?: TextProtocol
+  /** Peer address; defaults to what the transport knows. */
+  readonly peer?: PeerInfo
+  /** Identity of the peer (set by the server's authenticate hook). */
+  readonly identity?: unknown
+}
+
+/** Counters for debugging and leak checks. */
+export interface SessionStats {
+  /** Our calls waiting for a response. */
+  readonly pendingCalls: number
+  /** Peer calls whose handlers are still running. */
+  readonly inFlightCalls: number
+  /** Our functions/services the peer holds references to. */
+  readonly exportedRefs: number
+  /** Live proxies of the peer's functions/services we hold. */
+  readonly importedRefs: number
+  /** Responses that arrived after their call timed out or was aborted (dropped). */
+  readonly lateReplies: number
+  /** Frames that could not be decoded or had the wrong shape. */
+  readonly malformedFrames: number
+}
+
+/** Options resolved once and shared by every session built from the same options object (a server's connections). */
+export interface SessionConfig {
+  readonly service: object | undefined
+  readonly defaultTimeout: number
+  readonly limits: Limits
+  readonly codec: MsgpackCodec
+  readonly errorTable: ErrorTable | undefined
+  readonly exposeStacks: boolean
+  readonly logErrors: SessionOptions['logErrors']
+  readonly logger: Logger
+  readonly textFrames: TextProtocol | undefined
+}
+
+const configs = new WeakMap<SessionOptions, SessionConfig>()
+
+export function configOf(options: SessionOptions): SessionConfig {
+  let config = configs.get(options)
+  if (!config) {
+    config = {
+      service: options.service,
+      defaultTimeout: options.timeout ?? 30_000,
+      limits: resolveLimits(options.limits),
+      codec: options.types?.length ? new MsgpackCodec(options.types) : defaultCodec,
+      errorTable: options.errors,
+      exposeStacks: options.exposeErrorStacks ?? false,
+      logErrors: options.logErrors ?? false,
+      logger: options.logger ?? console,
+      textFrames: options.textFrames,
+    }
+    configs.set(options, config)
+  }
+  return config
+}
