@@ -27,3 +27,9 @@ declare var console: {
   warn(...data: unknown[]): void
   error(...data: unknown[]): void
 }
+declare class TextEncoder {
+  encode(input?: string): Uint8Array
+}
+declare class TextDecoder {
+  decode(input?: Uint8Array): string
+}

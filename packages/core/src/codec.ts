@@ -1,14 +1,14 @@
 /**
  * The msgpack codec and its extension registry: how values beyond plain
- * msgpack cross the wire (DESIGN.md "Wire protocol").
+ * msgpack cross the wire (DESIGN.md "Wire protocol"). The format itself is in
+ * msgpack.ts.
  *
- * One Encoder and one Decoder are shared by every session that uses the same
- * codec, and the session whose frame is being coded is put in a mutable slot
- * for the duration of the (synchronous) call. Why: a per-connection encoder
- * keeps a 2 KiB+ buffer alive for every idle connection.
+ * One writer is shared by every session that uses the same codec, and the
+ * session whose frame is being coded is put in a mutable slot for the
+ * duration of the (synchronous) call. Why: a per-connection encoder keeps a
+ * buffer alive for every idle connection.
  */
-import { Decoder, Encoder, ExtData, decodeTimestampExtension, encodeTimestampExtension } from '@msgpack/msgpack'
-import type { ExtensionCodecType } from '@msgpack/msgpack'
+import { decode, decodeTimestamp, encodeTimestamp, ExtData, TIMESTAMP, Writer } from './msgpack.js'
 import { fromWireError, toWireError, type ErrorTable, type WireError } from './errors.js'
 import { isService } from './router.js'
 
@@ -71,23 +71,16 @@ interface Slot { host: RefHost | undefined; maxBytes: number }
  */
 export const ZERO_COPY_THRESHOLD = 64 * 1024
 
-/** The Encoder internals the zero-copy path hooks into (@msgpack/msgpack 3.x). */
-interface EncoderInternals {
-  pos: number
-  writeU8(value: number): void
-  writeU32(value: number): void
-  ensureBufferSizeToWrite(size: number): void
-  encodeBinary(object: ArrayBufferView): void
-}
 
 /** The msgpack codec of a session: built-in extensions plus user value types. */
 export class MsgpackCodec {
   private readonly slot: Slot = { host: undefined, maxBytes: 0 }
-  private readonly encoder: Encoder<Slot>
-  private readonly decoders = new Map<number, Decoder<Slot>>()
+  private readonly writer: Writer
+  private writing = false
   private readonly userTypes = new Map<Function, ValueType>()
   private readonly userDecoders = new Map<number, ValueType>()
-  private readonly extensions: ExtensionCodecType<Slot>
+  private readonly encodeExt = (value: unknown): ExtData | null => this.tryToEncode(value, this.slot)
+  private readonly decodeExtension = (type: number, data: Uint8Array): unknown => this.decodeExt(data, type, this.slot)
 
   constructor(types: readonly ValueType[] = []) {
     for (const t of types) {
@@ -98,31 +91,8 @@ export class MsgpackCodec {
       this.userTypes.set(t.class, t)
       this.userDecoders.set(t.type, t)
     }
-    this.extensions = {
-      tryToEncode: (value, slot) => this.tryToEncode(value, slot),
-      decode: (data, type, slot) => this.decodeExt(data, type, slot),
-    }
-    this.encoder = new Encoder({ extensionCodec: this.extensions, context: this.slot })
-    this.hookLargeBinaries()
-  }
-
-  /** Positions in the frame and the binaries to splice in there, while `encodeParts` runs. */
-  private extracted: (number | Uint8Array)[] | undefined
-  private readonly extractedBuffer: (number | Uint8Array)[] = []
-
-  private hookLargeBinaries(): void {
-    const internals = this.encoder as unknown as EncoderInternals
-    const copyBinary = internals.encodeBinary
-    const codec = this
-    internals.encodeBinary = function (this: EncoderInternals, object: ArrayBufferView) {
-      const list = codec.extracted
-      if (list === undefined || object.byteLength < ZERO_COPY_THRESHOLD) return copyBinary.call(this, object)
-      // bin 32 header only; the payload is sent from the caller's own memory.
-      this.ensureBufferSizeToWrite(5)
-      this.writeU8(0xc6)
-      this.writeU32(object.byteLength)
-      list.push(this.pos, new Uint8Array(object.buffer, object.byteOffset, object.byteLength))
-    }
+    this.writer = new Writer(this.encodeExt)
+    this.writer.threshold = ZERO_COPY_THRESHOLD
   }
 
   /**
@@ -131,58 +101,54 @@ export class MsgpackCodec {
    * Returns a single array when there was nothing to pass through.
    */
   encodeParts(value: unknown, host: RefHost | undefined): Uint8Array | Uint8Array[] {
-    this.extracted = this.extractedBuffer
+    if (this.writing) return this.encode(value, host)
+    const list: (number | Uint8Array)[] = []
+    this.writer.extracted = list
+    let head: Uint8Array
     try {
-      const head = this.encode(value, host)
-      const list = this.extracted
-      if (list.length === 0) return head
-      const parts: Uint8Array[] = []
-      let start = 0
-      for (let i = 0; i < list.length; i += 2) {
-        const at = list[i] as number
-        if (at > start) parts.push(head.subarray(start, at))
-        parts.push(list[i + 1] as Uint8Array)
-        start = at
-      }
-      if (start < head.length) parts.push(head.subarray(start))
-      return parts
+      head = this.encode(value, host)
     } finally {
-      this.extractedBuffer.length = 0
-      this.extracted = undefined
+      this.writer.extracted = undefined
     }
+    if (list.length === 0) return head
+    const parts: Uint8Array[] = []
+    let start = 0
+    for (let i = 0; i < list.length; i += 2) {
+      const at = list[i] as number
+      if (at > start) parts.push(head.subarray(start, at))
+      parts.push(list[i + 1] as Uint8Array)
+      start = at
+    }
+    if (start < head.length) parts.push(head.subarray(start))
+    return parts
   }
 
   /** Encode one frame. Throws on values that cannot cross (symbols, unexportable functions). */
   encode(value: unknown, host: RefHost | undefined): Uint8Array {
     const previous = this.slot.host
     this.slot.host = host
+    // Extension payloads are encoded while the shared writer is busy: they get a writer of their own.
+    const nested = this.writing
+    this.writing = true
     try {
-      return this.encoder.encode(value)
+      return (nested ? new Writer(this.encodeExt) : this.writer).encode(value)
     } finally {
+      this.writing = nested
       this.slot.host = previous
     }
   }
 
   /**
-   * Decode one frame. `maxBytes` bounds every length header so a tiny frame
-   * cannot claim a 4-billion-element array.
+   * Decode one frame. `maxBytes` bounds every length header (and the decoder
+   * refuses any header claiming more items than bytes are left).
    */
   decode(frame: Uint8Array, host: RefHost | undefined, maxBytes: number): unknown {
-    let decoder = this.decoders.get(maxBytes)
-    if (!decoder) {
-      decoder = new Decoder({
-        extensionCodec: this.extensions, context: this.slot,
-        maxStrLength: maxBytes, maxBinLength: maxBytes, maxArrayLength: maxBytes,
-        maxMapLength: maxBytes, maxExtLength: maxBytes,
-      })
-      this.decoders.set(maxBytes, decoder)
-    }
     const previousHost = this.slot.host
     const previousMax = this.slot.maxBytes
     this.slot.host = host
     this.slot.maxBytes = maxBytes
     try {
-      return decoder.decode(frame)
+      return decode(frame, this.decodeExtension, maxBytes)
     } finally {
       this.slot.host = previousHost
       this.slot.maxBytes = previousMax
@@ -200,7 +166,7 @@ export class MsgpackCodec {
     }
     if (ArrayBuffer.isView(value)) return null
     if (value instanceof Date) {
-      return Number.isNaN(value.getTime()) ? new ExtData(ExtType.INVALID_DATE, EMPTY) : new ExtData(-1, encodeTimestampExtension(value)!)
+      return Number.isNaN(value.getTime()) ? new ExtData(ExtType.INVALID_DATE, EMPTY) : new ExtData(TIMESTAMP, encodeTimestamp(value))
     }
     // Unknown extensions decoded by a relay are passed on untouched.
     if (value instanceof ExtData) return value
@@ -241,8 +207,8 @@ export class MsgpackCodec {
 
   private decodeExt(data: Uint8Array, type: number, slot: Slot): unknown {
     switch (type) {
-      case -1:
-        return decodeTimestampExtension(data)
+      case TIMESTAMP:
+        return decodeTimestamp(data)
       case ExtType.FUNCTION_REF:
       case ExtType.SERVICE_REF:
       case ExtType.RETURNED_REF: {

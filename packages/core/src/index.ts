@@ -14,6 +14,7 @@ export {
 } from './errors.js'
 export { DEFAULT_LIMITS, resolveLimits, type Limits } from './limits.js'
 export { MsgpackCodec, ExtType, type ValueType } from './codec.js'
+export { ExtData, DecodeError } from './msgpack.js'
 export { MessageType, MAX_MSGID } from './protocol.js'
 export { jsonRpc, type TextProtocol, type TextPeer } from './json-rpc.js'
 export { createMemoryPair, type Transport, type TransportReceiver, type MemoryTransport, type MemoryPairOptions } from './transport.js'

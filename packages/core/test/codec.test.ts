@@ -2,7 +2,7 @@
  * Values beyond JSON cross the wire as themselves (Date, BigInt, Map, Set,
  * Uint8Array, Error values), plus user value types on extension numbers 0-63.
  */
-import { ExtData } from '@msgpack/msgpack'
+import { ExtData } from '../src/index.js'
 import { describe, expect, test } from 'vitest'
 import { ExtType, MessageType, MsgpackCodec, RemoteError, Session, createMemoryPair, service, type ValueType } from '../src/index.js'
 import { decodeRaw, pair, rejection, sentMessages } from './harness.js'

@@ -1,0 +1,401 @@
+/**
+ * A small msgpack encoder and decoder (https://github.com/msgpack/msgpack/blob/master/spec.md),
+ * written for wirecall's needs instead of depending on @msgpack/msgpack:
+ *
+ * - size: the browser bundle budget (12 KB gz with the codec) leaves ~2 KB gz
+ *   for msgpack; a general-purpose library costs ~6 KB gz;
+ * - zero-copy: large binaries can be left out of the frame and sent as
+ *   separate parts (see `Writer.extract`);
+ * - hostile input: every length is checked against the bytes actually left
+ *   before anything is allocated, depth is bounded, `__proto__` keys refused.
+ *
+ * Extension values (references, Map, Set, user types...) are delegated to
+ * hooks; this file knows only the msgpack format itself and timestamps.
+ */
+
+/** An extension value of a type nobody here understands; re-encoded untouched. */
+export class ExtData {
+  constructor(readonly type: number, readonly data: Uint8Array) {}
+}
+
+/** Thrown on input that is not valid msgpack or breaks a limit. */
+export class DecodeError extends Error {}
+
+/** Deepest nesting accepted when encoding or decoding. */
+export const MAX_DEPTH = 100
+
+/** Turns non-msgpack values into extensions; returns null for "encode as a plain value". */
+export type ExtEncoder = (value: object | bigint | symbol | Function) => ExtData | null
+/** Builds the value of an extension. */
+export type ExtDecoder = (type: number, data: Uint8Array) => unknown
+
+const textEncoder = new TextEncoder()
+const textDecoder = new TextDecoder()
+
+// ------------------------------------------------------------------- encode
+
+/** One growable output buffer; reused across frames by its owner. */
+export class Writer {
+  private bytes = new Uint8Array(256)
+  private view = new DataView(this.bytes.buffer)
+  private pos = 0
+  /** When set, binaries of at least `threshold` bytes are recorded here (position, bytes) instead of copied. */
+  extracted: (number | Uint8Array)[] | undefined
+  threshold = Infinity
+
+  constructor(private readonly ext: ExtEncoder) {}
+
+  /** Encode `value`; the result is a copy, safe to keep. */
+  encode(value: unknown): Uint8Array {
+    this.pos = 0
+    this.write(value, 0)
+    // Shrink a buffer that one huge frame grew, so it does not stay pinned forever.
+    const out = this.bytes.slice(0, this.pos)
+    if (this.bytes.length > 1 << 20) this.reset(256)
+    return out
+  }
+
+  private reset(size: number): void {
+    this.bytes = new Uint8Array(size)
+    this.view = new DataView(this.bytes.buffer)
+  }
+
+  private ensure(n: number): void {
+    const need = this.pos + n
+    if (need <= this.bytes.length) return
+    const old = this.bytes
+    this.reset(Math.max(need, old.length * 2))
+    this.bytes.set(old.subarray(0, this.pos))
+  }
+
+  private u8(b: number): void {
+    this.ensure(1)
+    this.bytes[this.pos++] = b
+  }
+
+  private head(code: number, size: 1 | 2 | 4, n: number): void {
+    this.ensure(1 + size)
+    this.bytes[this.pos++] = code
+    if (size === 1) this.bytes[this.pos] = n
+    else if (size === 2) this.view.setUint16(this.pos, n)
+    else this.view.setUint32(this.pos, n)
+    this.pos += size
+  }
+
+  /** A length-prefixed header: fixed form below `fixMax`, then 8/16/32-bit forms. */
+  private sized(n: number, fix: number, fixMax: number, c8: number, c16: number, c32: number): void {
+    if (n <= fixMax) this.u8(fix | n)
+    else if (c8 && n < 0x100) this.head(c8, 1, n)
+    else if (n < 0x10000) this.head(c16, 2, n)
+    else this.head(c32, 4, n)
+  }
+
+  private write(value: unknown, depth: number): void {
+    if (depth > MAX_DEPTH) throw new RangeError(`value nested deeper than ${MAX_DEPTH}`)
+    switch (typeof value) {
+      case 'number':
+        return this.number(value)
+      case 'string':
+        return this.string(value)
+      case 'boolean':
+        return this.u8(value ? 0xc3 : 0xc2)
+      case 'undefined':
+        return this.u8(0xc0)
+      case 'object':
+        if (value === null) return this.u8(0xc0)
+        break
+    }
+    const ext = this.ext(value as object)
+    if (ext) return this.extension(ext)
+    if (Array.isArray(value)) {
+      this.sized(value.length, 0x90, 15, 0, 0xdc, 0xdd)
+      for (let i = 0; i < value.length; i++) this.write(value[i], depth + 1)
+      return
+    }
+    if (ArrayBuffer.isView(value)) return this.binary(value)
+    if (typeof value !== 'object') throw new TypeError(`cannot encode a ${typeof value}`)
+    const keys = Object.keys(value as object)
+    this.sized(keys.length, 0x80, 15, 0, 0xde, 0xdf)
+    for (const key of keys) {
+      this.string(key)
+      this.write((value as Record<string, unknown>)[key], depth + 1)
+    }
+  }
+
+  private number(n: number): void {
+    if (Number.isSafeInteger(n)) {
+      if (n >= 0) {
+        if (n < 0x80) return this.u8(n)
+        if (n < 0x100) return this.head(0xcc, 1, n)
+        if (n < 0x10000) return this.head(0xcd, 2, n)
+        if (n < 0x100000000) return this.head(0xce, 4, n)
+        this.ensure(9)
+        this.bytes[this.pos] = 0xcf
+        this.view.setUint32(this.pos + 1, Math.floor(n / 0x100000000))
+        this.view.setUint32(this.pos + 5, n >>> 0)
+        this.pos += 9
+        return
+      }
+      if (n >= -32) return this.u8(n & 0xff)
+      this.ensure(9)
+      if (n >= -0x80000000) {
+        this.bytes[this.pos] = n >= -0x80 ? 0xd0 : n >= -0x8000 ? 0xd1 : 0xd2
+        if (n >= -0x80) this.view.setInt8(this.pos + 1, n)
+        else if (n >= -0x8000) this.view.setInt16(this.pos + 1, n)
+        else this.view.setInt32(this.pos + 1, n)
+        this.pos += n >= -0x80 ? 2 : n >= -0x8000 ? 3 : 5
+        return
+      }
+      this.bytes[this.pos] = 0xd3
+      this.view.setBigInt64(this.pos + 1, BigInt(n))
+      this.pos += 9
+      return
+    }
+    this.ensure(9)
+    this.bytes[this.pos] = 0xcb
+    this.view.setFloat64(this.pos + 1, n)
+    this.pos += 9
+  }
+
+  private string(s: string): void {
+    const n = s.length
+    // Short strings (method names, keys) are encoded inline; a char takes at most 3 UTF-8 bytes.
+    if (n < 64) {
+      this.ensure(2 + n * 3)
+      const start = this.pos
+      let p = start + 1
+      const b = this.bytes
+      for (let i = 0; i < n; i++) {
+        let c = s.charCodeAt(i)
+        if (c < 0x80) b[p++] = c
+        else if (c < 0x800) {
+          b[p++] = 0xc0 | (c >> 6)
+          b[p++] = 0x80 | (c & 0x3f)
+        } else {
+          if (c >= 0xd800 && c < 0xdc00 && i + 1 < n) {
+            const d = s.charCodeAt(i + 1)
+            if (d >= 0xdc00 && d < 0xe000) {
+              i++
+              c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00)
+              b[p++] = 0xf0 | (c >> 18)
+              b[p++] = 0x80 | ((c >> 12) & 0x3f)
+              b[p++] = 0x80 | ((c >> 6) & 0x3f)
+              b[p++] = 0x80 | (c & 0x3f)
+              continue
+            }
+          }
+          if (c >= 0xd800 && c < 0xe000) c = 0xfffd // lone surrogate, as TextEncoder does
+          b[p++] = 0xe0 | (c >> 12)
+          b[p++] = 0x80 | ((c >> 6) & 0x3f)
+          b[p++] = 0x80 | (c & 0x3f)
+        }
+      }
+      const len = p - start - 1
+      if (len < 32) {
+        b[start] = 0xa0 | len
+        this.pos = p
+        return
+      }
+      // str8 needs one more header byte: shift the encoded text right by one.
+      b.copyWithin(start + 2, start + 1, p)
+      b[start] = 0xd9
+      b[start + 1] = len
+      this.pos = p + 1
+      return
+    }
+    const encoded = textEncoder.encode(s)
+    this.sized(encoded.length, 0xa0, 31, 0xd9, 0xda, 0xdb)
+    this.raw(encoded)
+  }
+
+  private binary(value: ArrayBufferView): void {
+    const data = new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+    this.sized(data.length, 0, -1, 0xc4, 0xc5, 0xc6)
+    if (this.extracted && data.length >= this.threshold) this.extracted.push(this.pos, data)
+    else this.raw(data)
+  }
+
+  private extension(ext: ExtData): void {
+    const n = ext.data.length
+    const fixed = n === 1 ? 0xd4 : n === 2 ? 0xd5 : n === 4 ? 0xd6 : n === 8 ? 0xd7 : n === 16 ? 0xd8 : 0
+    if (fixed) this.u8(fixed)
+    else this.sized(n, 0, -1, 0xc7, 0xc8, 0xc9)
+    this.ensure(1)
+    this.view.setInt8(this.pos++, ext.type)
+    this.raw(ext.data)
+  }
+
+  private raw(data: Uint8Array): void {
+    this.ensure(data.length)
+    this.bytes.set(data, this.pos)
+    this.pos += data.length
+  }
+}
+
+// ------------------------------------------------------------------- decode
+
+/** Decode exactly one msgpack value filling `bytes`. Lengths above `maxLength` are refused. */
+export function decode(bytes: Uint8Array, ext: ExtDecoder, maxLength: number): unknown {
+  const reader = new Reader(bytes, ext, maxLength)
+  const value = reader.read(0)
+  if (reader.pos !== bytes.length) throw new DecodeError(`${bytes.length - reader.pos} extra bytes after the value`)
+  return value
+}
+
+class Reader {
+  pos = 0
+  private readonly view: DataView
+
+  constructor(private readonly bytes: Uint8Array, private readonly ext: ExtDecoder, private readonly max: number) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  }
+
+  /** Claim `n` bytes (or `n` items of at least one byte each) and return where they start. */
+  private take(n: number): number {
+    const at = this.pos
+    if (n > this.max) throw new DecodeError(`length ${n} exceeds the limit ${this.max}`)
+    if (at + n > this.bytes.length) throw new DecodeError('frame ends too early')
+    this.pos = at + n
+    return at
+  }
+
+  private uint(size: 1 | 2 | 4): number {
+    const at = this.take(size)
+    return size === 1 ? this.bytes[at]! : size === 2 ? this.view.getUint16(at) : this.view.getUint32(at)
+  }
+
+  read(depth: number): unknown {
+    if (depth > MAX_DEPTH) throw new DecodeError(`nested deeper than ${MAX_DEPTH}`)
+    const b = this.bytes[this.take(1)]!
+    if (b < 0x80) return b
+    if (b < 0x90) return this.map(b & 0x0f, depth)
+    if (b < 0xa0) return this.array(b & 0x0f, depth)
+    if (b < 0xc0) return this.string(b & 0x1f)
+    if (b >= 0xe0) return b - 0x100
+    const v = this.view
+    switch (b) {
+      case 0xc0: return null
+      case 0xc2: return false
+      case 0xc3: return true
+      case 0xc4: return this.binary(this.uint(1))
+      case 0xc5: return this.binary(this.uint(2))
+      case 0xc6: return this.binary(this.uint(4))
+      case 0xc7: return this.extension(this.uint(1))
+      case 0xc8: return this.extension(this.uint(2))
+      case 0xc9: return this.extension(this.uint(4))
+      case 0xca: return v.getFloat32(this.take(4))
+      case 0xcb: return v.getFloat64(this.take(8))
+      case 0xcc: return this.uint(1)
+      case 0xcd: return this.uint(2)
+      case 0xce: return this.uint(4)
+      case 0xcf: { const at = this.take(8); return v.getUint32(at) * 0x100000000 + v.getUint32(at + 4) }
+      case 0xd0: return v.getInt8(this.take(1))
+      case 0xd1: return v.getInt16(this.take(2))
+      case 0xd2: return v.getInt32(this.take(4))
+      case 0xd3: { const at = this.take(8); return v.getInt32(at) * 0x100000000 + v.getUint32(at + 4) }
+      case 0xd4: return this.extension(1)
+      case 0xd5: return this.extension(2)
+      case 0xd6: return this.extension(4)
+      case 0xd7: return this.extension(8)
+      case 0xd8: return this.extension(16)
+      case 0xd9: return this.string(this.uint(1))
+      case 0xda: return this.string(this.uint(2))
+      case 0xdb: return this.string(this.uint(4))
+      case 0xdc: return this.array(this.uint(2), depth)
+      case 0xdd: return this.array(this.uint(4), depth)
+      case 0xde: return this.map(this.uint(2), depth)
+      case 0xdf: return this.map(this.uint(4), depth)
+    }
+    throw new DecodeError(`invalid byte 0x${b.toString(16)}`)
+  }
+
+  private array(n: number, depth: number): unknown[] {
+    // Each item takes at least one byte: a header claiming more than is left is refused unallocated.
+    if (n > this.bytes.length - this.pos || n > this.max) throw new DecodeError(`array of ${n} items in a frame that cannot hold it`)
+    const out = new Array<unknown>(n)
+    for (let i = 0; i < n; i++) out[i] = this.read(depth + 1)
+    return out
+  }
+
+  private map(n: number, depth: number): Record<string, unknown> {
+    if (n * 2 > this.bytes.length - this.pos || n > this.max) throw new DecodeError(`map of ${n} entries in a frame that cannot hold it`)
+    const out: Record<string, unknown> = {}
+    for (let i = 0; i < n; i++) {
+      const key = this.read(depth + 1)
+      if (typeof key !== 'string' && typeof key !== 'number') throw new DecodeError(`map key of type ${typeof key}`)
+      if (key === '__proto__') throw new DecodeError('the key __proto__ is not allowed')
+      out[key] = this.read(depth + 1)
+    }
+    return out
+  }
+
+  private string(n: number): string {
+    const at = this.take(n)
+    const b = this.bytes
+    if (n > 32) return textDecoder.decode(b.subarray(at, at + n))
+    // Short strings: ASCII inline, anything else through TextDecoder.
+    let s = ''
+    for (let i = at; i < at + n; i++) {
+      const c = b[i]!
+      if (c >= 0x80) return textDecoder.decode(b.subarray(at, at + n))
+      s += String.fromCharCode(c)
+    }
+    return s
+  }
+
+  private binary(n: number): Uint8Array {
+    const at = this.take(n)
+    // A view, not a copy: large payloads pass through untouched.
+    return this.bytes.subarray(at, at + n)
+  }
+
+  private extension(n: number): unknown {
+    const type = this.view.getInt8(this.take(1))
+    const at = this.take(n)
+    return this.ext(type, this.bytes.subarray(at, at + n))
+  }
+}
+
+// --------------------------------------------------------------- timestamps
+
+/** msgpack's timestamp extension (type -1), in its 32, 64 or 96-bit form. */
+export const TIMESTAMP = -1
+
+export function encodeTimestamp(date: Date): Uint8Array {
+  const ms = date.getTime()
+  const sec = Math.floor(ms / 1000)
+  const nsec = (ms - sec * 1000) * 1e6
+  if (sec >= 0 && sec < 0x400000000) {
+    if (nsec === 0 && sec < 0x100000000) {
+      const out = new Uint8Array(4)
+      new DataView(out.buffer).setUint32(0, sec)
+      return out
+    }
+    const out = new Uint8Array(8)
+    const v = new DataView(out.buffer)
+    v.setUint32(0, nsec * 4 + Math.floor(sec / 0x100000000))
+    v.setUint32(4, sec >>> 0)
+    return out
+  }
+  const out = new Uint8Array(12)
+  const v = new DataView(out.buffer)
+  v.setUint32(0, nsec)
+  v.setBigInt64(4, BigInt(sec))
+  return out
+}
+
+export function decodeTimestamp(data: Uint8Array): Date {
+  const v = new DataView(data.buffer, data.byteOffset, data.byteLength)
+  let sec: number
+  let nsec = 0
+  if (data.length === 4) sec = v.getUint32(0)
+  else if (data.length === 8) {
+    const hi = v.getUint32(0)
+    nsec = hi >>> 2
+    sec = (hi & 0x3) * 0x100000000 + v.getUint32(4)
+  } else if (data.length === 12) {
+    nsec = v.getUint32(0)
+    sec = Number(v.getBigInt64(4))
+  } else throw new DecodeError('malformed timestamp')
+  return new Date(sec * 1000 + nsec / 1e6)
+}

@@ -1,0 +1,182 @@
+/**
+ * Our msgpack codec against an independent implementation (@msgpack/msgpack):
+ * what we encode, it decodes to the same value, and the other way round;
+ * plus hostile input.
+ */
+import { decode as refDecode, encode as refEncode, ExtData as RefExtData } from '@msgpack/msgpack'
+import { describe, expect, test } from 'vitest'
+import { decode, decodeTimestamp, encodeTimestamp, DecodeError, ExtData, MAX_DEPTH, Writer } from '../src/msgpack.js'
+
+const noExt = () => null
+const writer = new Writer(noExt)
+const ours = (v: unknown) => writer.encode(v)
+const read = (bytes: Uint8Array, max = 1 << 20) => decode(bytes, (type, data) => new ExtData(type, data), max)
+
+const ints = [0, 1, 31, 32, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1,
+  -1, -31, -32, -33, -127, -128, -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1, -(2 ** 53 - 1)]
+const floats = [0.5, -0.25, 1e300, -1e-300, Math.PI, Infinity, -Infinity]
+const strings = ['', 'a', 'x'.repeat(31), 'x'.repeat(32), 'x'.repeat(63), 'x'.repeat(64), 'x'.repeat(255), 'x'.repeat(256),
+  'x'.repeat(70_000), 'héllo', 'é'.repeat(40), '日本語テキスト', '😀 emoji', '😀'.repeat(20), 'mixed é 😀 日本 a'.repeat(10)]
+
+describe('round trips through the reference implementation', () => {
+  test.each([...ints, ...floats])('number %s', (n) => {
+    expect(refDecode(ours(n))).toBe(n)
+    expect(read(refEncode(n))).toBe(n)
+  })
+
+  test('NaN', () => {
+    expect(refDecode(ours(NaN))).toBeNaN()
+  })
+
+  test.each(strings.map((s) => [s.slice(0, 20), s]))('string %s', (_label, s) => {
+    expect(refDecode(ours(s))).toBe(s)
+    expect(read(refEncode(s))).toBe(s)
+    expect(ours(s)).toEqual(refEncode(s))
+  })
+
+  test('lone surrogates become U+FFFD, as TextEncoder does', () => {
+    for (const s of ['\ud800', 'a\udc00b', '\ud800\ud800x']) {
+      expect(refDecode(ours(s))).toBe(new TextDecoder().decode(new TextEncoder().encode(s)))
+    }
+  })
+
+  test('nested structures, nil, booleans, binaries', () => {
+    const value = {
+      a: [1, 2, [3, [4, { deep: true }]]], b: null, c: false, d: true,
+      bin: new Uint8Array([1, 2, 3]), big: new Uint8Array(70_000).fill(7),
+      empty: {}, list: Array.from({ length: 20 }, (_, i) => i), map: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, i])),
+    }
+    const back = refDecode(ours(value)) as typeof value
+    expect(back).toEqual({ ...value, bin: new Uint8Array([1, 2, 3]), big: new Uint8Array(70_000).fill(7) })
+    expect(read(refEncode(value))).toEqual(back)
+  })
+
+  test('undefined is nil', () => {
+    expect(refDecode(ours([undefined, { x: undefined }]))).toEqual([null, { x: null }])
+  })
+
+  test('extensions, fixed and variable sizes', () => {
+    const hook = (v: unknown) => (v instanceof ExtData ? v : null)
+    const w = new Writer(hook as never)
+    for (const size of [1, 2, 4, 8, 16, 0, 3, 300, 70_000]) {
+      const data = new Uint8Array(size).fill(9)
+      const back = refDecode(w.encode(new ExtData(5, data))) as RefExtData
+      expect(back.type).toBe(5)
+      expect(back.data).toEqual(data)
+      const ours2 = read(refEncode(new RefExtData(-7, data))) as ExtData
+      expect(ours2.type).toBe(-7)
+      expect(ours2.data).toEqual(data)
+    }
+  })
+
+  test('timestamps in their 32, 64 and 96-bit forms', () => {
+    for (const ms of [0, 1000, 1_700_000_000_000, 1_700_000_000_123, 2 ** 34 * 1000 + 5, -1, -86_400_000 * 365 * 100]) {
+      const date = new Date(ms)
+      const ref = refDecode(refEncode(date)) as Date
+      expect(ref.getTime()).toBe(ms)
+      const w = new Writer(((v: unknown) => (v instanceof Date ? new ExtData(-1, encodeTimestamp(v)) : null)) as never)
+      expect((refDecode(w.encode(date)) as Date).getTime()).toBe(ms)
+      const ext = read(refEncode(date)) as ExtData
+      expect(decodeTimestamp(ext.data).getTime()).toBe(ms)
+    }
+  })
+
+  test('random values (bounded fuzz) agree both ways', () => {
+    let seed = 42
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff)
+    const gen = (depth: number): unknown => {
+      const k = Math.floor(rnd() * (depth > 3 ? 5 : 8))
+      switch (k) {
+        case 0: return Math.floor((rnd() - 0.5) * 2 ** (rnd() * 53))
+        case 1: return rnd() * 1e6 - 5e5
+        case 2: return String.fromCharCode(...Array.from({ length: Math.floor(rnd() * 40) }, () => Math.floor(rnd() * 0xd7ff)))
+        case 3: return rnd() < 0.5 ? null : rnd() < 0.5
+        case 4: return new Uint8Array(Array.from({ length: Math.floor(rnd() * 10) }, () => Math.floor(rnd() * 256)))
+        case 5: return Array.from({ length: Math.floor(rnd() * 5) }, () => gen(depth + 1))
+        default: return Object.fromEntries(Array.from({ length: Math.floor(rnd() * 5) }, (_, i) => [`k${i}_${Math.floor(rnd() * 100)}`, gen(depth + 1)]))
+      }
+    }
+    for (let i = 0; i < 500; i++) {
+      const value = gen(0)
+      expect(refDecode(ours(value))).toEqual(value)
+      expect(read(refEncode(value))).toEqual(value)
+    }
+  })
+})
+
+describe('hostile input', () => {
+  const bad = (bytes: number[], max?: number) => () => read(new Uint8Array(bytes), max)
+
+  test('truncated values', () => {
+    for (const bytes of [[0xcd, 0x01], [0xa5, 0x61], [0x92, 0x01], [0xc4, 0x05, 1, 2], [0xd9], [0xcb, 0, 0]]) {
+      expect(bad(bytes)).toThrow(DecodeError)
+    }
+  })
+
+  test('a 4-billion-element array header is refused without allocating', () => {
+    expect(bad([0xdd, 0xff, 0xff, 0xff, 0xff])).toThrow(/cannot hold it/)
+    expect(bad([0xdf, 0xff, 0xff, 0xff, 0xff])).toThrow(/cannot hold it/)
+    expect(bad([0xdb, 0xff, 0xff, 0xff, 0xff])).toThrow(DecodeError)
+    expect(bad([0xc6, 0xff, 0xff, 0xff, 0xff])).toThrow(DecodeError)
+  })
+
+  test('lengths above the limit are refused even when the bytes are there', () => {
+    expect(bad([0xa5, 0x61, 0x62, 0x63, 0x64, 0x65], 4)).toThrow(/limit/)
+  })
+
+  test('too deep nesting', () => {
+    expect(bad(Array.from({ length: MAX_DEPTH + 5 }, () => 0x91).concat([0x01]))).toThrow(/deeper/)
+    const deep: unknown[] = []
+    let cursor = deep
+    for (let i = 0; i < MAX_DEPTH + 5; i++) cursor.push((cursor = []))
+    expect(() => ours(deep)).toThrow(/deeper/)
+  })
+
+  test('__proto__ keys are refused; other keys stay own data', () => {
+    expect(() => read(refEncode(JSON.parse('{"__proto__": {"polluted": 1}}')))).toThrow(/__proto__/)
+    const back = read(refEncode({ constructor: 1, toString: 2 })) as Record<string, unknown>
+    expect(Object.getPrototypeOf(back)).toBe(Object.prototype)
+    expect(back.constructor).toBe(1)
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+  })
+
+  test('map keys must be strings or numbers', () => {
+    expect(bad([0x81, 0x90, 0x01])).toThrow(/map key/)
+  })
+
+  test('invalid bytes and trailing garbage', () => {
+    expect(bad([0xc1])).toThrow(/invalid byte/)
+    expect(bad([0x01, 0x02])).toThrow(/extra bytes/)
+  })
+
+  test('random bytes never throw anything but DecodeError/RangeError-free errors, and never hang', () => {
+    let seed = 7
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 256)
+    for (let i = 0; i < 2000; i++) {
+      const bytes = new Uint8Array(Array.from({ length: 1 + (i % 40) }, rnd))
+      try {
+        read(bytes)
+      } catch (err) {
+        expect(err).toBeInstanceOf(DecodeError)
+      }
+    }
+  })
+})
+
+test('binaries decode as views of the frame (no copy) and large ones can be extracted', () => {
+  const frame = refEncode([1, new Uint8Array([5, 6, 7])])
+  const [, bin] = read(frame) as [number, Uint8Array]
+  expect(bin.buffer).toBe(frame.buffer)
+  const w = new Writer(noExt)
+  w.threshold = 4
+  w.extracted = []
+  const big = new Uint8Array([1, 2, 3, 4, 5])
+  const head = w.encode(['x', big, 'y'])
+  expect(w.extracted).toEqual([head.length - 2, big])
+})
+
+test('the shared writer shrinks back after a huge frame', () => {
+  const w = new Writer(noExt)
+  w.encode(new Uint8Array(3 << 20))
+  expect((w as unknown as { bytes: Uint8Array }).bytes.length).toBeLessThan(1 << 20)
+})
