@@ -4,7 +4,7 @@
 export { service, expose, Router, type ExposeOptions } from './router.js'
 export { withContext, type CallContext, type PeerInfo } from './context.js'
 export { Session, type SessionOptions, type SessionStats, type CallOptions, type Logger } from './session.js'
-export { createProxy, type Remote, type Notify, type RemoteFunction, type RemoteResult, type Invoker } from './proxy.js'
+export { createProxy, type Remote, type Notify, type RemoteFunction, type RemoteResult, type Invoker, type ServiceMarked } from './proxy.js'
 export { release } from './references.js'
 export { createBroadcast, type Broadcast, type FanoutResult } from './broadcast.js'
 export {

@@ -25,7 +25,19 @@ export type RemoteFunction<F> = F extends (...args: infer P) => infer R
   : never
 
 /** Results: functions come back as callable references; data as it is. */
-export type RemoteResult<R> = R extends (...args: never[]) => unknown ? RemoteFunction<R> & Disposable : R
+export type RemoteResult<R> = R extends (...args: never[]) => unknown
+  ? RemoteFunction<R> & Disposable
+  : R extends ServiceMarked ? Remote<R> & Disposable : R
+
+declare const SERVICE_BRAND: unique symbol
+/**
+ * The type-level mark `service()` puts on its result, so that a service
+ * returned from a call is typed as a `Remote` (it crosses by reference),
+ * unlike a plain data object. It exists only in types.
+ */
+export interface ServiceMarked {
+  readonly [SERVICE_BRAND]: 'service'
+}
 
 type Callable = (...args: never[]) => unknown
 type Members<T> = { [K in keyof T]: K extends string ? (T[K] extends Callable | object ? K : never) : never }[keyof T]

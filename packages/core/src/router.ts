@@ -8,6 +8,7 @@
  * `@expose`, or a router entry. Getters are never run while resolving.
  */
 import { markContextual, wantsContext } from './context.js'
+import type { ServiceMarked } from './proxy.js'
 
 const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype'])
 
@@ -104,12 +105,13 @@ function exposeMembers(cls: Function, members: readonly string[], options: Expos
 /**
  * Make a plain object a service: every function in it is callable and every
  * nested object (plain, `service`, exposed class instance or `Router`) is a
- * sub-service. Returns the same object, typed as it was.
+ * sub-service. Returns the same object, typed as it was plus a type-only
+ * mark (`ServiceMarked`) so a returned service is typed as a `Remote`.
  */
-export function service<T extends object>(members: T): T {
+export function service<T extends object>(members: T): T & ServiceMarked {
   if (typeof members !== 'object' || members === null) throw new TypeError('service() expects an object')
   serviceObjects.add(members)
-  return members
+  return members as T & ServiceMarked
 }
 
 /** Is this object something that crosses the wire as a service reference? */

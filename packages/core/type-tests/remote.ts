@@ -149,3 +149,20 @@ type _broadcast = Expect<Equal<typeof group.notify, Notify<Api>>>
 declare const untyped: Session
 // @ts-expect-error nothing is known about an unknown peer
 void untyped.remote.anything
+
+// A service returned by reference is typed as a Remote of it (methods return promises), disposable;
+// a plain data object stays data.
+declare const api2: ReturnType<typeof makeApi2>
+function makeApi2() {
+  return service({
+    makeCounter2: () => service({ value: (): number => 1, nested: { deep: (s: string) => s.length } }),
+    data: () => ({ value: 1 }),
+  })
+}
+declare const remote2: Remote<typeof api2>
+declare const counter2: Awaited<ReturnType<typeof remote2.makeCounter2>>
+type _svcValue = Expect<Equal<ReturnType<typeof counter2.value>, Promise<number>>>
+type _svcDeep = Expect<Equal<ReturnType<typeof counter2.nested.deep>, Promise<number>>>
+counter2[Symbol.dispose]()
+declare const data2: Awaited<ReturnType<typeof remote2.data>>
+type _data = Expect<Equal<typeof data2, { value: number }>>
