@@ -47,8 +47,9 @@ export interface Limits {
    */
   readonly sendHighWaterMark: number
   /**
-   * How long `close()` waits for in-flight handlers and buffered frames
-   * before the sockets are terminated.
+   * Graceful shutdown deadline: how long a server's `close()` waits for
+   * running handlers to finish and for peers to answer the closing handshake
+   * before the remaining sockets are terminated.
    * @default 5 s
    */
   readonly closeTimeoutMs: number

@@ -45,6 +45,7 @@ export class Session<RemoteService = unknown> {
   private listeners: Map<string, Set<(...args: unknown[]) => unknown>> | undefined
   private closeListeners: ((reason?: Error) => void)[] | undefined
   private closing: { promise: Promise<void>; resolve(): void } | undefined
+  private idleWaiters: (() => void)[] | undefined
   private nextId = 0
   private inFlight = 0
   private lateReplies = 0
@@ -198,6 +199,21 @@ export class Session<RemoteService = unknown> {
     return () => {
       this.closeListeners = this.closeListeners?.filter((l) => l !== listener)
     }
+  }
+
+  /**
+   * Resolves when no incoming call is running (at once if none is), or when
+   * the connection closes. Servers use it to drain before shutting down.
+   */
+  whenIdle(): Promise<void> {
+    if (this.inFlight === 0 || this.isClosed) return Promise.resolve()
+    return new Promise((resolve) => (this.idleWaiters ??= []).push(resolve))
+  }
+
+  private wakeIdleWaiters(): void {
+    const waiters = this.idleWaiters ?? []
+    this.idleWaiters = undefined
+    for (const wake of waiters) wake()
   }
 
   /** Close the connection. Pending calls reject with `ConnectionClosedError`. Resolves once closed. */
@@ -372,7 +388,7 @@ export class Session<RemoteService = unknown> {
 
   /** Bookkeeping when a handler settles; false if the caller cancelled (no reply is wanted). */
   private finishRequest(id: number, controller: AbortController | undefined): boolean {
-    this.inFlight--
+    if (--this.inFlight === 0 && this.idleWaiters) this.wakeIdleWaiters()
     if (!controller) return !this.isClosed
     this.cancellable?.delete(id)
     return !controller.signal.aborted && !this.isClosed
@@ -475,7 +491,7 @@ export class Session<RemoteService = unknown> {
       this.logHandlerError(method, err)
       throw err
     } finally {
-      this.inFlight--
+      if (--this.inFlight === 0 && this.idleWaiters) this.wakeIdleWaiters()
     }
   }
 
@@ -494,6 +510,7 @@ export class Session<RemoteService = unknown> {
       this.cancellable.clear()
     }
     this.refsTable?.closeAll()
+    this.wakeIdleWaiters()
     try {
       this.afterClose()
     } catch (err) {

@@ -61,7 +61,12 @@ export interface WirecallServer<ClientService = unknown> {
   readonly all: Broadcast<ClientService>
   /** Notifications skipped because a member was slow or closed. */
   readonly droppedNotifications: number
-  /** Stop accepting, close every connection (terminating stragglers after `closeTimeoutMs`), then resolve. */
+  /**
+   * Graceful shutdown: stop accepting, let running handlers finish, close
+   * every connection, then resolve. Bounded by `limits.closeTimeoutMs`: at
+   * the deadline, remaining sockets are terminated (their calls reject with
+   * `ConnectionClosedError`, handlers' signals fire).
+   */
   close(): Promise<void>
 }
 
@@ -230,17 +235,18 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     heartbeat.stop()
     for (const socket of handshaking) refuse(socket, 503, 'Service Unavailable')
     handshaking.clear()
+    // One deadline for the whole shutdown: let running handlers finish, then
+    // close every socket politely; whatever is left at the deadline is cut.
     const all = [...connections]
-    const closed = Promise.all(all.map((c) => c.close(CloseCode.GOING_AWAY, 'server shutting down')))
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        for (const c of all) c.terminate()
-        resolve()
-      }, limits.closeTimeoutMs)
+      timer = setTimeout(resolve, limits.closeTimeoutMs)
     })
+    await Promise.race([Promise.all(all.map((c) => c.whenIdle())), deadline])
+    const closed = Promise.all(all.map((c) => c.close(CloseCode.GOING_AWAY, 'server shutting down')))
     await Promise.race([closed, deadline])
     clearTimeout(timer)
+    for (const c of all) if (!c.closed) c.terminate()
     await closed
     wss.close()
     if (standalone) {

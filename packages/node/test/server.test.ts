@@ -332,3 +332,48 @@ describe('heartbeat and shutdown', () => {
     await expect(connectTo(urlOf({ port }))).rejects.toBeInstanceOf(ConnectionClosedError)
   })
 })
+
+describe('graceful shutdown', () => {
+  test('server.close() lets running handlers finish before closing', async () => {
+    let finished = 0
+    const slow = service({
+      work: async (ms: number) => {
+        await sleep(ms)
+        finished++
+        return 'done'
+      },
+    })
+    const server = await startServer({ service: slow, limits: { closeTimeoutMs: 2000 } })
+    const client = await connectTo<typeof slow>(server)
+    const call = client.remote.work(150)
+    await until(() => [...server.connections][0]?.stats().inFlightCalls === 1, 2000, 'the call to start')
+    const started = Date.now()
+    await within(server.close(), 3000, 'server.close()')
+    expect(Date.now() - started).toBeGreaterThanOrEqual(100)
+    expect(await call).toBe('done')
+    expect(finished).toBe(1)
+    expect(server.connections.size).toBe(0)
+    await until(() => client.closed, 2000, 'the client to see the close')
+  })
+
+  test('a handler still running at the deadline is cut off: the caller gets ConnectionClosedError', async () => {
+    let aborted = false
+    const stuck = service({
+      hang: withContext((ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => {
+        aborted = true
+        resolve('late')
+      }))),
+    })
+    const server = await startServer({ service: stuck, limits: { closeTimeoutMs: 150 } })
+    const client = await connectTo<typeof stuck>(server)
+    const call = client.remote.hang()
+    await until(() => [...server.connections][0]?.stats().inFlightCalls === 1, 2000, 'the call to start')
+    const started = Date.now()
+    await within(server.close(), 3000, 'server.close()')
+    const elapsed = Date.now() - started
+    expect(elapsed).toBeGreaterThanOrEqual(140)
+    expect(elapsed).toBeLessThan(2000)
+    await expect(call).rejects.toBeInstanceOf(ConnectionClosedError)
+    expect(aborted).toBe(true)
+  })
+})

@@ -242,7 +242,8 @@ describe('connections', () => {
         return new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve('late'), { once: true }))
       }),
     })
-    const server = await startServer({ service: api })
+    // close() lets running handlers finish until closeTimeoutMs; this one never would.
+    const server = await startServer({ service: api, limits: { closeTimeoutMs: 200 } })
     const client = await connectTo<typeof api>(server)
     const call = client.remote.slow().then(() => 'resolved', (e: unknown) => e)
     const conn = await within(started.promise, 2000, 'handler start')
@@ -257,7 +258,7 @@ describe('connections', () => {
     expect((outcome as { error: unknown }).error).toBeInstanceOf(ConnectionClosedError)
   })
 
-  test('server.close() during a call rejects it with ConnectionClosedError', async () => {
+  test('server.close() during a call that outlives the shutdown deadline rejects it with ConnectionClosedError', async () => {
     const started = deferred()
     const api = service({
       slow: withContext((ctx) => {
@@ -265,7 +266,8 @@ describe('connections', () => {
         return new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(0), { once: true }))
       }),
     })
-    const server = await startServer({ service: api })
+    // close() lets running handlers finish until closeTimeoutMs; this one never would.
+    const server = await startServer({ service: api, limits: { closeTimeoutMs: 200 } })
     const client = await connectTo<typeof api>(server)
     const call = client.remote.slow().then(() => 'resolved', (e: unknown) => e)
     await within(started.promise, 2000, 'handler start')
