@@ -281,6 +281,26 @@ describe('values', () => {
     expect(await client.remote.echo(rich)).toEqual(rich)
   })
 
+  test('a result holding several large binaries between other values arrives in order (one frame, many parts)', async () => {
+    const a = new Uint8Array(200_000).fill(1)
+    const b = new Uint8Array(300_000).fill(2)
+    const api = service({ parts: () => ({ head: 'h', a, mid: [1, 'm'], b, tail: 't' }) })
+    const server = await startServer({ service: api })
+    const client = await connectTo<typeof api>(server)
+    for (let round = 0; round < 3; round++) {
+      const results = await Promise.all([client.remote.parts(), client.remote.parts()])
+      for (const r of results) {
+        expect(r.head).toBe('h')
+        expect(r.mid).toEqual([1, 'm'])
+        expect(r.tail).toBe('t')
+        expect(r.a.length).toBe(200_000)
+        expect(r.a.every((x) => x === 1)).toBe(true)
+        expect(r.b.length).toBe(300_000)
+        expect(r.b.every((x) => x === 2)).toBe(true)
+      }
+    }
+  })
+
   test('a call to a missing method is NotFoundError with the path in the message', async () => {
     const server = await startServer({ service: service({ a: { b: () => 1 } }) })
     const client = await connectTo(server)
