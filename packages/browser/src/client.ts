@@ -203,9 +203,10 @@ export class BrowserClient<ServerService = unknown> {
       this.current = session
       const isReconnect = this.everOpened
       this.everOpened = true
-      this.setState('open')
+      // Waiting calls and `ready` first: a state listener must not be able to hold them up.
       for (const w of [...this.waiters]) w.resolve(session)
       this.settleReady.resolve()
+      this.setState('open')
       if (isReconnect && this.options.onReconnect) {
         Promise.resolve()
           .then(() => this.options.onReconnect!(this))
@@ -244,12 +245,15 @@ export class BrowserClient<ServerService = unknown> {
   private setState(state: ConnectionState): void {
     if (this.stateNow === state) return
     this.stateNow = state
-    try {
-      this.options.onStateChange?.(state, this)
-    } catch (err) {
-      (this.options.logger ?? console).error('[wirecall] onStateChange threw:', err)
+    const listeners: ((state: ConnectionState) => void)[] = [...this.stateListeners]
+    if (this.options.onStateChange) listeners.unshift((s) => this.options.onStateChange!(s, this))
+    for (const listener of listeners) {
+      try {
+        listener(state)
+      } catch (err) {
+        (this.options.logger ?? console).error('[wirecall] a state listener threw:', err)
+      }
     }
-    for (const listener of [...this.stateListeners]) listener(state)
   }
 }
 

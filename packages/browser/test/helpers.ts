@@ -201,7 +201,9 @@ export class TestServer {
     if (this.current) throw new Error('already running')
     for (let attempt = 1; ; attempt++) {
       try {
-        this.current = await serve<ClientSide>({ host: '127.0.0.1', port: this.portNow, service: testService(this.counts), logger: quiet })
+        this.current = await serve<ClientSide>({ host: '127.0.0.1', port: this.portNow, service: testService(this.counts), logger: quiet,
+          // A shutdown is a drop for these tests: do not wait for running handlers (graceful close is tested in node).
+          limits: { closeTimeoutMs: 50 } })
         this.portNow = this.current.port
         return
       } catch (err) {

@@ -5,7 +5,7 @@
  * mark, or that is closed, is skipped and counted, never waited for.
  */
 import { createProxy, type Notify } from './proxy.js'
-import { Session } from './session.js'
+import { Session, type SessionOptions } from './session.js'
 
 /** What one fan-out did. */
 export interface FanoutResult {
@@ -23,13 +23,14 @@ export interface Broadcast<ClientService> {
   send(path: string, args: unknown[]): FanoutResult
 }
 
-/** Build a broadcast over whatever `members()` yields at send time. */
+/** Build a broadcast over whatever `members()` yields at send time; `options`: the members' session options (for their value types). */
 export function createBroadcast<ClientService>(
   members: () => Iterable<Session<ClientService>>,
   onDropped?: (session: Session<ClientService>) => void,
+  options?: SessionOptions,
 ): Broadcast<ClientService> {
   const send = (path: string, args: unknown[]): FanoutResult => {
-    const frame = Session.encodeBroadcast(path, args)
+    const frame = Session.encodeBroadcast(path, args, options)
     let delivered = 0
     let dropped = 0
     for (const member of members()) {

@@ -181,7 +181,8 @@ export class MsgpackCodec {
     if (user) return new ExtData(user.type, this.encode(user.encode(value), slot.host))
     if (value instanceof Error) {
       const wire = toWireError(value, slot.host?.exposeErrorStacks ?? false)
-      return new ExtData(ExtType.ERROR, this.encode(wire, slot.host))
+      // No reference host: functions hidden in an error's fields must not become callable remotely.
+      return new ExtData(ExtType.ERROR, this.encode(wire, undefined))
     }
     if (isService(value)) return this.encodeRef(value, 'service', slot)
     return null

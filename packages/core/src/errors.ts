@@ -198,18 +198,25 @@ export function fromWireError(wire: unknown, origin: string | undefined, table: 
     err = Object.create(user.prototype) as Error
     Object.defineProperty(err, 'message', { value: fields.message, writable: true, configurable: true })
     Object.defineProperty(err, 'stack', { value: `${fields.name}: ${fields.message}\n    at <remote>`, writable: true, configurable: true })
-    if (fields.data) Object.assign(err, fields.data)
+    if (fields.data) for (const key of Object.keys(fields.data)) setOwn(err, key, fields.data[key])
   } else if (builtin) {
     err = new builtin(fields.message)
   } else {
     err = new RemoteError(fields.message, fields.name, fields.code)
   }
-  err.code = fields.code
-  err.origin = origin
-  err.remoteStack = fields.stack
-  err.data = fields.data
+  // Defined, not assigned: a registered class may have getter-only members of these names,
+  // and assigning would throw (peer-chosen data must never make decoding throw).
+  setOwn(err, 'code', fields.code)
+  setOwn(err, 'origin', origin)
+  setOwn(err, 'remoteStack', fields.stack)
+  setOwn(err, 'data', fields.data)
   decodedErrors.add(err)
   return err
+}
+
+function setOwn(target: object, key: string, value: unknown): void {
+  if (key === '__proto__') return
+  Object.defineProperty(target, key, { value, writable: true, configurable: true, enumerable: key !== 'stack' })
 }
 
 function normalise(wire: unknown): { name: string; message: string; code: string; stack?: string; data?: Record<string, unknown> } {

@@ -23,6 +23,13 @@ export interface Limits {
    */
   readonly maxExportedRefs: number
   /**
+   * Distinct references of the peer this side holds proxies for. A frame
+   * that would go past it is refused (`OverloadedError`) before more proxies
+   * are built, so a peer cannot make us allocate without bound.
+   * @default 16384, like `maxExportedRefs`.
+   */
+  readonly maxImportedRefs: number
+  /**
    * Time a connecting peer has to finish the WebSocket handshake and
    * authentication before the socket is dropped (Node server).
    * @default 10 s
@@ -60,6 +67,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxFrameBytes: 16 * 1024 * 1024,
   maxInFlightCalls: 1024,
   maxExportedRefs: 16384,
+  maxImportedRefs: 16384,
   handshakeTimeoutMs: 10_000,
   heartbeatIntervalMs: 30_000,
   deadPeerTimeoutMs: 60_000,

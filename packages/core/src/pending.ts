@@ -26,6 +26,9 @@ export interface PendingHooks {
 
 type Timer = ReturnType<typeof setTimeout>
 
+/** The longest delay timers accept (about 24.8 days). */
+const MAX_TIMER_MS = 0x7fffffff
+
 export class PendingCalls {
   private readonly entries = new Map<number, Entry>()
   private timer: Timer | undefined
@@ -77,7 +80,8 @@ export class PendingCalls {
   private arm(at: number): void {
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timerAt = at
-    this.timer = setTimeout(() => this.expire(), Math.max(0, at - Date.now()))
+    // Capped: timers overflow past 2^31-1 ms and would fire at once, over and over.
+    this.timer = setTimeout(() => this.expire(), Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now())))
     // Node: a pending timeout must not keep the process alive on its own.
     ;(this.timer as { unref?: () => void }).unref?.()
   }

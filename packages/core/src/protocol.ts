@@ -87,21 +87,33 @@ export function parseMessage(frame: unknown): Message {
  * the array header and msgid in their msgpack forms.
  */
 export function peekRequestId(frame: Uint8Array): number | undefined {
+  const peeked = peekMessageId(frame)
+  return peeked?.type === MessageType.REQUEST ? peeked.id : undefined
+}
+
+/**
+ * The type (request or response) and msgid at the start of a frame that
+ * failed to decode: `[0|1, msgid, ...]` with at least 3 elements, read from
+ * the raw bytes.
+ */
+export function peekMessageId(frame: Uint8Array): { type: 0 | 1; id: number } | undefined {
   let pos: number
   const head = frame[0]
   if (head === undefined) return undefined
-  if (head >= 0x94 && head <= 0x9f) pos = 1
+  if (head >= 0x93 && head <= 0x9f) pos = 1
   else if (head === 0xdc) pos = 3
   else if (head === 0xdd) pos = 5
   else return undefined
-  if (frame[pos] !== 0x00) return undefined
+  const type = frame[pos]
+  if (type !== 0x00 && type !== 0x01) return undefined
   pos++
   const b = frame[pos]
   if (b === undefined) return undefined
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength)
-  if (b <= 0x7f) return b
-  if (b === 0xcc && pos + 1 < frame.length) return view.getUint8(pos + 1)
-  if (b === 0xcd && pos + 2 < frame.length) return view.getUint16(pos + 1)
-  if (b === 0xce && pos + 4 < frame.length) return view.getUint32(pos + 1)
-  return undefined
+  let id: number | undefined
+  if (b <= 0x7f) id = b
+  else if (b === 0xcc && pos + 1 < frame.length) id = view.getUint8(pos + 1)
+  else if (b === 0xcd && pos + 2 < frame.length) id = view.getUint16(pos + 1)
+  else if (b === 0xce && pos + 4 < frame.length) id = view.getUint32(pos + 1)
+  return id === undefined ? undefined : { type, id }
 }

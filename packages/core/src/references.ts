@@ -51,7 +51,7 @@ export class References {
   private closed = false
   private readonly finalizer = new FinalizationRegistry<Import>((entry) => this.drop(entry))
 
-  constructor(private readonly owner: ReferenceOwner, private readonly maxExports: number) {}
+  constructor(private readonly owner: ReferenceOwner, private readonly maxExports: number, private readonly maxImports: number) {}
 
   /** Live entries, for leak hunting: `session.stats()`. */
   get exportCount(): number {
@@ -115,6 +115,9 @@ export class References {
       }
       // Collected but not yet finalized: give its count back now.
       this.drop(existing)
+    }
+    if (this.imports.size >= this.maxImports) {
+      throw new OverloadedError(`too many references from the peer (limit maxImportedRefs = ${this.maxImports})`)
     }
     const entry: Import = { id, proxy: undefined as unknown as WeakRef<object>, count: 1, released: false }
     const base = `#${id}`

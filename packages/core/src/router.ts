@@ -75,6 +75,7 @@ function decorate(value: unknown, context: AnyDecoratorContext, options: ExposeO
   }
   if (context.kind === 'field') {
     return function (this: object, initial: unknown) {
+      if (options.context && typeof initial === 'function') markContextual(initial)
       exposedOwners.add(this)
       let names = exposedFields.get(this)
       if (!names) exposedFields.set(this, (names = new Set()))
@@ -90,7 +91,15 @@ function exposeMembers(cls: Function, members: readonly string[], options: Expos
   exposedOwners.add(proto)
   for (const name of members) {
     if (FORBIDDEN.has(name) || !name) throw new TypeError(`expose: "${name}" cannot be exposed`)
-    const member = Object.getOwnPropertyDescriptor(proto, name)?.value
+    // Inherited methods count too (expose(Child, ['baseMethod'])); Object.prototype's never do.
+    let member: unknown
+    for (let p: object | null = proto; p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+      const d = Object.getOwnPropertyDescriptor(p, name)
+      if (d) {
+        member = d.value
+        break
+      }
+    }
     if (typeof member === 'function') {
       exposedFunctions.add(member)
       if (options.context) markContextual(member)
@@ -206,7 +215,8 @@ function resolveMember(node: unknown, name: string, wantMethod: boolean): Handle
       if (!('value' in own)) return undefined
       value = own.value
       if (open) reachable = true
-      else if (typeof value === 'function') reachable = exposedFunctions.has(value)
+      // An own function is a method marked with expose, or a field marked with expose (`@expose add = (a, b) => ...`).
+      else if (typeof value === 'function') reachable = exposedFunctions.has(value) || fieldExposed(node, name)
       else reachable = fieldExposed(node, name)
     } else {
       // Methods live on the prototype chain; Object.prototype's are never reachable.

@@ -12,7 +12,7 @@ import {
 import type { Limits } from './limits.js'
 import { configOf, type CallOptions, type Logger, type SessionConfig, type SessionOptions, type SessionStats } from './options.js'
 import { PendingCalls } from './pending.js'
-import { FrameError, MAX_MSGID, MessageType, parseMessage, peekRequestId } from './protocol.js'
+import { FrameError, MAX_MSGID, MessageType, parseMessage, peekMessageId } from './protocol.js'
 import { createProxy, type Notify, type Remote } from './proxy.js'
 import { References } from './references.js'
 import { resolvePath, type Handler } from './router.js'
@@ -46,6 +46,8 @@ export class Session<RemoteService = unknown> {
   private closeListeners: ((reason?: Error) => void)[] | undefined
   private closing: { promise: Promise<void>; resolve(): void } | undefined
   private idleWaiters: (() => void)[] | undefined
+  /** Signals of running handlers that only the connection closing can abort. */
+  private untracked: Set<AbortController> | undefined
   private nextId = 0
   private inFlight = 0
   private lateReplies = 0
@@ -104,7 +106,7 @@ export class Session<RemoteService = unknown> {
   }
 
   private get refs(): References {
-    return (this.refsTable ??= new References(this.bridge, this.limits.maxExportedRefs))
+    return (this.refsTable ??= new References(this.bridge, this.limits.maxExportedRefs, this.limits.maxImportedRefs))
   }
 
   /** What the codec calls back into for references. */
@@ -229,8 +231,10 @@ export class Session<RemoteService = unknown> {
   }
 
   /** Encode a notification once for many sessions (topic fan-out). Data only: no references. */
-  static encodeBroadcast(path: string, args: unknown[]): Uint8Array {
-    return defaultCodec.encode([MessageType.NOTIFICATION, path, args], undefined)
+  static encodeBroadcast(path: string, args: unknown[], options?: SessionOptions): Uint8Array {
+    // The members' codec, so their registered value types cross as themselves.
+    const codec = options ? configOf(options).codec : defaultCodec
+    return codec.encode([MessageType.NOTIFICATION, path, args], undefined)
   }
 
   /** Send a frame encoded by `encodeBroadcast`. Returns false when dropped (closed or slow peer). */
@@ -295,7 +299,7 @@ export class Session<RemoteService = unknown> {
     if (this.isClosed) return
     if (typeof frame === 'string') return this.receiveText(frame)
     if (frame.byteLength > this.limits.maxFrameBytes) {
-      return this.malformedFrame(new FrameError(`frame of ${frame.byteLength} bytes exceeds maxFrameBytes (${this.limits.maxFrameBytes})`, peekRequestId(frame)))
+      return this.rejectFrame(frame, `frame of ${frame.byteLength} bytes exceeds maxFrameBytes (${this.limits.maxFrameBytes})`)
     }
     let message
     const mark = this.importLog.length
@@ -303,11 +307,15 @@ export class Session<RemoteService = unknown> {
       message = parseMessage(this.codec.decode(frame, this.host, this.limits.maxFrameBytes))
     } catch (err) {
       this.giveBackImports(mark)
-      const reason = err instanceof FrameError ? err : new FrameError(`undecodable frame: ${(err as Error).message}`, peekRequestId(frame))
-      return this.malformedFrame(reason)
+      if (err instanceof FrameError) return this.rejectFrame(frame, err.message, undefined, err.replyTo)
+      // A limit hit while decoding (maxImportedRefs) is answered as itself.
+      return this.rejectFrame(frame, `undecodable frame: ${(err as Error).message}`, err instanceof OverloadedError ? err : undefined)
     }
     try {
       this.dispatch(message, mark)
+    } catch (err) {
+      // Dispatch runs user code (error class prototypes, listeners); nothing may escape into the transport.
+      this.logger.error('[wirecall] failed to handle a frame:', err)
     } finally {
       this.importLog.length = mark
     }
@@ -342,12 +350,23 @@ export class Session<RemoteService = unknown> {
     }
   }
 
-  private malformedFrame(reason: FrameError): void {
+  /**
+   * A frame we cannot use: count and log it; answer a request whose msgid can
+   * be read, and settle at once our call whose response it was (so a bad
+   * response never turns into a timeout, or a hang with `timeout: 0`).
+   */
+  private rejectFrame(frame: Uint8Array, message: string, answer?: Error, replyTo?: number): void {
+    const peeked = peekMessageId(frame)
+    this.malformedFrame(new FrameError(message, replyTo ?? (peeked?.type === MessageType.REQUEST ? peeked.id : undefined)), answer)
+    if (peeked?.type === MessageType.RESPONSE) this.pendingTable?.settle(peeked.id, new ProtocolError(`the response could not be used: ${message}`))
+  }
+
+  private malformedFrame(reason: FrameError, answer?: Error): void {
     this.malformed++
     if (this.malformed <= MAX_LOGGED_MALFORMED) {
       this.logger.warn(`[wirecall] malformed frame from ${this.peerLabel ?? 'peer'}: ${reason.message}${this.malformed === MAX_LOGGED_MALFORMED ? ' (further ones are only counted)' : ''}`)
     }
-    if (reason.replyTo !== undefined) this.reply(reason.replyTo, new ProtocolError(reason.message), undefined, '')
+    if (reason.replyTo !== undefined) this.reply(reason.replyTo, answer ?? new ProtocolError(reason.message), undefined, '')
   }
 
   private handleRequest(id: number, method: string, params: unknown[], mark = this.importLog.length): void {
@@ -424,21 +443,56 @@ export class Session<RemoteService = unknown> {
     }
     const handler = this.resolve(method)
     if (handler && !(handler instanceof Error)) {
-      this.runNotificationHandler(method, () => this.execute(handler, method, params, undefined))
+      const controller = this.untrackedSignal(handler)
+      this.runNotificationHandler(method, () => this.execute(handler, method, params, controller?.signal), controller)
     } else if (!listeners) {
       this.giveBackImports(mark)
       this.logger.warn(`[wirecall] notification ${clip(method)} from ${this.peerLabel ?? 'peer'}: ${handler?.message ?? 'no such method'}`)
     }
   }
 
-  private runNotificationHandler(method: string, run: () => unknown): void {
-    const report = (err: unknown) => this.logger.warn(`[wirecall] notification handler ${clip(method)} failed:`, err)
+  /**
+   * Notification handlers count as calls in flight (so `maxInFlightCalls`
+   * bounds them too, and graceful shutdown waits for them); past the limit
+   * a notification is dropped and logged, never queued.
+   */
+  private runNotificationHandler(method: string, run: () => unknown, controller?: AbortController): void {
+    if (this.inFlight >= this.limits.maxInFlightCalls) {
+      this.settleUntracked(controller)
+      this.logger.warn(`[wirecall] notification ${clip(method)} dropped: too many calls in flight (maxInFlightCalls = ${this.limits.maxInFlightCalls})`)
+      return
+    }
+    this.inFlight++
+    const done = () => {
+      this.settleUntracked(controller)
+      if (--this.inFlight === 0 && this.idleWaiters) this.wakeIdleWaiters()
+    }
+    const failed = (err: unknown) => {
+      done()
+      this.logger.warn(`[wirecall] notification handler ${clip(method)} failed:`, err)
+    }
     try {
       const result = run()
-      if (isThenable(result)) result.then(undefined, report)
+      if (isThenable(result)) result.then(done, failed)
+      else done()
     } catch (err) {
-      report(err)
+      failed(err)
     }
+  }
+
+  /**
+   * A signal for a contextual handler that no cancel message can address
+   * (notifications, JSON-RPC calls): it still fires when the connection closes.
+   */
+  private untrackedSignal(handler: Handler): AbortController | undefined {
+    if (!handler.contextual) return undefined
+    const controller = new AbortController()
+    ;(this.untracked ??= new Set()).add(controller)
+    return controller
+  }
+
+  private settleUntracked(controller: AbortController | undefined): void {
+    if (controller) this.untracked?.delete(controller)
   }
 
   /** Find the handler for a method name: a path in our service, or `#id...` for a reference we exported. */
@@ -485,12 +539,14 @@ export class Session<RemoteService = unknown> {
     const handler = this.resolve(method)
     if (!handler || handler instanceof Error) throw handler ?? new NotFoundError(`no such method: ${clip(method)}`)
     this.inFlight++
+    const controller = this.untrackedSignal(handler)
     try {
-      return await this.execute(handler, method, params, undefined)
+      return await this.execute(handler, method, params, controller?.signal)
     } catch (err) {
       this.logHandlerError(method, err)
       throw err
     } finally {
+      this.settleUntracked(controller)
       if (--this.inFlight === 0 && this.idleWaiters) this.wakeIdleWaiters()
     }
   }
@@ -508,6 +564,10 @@ export class Session<RemoteService = unknown> {
     if (this.cancellable) {
       for (const controller of this.cancellable.values()) controller.abort(new ConnectionClosedError(`connection closed${why}`))
       this.cancellable.clear()
+    }
+    if (this.untracked) {
+      for (const controller of this.untracked) controller.abort(new ConnectionClosedError(`connection closed${why}`))
+      this.untracked = undefined
     }
     this.refsTable?.closeAll()
     this.wakeIdleWaiters()

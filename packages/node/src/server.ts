@@ -30,13 +30,15 @@ export interface ServeOptions<ClientService = unknown> extends Omit<SessionOptio
    * handshake (headers, cookies, URL); it is not kept afterwards, so copy what
    * you need (idle connections stay small).
    */
-  onConnection?(conn: Connection<ClientService>, request: IncomingMessage): void
+  onConnection?(conn: Connection<ClientService>, request: IncomingMessage): void | Promise<void>
   /**
-   * Check the handshake's Origin header. A list of allowed origins, or a
-   * predicate. @default undefined: every origin is accepted. Set it for any
-   * server reachable from browsers with credentials (cookies).
+   * Which pages may connect, by their Origin header: a list of origins
+   * (`['https://app.example']`), a predicate, or `'*'` for any.
+   * @default same origin: a handshake without Origin (Node and other
+   * non-browser clients) is accepted; a browser's is accepted only when its
+   * Origin names the host it connects to (the Host header).
    */
-  readonly allowedOrigins?: readonly string[] | ((origin: string | undefined) => boolean)
+  readonly allowedOrigins?: readonly string[] | ((origin: string | undefined) => boolean) | '*'
   /**
    * Authenticate the handshake (cookies, headers, query). Return the identity
    * (available as `conn.identity` and `ctx.identity`); throw or return
@@ -95,6 +97,15 @@ function pathnameOf(url: string | undefined): string | undefined {
 const wirecallListeners = new WeakSet<Function>()
 const claimed = new WeakSet<IncomingMessage>()
 
+/** `host[:port]` of an origin URL, lower-cased, or undefined when it is not one. */
+function hostOf(origin: string): string | undefined {
+  try {
+    return new URL(origin).host.toLowerCase()
+  } catch {
+    return undefined
+  }
+}
+
 function destroySocket(this: Duplex): void {
   this.destroy()
 }
@@ -111,12 +122,13 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   })
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false })
   const connections = new Set<Connection<ClientService>>()
-  const topics = new Topics<ClientService>(connections)
+
   const heartbeat = new Heartbeat(limits.heartbeatIntervalMs, limits.deadPeerTimeoutMs, true)
   const path = options.path
   const exposeErrorStacks = options.exposeErrorStacks ?? process.env.NODE_ENV !== 'production'
   // One options object for every connection: sessions share the configuration resolved from it.
   const sessionOptions: SessionOptions = { textFrames: jsonRpc, ...options, exposeErrorStacks, limits, service: options.service }
+  const topics = new Topics<ClientService>(connections, sessionOptions)
   let closing: Promise<void> | undefined
   // Sockets between the upgrade request and admission (origin/auth checks).
   // close() refuses them at once; before, it waited for each one's handshake
@@ -172,9 +184,12 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   }
 
   /** The Origin check; a predicate that throws refuses the handshake (fails closed, like authenticate). */
-  const originAllowed = (origin: string | undefined): boolean => {
+  const originAllowed = (origin: string | undefined, host: string | undefined): boolean => {
     const allowed = options.allowedOrigins
-    if (!allowed) return true
+    if (allowed === '*') return true
+    // Default: same origin only. Browsers always send Origin; a page of another site
+    // must not ride on the user's cookies (cross-site WebSocket hijacking).
+    if (allowed === undefined) return origin === undefined || hostOf(origin) === host?.toLowerCase()
     if (typeof allowed !== 'function') return origin !== undefined && allowed.includes(origin)
     try {
       return allowed(origin)
@@ -185,7 +200,7 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   }
 
   const admit = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (!originAllowed(req.headers.origin)) return refuse(socket, 403, 'Forbidden')
+    if (!originAllowed(req.headers.origin, req.headers.host)) return refuse(socket, 403, 'Forbidden')
     let identity: unknown
     if (options.authenticate) {
       try {
@@ -193,7 +208,8 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
       } catch {
         identity = undefined
       }
-      if (identity === undefined || identity === false) return refuse(socket, 401, 'Unauthorized')
+      // null too: "not found" from a user lookup must not let anyone in.
+      if (identity === undefined || identity === null || identity === false) return refuse(socket, 401, 'Unauthorized')
     }
     if (socket.destroyed || closing) return refuse(socket, 503, 'Service Unavailable')
     wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req, identity))
@@ -205,10 +221,14 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     const conn = new Connection<ClientService>(transport, sessionOptions, topics, identity)
     connections.add(conn)
     heartbeat.watch(transport)
+    // An async onConnection that rejects (a page without the method it calls, a client
+    // that left at once) is logged; as an unhandled rejection it would end the process.
+    const report = (err: unknown) => (options.logger ?? console).error('[wirecall] onConnection failed:', err)
     try {
-      options.onConnection?.(conn, req)
+      const result: unknown = options.onConnection?.(conn, req)
+      if (result && typeof (result as PromiseLike<unknown>).then === 'function') (result as PromiseLike<unknown>).then(undefined, report)
     } catch (err) {
-      ;(options.logger ?? console).error('[wirecall] onConnection threw:', err)
+      report(err)
     }
   }
 

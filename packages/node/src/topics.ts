@@ -3,7 +3,7 @@
  * Membership is kept here; sending is `createBroadcast` from the core, which
  * encodes once per fan-out and skips slow or closed members.
  */
-import { createBroadcast, type Broadcast, type Notify } from '@wirecall/core'
+import { createBroadcast, type Broadcast, type Notify, type SessionOptions } from '@wirecall/core'
 import type { Connection, TopicRegistry } from './connection.js'
 
 /** A named group of connections. */
@@ -22,7 +22,7 @@ export class Topics<ClientService> implements TopicRegistry<ClientService> {
   private readonly groups = new Map<string, Set<Connection<ClientService>>>()
 
   /** `connections`: the server's live set, from which closed connections are removed. */
-  constructor(private readonly connections: Set<Connection<ClientService>>) {}
+  constructor(private readonly connections: Set<Connection<ClientService>>, private readonly options: SessionOptions) {}
 
   closed(conn: Connection<ClientService>): void {
     this.connections.delete(conn)
@@ -49,7 +49,7 @@ export class Topics<ClientService> implements TopicRegistry<ClientService> {
 
   topic(name: string): Topic<ClientService> {
     const members = () => this.groups.get(name) ?? new Set<Connection<ClientService>>()
-    const broadcast = createBroadcast<ClientService>(members, () => this.dropped++)
+    const broadcast = createBroadcast<ClientService>(members, () => this.dropped++, this.options)
     return {
       name,
       get size() {
@@ -65,6 +65,6 @@ export class Topics<ClientService> implements TopicRegistry<ClientService> {
 
   /** A broadcast to a receiver list (quickrpc's receivers); iterated afresh at every send. */
   to(connections: Iterable<Connection<ClientService>>): Broadcast<ClientService> {
-    return createBroadcast<ClientService>(() => connections, () => this.dropped++)
+    return createBroadcast<ClientService>(() => connections, () => this.dropped++, this.options)
   }
 }
