@@ -162,9 +162,28 @@ function ownData(value: object, skipData = false): Record<string, unknown> | und
     if (RESERVED_FIELDS.has(key) || (skipData && key === 'data')) continue
     const field = (value as Record<string, unknown>)[key]
     if (typeof field === 'function' || typeof field === 'symbol') continue
-    ;(data ??= {})[key] = field
+    ;(data ??= {})[key] = dataOnly(field, 0)
   }
   return data
+}
+
+/**
+ * An error's fields as plain data: functions and symbols dropped at any depth
+ * (an error is never a way to hand out callable references, e.g. an HTTP
+ * client error's `config.adapter`), cycles and depth cut at 8 levels.
+ */
+function dataOnly(value: unknown, depth: number): unknown {
+  if (typeof value !== 'object' || value === null) return typeof value === 'function' || typeof value === 'symbol' ? undefined : value
+  if (depth >= 8) return undefined
+  if (Array.isArray(value)) return value.map((item) => dataOnly(item, depth + 1))
+  const proto: unknown = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return value // Date, Map, Uint8Array, Error...: the codec knows them
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(value)) {
+    const field = (value as Record<string, unknown>)[key]
+    if (typeof field !== 'function' && typeof field !== 'symbol') out[key] = dataOnly(field, depth + 1)
+  }
+  return out
 }
 
 function describe(value: object): string {

@@ -38,6 +38,9 @@ export interface ReferenceOwner {
   sendRelease(pairs: number[]): void
 }
 
+/** Stands in for a reference refused past `maxImportedRefs`; the frame holding it is refused. */
+const REFUSED = Object.freeze({})
+
 /** Which session and id a proxy belongs to, for passing it back and for `release`. */
 const proxyInfo = new WeakMap<object, { table: References; entry: Import }>()
 
@@ -49,6 +52,7 @@ export class References {
   private releaseQueue: number[] = []
   private releaseScheduled = false
   private closed = false
+  private overflowed = false
   private readonly finalizer = new FinalizationRegistry<Import>((entry) => this.drop(entry))
 
   constructor(private readonly owner: ReferenceOwner, private readonly maxExports: number, private readonly maxImports: number) {}
@@ -117,7 +121,12 @@ export class References {
       this.drop(existing)
     }
     if (this.imports.size >= this.maxImports) {
-      throw new OverloadedError(`too many references from the peer (limit maxImportedRefs = ${this.maxImports})`)
+      // Refused, and given straight back so the peer's table does not keep it. Decoding goes on
+      // (later references of the frame are given back the same way); the session then refuses
+      // the whole frame with OverloadedError and gives back what was imported from it.
+      this.overflowed = true
+      this.queueRelease(id, 1)
+      return REFUSED
     }
     const entry: Import = { id, proxy: undefined as unknown as WeakRef<object>, count: 1, released: false }
     const base = `#${id}`
@@ -187,6 +196,13 @@ export class References {
     entry.released = true
     if (this.imports.get(entry.id) === entry) this.imports.delete(entry.id)
     this.queueRelease(entry.id, entry.count)
+  }
+
+  /** Did an import hit `maxImportedRefs` since the last call? (The session then refuses the frame.) */
+  takeOverflow(): boolean {
+    const overflowed = this.overflowed
+    this.overflowed = false
+    return overflowed
   }
 
   private queueRelease(id: number, count: number): void {

@@ -305,7 +305,11 @@ export class Session<RemoteService = unknown> {
     const mark = this.importLog.length
     try {
       message = parseMessage(this.codec.decode(frame, this.host, this.limits.maxFrameBytes))
+      if (this.refsTable?.takeOverflow()) {
+        throw new OverloadedError(`too many references from the peer (limit maxImportedRefs = ${this.limits.maxImportedRefs})`)
+      }
     } catch (err) {
+      this.refsTable?.takeOverflow()
       this.giveBackImports(mark)
       if (err instanceof FrameError) return this.rejectFrame(frame, err.message, undefined, err.replyTo)
       // A limit hit while decoding (maxImportedRefs) is answered as itself.
@@ -426,14 +430,15 @@ export class Session<RemoteService = unknown> {
     }
     this.logHandlerError(method, error)
     const wire = toWireError(error, this.exposeStacks)
-    let frame: Uint8Array | Uint8Array[]
+    let frame: Uint8Array
     try {
-      frame = this.encodeFrame([MessageType.RESPONSE, id, wire, null])
+      // No reference host: an error never exports anything (a service or class instance in its data fails here).
+      frame = this.codec.encode([MessageType.RESPONSE, id, wire, null], undefined)
     } catch {
       // The error's own data could not be encoded: send it without.
-      frame = this.encodeFrame([MessageType.RESPONSE, id, { name: wire.name, message: wire.message, code: wire.code }, null])
+      frame = this.codec.encode([MessageType.RESPONSE, id, { name: wire.name, message: wire.message, code: wire.code }, null], undefined)
     }
-    this.transmit(frame)
+    this.transport.send(frame)
   }
 
   private handleNotification(method: string, params: unknown[], mark = this.importLog.length): void {

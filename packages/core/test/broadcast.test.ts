@@ -25,7 +25,7 @@ test('createBroadcast encodes once and every member receives', async () => {
   const at = new Date(1234)
   group.notify.ticker.tick(1, at)
   expect(encode).toHaveBeenCalledTimes(1)
-  expect(encode).toHaveBeenCalledWith('ticker.tick', [1, at])
+  expect(encode).toHaveBeenCalledWith('ticker.tick', [1, at], undefined)
   await until(() => received.every((inbox) => inbox.length === 1), 'every member')
   expect(received[49]![0]).toEqual([1, at])
   const result = group.send('ticker.tick', [2, at])
