@@ -259,3 +259,19 @@ export function asError(value: unknown): Error {
   if (value instanceof Error) return value
   return new RemoteError(typeof value === 'string' ? value : `non-Error value thrown: ${String(value)}`)
 }
+
+/** Long method names and the like, cut for messages. */
+export const clip = (s: string): string => (s.length > 100 ? `${s.slice(0, 100)}...` : s)
+
+/** The error of a call aborted through its signal (the signal's reason kept as `cause`). */
+export function abortError(path: string, signal: AbortSignal): AbortError {
+  const reason: unknown = signal.reason
+  const text = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason)
+  return new AbortError(`call to ${clip(path)} aborted: ${text}`, { cause: reason })
+}
+
+/** The error of a call whose arguments could not be encoded (library errors, such as limits, pass as they are). */
+export function encodeFailure(path: string, err: unknown): Error {
+  if (WirecallError.is(err)) return err
+  return new ParameterError(`arguments of ${clip(path)} cannot be sent: ${(err as Error).message}`, { cause: err })
+}

@@ -12,7 +12,9 @@
  * garbage-collected (FinalizationRegistry), or all at once when the
  * connection closes. Releases are batched into one frame per tick.
  */
+import { wantsContext } from './context.js'
 import { OverloadedError, ReferenceReleasedError } from './errors.js'
+import { resolvePath, type Handler } from './router.js'
 import { createProxy, type Invoker } from './proxy.js'
 
 export type RefKind = 'function' | 'service'
@@ -148,6 +150,19 @@ export class References {
     proxyInfo.set(proxy, { table: this, entry })
     this.finalizer.register(proxy, entry, entry)
     return proxy
+  }
+
+  /** The handler for a call addressed to one of our exports: `#id` (a function) or `#id.path` (a member of a service). */
+  resolve(method: string): Handler | Error | undefined {
+    const end = method.indexOf('.')
+    const idText = method.slice(1, end === -1 ? undefined : end)
+    const id = /^\d{1,10}$/.test(idText) ? Number(idText) : NaN
+    const entry = this.exports.get(id)
+    if (!entry) return new ReferenceReleasedError(`reference #${idText.slice(0, 20)} does not exist or was released`)
+    if (end === -1) {
+      return typeof entry.value === 'function' ? { fn: entry.value, self: undefined, contextual: wantsContext(entry.value) } : undefined
+    }
+    return resolvePath(entry.value, method.slice(end + 1))
   }
 
   /** If `value` is a live proxy imported by this table, its id (to hand it back to its owner). */

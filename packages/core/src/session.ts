@@ -4,10 +4,11 @@
  * owns the reference tables for callbacks.
  */
 import { defaultCodec, type MsgpackCodec, type RefHost } from './codec.js'
-import { wantsContext as isContextual, type CallContext, type PeerInfo } from './context.js'
+import type { CallContext, PeerInfo } from './context.js'
 import {
   AbortError, ConnectionClosedError, NotFoundError, OverloadedError, ParameterError, ProtocolError,
-  ReferenceReleasedError, TimeoutError, WirecallError, fromWireError, toWireError, type ErrorTable,
+  ReferenceReleasedError, TimeoutError, WirecallError, abortError, clip, encodeFailure, fromWireError,
+  toWireError, type ErrorTable,
 } from './errors.js'
 import type { Limits } from './limits.js'
 import { configOf, type CallOptions, type Logger, type SessionConfig, type SessionOptions, type SessionStats } from './options.js'
@@ -23,7 +24,6 @@ export type { CallOptions, Logger, SessionOptions, SessionStats }
 
 const MAX_LOGGED_MALFORMED = 10
 
-const clip = (s: string) => (s.length > 100 ? `${s.slice(0, 100)}...` : s)
 const isThenable = (v: unknown): v is PromiseLike<unknown> =>
   v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function'
 
@@ -503,15 +503,7 @@ export class Session<RemoteService = unknown> {
   /** Find the handler for a method name: a path in our service, or `#id...` for a reference we exported. */
   private resolve(method: string): Handler | Error | undefined {
     if (method.charCodeAt(0) !== 35 /* # */) return this.service ? resolvePath(this.service, method) : undefined
-    const end = method.indexOf('.')
-    const idText = method.slice(1, end === -1 ? undefined : end)
-    const id = /^\d{1,10}$/.test(idText) ? Number(idText) : NaN
-    const entry = this.refsTable?.exported(id)
-    if (!entry) return new ReferenceReleasedError(`reference #${idText} does not exist or was released`)
-    if (end === -1) {
-      return typeof entry.value === 'function' ? { fn: entry.value, self: undefined, contextual: isContextual(entry.value) } : undefined
-    }
-    return resolvePath(entry.value, method.slice(end + 1))
+    return this.refsTable ? this.refsTable.resolve(method) : new ReferenceReleasedError(`reference ${clip(method)} does not exist or was released`)
   }
 
   private execute(handler: Handler, path: string, params: unknown[], signal: AbortSignal | undefined): unknown {
@@ -592,15 +584,4 @@ export class Session<RemoteService = unknown> {
     }
     this.closing?.resolve()
   }
-}
-
-function abortError(path: string, signal: AbortSignal): AbortError {
-  const reason: unknown = signal.reason
-  const text = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason)
-  return new AbortError(`call to ${clip(path)} aborted: ${text}`, { cause: reason })
-}
-
-function encodeFailure(path: string, err: unknown): Error {
-  if (WirecallError.is(err)) return err
-  return new ParameterError(`arguments of ${clip(path)} cannot be sent: ${(err as Error).message}`, { cause: err })
 }
