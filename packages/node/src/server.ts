@@ -97,6 +97,9 @@ function pathnameOf(url: string | undefined): string | undefined {
 const wirecallListeners = new WeakSet<Function>()
 const claimed = new WeakSet<IncomingMessage>()
 
+/** Refused-origin handshakes logged per server; more are only refused (a hostile page could flood the log). */
+const MAX_LOGGED_REFUSALS = 10
+
 /** `host[:port]` of an origin URL, lower-cased, or undefined when it is not one. */
 function hostOf(origin: string): string | undefined {
   try {
@@ -130,6 +133,7 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   const sessionOptions: SessionOptions = { textFrames: jsonRpc, ...options, exposeErrorStacks, limits, service: options.service }
   const topics = new Topics<ClientService>(connections, sessionOptions)
   let closing: Promise<void> | undefined
+  let originRefusals = 0
   // Sockets between the upgrade request and admission (origin/auth checks).
   // close() refuses them at once; before, it waited for each one's handshake
   // deadline (handshakeTimeoutMs, 10 s by default, longer than closeTimeoutMs)
@@ -200,7 +204,13 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   }
 
   const admit = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (!originAllowed(req.headers.origin, req.headers.host)) return refuse(socket, 403, 'Forbidden')
+    if (!originAllowed(req.headers.origin, req.headers.host)) {
+      // Browsers show nothing useful for a refused handshake: say it here (first few only).
+      if (++originRefusals <= MAX_LOGGED_REFUSALS) {
+        ;(options.logger ?? console).warn(`[wirecall] refused a WebSocket from origin ${req.headers.origin} (host ${req.headers.host}): set allowedOrigins to allow it`)
+      }
+      return refuse(socket, 403, 'Forbidden')
+    }
     let identity: unknown
     if (options.authenticate) {
       try {

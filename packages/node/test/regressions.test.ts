@@ -134,10 +134,13 @@ describe('12: handshake checks: null identity, same-origin default, allowedOrigi
   })
 
   test('by default a foreign Origin is refused with 403; the same origin and no Origin are accepted', async () => {
-    const server = await startServer({ service: api })
+    const logger = capture()
+    const server = await startServer({ service: api, logger })
     const url = urlOf(server)
     const foreign = await refusal(RawClient.open(url, { headers: { origin: 'https://evil.example' } }))
     expect(foreign.message).toContain('403')
+    // The server says why (the browser cannot).
+    expect(logger.text()).toContain('refused a WebSocket from origin https://evil.example')
     // Same host, another port: another origin.
     const otherPort = await refusal(RawClient.open(url, { headers: { origin: `http://127.0.0.1:${server.port + 1}` } }))
     expect(otherPort.message).toContain('403')
