@@ -2,7 +2,7 @@
 import { WebSocketServer, WebSocket } from 'ws'
 import { createBirpc } from 'birpc'
 import { Encoder, Decoder } from '@msgpack/msgpack'
-import { listenWss, openWs, toU8 } from '../lib/wsutil.mjs'
+import { wssServer, openWs, toU8 } from '../lib/wsutil.mjs'
 import { callbackMethods } from '../lib/push.mjs'
 
 export const id = 'birpc'
@@ -37,16 +37,7 @@ export async function startServer({ host = '127.0.0.1' } = {}) {
     const rpc = createBirpc(fns, channel(ws, encoder, decoder))
     ws.on('close', () => rpc.$close?.())
   })
-  const port = await listenWss(wss)
-  return {
-    port,
-    connections: () => wss.clients.size,
-    close: () => new Promise((resolve) => {
-      for (const c of wss.clients) c.terminate()
-      wss.close(() => resolve())
-    }),
-    ...callbackMethods(() => subscriber),
-  }
+  return wssServer(wss, { ...callbackMethods(() => subscriber) })
 }
 
 export async function createClient(port) {

@@ -6,7 +6,7 @@
 // `pull` message (a call that is not awaited is never sent back), answered by `resolve`.
 import { WebSocketServer, WebSocket as WS } from 'ws'
 import { RpcTarget, newWebSocketRpcSession } from 'capnweb'
-import { listenWss, openWs, toU8 } from '../lib/wsutil.mjs'
+import { wssServer, openWs, toU8 } from '../lib/wsutil.mjs'
 import { callbackMethods } from '../lib/push.mjs'
 
 // capnweb's WebSocket transport reads the global `WebSocket` (for `WebSocket.CONNECTING`, and to
@@ -38,16 +38,7 @@ export async function startServer({ host = '127.0.0.1' } = {}) {
   wss.on('connection', (ws) => {
     newWebSocketRpcSession(ws, new BenchApi())
   })
-  const port = await listenWss(wss)
-  return {
-    port,
-    connections: () => wss.clients.size,
-    close: () => new Promise((resolve) => {
-      for (const c of wss.clients) c.terminate()
-      wss.close(() => resolve())
-    }),
-    ...callbackMethods(() => subscriber && ((n) => subscriber(n))),
-  }
+  return wssServer(wss, { ...callbackMethods(() => subscriber && ((n) => subscriber(n))) })
 }
 
 export async function createClient(port) {

@@ -8,7 +8,7 @@ import { WebSocketServer, WebSocket as WS } from 'ws'
 import { initTRPC } from '@trpc/server'
 import { applyWSSHandler } from '@trpc/server/adapters/ws'
 import { createTRPCClient, createWSClient, wsLink } from '@trpc/client'
-import { listenWss, toU8 } from '../lib/wsutil.mjs'
+import { wssServer, toU8 } from '../lib/wsutil.mjs'
 
 export const id = 'trpc'
 export const label = 'tRPC'
@@ -42,15 +42,7 @@ const router = t.router({
 export async function startServer({ host = '127.0.0.1' } = {}) {
   const wss = new WebSocketServer({ host, port: 0 })
   applyWSSHandler({ wss, router })
-  const port = await listenWss(wss)
-  return {
-    port,
-    connections: () => wss.clients.size,
-    close: () => new Promise((resolve) => {
-      for (const c of wss.clients) c.terminate()
-      wss.close(() => resolve())
-    }),
-  }
+  return wssServer(wss)
 }
 
 export async function createClient(port) {

@@ -27,3 +27,20 @@ export function toU8(v) {
   if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
   throw new TypeError(`expected binary, got ${Object.prototype.toString.call(v)}`)
 }
+
+/**
+ * The common shape of a `ws`-based bench server: listen on an ephemeral port, count clients, and
+ * close by terminating every client (no closing handshakes to wait for between repetitions).
+ */
+export async function wssServer(wss, extra = {}) {
+  const port = await listenWss(wss)
+  return {
+    port,
+    connections: () => wss.clients.size,
+    close: () => new Promise((resolve) => {
+      for (const c of wss.clients) c.terminate()
+      wss.close(() => resolve())
+    }),
+    ...extra,
+  }
+}
