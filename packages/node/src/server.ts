@@ -4,6 +4,7 @@
  * graceful close); all RPC logic lives in the core `Session`.
  */
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
+import { isIP } from 'node:net'
 import type { Server as HttpsServer } from 'node:https'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
@@ -33,16 +34,35 @@ export interface ServeOptions<ClientService = unknown> extends Omit<SessionOptio
   onConnection?(conn: Connection<ClientService>, request: IncomingMessage): void | Promise<void>
   /**
    * Which pages may connect, by their Origin header: a list of origins
-   * (`['https://app.example']`), a predicate, or `'*'` for any.
-   * @default same origin: a handshake without Origin (Node and other
-   * non-browser clients) is accepted; a browser's is accepted only when its
-   * Origin names the host it connects to (the Host header).
+   * (`['https://app.example']`), a predicate, or `'*'` for any. Browsers
+   * always send Origin, so a handshake without one (Node, Python and other
+   * non-browser clients) passes a list; a predicate sees `undefined` and decides.
+   * @default same origin: a browser's handshake is accepted only when its
+   * Origin has the scheme, host and port of the connection (Host header; an
+   * `http:` page for a plain connection, `https:` for TLS; an `https:` page may
+   * also reach a plain listener behind a TLS-terminating proxy, an `http:` page
+   * never reaches a TLS one). Without Origin: accepted.
    */
   readonly allowedOrigins?: readonly string[] | ((origin: string | undefined) => boolean) | '*'
   /**
+   * Host names clients may use in the Host header, against DNS rebinding (a
+   * page of `evil.example` whose name is made to resolve to 127.0.0.1 is
+   * "same origin" with itself). IP literals, `localhost` and `*.localhost` are
+   * always allowed (no DNS is involved). Entries are names without port; one
+   * starting with `.` allows the domain and its subdomains (`.app.example`).
+   * Anything else is refused with 403. `'all'` turns the check off.
+   * @default on a connection that reached a loopback address (127.0.0.0/8,
+   * ::1), only IP literals, `localhost` and `*.localhost`; elsewhere no check
+   * (a public server's names are not known). With a list, it is checked on
+   * every connection.
+   */
+  readonly allowedHosts?: readonly string[] | 'all'
+  /**
    * Authenticate the handshake (cookies, headers, query). Return the identity
-   * (available as `conn.identity` and `ctx.identity`); throw or return
-   * `undefined`/`false` to refuse with HTTP 401.
+   * (available as `conn.identity` and `ctx.identity`): an object, a non-empty
+   * string, a non-zero number or `true`. A falsy result (`undefined`, `null`,
+   * `false`, `0`, `''`, `NaN`, `0n`), a throw or a rejection refuses with HTTP
+   * 401, so `token && lookup(token)` with an empty token lets no one in.
    */
   authenticate?(request: IncomingMessage): unknown
 }
@@ -100,13 +120,44 @@ const claimed = new WeakSet<IncomingMessage>()
 /** Refused-origin handshakes logged per server; more are only refused (a hostile page could flood the log). */
 const MAX_LOGGED_REFUSALS = 10
 
-/** `host[:port]` of an origin URL, lower-cased, or undefined when it is not one. */
-function hostOf(origin: string): string | undefined {
+/**
+ * Same origin: the Origin's host and port are the Host header's, and its
+ * scheme fits the connection (`tls`: the socket is TLS). An `https:` page on a
+ * plain connection is a TLS-terminating proxy in front; an `http:` page on a
+ * TLS connection is an insecure page riding a secure endpoint: refused.
+ */
+function sameOrigin(origin: string, host: string | undefined, tls: boolean): boolean {
+  if (host === undefined) return false
   try {
-    return new URL(origin).host.toLowerCase()
+    const page = new URL(origin)
+    if (page.protocol !== 'https:' && (page.protocol !== 'http:' || tls)) return false
+    // Parsed with the page's scheme so that a default port written out (`h:443`) compares equal.
+    return page.host === new URL(`${page.protocol}//${host}`).host
+  } catch {
+    return false // `null` (sandboxed frames, file:) and anything unparsable
+  }
+}
+
+/** The host name of a Host header, lower-cased, without port; IPv6 keeps its brackets. */
+function hostnameOf(host: string | undefined): string | undefined {
+  if (!host) return undefined
+  try {
+    return new URL(`http://${host}`).hostname
   } catch {
     return undefined
   }
+}
+
+/** Names that never go through DNS, so DNS rebinding cannot forge them. */
+function isLocalName(hostname: string): boolean {
+  return hostname === 'localhost' || hostname.endsWith('.localhost') || hostname.startsWith('[') || isIP(hostname) !== 0
+}
+
+/** A local address of 127.0.0.0/8 or ::1 (IPv4-mapped included). */
+function isLoopback(address: string | undefined): boolean {
+  if (!address) return false
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address
+  return v4.startsWith('127.') || address === '::1'
 }
 
 function destroySocket(this: Duplex): void {
@@ -187,14 +238,31 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     }
   }
 
+  /** The Host check against DNS rebinding (see `allowedHosts`). */
+  const allowedHosts = options.allowedHosts
+  const hostAllowed = (req: IncomingMessage): boolean => {
+    if (allowedHosts === 'all') return true
+    if (allowedHosts === undefined && !isLoopback(req.socket.localAddress)) return true
+    const name = hostnameOf(req.headers.host)
+    if (name === undefined) return false
+    if (isLocalName(name)) return true
+    return allowedHosts !== undefined && allowedHosts.some((entry) => {
+      const e = entry.toLowerCase()
+      return e.startsWith('.') ? name === e.slice(1) || name.endsWith(e) : name === e
+    })
+  }
+
   /** The Origin check; a predicate that throws refuses the handshake (fails closed, like authenticate). */
-  const originAllowed = (origin: string | undefined, host: string | undefined): boolean => {
+  const originAllowed = (req: IncomingMessage): boolean => {
+    const origin = req.headers.origin
     const allowed = options.allowedOrigins
     if (allowed === '*') return true
-    // Default: same origin only. Browsers always send Origin; a page of another site
-    // must not ride on the user's cookies (cross-site WebSocket hijacking).
-    if (allowed === undefined) return origin === undefined || hostOf(origin) === host?.toLowerCase()
-    if (typeof allowed !== 'function') return origin !== undefined && allowed.includes(origin)
+    // Browsers always send Origin: a handshake without one is not a page riding on the user's cookies.
+    if (origin === undefined && typeof allowed !== 'function') return true
+    // Default: same origin only; a page of another site must not ride on the user's cookies
+    // (cross-site WebSocket hijacking).
+    if (allowed === undefined) return sameOrigin(origin!, req.headers.host, (req.socket as { encrypted?: boolean }).encrypted === true)
+    if (typeof allowed !== 'function') return allowed.includes(origin!)
     try {
       return allowed(origin)
     } catch (err) {
@@ -204,7 +272,13 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   }
 
   const admit = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (!originAllowed(req.headers.origin, req.headers.host)) {
+    if (!hostAllowed(req)) {
+      if (++originRefusals <= MAX_LOGGED_REFUSALS) {
+        ;(options.logger ?? console).warn(`[wirecall] refused a WebSocket for host ${req.headers.host} (origin ${req.headers.origin}): not a local name; set allowedHosts to allow it`)
+      }
+      return refuse(socket, 403, 'Forbidden')
+    }
+    if (!originAllowed(req)) {
       // Browsers show nothing useful for a refused handshake: say it here (first few only).
       if (++originRefusals <= MAX_LOGGED_REFUSALS) {
         ;(options.logger ?? console).warn(`[wirecall] refused a WebSocket from origin ${req.headers.origin} (host ${req.headers.host}): set allowedOrigins to allow it`)
@@ -218,8 +292,9 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
       } catch {
         identity = undefined
       }
-      // null too: "not found" from a user lookup must not let anyone in.
-      if (identity === undefined || identity === null || identity === false) return refuse(socket, 401, 'Unauthorized')
+      // Any falsy value refuses: `null` from a lookup that found no one, `''` from
+      // `token && lookup(token)` with an empty token, 0 or NaN from a failed id parse.
+      if (!identity) return refuse(socket, 401, 'Unauthorized')
     }
     if (socket.destroyed || closing) return refuse(socket, 503, 'Service Unavailable')
     wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req, identity))
