@@ -23,6 +23,8 @@ export const ErrorCode = {
   OVERLOADED: 'WIRECALL_OVERLOADED',
   /** A callback or service reference was used after it was released. */
   REFERENCE_RELEASED: 'WIRECALL_REFERENCE_RELEASED',
+  /** The peer is shutting down: it finishes running calls but starts no new ones. Retry elsewhere or later. */
+  SHUTTING_DOWN: 'WIRECALL_SHUTTING_DOWN',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -91,12 +93,14 @@ export class ProtocolError extends define('ProtocolError', ErrorCode.PROTOCOL) {
 export class OverloadedError extends define('OverloadedError', ErrorCode.OVERLOADED) {}
 /** A callback or service reference was used after release or after its connection closed. */
 export class ReferenceReleasedError extends define('ReferenceReleasedError', ErrorCode.REFERENCE_RELEASED) {}
+/** The peer is shutting down (a server in `close()`): the call was not run, so it is safe to retry elsewhere. */
+export class ShuttingDownError extends define('ShuttingDownError', ErrorCode.SHUTTING_DOWN) {}
 
 type LibraryErrorClass = new (message: string) => WirecallError
 /** Library errors are rebuilt as themselves from their wire name (null prototype: no `toString` lookups). */
 const LIBRARY_ERRORS: Readonly<Record<string, LibraryErrorClass>> = Object.assign(Object.create(null), {
   NotFoundError, ParameterError, TimeoutError, AbortError, ConnectionClosedError,
-  ProtocolError, OverloadedError, ReferenceReleasedError,
+  ProtocolError, OverloadedError, ReferenceReleasedError, ShuttingDownError,
 })
 /** Built-in JS errors are re-raised as themselves by default. */
 // Plain `Error` is not among them: a bare Error (or a non-Error throw) arrives as `RemoteError`,

@@ -9,7 +9,7 @@ export { release } from './references.js'
 export { createBroadcast, type Broadcast, type FanoutResult } from './broadcast.js'
 export {
   ErrorCode, WirecallError, RemoteError, NotFoundError, ParameterError, TimeoutError, AbortError,
-  ConnectionClosedError, ProtocolError, OverloadedError, ReferenceReleasedError,
+  ConnectionClosedError, ProtocolError, OverloadedError, ReferenceReleasedError, ShuttingDownError,
   type ErrorTable, type ErrorClass, type WireError, type RemoteErrorFields,
 } from './errors.js'
 export { DEFAULT_LIMITS, resolveLimits, type Limits } from './limits.js'

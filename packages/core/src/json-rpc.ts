@@ -4,12 +4,13 @@
  * `TextProtocol`: the Node adapter installs `jsonRpc`; browsers leave it out.
  * JSON frames carry JSON values only (no references, no binary).
  */
-import { NotFoundError, OverloadedError, ParameterError, ProtocolError, toWireError, type WireError } from './errors.js'
-import { FrameError } from './protocol.js'
+import { ErrorCode, NotFoundError, OverloadedError, toWireError, WirecallError, type WireError } from './errors.js'
 
 /** What a text protocol may do with the session that received the frame. */
 export interface TextPeer {
   readonly maxFrameBytes: number
+  /** Longest batch answered; a longer one is refused whole (`Limits.maxBatchLength`). */
+  readonly maxBatchLength: number
   readonly exposeErrorStacks: boolean
   /** Run an incoming call; rejects with what the handler threw (or `NotFoundError`, `OverloadedError`). */
   call(method: string, params: unknown[]): Promise<unknown>
@@ -18,6 +19,8 @@ export interface TextPeer {
   sendText(text: string): void
   /** Count a malformed frame in the session's stats. */
   malformed(): void
+  /** Report a failure nobody else can see (logged, rate-limited). */
+  failed(err: unknown): void
 }
 
 /** Understands text frames for a session (`SessionOptions.textFrames`). */
@@ -28,6 +31,8 @@ export interface TextProtocol {
 
 /** The JSON-RPC 2.0 code for text that is not JSON at all. */
 export const JSON_PARSE_ERROR = -32700
+/** The JSON-RPC 2.0 code for a frame or entry that is not a valid request. */
+const JSON_INVALID_REQUEST = -32600
 
 /** JSON-RPC 2.0 error codes for our error codes; anything else is -32000 (server error). */
 const JSON_RPC_CODES: Readonly<Record<string, number>> = {
@@ -44,17 +49,44 @@ export interface JsonRequest {
   readonly isNotification: boolean
 }
 
-/** Parse one text frame (a single request or a batch array). Throws `FrameError` with a JSON-RPC-ready message. */
-export function parseJsonFrame(text: string): { batch: boolean; requests: (JsonRequest | FrameError)[] } {
+/**
+ * An entry that is not a valid request. A plain object, not an Error: a
+ * batch may hold a thousand of them, and each Error would capture a stack.
+ */
+export interface InvalidRequest {
+  readonly invalid: string
+  /** The wirecall error code to answer with (`WIRECALL_PROTOCOL_ERROR` or `WIRECALL_BAD_PARAMETERS`). */
+  readonly code: string
+  readonly id?: string | number | null
+}
+
+/** A whole frame that cannot be answered entry by entry: one JSON-RPC error answers it. */
+export class JsonFrameError extends Error {
+  constructor(message: string, readonly jsonCode: number) {
+    super(message)
+  }
+}
+
+/**
+ * Parse one text frame (a single request or a batch array). Throws
+ * `JsonFrameError` for a frame that is not JSON, an empty batch, or a batch
+ * longer than `maxBatchLength` (refused before any entry is looked at).
+ */
+export function parseJsonFrame(text: string, maxBatchLength = Infinity): { batch: boolean; requests: (JsonRequest | InvalidRequest)[] } {
   let value: unknown
   try {
     value = JSON.parse(text)
   } catch {
-    throw new FrameError('Parse error')
+    throw new JsonFrameError('Parse error', JSON_PARSE_ERROR)
   }
   if (Array.isArray(value)) {
-    if (value.length === 0) throw new FrameError('Invalid Request: empty batch')
-    return { batch: true, requests: value.filter((v) => !isJsonResponse(v)).map(parseJsonRequest) }
+    if (value.length === 0) throw new JsonFrameError('Invalid Request: empty batch', JSON_INVALID_REQUEST)
+    if (value.length > maxBatchLength) {
+      throw new JsonFrameError(`Invalid Request: batch of ${value.length} entries exceeds maxBatchLength (${maxBatchLength})`, JSON_INVALID_REQUEST)
+    }
+    const requests: (JsonRequest | InvalidRequest)[] = []
+    for (const entry of value) if (!isJsonResponse(entry)) requests.push(parseJsonRequest(entry))
+    return { batch: true, requests }
   }
   return { batch: false, requests: isJsonResponse(value) ? [] : [parseJsonRequest(value)] }
 }
@@ -67,17 +99,20 @@ function isJsonResponse(value: unknown): boolean {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !('method' in value) && ('result' in value || 'error' in value)
 }
 
-function parseJsonRequest(value: unknown): JsonRequest | FrameError {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return new FrameError('Invalid Request')
+const invalid = (message: string, id?: string | number | null): InvalidRequest =>
+  id === undefined ? { invalid: message, code: ErrorCode.PROTOCOL } : { invalid: message, code: ErrorCode.BAD_PARAMETERS, id }
+
+function parseJsonRequest(value: unknown): JsonRequest | InvalidRequest {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return invalid('Invalid Request')
   const v = value as Record<string, unknown>
   const hasId = Object.prototype.hasOwnProperty.call(v, 'id')
   const id = v.id
-  if (hasId && id !== null && typeof id !== 'string' && typeof id !== 'number') return new FrameError('Invalid Request: bad id')
-  if (v.jsonrpc !== '2.0' || typeof v.method !== 'string' || !v.method) return new FrameError('Invalid Request')
+  if (hasId && id !== null && typeof id !== 'string' && typeof id !== 'number') return invalid('Invalid Request: bad id')
+  if (v.jsonrpc !== '2.0' || typeof v.method !== 'string' || !v.method) return invalid('Invalid Request')
   let params: unknown[]
   if (v.params === undefined) params = []
   else if (Array.isArray(v.params)) params = v.params
-  else return Object.assign(new FrameError('Invalid params: wirecall takes positional (array) params'), { jsonId: id })
+  else return invalid('Invalid params: wirecall takes positional (array) params', hasId ? (id as string | number | null) : null)
   return hasId
     ? { method: v.method, params, id: id as string | number | null, isNotification: false }
     : { method: v.method, params, isNotification: true }
@@ -97,49 +132,62 @@ export function jsonError(id: string | number | null | undefined, error: WireErr
   }
 }
 
+/** The wire form of an error the library itself raises: no stack, no data (cheap to build by the thousand). */
+function libraryError(name: string, code: string, message: string): WireError {
+  return { name, message, code }
+}
+
 /** JSON-RPC 2.0 requests, notifications and batches, positional params only. */
 export const jsonRpc: TextProtocol = {
   receive(text, peer) {
-    if (text.length > peer.maxFrameBytes) return send(peer, jsonError(null, toWireError(new ProtocolError('frame exceeds maxFrameBytes'), false)))
+    // A UTF-16 length over the limit means at least as many UTF-8 bytes.
+    if (text.length > peer.maxFrameBytes) {
+      return send(peer, jsonError(null, libraryError('ProtocolError', ErrorCode.PROTOCOL, 'frame exceeds maxFrameBytes')))
+    }
     let parsed
     try {
-      parsed = parseJsonFrame(text)
+      parsed = parseJsonFrame(text, peer.maxBatchLength)
     } catch (err) {
       peer.malformed()
-      const message = (err as Error).message
-      const code = message === 'Parse error' ? JSON_PARSE_ERROR : undefined
-      return send(peer, jsonError(null, toWireError(new ProtocolError(message), false), code))
+      const failure = err as JsonFrameError
+      return send(peer, jsonError(null, libraryError('ProtocolError', ErrorCode.PROTOCOL, failure.message), failure.jsonCode))
     }
-    const answers = parsed.requests.map((request) => answer(peer, request))
-    if (parsed.batch) {
-      void Promise.all(answers).then((list) => {
-        const present = list.filter((a): a is object => a !== undefined)
-        if (present.length) send(peer, present)
-      })
-    } else {
-      void answers[0]?.then((a) => a && send(peer, a)) // none: it was a response, skipped
+    if (!parsed.batch) {
+      const request = parsed.requests[0]
+      // None: it was a response, skipped.
+      if (request) void Promise.resolve(answer(peer, request)).then((a) => a && send(peer, a), logged(peer))
+      return
     }
+    // Entries answered at once (invalid ones, synchronous handlers) need no promise each.
+    const answers: (object | undefined | Promise<object | undefined>)[] = parsed.requests.map((request) => answer(peer, request))
+    void Promise.all(answers).then((list) => {
+      const present = list.filter((a): a is object => a !== undefined)
+      if (present.length) send(peer, present)
+    }, logged(peer))
   },
 }
 
-async function answer(peer: TextPeer, request: JsonRequest | FrameError): Promise<object | undefined> {
-  if (request instanceof FrameError) {
+/** The last resort of a promise chain that nobody else holds: log, never leave a rejection unhandled. */
+const logged = (peer: TextPeer) => (err: unknown) => peer.failed(err)
+
+function answer(peer: TextPeer, request: JsonRequest | InvalidRequest): object | undefined | Promise<object | undefined> {
+  if ('invalid' in request) {
     peer.malformed()
-    const id = (request as FrameError & { jsonId?: string | number | null }).jsonId
-    const error = request.message.startsWith('Invalid params') ? new ParameterError(request.message) : new ProtocolError(request.message)
-    return jsonError(id, toWireError(error, false))
+    const name = request.code === ErrorCode.BAD_PARAMETERS ? 'ParameterError' : 'ProtocolError'
+    return jsonError(request.id, libraryError(name, request.code, request.invalid))
   }
   if (request.isNotification) {
     peer.notify(request.method, request.params)
     return undefined
   }
   const id = request.id ?? null
-  try {
-    return jsonResult(id, await peer.call(request.method, request.params))
-  } catch (err) {
-    const library = err instanceof NotFoundError || err instanceof OverloadedError
-    return jsonError(id, toWireError(err, library ? false : peer.exposeErrorStacks))
-  }
+  return peer.call(request.method, request.params).then(
+    (result) => jsonResult(id, result),
+    (err: unknown) => {
+      const library = err instanceof NotFoundError || err instanceof OverloadedError || WirecallError.is(err)
+      return jsonError(id, toWireError(err, library ? false : peer.exposeErrorStacks))
+    },
+  )
 }
 
 function send(peer: TextPeer, value: unknown): void {

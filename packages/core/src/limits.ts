@@ -11,6 +11,18 @@ export interface Limits {
    */
   readonly maxFrameBytes: number
   /**
+   * Memory a binary frame may decode into, as a multiple of its size (frames
+   * under 64 KiB count as 64 KiB). Measured in units of about one byte of V8
+   * heap: each array, map, binary and extension value is charged its header
+   * and slots as it is decoded, and decoding stops with a `ProtocolError`
+   * once the frame's budget is spent. Without it a 4 MiB frame of empty
+   * arrays holds 160 MiB, and one of empty maps 256 MiB.
+   * @default 32: ordinary data (records, lists of numbers or strings, dates)
+   * stays under 20; only long runs of tiny containers (empty arrays and maps,
+   * empty binaries, one-byte extensions: 40 to 64) go past it.
+   */
+  readonly maxDecodeExpansion: number
+  /**
    * Incoming calls a connection may have running at once. Past it a call is
    * answered at once with `OverloadedError` instead of queueing forever.
    * @default 1024: far above what a page needs, low enough to bound memory.
@@ -60,11 +72,46 @@ export interface Limits {
    * @default 5 s
    */
   readonly closeTimeoutMs: number
+  /**
+   * Entries in one JSON-RPC batch. A longer batch is refused whole with one
+   * error (`-32600`), before any entry runs: a batch is one frame, so without
+   * it a 16 MiB frame could queue millions of calls and replies.
+   * @default 1000: as Ethereum's geth; far more than batching needs.
+   */
+  readonly maxBatchLength: number
+  /**
+   * Bytes queued for one peer beyond which the connection is closed (code
+   * 1008, see `CloseCode.SEND_BUFFER_FULL`). Past `sendHighWaterMark` a
+   * server already stops reading the peer's requests until it drains; this
+   * catches what it pushes on its own (notifications, callbacks).
+   * @default 32 MiB: four times `sendHighWaterMark`.
+   */
+  readonly maxSendBufferBytes: number
+  /**
+   * Connections one server holds at once; more handshakes are refused with
+   * HTTP 503.
+   * @default 20000: an idle connection costs a few KB, so this bounds a flood, not real use.
+   */
+  readonly maxConnections: number
+  /**
+   * Incoming calls (and notification handlers) running at once across all
+   * connections of one server; past it calls get `OverloadedError`. Bounds
+   * what many connections at their own `maxInFlightCalls` could hold.
+   * @default 8192
+   */
+  readonly maxServerInFlightCalls: number
+  /**
+   * References (exported plus imported) held across all connections of one
+   * server; past it the frame or call that would add one gets `OverloadedError`.
+   * @default 65536: about 60 MB at the measured ~1 KB per reference.
+   */
+  readonly maxServerRefs: number
 }
 
 /** The defaults; copy and override with `limits: { ... }` on any session, server or client. */
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxFrameBytes: 16 * 1024 * 1024,
+  maxDecodeExpansion: 32,
   maxInFlightCalls: 1024,
   maxExportedRefs: 16384,
   maxImportedRefs: 16384,
@@ -73,6 +120,11 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   deadPeerTimeoutMs: 60_000,
   sendHighWaterMark: 8 * 1024 * 1024,
   closeTimeoutMs: 5_000,
+  maxBatchLength: 1000,
+  maxSendBufferBytes: 32 * 1024 * 1024,
+  maxConnections: 20_000,
+  maxServerInFlightCalls: 8192,
+  maxServerRefs: 65_536,
 })
 
 /** Merge user overrides over the defaults, rejecting nonsense early. */

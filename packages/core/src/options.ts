@@ -2,6 +2,7 @@
  * Session options, their resolved (shared) form, and the counters a session reports.
  */
 import { defaultCodec, MsgpackCodec, type ValueType } from './codec.js'
+import type { SharedBudget } from './budget.js'
 import type { PeerInfo } from './context.js'
 import type { ErrorClass, ErrorTable } from './errors.js'
 import type { TextProtocol } from './json-rpc.js'
@@ -60,6 +61,12 @@ export interface SessionOptions {
   readonly peer?: PeerInfo
   /** Identity of the peer (set by the server's authenticate hook). */
   readonly identity?: unknown
+  /**
+   * Counters shared by every session of one server, for the server-wide
+   * limits (`maxServerInFlightCalls`, `maxServerRefs`). Adapters create one
+   * per server; a client session has none.
+   */
+  readonly budget?: SharedBudget
 }
 
 /** Counters for debugging and leak checks. */
@@ -89,7 +96,11 @@ export interface SessionConfig {
   readonly logErrors: SessionOptions['logErrors']
   readonly logger: Logger
   readonly textFrames: TextProtocol | undefined
+  readonly budget: SharedBudget | undefined
 }
+
+/** Default timeout of outgoing calls (`SessionOptions.timeout`): long enough for real work, short enough that a lost reply never hangs a UI. */
+export const DEFAULT_TIMEOUT_MS = 30_000
 
 const configs = new WeakMap<SessionOptions, SessionConfig>()
 
@@ -98,7 +109,7 @@ export function configOf(options: SessionOptions): SessionConfig {
   if (!config) {
     config = {
       service: options.service,
-      defaultTimeout: options.timeout ?? 30_000,
+      defaultTimeout: options.timeout ?? DEFAULT_TIMEOUT_MS,
       limits: resolveLimits(options.limits),
       codec: options.types?.length ? new MsgpackCodec(options.types) : defaultCodec,
       errorTable: options.errors,
@@ -106,6 +117,7 @@ export function configOf(options: SessionOptions): SessionConfig {
       logErrors: options.logErrors ?? false,
       logger: options.logger ?? console,
       textFrames: options.textFrames,
+      budget: options.budget,
     }
     configs.set(options, config)
   }

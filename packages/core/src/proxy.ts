@@ -2,9 +2,10 @@
  * `Remote<T>`: the peer's service as a typed object of async methods, and
  * the Proxy that builds calls from property paths.
  *
- * Proxy rules: `then` and symbols read as `undefined` (so a Remote is never
- * mistaken for a promise), one proxy per path (cached), set/delete throw,
- * `String(remote.a.b)` says what it is.
+ * Proxy rules: symbols and language protocol names (`then`, `valueOf`,
+ * `constructor`, ... see `LOCAL_ONLY`) never become calls, so a Remote is
+ * never mistaken for a promise and coercing one sends nothing; one proxy per
+ * path (cached); set/delete throw; `String(remote.a.b)` says what it is.
  */
 import type { CallContext } from './context.js'
 
@@ -67,6 +68,20 @@ export interface Invoker {
 export type ProxyExtras = ReadonlyMap<PropertyKey, unknown>
 
 /**
+ * Names the language looks up on any object: coercion (`valueOf`,
+ * `toString`), JSON, promise resolution (`then`), prototype checks; symbols
+ * (`Symbol.toPrimitive`, Node's inspect symbol, iterators) read as undefined. On a proxy they never become remote calls: `a + b` on a callback
+ * reference would otherwise send `#1.valueOf` and leave a promise nobody
+ * holds, whose rejection ends a Node process. None of them can be a remote
+ * method anyway: the router never resolves Object.prototype names.
+ */
+const LOCAL_ONLY = new Set([
+  'then', 'valueOf', 'toString', 'toLocaleString', 'toJSON', 'constructor', 'prototype', '__proto__',
+  'hasOwnProperty', 'isPrototypeOf', 'propertyIsEnumerable',
+  '__defineGetter__', '__defineSetter__', '__lookupGetter__', '__lookupSetter__',
+])
+
+/**
  * One handler instance per proxy, its traps on the prototype: a remote costs
  * a few fields instead of a closure per trap (idle connections stay small).
  */
@@ -77,9 +92,14 @@ class RemoteHandler implements ProxyHandler<() => void> {
 
   get(_target: unknown, prop: PropertyKey): unknown {
     if (this.extras?.has(prop)) return this.extras.get(prop)
-    if (typeof prop === 'symbol' || prop === 'then') return undefined
-    if (prop === 'toString' || prop === 'toJSON') return () => `[wirecall remote ${this.path || '(root)'}]`
-    const key = String(prop)
+    if (typeof prop !== 'string') return undefined
+    if (LOCAL_ONLY.has(prop)) {
+      // A readable description for coercion and JSON; every other protocol name reads as absent.
+      if (prop !== 'toString' && prop !== 'toJSON' && prop !== 'toLocaleString') return undefined
+      const path = this.path
+      return () => `[wirecall remote ${path || '(root)'}]`
+    }
+    const key = prop
     const children = (this.children ??= new Map())
     let child = children.get(key)
     if (child === undefined) {
@@ -106,7 +126,7 @@ class RemoteHandler implements ProxyHandler<() => void> {
   }
 
   has(_target: unknown, prop: PropertyKey): boolean {
-    return typeof prop === 'string' && prop !== 'then'
+    return typeof prop === 'string' && !LOCAL_ONLY.has(prop)
   }
 }
 

@@ -12,6 +12,7 @@
  * garbage-collected (FinalizationRegistry), or all at once when the
  * connection closes. Releases are batched into one frame per tick.
  */
+import type { SharedBudget } from './budget.js'
 import { wantsContext } from './context.js'
 import { OverloadedError, ReferenceReleasedError } from './errors.js'
 import { resolvePath, type Handler } from './router.js'
@@ -57,7 +58,13 @@ export class References {
   private overflowed = false
   private readonly finalizer = new FinalizationRegistry<Import>((entry) => this.drop(entry))
 
-  constructor(private readonly owner: ReferenceOwner, private readonly maxExports: number, private readonly maxImports: number) {}
+  constructor(
+    private readonly owner: ReferenceOwner,
+    private readonly maxExports: number,
+    private readonly maxImports: number,
+    /** Server-wide reference count, when this table belongs to a server's connection. */
+    private readonly budget: SharedBudget | undefined,
+  ) {}
 
   /** Live entries, for leak hunting: `session.stats()`. */
   get exportCount(): number {
@@ -79,6 +86,10 @@ export class References {
     if (this.exports.size >= this.maxExports) {
       throw new OverloadedError(`too many exported references (limit maxExportedRefs = ${this.maxExports})`)
     }
+    if (this.budget && this.budget.refs >= this.budget.maxRefs) {
+      throw new OverloadedError(`too many references on this server (limit maxServerRefs = ${this.budget.maxRefs})`)
+    }
+    if (this.budget) this.budget.refs++
     let id = this.nextExportId
     while (this.exports.has(id)) id = id >= 0xffff_fffe ? 1 : id + 1
     this.nextExportId = id >= 0xffff_fffe ? 1 : id + 1
@@ -105,6 +116,7 @@ export class References {
     if (entry.count <= 0) {
       this.exports.delete(id)
       this.exportIds.delete(entry.value)
+      if (this.budget) this.budget.refs--
     }
   }
 
@@ -122,7 +134,7 @@ export class References {
       // Collected but not yet finalized: give its count back now.
       this.drop(existing)
     }
-    if (this.imports.size >= this.maxImports) {
+    if (this.imports.size >= this.maxImports || (this.budget !== undefined && this.budget.refs >= this.budget.maxRefs)) {
       // Refused, and given straight back so the peer's table does not keep it. Decoding goes on
       // (later references of the frame are given back the same way); the session then refuses
       // the whole frame with OverloadedError and gives back what was imported from it.
@@ -147,6 +159,7 @@ export class References {
     const proxy = createProxy(invoker, '', extras) as object
     ;(entry as { proxy: WeakRef<object> }).proxy = new WeakRef(proxy)
     this.imports.set(id, entry)
+    if (this.budget) this.budget.refs++
     proxyInfo.set(proxy, { table: this, entry })
     this.finalizer.register(proxy, entry, entry)
     return proxy
@@ -209,7 +222,10 @@ export class References {
   private drop(entry: Import): void {
     if (entry.released) return
     entry.released = true
-    if (this.imports.get(entry.id) === entry) this.imports.delete(entry.id)
+    if (this.imports.get(entry.id) === entry) {
+      this.imports.delete(entry.id)
+      if (this.budget) this.budget.refs--
+    }
     this.queueRelease(entry.id, entry.count)
   }
 
@@ -233,12 +249,19 @@ export class References {
     this.releaseScheduled = false
     const pairs = this.releaseQueue
     this.releaseQueue = []
-    if (pairs.length > 0 && !this.closed) this.owner.sendRelease(pairs)
+    if (pairs.length === 0 || this.closed) return
+    try {
+      this.owner.sendRelease(pairs)
+    } catch {
+      // A microtask must not throw (it would be an uncaught exception); a release
+      // that cannot be sent is moot: the connection is failing and closeAll follows.
+    }
   }
 
   /** The connection closed: everything dies at once. */
   closeAll(): void {
     this.closed = true
+    if (this.budget) this.budget.refs -= this.exports.size + this.imports.size
     this.exports.clear()
     this.exportIds.clear()
     for (const entry of this.imports.values()) {

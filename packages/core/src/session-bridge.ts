@@ -75,6 +75,12 @@ export class SessionBridge implements TransportReceiver, RefHost, ReferenceOwner
   get maxFrameBytes(): number {
     return this.session['limits'].maxFrameBytes
   }
+  get maxBatchLength(): number {
+    return this.session['limits'].maxBatchLength
+  }
+  failed(err: unknown): void {
+    this.session['log']('error', '[wirecall] failed to answer a text frame:', err)
+  }
   call(method: string, params: unknown[]): Promise<unknown> {
     return this.session['runTextCall'](method, params)
   }

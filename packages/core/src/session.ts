@@ -7,10 +7,11 @@ import { defaultCodec, type MsgpackCodec, type RefHost } from './codec.js'
 import type { CallContext, PeerInfo } from './context.js'
 import {
   AbortError, ConnectionClosedError, NotFoundError, OverloadedError, ParameterError, ProtocolError,
-  ReferenceReleasedError, TimeoutError, WirecallError, abortError, clip, encodeFailure, fromWireError,
+  ReferenceReleasedError, ShuttingDownError, TimeoutError, WirecallError, abortError, clip, encodeFailure, fromWireError,
   toWireError, type ErrorTable,
 } from './errors.js'
 import type { Limits } from './limits.js'
+import { LOG_RATE, LogLimiter } from './log-limiter.js'
 import { configOf, type CallOptions, type Logger, type SessionConfig, type SessionOptions, type SessionStats } from './options.js'
 import { PendingCalls } from './pending.js'
 import { FrameError, MAX_MSGID, MessageType, parseMessage, peekMessageId } from './protocol.js'
@@ -22,10 +23,11 @@ import type { Transport } from './transport.js'
 
 export type { CallOptions, Logger, SessionOptions, SessionStats }
 
-const MAX_LOGGED_MALFORMED = 10
-
+/** A handler's result is a promise (or any thenable) when it has a callable `then`. */
 const isThenable = (v: unknown): v is PromiseLike<unknown> =>
   v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function'
+
+function ignore(): void {}
 
 export class Session<RemoteService = unknown> {
   /** The identity the server's authenticate hook gave this connection. */
@@ -41,7 +43,13 @@ export class Session<RemoteService = unknown> {
   private readonly bridge: SessionBridge
   private remoteProxy: Remote<RemoteService> | undefined
   private notifyProxy: Notify<RemoteService> | undefined
-  private cancellable: Map<number, AbortController> | undefined
+  /**
+   * Incoming calls still running after their frame was handled (async
+   * handlers), by request id: the controller of a contextual handler (what a
+   * cancel or the connection closing aborts), undefined otherwise. Also how a
+   * request reusing a running id is recognised.
+   */
+  private running: Map<number, AbortController | undefined> | undefined
   private listeners: Map<string, Set<(...args: unknown[]) => unknown>> | undefined
   private closeListeners: ((reason?: Error) => void)[] | undefined
   private closing: { promise: Promise<void>; resolve(): void } | undefined
@@ -53,6 +61,9 @@ export class Session<RemoteService = unknown> {
   private lateReplies = 0
   private malformed = 0
   private isClosed = false
+  /** Set by `drain()`: incoming calls are refused with `ShuttingDownError`. */
+  private draining = false
+  private logLimiter: LogLimiter | undefined
 
   constructor(transport: Transport, options: SessionOptions = {}) {
     this.transport = transport
@@ -106,7 +117,7 @@ export class Session<RemoteService = unknown> {
   }
 
   private get refs(): References {
-    return (this.refsTable ??= new References(this.bridge, this.limits.maxExportedRefs, this.limits.maxImportedRefs))
+    return (this.refsTable ??= new References(this.bridge, this.limits.maxExportedRefs, this.limits.maxImportedRefs, this.config.budget))
   }
 
   /** What the codec calls back into for references. */
@@ -212,6 +223,17 @@ export class Session<RemoteService = unknown> {
     return new Promise((resolve) => (this.idleWaiters ??= []).push(resolve))
   }
 
+  /**
+   * Start shutting down: incoming calls are refused from now on with
+   * `ShuttingDownError` (so a caller knows the call never ran and may retry
+   * elsewhere), incoming notifications are dropped. Resolves like
+   * `whenIdle()`, once the calls already running have finished.
+   */
+  drain(): Promise<void> {
+    this.draining = true
+    return this.whenIdle()
+  }
+
   private wakeIdleWaiters(): void {
     const waiters = this.idleWaiters ?? []
     this.idleWaiters = undefined
@@ -288,9 +310,16 @@ export class Session<RemoteService = unknown> {
   private invokeReference(path: string, args: unknown[]): Promise<unknown> {
     const end = path.indexOf('.')
     const id = Number(path.slice(1, end === -1 ? undefined : end))
-    if (this.isClosed) return Promise.reject(new ConnectionClosedError(`reference ${path}: its connection is closed`))
-    if (this.refs.isReleased(id)) return Promise.reject(new ReferenceReleasedError(`reference #${id} was released`))
-    return this.call(path, args)
+    const promise = this.isClosed
+      ? Promise.reject(new ConnectionClosedError(`reference ${path}: its connection is closed`))
+      : this.refs.isReleased(id)
+        ? Promise.reject(new ReferenceReleasedError(`reference #${id} was released`))
+        : this.call(path, args)
+    // Callbacks are often called and forgotten (`setInterval(() => onTick(n))`): a rejection
+    // nobody awaits (the page left) must not be an unhandled rejection that ends the process.
+    // Whoever awaits the promise still sees the error.
+    promise.catch(ignore)
+    return promise
   }
 
   // ---------------------------------------------------------------- receiving
@@ -306,7 +335,7 @@ export class Session<RemoteService = unknown> {
     try {
       message = parseMessage(this.codec.decode(frame, this.host, this.limits.maxFrameBytes))
       if (this.refsTable?.takeOverflow()) {
-        throw new OverloadedError(`too many references from the peer (limit maxImportedRefs = ${this.limits.maxImportedRefs})`)
+        throw new OverloadedError(`too many references from the peer (limits maxImportedRefs = ${this.limits.maxImportedRefs}, maxServerRefs)`)
       }
     } catch (err) {
       this.refsTable?.takeOverflow()
@@ -319,7 +348,7 @@ export class Session<RemoteService = unknown> {
       this.dispatch(message, mark)
     } catch (err) {
       // Dispatch runs user code (error class prototypes, listeners); nothing may escape into the transport.
-      this.logger.error('[wirecall] failed to handle a frame:', err)
+      this.log('error', '[wirecall] failed to handle a frame:', err)
     } finally {
       this.importLog.length = mark
     }
@@ -346,7 +375,7 @@ export class Session<RemoteService = unknown> {
       case MessageType.NOTIFICATION:
         return this.handleNotification(message.method, message.params, mark)
       case MessageType.CANCEL:
-        this.cancellable?.get(message.id)?.abort(new AbortError('the caller cancelled the call'))
+        this.running?.get(message.id)?.abort(new AbortError('the caller cancelled the call'))
         return
       case MessageType.RELEASE:
         for (let i = 0; i < message.releases.length; i += 2) this.refsTable?.releaseExport(message.releases[i]!, message.releases[i + 1]!)
@@ -367,27 +396,31 @@ export class Session<RemoteService = unknown> {
 
   private malformedFrame(reason: FrameError, answer?: Error): void {
     this.malformed++
-    if (this.malformed <= MAX_LOGGED_MALFORMED) {
-      this.logger.warn(`[wirecall] malformed frame from ${this.peerLabel ?? 'peer'}: ${reason.message}${this.malformed === MAX_LOGGED_MALFORMED ? ' (further ones are only counted)' : ''}`)
-    }
+    this.log('warn', `[wirecall] malformed frame from ${this.peerLabel ?? 'peer'}: ${reason.message}`)
     if (reason.replyTo !== undefined) this.reply(reason.replyTo, answer ?? new ProtocolError(reason.message), undefined, '')
   }
 
   private handleRequest(id: number, method: string, params: unknown[], mark = this.importLog.length): void {
-    if (this.inFlight >= this.limits.maxInFlightCalls) {
+    if (this.running?.has(id)) {
+      // Two live calls under one id could not be told apart (a cancel would reach one, the close
+      // only the other's signal): the newcomer is refused and the running one goes on.
       this.giveBackImports(mark)
-      return this.reply(id, new OverloadedError(`too many calls in flight (limit maxInFlightCalls = ${this.limits.maxInFlightCalls})`), undefined, method)
+      return this.reply(id, new ProtocolError(`request id ${id} is already in use by a running call`), undefined, method)
     }
     const handler = this.resolve(method)
     if (!handler || handler instanceof Error) {
       this.giveBackImports(mark)
       return this.reply(id, handler ?? new NotFoundError(`no such method: ${clip(method)}`), undefined, method)
     }
-    this.inFlight++
+    const refused = this.enter(method)
+    if (refused) {
+      this.giveBackImports(mark)
+      return this.reply(id, refused, undefined, method)
+    }
     let controller: AbortController | undefined
     if (handler.contextual) {
       controller = new AbortController()
-      ;(this.cancellable ??= new Map()).set(id, controller)
+      ;(this.running ??= new Map()).set(id, controller)
     }
     let result: unknown
     try {
@@ -399,22 +432,61 @@ export class Session<RemoteService = unknown> {
       return this.reply(id, err ?? new Error('threw ' + String(err)), undefined, method)
     }
     if (isThenable(result)) {
+      if (!controller) (this.running ??= new Map()).set(id, undefined)
       result.then(
-        (value) => this.finishRequest(id, controller) && this.reply(id, undefined, value, method),
-        (err: unknown) => this.finishRequest(id, controller) && this.reply(id, err ?? new Error('rejected with ' + String(err)), undefined, method),
+        (value) => this.answerLater(id, controller, undefined, value, method),
+        (err: unknown) => this.answerLater(id, controller, err ?? new Error('rejected with ' + String(err)), undefined, method),
       )
-    } else {
+    } else if (controller) {
       this.finishRequest(id, controller)
+      this.reply(id, undefined, result, method)
+    } else {
+      this.leave()
       this.reply(id, undefined, result, method)
     }
   }
 
-  /** Bookkeeping when a handler settles; false if the caller cancelled (no reply is wanted). */
-  private finishRequest(id: number, controller: AbortController | undefined): boolean {
+  /**
+   * Why an incoming call (or notification handler) cannot start now, or
+   * undefined when it may: then it is counted as in flight, against this
+   * connection's and the server's limits, until `leave()`.
+   */
+  private enter(method: string): Error | undefined {
+    if (this.draining) return new ShuttingDownError(`${clip(method)} was not run: the peer is shutting down`)
+    if (this.inFlight >= this.limits.maxInFlightCalls) {
+      return new OverloadedError(`too many calls in flight (limit maxInFlightCalls = ${this.limits.maxInFlightCalls})`)
+    }
+    const budget = this.config.budget
+    if (budget) {
+      if (budget.inFlight >= budget.maxInFlight) {
+        return new OverloadedError(`server busy: too many calls in flight (limit maxServerInFlightCalls = ${budget.maxInFlight})`)
+      }
+      budget.inFlight++
+    }
+    this.inFlight++
+    return undefined
+  }
+
+  /** An incoming call or notification handler has finished. */
+  private leave(): void {
+    if (this.config.budget) this.config.budget.inFlight--
     if (--this.inFlight === 0 && this.idleWaiters) this.wakeIdleWaiters()
-    if (!controller) return !this.isClosed
-    this.cancellable?.delete(id)
-    return !controller.signal.aborted && !this.isClosed
+  }
+
+  /** An async handler settled: answer, unless the caller cancelled. Runs in a promise callback, so it never throws. */
+  private answerLater(id: number, controller: AbortController | undefined, error: unknown, value: unknown, method: string): void {
+    try {
+      if (this.finishRequest(id, controller)) this.reply(id, error, value, method)
+    } catch (err) {
+      this.log('error', `[wirecall] could not answer ${clip(method)}:`, err)
+    }
+  }
+
+  /** Bookkeeping when a handler settles; false if the caller cancelled or left (no reply is wanted). */
+  private finishRequest(id: number, controller: AbortController | undefined): boolean {
+    this.leave()
+    this.running?.delete(id)
+    return !controller?.signal.aborted && !this.isClosed
   }
 
   private reply(id: number, error: unknown, result: unknown, method: string): void {
@@ -429,7 +501,9 @@ export class Session<RemoteService = unknown> {
       }
     }
     this.logHandlerError(method, error)
-    const wire = toWireError(error, this.exposeStacks)
+    // The library's own errors (overload, not found, shutdown...) never carry a stack: it would only
+    // show our internals, and a flood of refusals must not cost a stack trace each on the wire.
+    const wire = toWireError(error, this.exposeStacks && !WirecallError.is(error))
     let frame: Uint8Array
     try {
       // No reference host: an error never exports anything (a service or class instance in its data fails here).
@@ -452,29 +526,29 @@ export class Session<RemoteService = unknown> {
       this.runNotificationHandler(method, () => this.execute(handler, method, params, controller?.signal), controller)
     } else if (!listeners) {
       this.giveBackImports(mark)
-      this.logger.warn(`[wirecall] notification ${clip(method)} from ${this.peerLabel ?? 'peer'}: ${handler?.message ?? 'no such method'}`)
+      this.log('warn', `[wirecall] notification ${clip(method)} from ${this.peerLabel ?? 'peer'}: ${handler?.message ?? 'no such method'}`)
     }
   }
 
   /**
-   * Notification handlers count as calls in flight (so `maxInFlightCalls`
-   * bounds them too, and graceful shutdown waits for them); past the limit
-   * a notification is dropped and logged, never queued.
+   * Notification handlers count as calls in flight (so the in-flight limits
+   * bound them too, and graceful shutdown waits for them); past a limit a
+   * notification is dropped and logged, never queued.
    */
   private runNotificationHandler(method: string, run: () => unknown, controller?: AbortController): void {
-    if (this.inFlight >= this.limits.maxInFlightCalls) {
+    const refused = this.enter(method)
+    if (refused) {
       this.settleUntracked(controller)
-      this.logger.warn(`[wirecall] notification ${clip(method)} dropped: too many calls in flight (maxInFlightCalls = ${this.limits.maxInFlightCalls})`)
+      this.log('warn', `[wirecall] notification ${clip(method)} dropped: ${refused.message}`)
       return
     }
-    this.inFlight++
     const done = () => {
       this.settleUntracked(controller)
-      if (--this.inFlight === 0 && this.idleWaiters) this.wakeIdleWaiters()
+      this.leave()
     }
     const failed = (err: unknown) => {
       done()
-      this.logger.warn(`[wirecall] notification handler ${clip(method)} failed:`, err)
+      this.log('warn', `[wirecall] notification handler ${clip(method)} failed:`, err)
     }
     try {
       const result = run()
@@ -519,7 +593,27 @@ export class Session<RemoteService = unknown> {
     const setting = this.logErrors
     if (!setting || WirecallError.is(error)) return
     if (typeof setting === 'object' && setting.exclude?.some((cls) => error instanceof cls)) return
-    this.logger.error(`[wirecall] handler ${clip(method)} threw:`, error)
+    this.log('error', `[wirecall] handler ${clip(method)} threw:`, error)
+  }
+
+  /**
+   * Every log line about this connection goes through here: rate-limited per
+   * connection (`LOG_RATE`), with what was suppressed summarised, and a
+   * logger that throws never breaks dispatch.
+   */
+  private log(level: 'warn' | 'error', message: string, ...details: unknown[]): void {
+    const suppressed = (this.logLimiter ??= new LogLimiter()).take(Date.now())
+    if (suppressed === false) return
+    try {
+      if (suppressed > 0) this.reportSuppressed(suppressed)
+      this.logger[level](message, ...details)
+    } catch {
+      // The user's logger failed; there is nowhere left to report it.
+    }
+  }
+
+  private reportSuppressed(count: number): void {
+    this.logger.warn(`[wirecall] ${count} more log lines about ${this.peerLabel ?? 'a peer'} were suppressed (at most ${LOG_RATE.lines} per ${LOG_RATE.windowMs / 1000} s per connection)`)
   }
 
   // -------------------------------------------------------------------- text
@@ -530,22 +624,45 @@ export class Session<RemoteService = unknown> {
     this.malformedFrame(new FrameError('text frame received, but this session has no text protocol (see SessionOptions.textFrames)'))
   }
 
-  /** An incoming call from a text frame: the same checks and bookkeeping as a binary request, as a promise. */
-  private async runTextCall(method: string, params: unknown[]): Promise<unknown> {
-    if (this.inFlight >= this.limits.maxInFlightCalls) throw new OverloadedError('too many calls in flight')
+  /**
+   * An incoming call from a text frame: the same checks and bookkeeping as a
+   * binary request, as a promise. A synchronous handler leaves the in-flight
+   * count before this returns, as in `handleRequest`, so a batch of quick
+   * calls is counted like the same calls sent as binary frames.
+   */
+  private runTextCall(method: string, params: unknown[]): Promise<unknown> {
     const handler = this.resolve(method)
-    if (!handler || handler instanceof Error) throw handler ?? new NotFoundError(`no such method: ${clip(method)}`)
-    this.inFlight++
+    if (!handler || handler instanceof Error) return Promise.reject(handler ?? new NotFoundError(`no such method: ${clip(method)}`))
+    const refused = this.enter(method)
+    if (refused) return Promise.reject(refused)
     const controller = this.untrackedSignal(handler)
-    try {
-      return await this.execute(handler, method, params, controller?.signal)
-    } catch (err) {
-      this.logHandlerError(method, err)
-      throw err
-    } finally {
+    const done = () => {
       this.settleUntracked(controller)
-      if (--this.inFlight === 0 && this.idleWaiters) this.wakeIdleWaiters()
+      this.leave()
     }
+    let result: unknown
+    try {
+      result = this.execute(handler, method, params, controller?.signal)
+    } catch (err) {
+      done()
+      this.logHandlerError(method, err)
+      return Promise.reject(err)
+    }
+    if (!isThenable(result)) {
+      done()
+      return Promise.resolve(result)
+    }
+    return Promise.resolve(result).then(
+      (value) => {
+        done()
+        return value
+      },
+      (err: unknown) => {
+        done()
+        this.logHandlerError(method, err)
+        throw err
+      },
+    )
   }
 
   // ------------------------------------------------------------------ closing
@@ -558,9 +675,9 @@ export class Session<RemoteService = unknown> {
     this.isClosed = true
     const why = reason ? `: ${reason.message}` : ''
     this.pendingTable?.rejectAll(() => new ConnectionClosedError(`connection closed before the call settled${why}`))
-    if (this.cancellable) {
-      for (const controller of this.cancellable.values()) controller.abort(new ConnectionClosedError(`connection closed${why}`))
-      this.cancellable.clear()
+    if (this.running) {
+      for (const controller of this.running.values()) controller?.abort(new ConnectionClosedError(`connection closed${why}`))
+      this.running = undefined
     }
     if (this.untracked) {
       for (const controller of this.untracked) controller.abort(new ConnectionClosedError(`connection closed${why}`))
@@ -568,6 +685,8 @@ export class Session<RemoteService = unknown> {
     }
     this.refsTable?.closeAll()
     this.wakeIdleWaiters()
+    const suppressed = this.logLimiter?.takeSuppressed()
+    if (suppressed) this.reportSuppressed(suppressed)
     try {
       this.afterClose()
     } catch (err) {
@@ -575,11 +694,14 @@ export class Session<RemoteService = unknown> {
     }
     const listeners = this.closeListeners ?? []
     this.closeListeners = undefined
+    const failed = (err: unknown) => this.logger.error('[wirecall] onClose listener failed:', err)
     for (const listener of listeners) {
       try {
-        listener(reason)
+        // An async listener's rejection is reported here, not left unhandled.
+        const result: unknown = listener(reason)
+        if (isThenable(result)) result.then(undefined, failed)
       } catch (err) {
-        this.logger.error('[wirecall] onClose listener threw:', err)
+        failed(err)
       }
     }
     this.closing?.resolve()

@@ -218,13 +218,29 @@ describe('bad extension payloads', () => {
   })
 })
 
-test('the first ten malformed frames are logged, the rest only counted', async () => {
+test('logging is rate-limited per connection: LOG_RATE lines per window, then a summary of what was suppressed', async () => {
   const t = target()
   const warn = vi.spyOn(silent, 'warn')
-  await t.attack(...Array.from({ length: 25 }, () => [0xc1]))
-  expect(t.server.stats().malformedFrames).toBe(25)
-  expect(warn).toHaveBeenCalledTimes(10)
-  expect(String(warn.mock.calls[9]![0])).toContain('only counted')
+  const start = Date.now()
+  const now = vi.spyOn(Date, 'now').mockReturnValue(start)
+  try {
+    await t.attack(...Array.from({ length: 25 }, () => [0xc1]))
+    expect(t.server.stats().malformedFrames).toBe(25)
+    expect(warn).toHaveBeenCalledTimes(20)
+    // The next window: the count of suppressed lines comes first, then the line itself.
+    now.mockReturnValue(start + 10_000)
+    await t.attack([0xc1])
+    expect(warn).toHaveBeenCalledTimes(22)
+    expect(String(warn.mock.calls[20]![0])).toContain('5 more log lines')
+    expect(String(warn.mock.calls[21]![0])).toContain('malformed frame')
+    // Suppressed lines not yet reported are reported when the connection closes.
+    await t.attack(...Array.from({ length: 20 }, () => [0xc1]))
+    expect(warn).toHaveBeenCalledTimes(41)
+    await t.server.close()
+    expect(String(warn.mock.calls.at(-1)![0])).toContain('1 more log lines')
+  } finally {
+    now.mockRestore()
+  }
 })
 
 test('a malformed frame on one connection leaves another connection (same shared codec) untouched', async () => {

@@ -111,15 +111,18 @@ describe('callbacks and services cross by reference', () => {
     const serverApi = service({
       inspect: async (w: Record<string, any> & Disposable) => { // eslint-disable-line @typescript-eslint/no-explicit-any
         const results = [await w.ping(), await w.parts.count()]
-        const refused = await Promise.all(['secret', 'constructor', '__proto__'].map((m) => w[m]().catch((e: Error) => e)))
+        const refused = await Promise.all(['secret', 'hidden.deeper'].map((m) => w[m]().catch((e: Error) => e)))
+        // Language protocol names are never sent at all (they read as absent on a proxy).
+        const local = [w.constructor, w.__proto__, w.valueOf]
         release(w)
-        return { results, refused: refused.map((e: Error) => e.name) }
+        return { results, refused: refused.map((e: Error) => e.name), local }
       },
     })
     const { client } = pair<typeof serverApi>({ service: serverApi })
     const out = await client.remote.inspect(new Widget() as never)
     expect(out.results).toEqual(['pong', 3])
-    expect(out.refused).toEqual(['NotFoundError', 'NotFoundError', 'NotFoundError'])
+    expect(out.refused).toEqual(['NotFoundError', 'NotFoundError'])
+    expect(out.local).toEqual([null, null, null])
     expect(touched).not.toHaveBeenCalled()
   })
 
