@@ -412,7 +412,7 @@ export class Session<RemoteService = unknown> {
       this.giveBackImports(mark)
       return this.reply(id, handler ?? new NotFoundError(`no such method: ${clip(method)}`), undefined, method)
     }
-    const refused = this.enter(method)
+    const refused = this.startIncoming(method)
     if (refused) {
       this.giveBackImports(mark)
       return this.reply(id, refused, undefined, method)
@@ -441,7 +441,7 @@ export class Session<RemoteService = unknown> {
       this.finishRequest(id, controller)
       this.reply(id, undefined, result, method)
     } else {
-      this.leave()
+      this.endIncoming()
       this.reply(id, undefined, result, method)
     }
   }
@@ -449,9 +449,9 @@ export class Session<RemoteService = unknown> {
   /**
    * Why an incoming call (or notification handler) cannot start now, or
    * undefined when it may: then it is counted as in flight, against this
-   * connection's and the server's limits, until `leave()`.
+   * connection's and the server's limits, until `endIncoming()`.
    */
-  private enter(method: string): Error | undefined {
+  private startIncoming(method: string): Error | undefined {
     if (this.draining) return new ShuttingDownError(`${clip(method)} was not run: the peer is shutting down`)
     if (this.inFlight >= this.limits.maxInFlightCalls) {
       return new OverloadedError(`too many calls in flight (limit maxInFlightCalls = ${this.limits.maxInFlightCalls})`)
@@ -468,7 +468,7 @@ export class Session<RemoteService = unknown> {
   }
 
   /** An incoming call or notification handler has finished. */
-  private leave(): void {
+  private endIncoming(): void {
     if (this.config.budget) this.config.budget.inFlight--
     if (--this.inFlight === 0 && this.idleWaiters) this.wakeIdleWaiters()
   }
@@ -484,7 +484,7 @@ export class Session<RemoteService = unknown> {
 
   /** Bookkeeping when a handler settles; false if the caller cancelled or left (no reply is wanted). */
   private finishRequest(id: number, controller: AbortController | undefined): boolean {
-    this.leave()
+    this.endIncoming()
     this.running?.delete(id)
     return !controller?.signal.aborted && !this.isClosed
   }
@@ -536,7 +536,7 @@ export class Session<RemoteService = unknown> {
    * notification is dropped and logged, never queued.
    */
   private runNotificationHandler(method: string, run: () => unknown, controller?: AbortController): void {
-    const refused = this.enter(method)
+    const refused = this.startIncoming(method)
     if (refused) {
       this.settleUntracked(controller)
       this.log('warn', `[wirecall] notification ${clip(method)} dropped: ${refused.message}`)
@@ -544,7 +544,7 @@ export class Session<RemoteService = unknown> {
     }
     const done = () => {
       this.settleUntracked(controller)
-      this.leave()
+      this.endIncoming()
     }
     const failed = (err: unknown) => {
       done()
@@ -633,12 +633,12 @@ export class Session<RemoteService = unknown> {
   private runTextCall(method: string, params: unknown[]): Promise<unknown> {
     const handler = this.resolve(method)
     if (!handler || handler instanceof Error) return Promise.reject(handler ?? new NotFoundError(`no such method: ${clip(method)}`))
-    const refused = this.enter(method)
+    const refused = this.startIncoming(method)
     if (refused) return Promise.reject(refused)
     const controller = this.untrackedSignal(handler)
     const done = () => {
       this.settleUntracked(controller)
-      this.leave()
+      this.endIncoming()
     }
     let result: unknown
     try {
