@@ -8,9 +8,10 @@
  * duration of the (synchronous) call. Why: a per-connection encoder keeps a
  * buffer alive for every idle connection.
  */
-import { decode, decodeTimestamp, encodeTimestamp, ExtData, TIMESTAMP, Writer } from './msgpack.js'
+import { decode, decodeTimestamp, encodeTimestamp, ExtData, TIMESTAMP, Writer, type PayloadReader } from './msgpack.js'
 import { fromWireError, toWireError, type ErrorTable, type WireError } from './errors.js'
 import { isService } from './router.js'
+import { DEFAULT_LIMITS } from './limits.js'
 
 /** Extension type numbers 64-127 are wirecall's; 0-63 are the user's. */
 export const ExtType = {
@@ -20,7 +21,11 @@ export const ExtType = {
   SERVICE_REF: 65,
   /** One of the receiver's own exports handed back; payload: u32 id. */
   RETURNED_REF: 66,
-  /** Arbitrary-precision BigInt; payload: msgpack string, decimal. */
+  /**
+   * A BigInt that msgpack's int 64 / uint 64 cannot carry as one, i.e. within
+   * ±(2^53 - 1) (so it arrives as a bigint, not a number) or beyond 64 bits;
+   * payload: msgpack string, decimal. Other bigints are plain msgpack integers.
+   */
   BIGINT: 67,
   /** Map; payload: msgpack array [k0, v0, k1, v1, ...]. */
   MAP: 68,
@@ -62,7 +67,7 @@ export interface ValueType<T = unknown, W = unknown> {
   decode(wire: W): T
 }
 
-interface Slot { host: RefHost | undefined; maxBytes: number }
+interface Slot { host: RefHost | undefined }
 
 /**
  * Binaries at least this large are not copied into the frame: the frame is
@@ -74,13 +79,14 @@ export const ZERO_COPY_THRESHOLD = 64 * 1024
 
 /** The msgpack codec of a session: built-in extensions plus user value types. */
 export class MsgpackCodec {
-  private readonly slot: Slot = { host: undefined, maxBytes: 0 }
+  private readonly slot: Slot = { host: undefined }
   private readonly writer: Writer
   private writing = false
   private readonly userTypes = new Map<Function, ValueType>()
   private readonly userDecoders = new Map<number, ValueType>()
-  private readonly encodeExt = (value: unknown): ExtData | null => this.tryToEncode(value, this.slot)
-  private readonly decodeExtension = (type: number, data: Uint8Array): unknown => this.decodeExt(data, type, this.slot)
+  private readonly encodeExt = (value: unknown, depth: number): ExtData | null => this.tryToEncode(value, this.slot, depth)
+  private readonly decodeExtension = (type: number, data: Uint8Array, payload: PayloadReader): unknown =>
+    this.decodeExt(data, type, this.slot, payload)
 
   constructor(types: readonly ValueType[] = []) {
     for (const t of types) {
@@ -125,13 +131,18 @@ export class MsgpackCodec {
 
   /** Encode one frame. Throws on values that cannot cross (symbols, unexportable functions). */
   encode(value: unknown, host: RefHost | undefined): Uint8Array {
+    return this.encodeAt(value, host, 0)
+  }
+
+  /** Encode `value` found at nesting `depth`: an extension's payload counts toward the depth limit of its frame. */
+  private encodeAt(value: unknown, host: RefHost | undefined, depth: number): Uint8Array {
     const previous = this.slot.host
     this.slot.host = host
     // Extension payloads are encoded while the shared writer is busy: they get a writer of their own.
     const nested = this.writing
     this.writing = true
     try {
-      return (nested ? new Writer(this.encodeExt) : this.writer).encode(value)
+      return (nested ? new Writer(this.encodeExt) : this.writer).encode(value, depth)
     } finally {
       this.writing = nested
       this.slot.host = previous
@@ -140,25 +151,25 @@ export class MsgpackCodec {
 
   /**
    * Decode one frame. `maxBytes` bounds every length header (and the decoder
-   * refuses any header claiming more items than bytes are left).
+   * refuses any header claiming more items than bytes are left);
+   * `maxExpansion` bounds the memory the decoded value takes, as a multiple
+   * of the frame's size (`Limits.maxDecodeExpansion`). Depth and expansion
+   * limits hold through extension payloads (Map, Set, Error, user types).
    */
-  decode(frame: Uint8Array, host: RefHost | undefined, maxBytes: number): unknown {
+  decode(frame: Uint8Array, host: RefHost | undefined, maxBytes: number, maxExpansion = DEFAULT_LIMITS.maxDecodeExpansion): unknown {
     const previousHost = this.slot.host
-    const previousMax = this.slot.maxBytes
     this.slot.host = host
-    this.slot.maxBytes = maxBytes
     try {
-      return decode(frame, this.decodeExtension, maxBytes)
+      return decode(frame, this.decodeExtension, maxBytes, maxExpansion)
     } finally {
       this.slot.host = previousHost
-      this.slot.maxBytes = previousMax
     }
   }
 
-  private tryToEncode(value: unknown, slot: Slot): ExtData | null {
+  private tryToEncode(value: unknown, slot: Slot, depth: number): ExtData | null {
     if (Array.isArray(value)) return null
     if (typeof value === 'function') return this.encodeRef(value, 'function', slot)
-    if (typeof value === 'bigint') return new ExtData(ExtType.BIGINT, this.encode(value.toString(), slot.host))
+    if (typeof value === 'bigint') return new ExtData(ExtType.BIGINT, this.encodeAt(value.toString(), slot.host, depth + 1))
     if (typeof value !== 'object' || value === null) return null
     const proto: unknown = Object.getPrototypeOf(value)
     if (proto === Object.prototype || proto === null) {
@@ -174,15 +185,15 @@ export class MsgpackCodec {
     if (value instanceof Map) {
       const flat: unknown[] = []
       for (const [k, v] of value) flat.push(k, v)
-      return new ExtData(ExtType.MAP, this.encode(flat, slot.host))
+      return new ExtData(ExtType.MAP, this.encodeAt(flat, slot.host, depth + 1))
     }
-    if (value instanceof Set) return new ExtData(ExtType.SET, this.encode([...value], slot.host))
+    if (value instanceof Set) return new ExtData(ExtType.SET, this.encodeAt([...value], slot.host, depth + 1))
     const user = this.findUserType(value)
-    if (user) return new ExtData(user.type, this.encode(user.encode(value), slot.host))
+    if (user) return new ExtData(user.type, this.encodeAt(user.encode(value), slot.host, depth + 1))
     if (value instanceof Error) {
       const wire = toWireError(value, slot.host?.exposeErrorStacks ?? false)
       // No reference host: functions hidden in an error's fields must not become callable remotely.
-      return new ExtData(ExtType.ERROR, this.encode(wire, undefined))
+      return new ExtData(ExtType.ERROR, this.encodeAt(wire, undefined, depth + 1))
     }
     if (isService(value)) return this.encodeRef(value, 'service', slot)
     return null
@@ -206,7 +217,7 @@ export class MsgpackCodec {
     return new ExtData(kind === 'function' ? ExtType.FUNCTION_REF : ExtType.SERVICE_REF, u32(id))
   }
 
-  private decodeExt(data: Uint8Array, type: number, slot: Slot): unknown {
+  private decodeExt(data: Uint8Array, type: number, slot: Slot, payload: PayloadReader): unknown {
     switch (type) {
       case TIMESTAMP:
         return decodeTimestamp(data)
@@ -220,19 +231,19 @@ export class MsgpackCodec {
         return host.importRef(id, type === ExtType.FUNCTION_REF ? 'function' : 'service')
       }
       case ExtType.BIGINT: {
-        const text = this.decodeNested(data, slot)
+        const text = payload.decode(data)
         if (typeof text !== 'string' || !/^-?\d{1,10000}$/.test(text)) throw new TypeError('malformed bigint')
         return BigInt(text)
       }
       case ExtType.MAP: {
-        const flat = this.decodeNested(data, slot)
+        const flat = payload.decode(data)
         if (!Array.isArray(flat) || flat.length % 2 !== 0) throw new TypeError('malformed map')
         const map = new Map<unknown, unknown>()
         for (let i = 0; i < flat.length; i += 2) map.set(flat[i], flat[i + 1])
         return map
       }
       case ExtType.SET: {
-        const members = this.decodeNested(data, slot)
+        const members = payload.decode(data)
         if (!Array.isArray(members)) throw new TypeError('malformed set')
         return new Set(members)
       }
@@ -241,21 +252,18 @@ export class MsgpackCodec {
       case ExtType.INVALID_DATE:
         return new Date(NaN)
       case ExtType.ERROR: {
-        const wire = this.decodeNested(data, slot) as WireError
+        const wire = payload.decode(data) as WireError
         return fromWireError(wire, slot.host?.peerLabel, slot.host?.errorTable)
       }
       default: {
         const user = this.userDecoders.get(type)
-        if (user) return user.decode(this.decodeNested(data, slot))
+        if (user) return user.decode(payload.decode(data))
         // Unknown extensions stay inspectable rather than failing the whole frame.
         return new ExtData(type, data)
       }
     }
   }
 
-  private decodeNested(data: Uint8Array, slot: Slot): unknown {
-    return this.decode(data, slot.host, slot.maxBytes)
-  }
 }
 
 const EMPTY = new Uint8Array(0)

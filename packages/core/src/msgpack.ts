@@ -7,7 +7,9 @@
  * - zero-copy: large binaries can be left out of the frame and sent as
  *   separate parts (see `Writer.extract`);
  * - hostile input: every length is checked against the bytes actually left
- *   before anything is allocated, depth is bounded, `__proto__` keys refused.
+ *   before anything is allocated, depth is bounded (through extension
+ *   payloads too), the memory a frame decodes into is bounded by a multiple
+ *   of its size, `__proto__` keys refused.
  *
  * Extension values (references, Map, Set, user types...) are delegated to
  * hooks; this file knows only the msgpack format itself and timestamps.
@@ -24,13 +26,35 @@ export class DecodeError extends Error {}
 /** Deepest nesting accepted when encoding or decoding. */
 export const MAX_DEPTH = 100
 
-/** Turns non-msgpack values into extensions; returns null for "encode as a plain value". */
-export type ExtEncoder = (value: object | bigint | symbol | Function) => ExtData | null
-/** Builds the value of an extension. */
-export type ExtDecoder = (type: number, data: Uint8Array) => unknown
+/**
+ * Turns non-msgpack values into extensions; returns null for "encode as a
+ * plain value". `depth` is the value's nesting depth: a payload that is itself
+ * msgpack is encoded one level deeper (`Writer.encode(payload, depth + 1)`),
+ * so nesting through extensions is bounded like nesting through arrays.
+ */
+export type ExtEncoder = (value: object | bigint | symbol | Function, depth: number) => ExtData | null
+/** Builds the value of an extension; `payload` decodes its data when that is msgpack. */
+export type ExtDecoder = (type: number, data: Uint8Array, payload: PayloadReader) => unknown
+
+/** What an extension decoder may do with its data, within the limits of the frame it came in. */
+export interface PayloadReader {
+  /**
+   * Decode `data` (the extension's payload, itself one msgpack value) one
+   * level deeper than the extension, against the same expansion budget as
+   * the rest of the frame.
+   */
+  decode(data: Uint8Array): unknown
+}
 
 const textEncoder = new TextEncoder()
-const textDecoder = new TextDecoder()
+// ignoreBOM: a string that starts with U+FEFF keeps it (the default strips it as a byte-order mark).
+const textDecoder = new TextDecoder('utf-8', { ignoreBOM: true })
+
+/** Int64 and uint64 values outside the safe-integer range travel as themselves (see `decode`). */
+const MIN_INT64 = -(2n ** 63n)
+const MAX_UINT64 = 2n ** 64n - 1n
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER)
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
 
 // ------------------------------------------------------------------- encode
 
@@ -45,10 +69,10 @@ export class Writer {
 
   constructor(private readonly ext: ExtEncoder) {}
 
-  /** Encode `value`; the result is a copy, safe to keep. */
-  encode(value: unknown): Uint8Array {
+  /** Encode `value`, found at nesting `depth` (an extension's payload: one below it); the result is a copy, safe to keep. */
+  encode(value: unknown, depth = 0): Uint8Array {
     this.pos = 0
-    this.write(value, 0)
+    this.write(value, depth)
     // Shrink a buffer that one huge frame grew, so it does not stay pinned forever.
     const out = this.bytes.slice(0, this.pos)
     if (this.bytes.length > 1 << 20) this.reset(256)
@@ -104,8 +128,13 @@ export class Writer {
       case 'object':
         if (value === null) return this.u8(0xc0)
         break
+      case 'bigint':
+        // Beyond a double's exact range but within 64 bits: msgpack's own int 64 / uint 64,
+        // which decode back to a bigint. Other bigints are left to the extension hook.
+        if ((value < MIN_SAFE || value > MAX_SAFE) && value >= MIN_INT64 && value <= MAX_UINT64) return this.int64(value)
+        break
     }
-    const ext = this.ext(value as object)
+    const ext = this.ext(value as object, depth)
     if (ext) return this.extension(ext)
     if (Array.isArray(value)) {
       this.sized(value.length, 0x90, 15, 0, 0xdc, 0xdd)
@@ -154,6 +183,14 @@ export class Writer {
     this.ensure(9)
     this.bytes[this.pos] = 0xcb
     this.view.setFloat64(this.pos + 1, n)
+    this.pos += 9
+  }
+
+  private int64(n: bigint): void {
+    this.ensure(9)
+    this.bytes[this.pos] = n < 0n ? 0xd3 : 0xcf
+    if (n < 0n) this.view.setBigInt64(this.pos + 1, n)
+    else this.view.setBigUint64(this.pos + 1, n)
     this.pos += 9
   }
 
@@ -234,19 +271,62 @@ export class Writer {
 
 // ------------------------------------------------------------------- decode
 
-/** Decode exactly one msgpack value filling `bytes`. Lengths above `maxLength` are refused. */
-export function decode(bytes: Uint8Array, ext: ExtDecoder, maxLength: number): unknown {
-  const reader = new Reader(bytes, ext, maxLength)
+/**
+ * What decoded values cost against the expansion budget, in units of about
+ * one byte of JavaScript heap (V8, 64-bit, measured with `process.memoryUsage`).
+ * Only allocations whose size does not follow from their bytes on the wire
+ * are charged: a container's header and its slots, a binary's view, an
+ * extension's value. Numbers, strings, nil and booleans are not charged
+ * (no more than ~11 heap bytes per wire byte, and they are the hot path).
+ */
+const COST = {
+  /** An array's header (32), plus its elements store's header (16) unless it is empty. */
+  array: 40,
+  /** A plain object with its four in-object property slots. */
+  map: 56,
+  /** One element (array item or map value) in its container. */
+  slot: 8,
+  /** A Uint8Array view of the frame. */
+  binary: 96,
+  /** An extension value: an ExtData and its view (a Date, Map or Set costs about as much). */
+  extension: 136,
+} as const
+
+/**
+ * Frames smaller than this are budgeted as if they were this large: a small
+ * frame cannot hold much however it expands, and a short list of empty
+ * arrays is an ordinary value.
+ */
+export const EXPANSION_FLOOR_BYTES = 64 * 1024
+
+/**
+ * Decode exactly one msgpack value filling `bytes`. Lengths above
+ * `maxLength` are refused. The decoded value may cost at most
+ * `maxExpansion` × max(bytes, `EXPANSION_FLOOR_BYTES`) units (about bytes of
+ * heap, see `COST`); past it decoding stops with a `DecodeError`.
+ *
+ * Integers: int 64 and uint 64 values within ±(2^53 - 1) decode to numbers,
+ * those beyond to bigints, so no integer is ever rounded.
+ */
+export function decode(bytes: Uint8Array, ext: ExtDecoder, maxLength: number, maxExpansion = Infinity): unknown {
+  const reader = new Reader(bytes, ext, maxLength, maxExpansion * Math.max(bytes.length, EXPANSION_FLOOR_BYTES), maxExpansion)
   const value = reader.read(0)
   if (reader.pos !== bytes.length) throw new DecodeError(`${bytes.length - reader.pos} extra bytes after the value`)
   return value
 }
 
-class Reader {
+class Reader implements PayloadReader {
   pos = 0
   private readonly view: DataView
+  /** Depth of the extension whose hook is running, for `decode` (its payload is one level deeper). */
+  private extDepth = 0
 
-  constructor(private readonly bytes: Uint8Array, private readonly ext: ExtDecoder, private readonly max: number) {
+  constructor(
+    private readonly bytes: Uint8Array, private readonly ext: ExtDecoder, private readonly max: number,
+    /** Cost units left before the frame's expansion budget is spent; shared with payload readers. */
+    private left: number,
+    private readonly maxExpansion: number,
+  ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   }
 
@@ -257,6 +337,13 @@ class Reader {
     if (at + n > this.bytes.length) throw new DecodeError('frame ends too early')
     this.pos = at + n
     return at
+  }
+
+  /** Charge `units` against the budget, before allocating what they stand for. */
+  private spend(units: number): void {
+    if ((this.left -= units) < 0) {
+      throw new DecodeError(`the frame decodes into more than ${this.maxExpansion} times its size in memory (limit maxDecodeExpansion)`)
+    }
   }
 
   private uint(size: 1 | 2 | 4): number {
@@ -280,24 +367,35 @@ class Reader {
       case 0xc4: return this.binary(this.uint(1))
       case 0xc5: return this.binary(this.uint(2))
       case 0xc6: return this.binary(this.uint(4))
-      case 0xc7: return this.extension(this.uint(1))
-      case 0xc8: return this.extension(this.uint(2))
-      case 0xc9: return this.extension(this.uint(4))
+      case 0xc7: return this.extension(this.uint(1), depth)
+      case 0xc8: return this.extension(this.uint(2), depth)
+      case 0xc9: return this.extension(this.uint(4), depth)
       case 0xca: return v.getFloat32(this.take(4))
       case 0xcb: return v.getFloat64(this.take(8))
       case 0xcc: return this.uint(1)
       case 0xcd: return this.uint(2)
       case 0xce: return this.uint(4)
-      case 0xcf: { const at = this.take(8); return v.getUint32(at) * 0x100000000 + v.getUint32(at + 4) }
+      case 0xcf: {
+        // Below 2^53 when the high word is below 2^21: a number; otherwise a bigint, never rounded.
+        const at = this.take(8)
+        const hi = v.getUint32(at)
+        return hi < 0x200000 ? hi * 0x100000000 + v.getUint32(at + 4) : v.getBigUint64(at)
+      }
       case 0xd0: return v.getInt8(this.take(1))
       case 0xd1: return v.getInt16(this.take(2))
       case 0xd2: return v.getInt32(this.take(4))
-      case 0xd3: { const at = this.take(8); return v.getInt32(at) * 0x100000000 + v.getUint32(at + 4) }
-      case 0xd4: return this.extension(1)
-      case 0xd5: return this.extension(2)
-      case 0xd6: return this.extension(4)
-      case 0xd7: return this.extension(8)
-      case 0xd8: return this.extension(16)
+      case 0xd3: {
+        // Within ±(2^53 - 1): a number; otherwise a bigint (-2^53 included: it is not a safe integer).
+        const at = this.take(8)
+        const hi = v.getInt32(at)
+        const lo = v.getUint32(at + 4)
+        return hi >= -0x200000 && hi < 0x200000 && (hi !== -0x200000 || lo !== 0) ? hi * 0x100000000 + lo : v.getBigInt64(at)
+      }
+      case 0xd4: return this.extension(1, depth)
+      case 0xd5: return this.extension(2, depth)
+      case 0xd6: return this.extension(4, depth)
+      case 0xd7: return this.extension(8, depth)
+      case 0xd8: return this.extension(16, depth)
       case 0xd9: return this.string(this.uint(1))
       case 0xda: return this.string(this.uint(2))
       case 0xdb: return this.string(this.uint(4))
@@ -312,6 +410,7 @@ class Reader {
   private array(n: number, depth: number): unknown[] {
     // Each item takes at least one byte: a header claiming more than is left is refused unallocated.
     if (n > this.bytes.length - this.pos || n > this.max) throw new DecodeError(`array of ${n} items in a frame that cannot hold it`)
+    this.spend(COST.array + COST.slot * n)
     const out = new Array<unknown>(n)
     for (let i = 0; i < n; i++) out[i] = this.read(depth + 1)
     return out
@@ -319,6 +418,7 @@ class Reader {
 
   private map(n: number, depth: number): Record<string, unknown> {
     if (n * 2 > this.bytes.length - this.pos || n > this.max) throw new DecodeError(`map of ${n} entries in a frame that cannot hold it`)
+    this.spend(COST.map + COST.slot * n)
     const out: Record<string, unknown> = {}
     for (let i = 0; i < n; i++) {
       const key = this.read(depth + 1)
@@ -345,14 +445,26 @@ class Reader {
 
   private binary(n: number): Uint8Array {
     const at = this.take(n)
+    this.spend(COST.binary)
     // A view, not a copy: large payloads pass through untouched.
     return this.bytes.subarray(at, at + n)
   }
 
-  private extension(n: number): unknown {
+  private extension(n: number, depth: number): unknown {
     const type = this.view.getInt8(this.take(1))
     const at = this.take(n)
-    return this.ext(type, this.bytes.subarray(at, at + n))
+    this.spend(COST.extension)
+    this.extDepth = depth
+    return this.ext(type, this.bytes.subarray(at, at + n), this)
+  }
+
+  /** `PayloadReader.decode`: the payload stands one level below its extension and shares the frame's budget. */
+  decode(data: Uint8Array): unknown {
+    const inner = new Reader(data, this.ext, this.max, this.left, this.maxExpansion)
+    const value = inner.read(this.extDepth + 1)
+    if (inner.pos !== data.length) throw new DecodeError(`${data.length - inner.pos} extra bytes after an extension's payload`)
+    this.left = inner.left
+    return value
   }
 }
 

@@ -333,7 +333,7 @@ export class Session<RemoteService = unknown> {
     let message
     const mark = this.importLog.length
     try {
-      message = parseMessage(this.codec.decode(frame, this.host, this.limits.maxFrameBytes))
+      message = parseMessage(this.codec.decode(frame, this.host, this.limits.maxFrameBytes, this.limits.maxDecodeExpansion))
       if (this.refsTable?.takeOverflow()) {
         throw new OverloadedError(`too many references from the peer (limits maxImportedRefs = ${this.limits.maxImportedRefs}, maxServerRefs)`)
       }

@@ -5,7 +5,7 @@
 import { ExtData } from '../src/index.js'
 import { describe, expect, test } from 'vitest'
 import { ExtType, MessageType, MsgpackCodec, RemoteError, Session, createMemoryPair, service, type ValueType } from '../src/index.js'
-import { decodeRaw, pair, rejection, sentMessages } from './harness.js'
+import { decodeRaw, encodeRaw, pair, rejection, sentMessages } from './harness.js'
 
 const echo = service({ echo: (x: unknown) => x, describe: (x: unknown) => Object.prototype.toString.call(x) })
 
@@ -32,6 +32,21 @@ describe('built-in extensions', () => {
 
   test.each([0n, 1n, -1n, 2n ** 64n, -(2n ** 200n), 12345678901234567890123456789n])('BigInt %s', async (n) => {
     expect(await roundTrip(n)).toBe(n)
+  })
+
+  test('bigints beyond a double travel as msgpack int 64 / uint 64; smaller ones as the extension; numbers stay numbers', async () => {
+    const value = [2n ** 53n, 2n ** 64n - 1n, -(2n ** 63n), 5n, 2n ** 53n - 1n, 2n ** 64n, 2 ** 60, 5]
+    expect(await roundTrip(value)).toEqual(value)
+    const codec = new MsgpackCodec()
+    const wire = decodeRaw(codec.encode(value, undefined), { useBigInt64: true }) as unknown[]
+    expect(wire.slice(0, 3)).toEqual([2n ** 53n, 2n ** 64n - 1n, -(2n ** 63n)]) // plain msgpack integers
+    expect(wire.slice(3, 6).map((x) => (x as ExtData).type)).toEqual([ExtType.BIGINT, ExtType.BIGINT, ExtType.BIGINT])
+    expect(wire.slice(6)).toEqual([2 ** 60, 5])
+  })
+
+  test('a foreign peer\'s 64-bit integers arrive exact: bigints beyond a double, numbers within', () => {
+    const frame = encodeRaw([2n ** 63n + 1n, -(2n ** 53n) - 1n, 7n, -7n], { useBigInt64: true })
+    expect(new MsgpackCodec().decode(frame, undefined, 1 << 20)).toEqual([2n ** 63n + 1n, -(2n ** 53n) - 1n, 7, -7])
   })
 
   test('Map with non-string keys, nested maps and object values', async () => {
