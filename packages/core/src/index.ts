@@ -13,6 +13,7 @@ export {
   type ErrorTable, type ErrorClass, type WireError, type RemoteErrorFields,
 } from './errors.js'
 export { DEFAULT_LIMITS, resolveLimits, type Limits } from './limits.js'
+export { livenessTimings, type LivenessTimings } from './liveness.js'
 export { MsgpackCodec, ExtType, type ValueType } from './codec.js'
 export { ExtData, DecodeError } from './msgpack.js'
 export { MessageType, MAX_MSGID } from './protocol.js'

@@ -39,7 +39,7 @@ export function connect<ServerService = unknown>(url: string, options: ConnectOp
     ws.once('open', () => {
       ws.off('error', fail)
       ws.removeAllListeners('close')
-      const transport = new WebSocketTransport(ws, { url })
+      const transport = new WebSocketTransport(ws, { url }, limits)
       const session = new Session<ServerService>(transport, {
         exposeErrorStacks: process.env.NODE_ENV !== 'production',
         textFrames: jsonRpc,
@@ -47,8 +47,8 @@ export function connect<ServerService = unknown>(url: string, options: ConnectOp
         limits,
         peer: { url },
       })
-      // The server pings; a server that goes silent is declared dead.
-      const heartbeat = new Heartbeat(limits.heartbeatIntervalMs, limits.deadPeerTimeoutMs + limits.heartbeatIntervalMs, false)
+      // The client pings too: it meets the dead-peer bound whatever the server's own heartbeat settings.
+      const heartbeat = new Heartbeat(limits)
       heartbeat.watch(transport)
       session.onClose(() => heartbeat.stop())
       resolve(session)

@@ -3,24 +3,33 @@
  * client), not one timer per connection. Any incoming frame (message, ping or
  * pong) proves the peer alive; a socket silent for `deadPeerTimeoutMs` is
  * terminated, which rejects its pending calls with `ConnectionClosedError`.
+ * Timings and the exact bound: `livenessTimings` in @wirecall/core.
  *
- * Per connection this costs a boolean and a counter on the transport (set by
- * its message handler and one shared pong listener): no closures, no timers.
+ * Per connection this costs a boolean and a timestamp on the transport: the
+ * message handler (and one shared ping/pong listener) only sets the boolean;
+ * each check turns it into "last heard now". No closures, no timers.
  */
+import { livenessTimings, type Limits, type LivenessTimings } from '@wirecall/core'
 import type { WebSocketTransport } from './transport.js'
 
 export class Heartbeat {
   private readonly watched = new Set<WebSocketTransport>()
+  private readonly timings: LivenessTimings
   private timer: NodeJS.Timeout | undefined
+  private lastPing = 0
 
-  constructor(private readonly intervalMs: number, private readonly deadAfterMs: number, private readonly sendPings: boolean) {}
+  constructor(limits: Pick<Limits, 'heartbeatIntervalMs' | 'deadPeerTimeoutMs'>) {
+    this.timings = livenessTimings(limits)
+  }
 
   watch(transport: WebSocketTransport): void {
     this.watched.add(transport)
-    // The pinging side hears pongs; the pinged side hears pings.
-    transport.watchLiveness(this, this.sendPings ? 'pong' : 'ping')
+    transport.heard = false
+    transport.lastHeard = Date.now()
+    transport.watchLiveness(this)
     if (!this.timer) {
-      this.timer = setInterval(() => this.tick(), this.intervalMs)
+      this.lastPing = Date.now()
+      this.timer = setInterval(() => this.check(), this.timings.checkMs)
       this.timer.unref()
     }
   }
@@ -30,17 +39,20 @@ export class Heartbeat {
     this.watched.delete(transport)
   }
 
-  private tick(): void {
+  private check(): void {
+    const now = Date.now()
+    const ping = now - this.lastPing >= this.timings.probeMs
+    if (ping) this.lastPing = now
     for (const t of this.watched) {
       if (t.heard) {
         t.heard = false
-        t.silentTicks = 0
-      } else if (++t.silentTicks * this.intervalMs >= this.deadAfterMs) {
+        t.lastHeard = now
+      } else if (now - t.lastHeard >= this.timings.deadMs) {
         this.watched.delete(t)
         t.terminate()
         continue
       }
-      if (this.sendPings) t.ping()
+      if (ping) t.ping()
     }
   }
 

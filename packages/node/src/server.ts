@@ -8,7 +8,7 @@ import { isIP } from 'node:net'
 import type { Server as HttpsServer } from 'node:https'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { jsonRpc, resolveLimits, type Broadcast, type Limits, type SessionOptions } from '@wirecall/core'
+import { SharedBudget, jsonRpc, resolveLimits, type Broadcast, type Limits, type SessionOptions } from '@wirecall/core'
 import { Connection } from './connection.js'
 import { Heartbeat } from './heartbeat.js'
 import { Topics, type Topic } from './topics.js'
@@ -177,14 +177,19 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false })
   const connections = new Set<Connection<ClientService>>()
 
-  const heartbeat = new Heartbeat(limits.heartbeatIntervalMs, limits.deadPeerTimeoutMs, true)
+  const heartbeat = new Heartbeat(limits)
   const path = options.path
   const exposeErrorStacks = options.exposeErrorStacks ?? process.env.NODE_ENV !== 'production'
   // One options object for every connection: sessions share the configuration resolved from it.
-  const sessionOptions: SessionOptions = { textFrames: jsonRpc, ...options, exposeErrorStacks, limits, service: options.service }
+  // The budget: counters of the server-wide limits (maxServerInFlightCalls, maxServerRefs) that all connections share.
+  const sessionOptions: SessionOptions = {
+    textFrames: jsonRpc, ...options, exposeErrorStacks, limits, service: options.service, budget: SharedBudget.of(limits),
+  }
   const topics = new Topics<ClientService>(connections, sessionOptions)
   let closing: Promise<void> | undefined
   let originRefusals = 0
+  let connectionRefusals = 0
+  const logger = options.logger ?? console
   // Sockets between the upgrade request and admission (origin/auth checks).
   // close() refuses them at once; before, it waited for each one's handshake
   // deadline (handshakeTimeoutMs, 10 s by default, longer than closeTimeoutMs)
@@ -208,6 +213,13 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     }
     claimed.add(req)
     if (closing) return refuse(socket, 503, 'Service Unavailable')
+    // Handshakes under way count too: a flood of slow handshakes is bounded like one of connections.
+    if (connections.size + handshaking.size >= limits.maxConnections) {
+      if (++connectionRefusals <= MAX_LOGGED_REFUSALS) {
+        logger.warn(`[wirecall] refused a connection: the server holds maxConnections (${limits.maxConnections})`)
+      }
+      return refuse(socket, 503, 'Service Unavailable')
+    }
     socket.on('error', destroySocket)
     const handshakeDone = guardHandshake(socket)
     admit(req, socket, head)
@@ -302,7 +314,7 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
 
   const accept = (ws: WebSocket, req: IncomingMessage, identity: unknown) => {
     // The peer address is read from the socket when first asked for, not stored per connection.
-    const transport = new WebSocketTransport(ws, req.socket)
+    const transport = new WebSocketTransport(ws, req.socket, limits)
     const conn = new Connection<ClientService>(transport, sessionOptions, topics, identity)
     connections.add(conn)
     heartbeat.watch(transport)
@@ -347,7 +359,8 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     const deadline = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, limits.closeTimeoutMs)
     })
-    await Promise.race([Promise.all(all.map((c) => c.whenIdle())), deadline])
+    // drain(): calls arriving from now on are refused with ShuttingDownError, running ones finish.
+    await Promise.race([Promise.all(all.map((c) => c.drain())), deadline])
     const closed = Promise.all(all.map((c) => c.close(CloseCode.GOING_AWAY, 'server shutting down')))
     await Promise.race([closed, deadline])
     clearTimeout(timer)

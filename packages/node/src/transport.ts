@@ -9,7 +9,7 @@
  */
 import type { Socket } from 'node:net'
 import { WebSocket } from 'ws'
-import type { PeerInfo, Transport, TransportReceiver } from '@wirecall/core'
+import { DEFAULT_LIMITS, type Limits, type PeerInfo, type Transport, type TransportReceiver } from '@wirecall/core'
 import type { Heartbeat } from './heartbeat.js'
 
 /** Close codes we use (RFC 6455). */
@@ -18,6 +18,12 @@ export const CloseCode = {
   GOING_AWAY: 1001,
   PROTOCOL_ERROR: 1002,
   POLICY_VIOLATION: 1008,
+  /**
+   * We closed because more than `maxSendBufferBytes` were queued for a peer
+   * that does not read. The socket is destroyed at once (a peer that does not
+   * read would never take the close frame), so the peer may see 1006 instead.
+   */
+  SEND_BUFFER_FULL: 1008,
   TOO_BIG: 1009,
   INTERNAL_ERROR: 1011,
 } as const
@@ -88,20 +94,32 @@ export class WebSocketTransport implements Transport {
   private corked = false
   private readonly socket: Socket | undefined
   private heartbeat: Heartbeat | undefined
-  /** Heard from the peer since the last heartbeat tick (any frame, ping or pong). */
+  /** Heard from the peer since the last heartbeat check (any frame, ping or pong). */
   heard = true
-  /** Heartbeat ticks in a row without hearing from the peer. */
-  silentTicks = 0
+  /** When a heartbeat check last found `heard` set (ms since the epoch). */
+  lastHeard = 0
 
-  /** `peer`: the address, or the TCP socket to read it from when first asked (a server's connections). */
-  constructor(private readonly ws: WebSocket, peer: PeerInfo | Socket) {
+  /** Reading stopped until the peer drains what we queued for it (see `checkBackpressure`). */
+  private readPaused = false
+
+  /**
+   * `peer`: the address, or the TCP socket to read it from when first asked (a server's connections).
+   * `limits`: `sendHighWaterMark` and `maxSendBufferBytes` (one shared object per server or client).
+   */
+  constructor(
+    private readonly ws: WebSocket,
+    peer: PeerInfo | Socket,
+    private readonly limits: Pick<Limits, 'sendHighWaterMark' | 'maxSendBufferBytes'> = DEFAULT_LIMITS,
+  ) {
     this.peerSource = peer
     // `_socket` is ws's own field; without it we simply do not coalesce.
     this.socket = (ws as unknown as { _socket?: Socket })._socket
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       this.heard = true
       const frame = isBinary ? data : data.toString('utf8')
-      if (this.receiver) this.receiver.message(frame)
+      // Held back before `start`, and while paused: `ws` goes on emitting the messages of a chunk it
+      // already read after `pause()`, and one read can hold thousands of small requests.
+      if (this.receiver && !this.readPaused) this.receiver.message(frame)
       else (this.backlog ??= []).push(frame)
     })
     transports.set(ws, this)
@@ -123,9 +141,10 @@ export class WebSocketTransport implements Transport {
   }
 
   /** Count pongs and pings as signs of life for `heartbeat` (one shared listener, no closure). */
-  watchLiveness(heartbeat: Heartbeat, signal: 'pong' | 'ping'): void {
+  watchLiveness(heartbeat: Heartbeat): void {
     this.heartbeat = heartbeat
-    this.ws.on(signal, markHeard)
+    this.ws.on('pong', markHeard)
+    this.ws.on('ping', markHeard)
   }
 
   ping(): void {
@@ -145,9 +164,7 @@ export class WebSocketTransport implements Transport {
 
   start(receiver: TransportReceiver): void {
     this.receiver = receiver
-    const backlog = this.backlog ?? []
-    this.backlog = undefined
-    for (const frame of backlog) receiver.message(frame)
+    this.deliverBacklog()
     if (this.ws.readyState === WebSocket.CLOSED) this.reportClosed()
   }
 
@@ -155,6 +172,17 @@ export class WebSocketTransport implements Transport {
     if (this.ws.readyState !== WebSocket.OPEN) return
     this.coalesce()
     this.ws.send(frame)
+    this.checkBackpressure()
+  }
+
+  /** Hand over frames held back (before `start`, or while paused), until done or paused again. */
+  private deliverBacklog(): void {
+    const backlog = this.backlog
+    if (!backlog || !this.receiver) return
+    let i = 0
+    while (i < backlog.length && !this.readPaused) this.receiver.message(backlog[i++]!)
+    if (i === backlog.length) this.backlog = undefined
+    else backlog.splice(0, i)
   }
 
   private coalesce(): void {
@@ -168,6 +196,39 @@ export class WebSocketTransport implements Transport {
   flush(): void {
     this.corked = false
     this.socket?.uncork()
+  }
+
+  /**
+   * After every send. A peer that sends requests but never reads the replies
+   * would otherwise make us queue without bound (replies, refusals): past
+   * `sendHighWaterMark` we stop reading from it, and stop handing on frames
+   * already read, until its socket drains; so what it can make us queue is
+   * the high-water mark plus one reply. Past `maxSendBufferBytes` (what we
+   * push on our own: notifications, callbacks) the connection is closed.
+   */
+  private checkBackpressure(): void {
+    const queued = this.ws.bufferedAmount
+    if (queued <= this.limits.sendHighWaterMark) return
+    if (queued > this.limits.maxSendBufferBytes) {
+      this.closedReason ??= new Error(
+        `closed with code ${CloseCode.SEND_BUFFER_FULL}: ${queued} bytes queued for a peer that does not read (limit maxSendBufferBytes = ${this.limits.maxSendBufferBytes})`,
+      )
+      this.ws.close(CloseCode.SEND_BUFFER_FULL, 'send buffer full')
+      this.ws.terminate()
+      return
+    }
+    if (this.readPaused || !this.socket || this.ws.readyState !== WebSocket.OPEN) return
+    this.readPaused = true
+    this.ws.pause()
+    // A closure only for connections that are paused right now.
+    this.socket.once('drain', () => this.resumeReading())
+  }
+
+  private resumeReading(): void {
+    this.readPaused = false
+    if (this.ws.readyState !== WebSocket.OPEN) return
+    this.deliverBacklog()
+    if (!this.readPaused) this.ws.resume()
   }
 
   /**
@@ -187,10 +248,12 @@ export class WebSocketTransport implements Transport {
     // natively (bufferutil) per fragment; a JS copy-and-mask loop is ~30x slower.
     if (internals._isServer && this.socket && sender && sender._state === 0 && sender._firstFragment) {
       writeUnmaskedFrame(this.socket, parts)
+      this.checkBackpressure()
       return
     }
     const last = parts.length - 1
     for (let i = 0; i <= last; i++) this.ws.send(parts[i]!, { binary: true, fin: i === last })
+    this.checkBackpressure()
   }
 
   close(code: number = CloseCode.NORMAL, reason?: string): void {
