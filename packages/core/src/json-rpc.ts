@@ -73,6 +73,10 @@ export class JsonFrameError extends Error {
  * longer than `maxBatchLength` (refused before any entry is looked at).
  */
 export function parseJsonFrame(text: string, maxBatchLength = Infinity): { batch: boolean; requests: (JsonRequest | InvalidRequest)[] } {
+  const counted = countBatchEntries(text, maxBatchLength)
+  if (counted > maxBatchLength) {
+    throw new JsonFrameError(`Invalid Request: batch of more than ${maxBatchLength} entries exceeds maxBatchLength (${maxBatchLength})`, JSON_INVALID_REQUEST)
+  }
   let value: unknown
   try {
     value = JSON.parse(text)
@@ -97,6 +101,34 @@ export function parseJsonFrame(text: string, maxBatchLength = Infinity): { batch
  */
 function isJsonResponse(value: unknown): boolean {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !('method' in value) && ('result' in value || 'error' in value)
+}
+
+/**
+ * Entries of a batch (top-level array) counted from the text, stopping once
+ * past `max`: an over-long batch is refused without building it (a 16 MiB
+ * frame of `[1,1,...]` would be an array of 8.4 million values). Returns 0
+ * for a frame that is not an array; a malformed one is left to `JSON.parse`.
+ */
+function countBatchEntries(text: string, max: number): number {
+  let i = 0
+  while (i < text.length && (text.charCodeAt(i) <= 32)) i++
+  if (text.charCodeAt(i) !== 91 /* [ */ || max === Infinity) return 0
+  let depth = 0
+  let entries = 1
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 34 /* " */) {
+      // Skip the string, escapes included.
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i)
+        if (d === 92 /* \ */) i++
+        else if (d === 34) break
+      }
+    } else if (c === 91 || c === 123 /* { */) depth++
+    else if (c === 93 || c === 125) depth--
+    else if (c === 44 /* , */ && depth === 1 && ++entries > max) return entries
+  }
+  return entries
 }
 
 const invalid = (message: string, id?: string | number | null): InvalidRequest =>
