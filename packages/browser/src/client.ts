@@ -9,8 +9,8 @@
  * already have run them.
  */
 import {
-  ConnectionClosedError, TimeoutError, AbortError, createProxy, Session,
-  type CallOptions, type Notify, type Remote, type SessionOptions,
+  ConnectionClosedError, TimeoutError, AbortError, createProxy, livenessTimings, resolveLimits, Session,
+  type CallOptions, type LivenessTimings, type Notify, type Remote, type SessionOptions,
 } from '@wirecall/core'
 import { BrowserWebSocketTransport, type WebSocketConstructor, type WebSocketLike } from './transport.js'
 
@@ -58,6 +58,17 @@ export interface BrowserConnectOptions<ServerService = unknown> extends Omit<Ses
   readonly WebSocket?: WebSocketConstructor
 }
 
+/**
+ * The method a browser client calls to ask a silent server for a sign of life.
+ * Page JS cannot send WebSocket pings nor see the server's, so liveness is
+ * checked with frames: after `heartbeatIntervalMs` without any, the client
+ * calls this method, which no service exposes. Any answer, the server's
+ * `NotFoundError` included, is a frame and proves the server alive; a plain
+ * msgpack-rpc server answers it the same way. Library errors are not logged
+ * by the server.
+ */
+export const LIVENESS_PROBE = '$wirecall.alive'
+
 export class BrowserClient<ServerService = unknown> {
   /** The server's service; stays valid across reconnects. */
   readonly remote: Remote<ServerService>
@@ -75,6 +86,7 @@ export class BrowserClient<ServerService = unknown> {
   private readonly waiters = new Set<{ resolve(s: Session<ServerService>): void; reject(e: Error): void }>()
   private readonly backoff: ReconnectOptions | undefined
   private readonly WebSocketImpl: WebSocketConstructor
+  private readonly liveness: LivenessTimings
   private attempts = 0
   private everOpened = false
   private retryTimer: ReturnType<typeof setTimeout> | undefined
@@ -84,6 +96,7 @@ export class BrowserClient<ServerService = unknown> {
     const impl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
     if (!impl) throw new TypeError('wirecall: no WebSocket implementation; pass options.WebSocket')
     this.WebSocketImpl = impl
+    this.liveness = livenessTimings(resolveLimits(options.limits))
     const reconnect = options.reconnect ?? true
     this.backoff = reconnect === false ? undefined : { ...DEFAULT_RECONNECT, ...(reconnect === true ? {} : reconnect) }
     this.ready = new Promise((resolve, reject) => (this.settleReady = { resolve, reject }))
@@ -200,6 +213,7 @@ export class BrowserClient<ServerService = unknown> {
       const session = new Session<ServerService>(transport, { ...this.options, peer: { url: this.url } })
       for (const entry of this.notificationListeners) entry.off = session.on(entry.path, entry.listener)
       session.onClose(() => this.dropped(session))
+      this.watchLiveness(session, transport)
       this.current = session
       const isReconnect = this.everOpened
       this.everOpened = true
@@ -216,6 +230,37 @@ export class BrowserClient<ServerService = unknown> {
     ws.addEventListener('close', () => {
       if (!opened) this.retry(new ConnectionClosedError(`could not connect to ${this.url}`))
     })
+  }
+
+  /**
+   * Drop a connection whose server has been silent for `deadPeerTimeoutMs`
+   * (a frozen process, a dead route): within deadPeerTimeoutMs +
+   * deadPeerTimeoutMs / 20 of its last frame, as on the Node ends
+   * (`livenessTimings`). Pending calls reject and the client reconnects.
+   */
+  private watchLiveness(session: Session<ServerService>, transport: BrowserWebSocketTransport): void {
+    const { deadMs, checkMs, probeMs } = this.liveness
+    let lastHeard = Date.now()
+    let probing = false
+    const probed = () => {
+      probing = false
+    }
+    const timer = setInterval(() => {
+      const now = Date.now()
+      if (transport.heard) {
+        transport.heard = false
+        lastHeard = now
+      } else if (now - lastHeard >= deadMs) {
+        clearInterval(timer)
+        transport.abort(new ConnectionClosedError(`no frame from ${this.url} for ${deadMs} ms: the server is presumed dead`))
+        return
+      }
+      if (!probing && now - lastHeard >= probeMs) {
+        probing = true
+        session.call(LIVENESS_PROBE, [], { timeout: 0 }).then(probed, probed)
+      }
+    }, checkMs)
+    session.onClose(() => clearInterval(timer))
   }
 
   private dropped(session: Session<ServerService>): void {

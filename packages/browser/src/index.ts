@@ -3,7 +3,7 @@
  * reconnect, page-side services). Re-exports only; the core's public API is
  * re-exported too so a page needs one import.
  */
-export { connect, createClient, BrowserClient, DEFAULT_RECONNECT, type BrowserConnectOptions, type ConnectionState, type ReconnectOptions } from './client.js'
+export { connect, createClient, BrowserClient, DEFAULT_RECONNECT, LIVENESS_PROBE, type BrowserConnectOptions, type ConnectionState, type ReconnectOptions } from './client.js'
 export { BrowserWebSocketTransport, type WebSocketLike, type WebSocketConstructor } from './transport.js'
 export {
   service, expose, withContext, release, Router, RemoteError, WirecallError, ErrorCode, NotFoundError, ParameterError,

@@ -24,12 +24,15 @@ export class BrowserWebSocketTransport implements Transport {
   private receiver: TransportReceiver | undefined
   private reported = false
   private reason: Error | undefined
+  /** A frame arrived since the client's liveness check last looked (see `client.ts`). */
+  heard = true
 
   constructor(private readonly ws: WebSocketLike, url: string) {
     this.peer = { url }
     ws.binaryType = 'arraybuffer'
     ws.addEventListener('message', (event: { data: ArrayBuffer | string }) => {
       const data = event.data
+      this.heard = true
       this.receiver?.message(typeof data === 'string' ? data : new Uint8Array(data))
     })
     ws.addEventListener('error', () => {
@@ -59,6 +62,17 @@ export class BrowserWebSocketTransport implements Transport {
   close(code = 1000, reason?: string): void {
     if (this.ws.readyState > OPEN) return this.report()
     this.ws.close(code, reason)
+  }
+
+  /**
+   * Give up on a peer that went silent: the session closes now (pending calls
+   * reject with `reason`), without waiting for a closing handshake that a
+   * frozen peer would never answer.
+   */
+  abort(reason: Error): void {
+    this.reason ??= reason
+    if (this.ws.readyState <= OPEN) this.ws.close()
+    this.report()
   }
 
   private report(): void {
