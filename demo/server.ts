@@ -4,7 +4,9 @@
  * One Node process on 127.0.0.1 serves the Vite-built page (demo/dist) with
  * node:http and the wirecall WebSocket on the same port at /rpc.
  *
- *   PORT=5173 node server-dist/server.js      (PORT=0 picks a free port)
+ *   node server-dist/server.js               (port 5173, or the next free one up to 5192)
+ *   PORT=8080 node server-dist/server.js     (exactly 8080; exits with a message if it is taken)
+ *   PORT=0 node server-dist/server.js        (any free port)
  *
  * The page subscribes with a callback (a function crossing by reference);
  * every 500 ms the server calls it with fresh process metrics. The server also
@@ -27,7 +29,14 @@ import {
 } from './src/shared.js'
 
 const HOST = '127.0.0.1'
-const PORT = parsePort(process.env.PORT, 5173)
+const DEFAULT_PORT = 5173
+/**
+ * Without PORT, a taken 5173 (another demo, a Vite dev server) moves the demo up to the next free
+ * port. An explicit PORT is kept exactly: a restarted server must come back where its pages are.
+ */
+const PORT_ATTEMPTS = 20
+const PORT = parsePort(process.env.PORT, DEFAULT_PORT)
+const PORT_IS_EXPLICIT = process.env.PORT !== undefined && process.env.PORT !== ''
 const INTERVAL_MS = 500
 /** demo/dist, relative to demo/server-dist/server.js (DEMO_DIST overrides). */
 const DIST = resolve(
@@ -331,13 +340,42 @@ const wc = await serve<PageApi>({
   },
 })
 
-await new Promise<void>((ok, fail) => {
-  httpServer.once('error', fail)
-  httpServer.listen(PORT, HOST, () => {
-    httpServer.off('error', fail)
-    ok()
+function listen(port: number): Promise<void> {
+  return new Promise<void>((ok, fail) => {
+    httpServer.once('error', fail)
+    httpServer.listen(port, HOST, () => {
+      httpServer.off('error', fail)
+      ok()
+    })
   })
-})
+}
+
+/** Listen on PORT, or (PORT unset) on the first free port of DEFAULT_PORT .. DEFAULT_PORT + PORT_ATTEMPTS - 1. */
+async function listenOnFreePort(): Promise<void> {
+  const last = PORT_IS_EXPLICIT ? PORT : PORT + PORT_ATTEMPTS - 1
+  for (let port = PORT; ; port++) {
+    try {
+      return await listen(port)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code !== 'EADDRINUSE' && code !== 'EACCES') throw err
+      const why = code === 'EADDRINUSE' ? 'is already in use' : 'is not allowed for this user'
+      if (PORT_IS_EXPLICIT) {
+        console.error(`wirecall demo: port ${port} on ${HOST} ${why} (${code}).`)
+        console.error('  Stop the other process, or pick another port: PORT=8080 npm run demo (PORT=0: any free port).')
+        process.exit(1)
+      }
+      if (port >= last) {
+        console.error(`wirecall demo: ports ${PORT}..${last} on ${HOST} are all taken (${code}).`)
+        console.error('  Pick a port yourself: PORT=8080 npm run demo (PORT=0: any free port).')
+        process.exit(1)
+      }
+      console.warn(`wirecall demo: port ${port} ${why} (${code}); trying ${port + 1}. Set PORT to choose one.`)
+    }
+  }
+}
+
+await listenOnFreePort()
 
 const addr = httpServer.address()
 const port = typeof addr === 'object' && addr ? addr.port : PORT
