@@ -44,6 +44,8 @@ export interface PayloadReader {
    * the rest of the frame.
    */
   decode(data: Uint8Array): unknown
+  /** Charge the frame's expansion budget for memory the extension's value holds beyond what was charged for its payload. */
+  spend(units: number): void
 }
 
 const textEncoder = new TextEncoder()
@@ -340,7 +342,7 @@ class Reader implements PayloadReader {
   }
 
   /** Charge `units` against the budget, before allocating what they stand for. */
-  private spend(units: number): void {
+  spend(units: number): void {
     if ((this.left -= units) < 0) {
       throw new DecodeError(`the frame decodes into more than ${this.maxExpansion} times its size in memory (limit maxDecodeExpansion)`)
     }

@@ -103,6 +103,8 @@ describe('the memory a frame decodes into is bounded (maxDecodeExpansion)', () =
     ['one-byte extensions', [0xd4, 0x05, 0x00]],
     ['invalid Dates', [0xd4, ExtType.INVALID_DATE, 0x00]],
     ['empty Sets', [0xd4, ExtType.SET, 0x90]],
+    // 14 bytes each, but an Error object with its stack holds ~800 bytes.
+    ['Error values', [0xc7, 11, ExtType.ERROR, 0x81, ...str('message'), ...str('x')]],
   ]
 
   test.each(hostile)('a 256 KiB frame of %s is refused', (_name, item) => {
