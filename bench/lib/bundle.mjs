@@ -1,6 +1,6 @@
 // Browser bundle size: a Vite production build of a tiny page entry (given as source text), into a
-// temporary directory that is removed afterwards. Bare imports resolve from bench/ (so through the
-// workspace's node_modules, with the browser export conditions, as a page's bundler would).
+// temporary directory that is removed afterwards. Bare imports resolve from bench/node_modules
+// (@wirecall/* through its file: links), with the browser export conditions, as a page's bundler would.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -11,7 +11,7 @@ const rootDir = resolve(benchDir, '..')
 const ENTRY = 'virtual:bench-page-entry'
 
 /**
- * The workspace packages export dist/ (built by `npm run build`). When the browser package has not
+ * The wirecall packages export dist/ (built by `npm run build`). When the browser package has not
  * been built, alias @wirecall/* to their TypeScript sources instead (Vite strips the types).
  */
 export function wirecallResolution() {
