@@ -128,22 +128,105 @@ const decodedErrors = new WeakSet<Error>()
 
 const RESERVED_FIELDS = new Set(['name', 'message', 'stack', 'code', 'origin', 'remoteStack', 'cause'])
 
+/** The error options of a session (`SessionOptions`): what a thrown error shows the peer. */
+export interface ErrorPolicyOptions {
+  /**
+   * Withhold error details from the peer, as a production server should. An
+   * error then crosses with `name`, `message` and `code`, and:
+   * - `data` (its own fields) only when its class is public: wirecall's own
+   *   errors, classes of the `errors` table, classes in `publicErrors`
+   *   (subclasses included);
+   * - a Node system error (a string `syscall` or a numeric `errno`: ENOENT,
+   *   ECONNREFUSED...) as `Error: internal error`, code
+   *   `WIRECALL_REMOTE_ERROR`: its message, path, address and port describe
+   *   the server, not the caller's mistake;
+   * - a thrown non-Error object as "non-Error value thrown (object)", without
+   *   its contents.
+   * Handler errors are still logged in full on this side (`logErrors`).
+   * Stacks are `exposeErrorStacks`' business.
+   * @default false; the Node server and client turn it on when NODE_ENV is "production".
+   */
+  readonly redactErrors?: boolean
+  /** Error classes whose `data` the peer may see even when `redactErrors` is on (the `errors` table counts too). */
+  readonly publicErrors?: readonly ErrorClass[]
+  /**
+   * Last look at every error this side sends (after `redactErrors`): return a
+   * wire form to send instead, or nothing to send `wire` as it is. If it
+   * throws, the peer gets `Error: internal error`. Not called for wirecall's
+   * own refusals of malformed frames (they describe only the frame).
+   */
+  onSendError?(error: unknown, wire: WireError): WireError | undefined | void
+}
+
+/** `ErrorPolicyOptions` resolved once per configuration (see `errorPolicy`). */
+export interface ErrorPolicy {
+  readonly stacks: boolean
+  readonly redact: boolean
+  readonly publicClasses: readonly ErrorClass[]
+  readonly onSendError: ErrorPolicyOptions['onSendError'] | undefined
+}
+
+/** Resolve a session's error options into the policy `toWireError` applies. */
+export function errorPolicy(options: ErrorPolicyOptions & { readonly exposeErrorStacks?: boolean; readonly errors?: ErrorTable }): ErrorPolicy {
+  return {
+    stacks: options.exposeErrorStacks ?? false,
+    redact: options.redactErrors ?? false,
+    publicClasses: [...(options.publicErrors ?? []), ...Object.values(options.errors ?? {})],
+    onSendError: options.onSendError,
+  }
+}
+
+const INTERNAL_ERROR = (): WireError => ({ name: 'Error', message: 'internal error', code: ErrorCode.REMOTE })
+
+/** A Node system error: its message, path, address and port describe the machine that threw it. */
+function isSystemError(err: object): boolean {
+  const e = err as { syscall?: unknown; errno?: unknown }
+  return typeof e.syscall === 'string' || typeof e.errno === 'number'
+}
+
 /**
- * Turn anything a handler threw into its wire form. Non-errors (strings,
- * plain objects, `undefined`) still give the caller a clear message.
+ * Turn anything a handler threw into its wire form, under `policy` (`false`:
+ * one of wirecall's own refusals, sent as it is without stack). Non-errors
+ * (strings, plain objects, `undefined`) still give the caller a clear message.
  */
-export function toWireError(thrown: unknown, exposeStack: boolean): WireError {
+export function toWireError(thrown: unknown, policy: ErrorPolicy | false): WireError {
+  const wire = wireForm(thrown, policy)
+  const hook = policy && policy.onSendError
+  if (!hook) return wire
+  try {
+    const replaced = hook(thrown, wire)
+    return replaced === undefined ? wire : checkedWire(replaced)
+  } catch {
+    return INTERNAL_ERROR()
+  }
+}
+
+/** What an `onSendError` hook returned, made safe to encode. */
+function checkedWire(value: unknown): WireError {
+  const fields = normalise(value)
+  const wire: WireError = { name: fields.name, message: fields.message, code: fields.code }
+  if (fields.stack !== undefined) wire.stack = fields.stack
+  if (fields.data !== undefined) wire.data = fields.data
+  return wire
+}
+
+function wireForm(thrown: unknown, policy: ErrorPolicy | false): WireError {
+  const redact = policy !== false && policy.redact
   if (thrown instanceof Error || WirecallError.is(thrown)) {
     const err = thrown as Error & { code?: unknown }
+    // On a wirecall error, or any error rebuilt by `fromWireError`, `data` is the payload it arrived
+    // with (often undefined), not a user field: forward its contents instead of nesting `data.data`.
+    const fromWire = WirecallError.is(err) || decodedErrors.has(err)
+    const isPublic = !redact || WirecallError.is(err) || (policy as ErrorPolicy).publicClasses.some((cls) => err instanceof cls)
+    if (!isPublic && isSystemError(err)) return INTERNAL_ERROR()
     const wire: WireError = {
       name: typeof err.name === 'string' ? err.name : 'Error',
       message: typeof err.message === 'string' ? err.message : String(err.message),
       code: typeof err.code === 'string' ? err.code : ErrorCode.REMOTE,
     }
-    if (exposeStack && typeof err.stack === 'string') wire.stack = err.stack
-    // On a wirecall error, or any error rebuilt by `fromWireError`, `data` is the payload it arrived
-    // with (often undefined), not a user field: forward its contents instead of nesting `data.data`.
-    const fromWire = WirecallError.is(err) || decodedErrors.has(err)
+    // Library errors never carry a stack: it would only show wirecall's internals.
+    if (policy !== false && policy.stacks && !WirecallError.is(err) && typeof err.stack === 'string') wire.stack = err.stack
+    if (!isPublic) return wire
     const own = ownData(err, fromWire)
     const carried = fromWire ? (err as { data?: Record<string, unknown> }).data : undefined
     const data = carried ? { ...carried, ...own } : own
@@ -152,6 +235,7 @@ export function toWireError(thrown: unknown, exposeStack: boolean): WireError {
   }
   if (typeof thrown === 'string') return { name: 'Error', message: thrown, code: ErrorCode.REMOTE }
   if (typeof thrown === 'object' && thrown !== null) {
+    if (redact) return { name: 'Error', message: 'non-Error value thrown (object)', code: ErrorCode.REMOTE }
     const data = ownData(thrown)
     const wire: WireError = { name: 'Error', message: `non-Error value thrown: ${describe(thrown)}`, code: ErrorCode.REMOTE }
     if (data) wire.data = data

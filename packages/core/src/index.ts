@@ -10,7 +10,7 @@ export { createBroadcast, type Broadcast, type FanoutResult } from './broadcast.
 export {
   ErrorCode, WirecallError, RemoteError, NotFoundError, ParameterError, TimeoutError, AbortError,
   ConnectionClosedError, ProtocolError, OverloadedError, ReferenceReleasedError, ShuttingDownError,
-  type ErrorTable, type ErrorClass, type WireError, type RemoteErrorFields,
+  type ErrorTable, type ErrorClass, type WireError, type RemoteErrorFields, type ErrorPolicyOptions,
 } from './errors.js'
 export { DEFAULT_LIMITS, resolveLimits, type Limits } from './limits.js'
 export { livenessTimings, type LivenessTimings } from './liveness.js'

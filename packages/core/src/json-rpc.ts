@@ -4,14 +4,14 @@
  * `TextProtocol`: the Node adapter installs `jsonRpc`; browsers leave it out.
  * JSON frames carry JSON values only (no references, no binary).
  */
-import { ErrorCode, NotFoundError, OverloadedError, toWireError, WirecallError, type WireError } from './errors.js'
+import { ErrorCode, NotFoundError, OverloadedError, toWireError, WirecallError, type ErrorPolicy, type WireError } from './errors.js'
 
 /** What a text protocol may do with the session that received the frame. */
 export interface TextPeer {
   readonly maxFrameBytes: number
   /** Longest batch answered; a longer one is refused whole (`Limits.maxBatchLength`). */
   readonly maxBatchLength: number
-  readonly exposeErrorStacks: boolean
+  readonly errorPolicy: ErrorPolicy
   /** Run an incoming call; rejects with what the handler threw (or `NotFoundError`, `OverloadedError`). */
   call(method: string, params: unknown[]): Promise<unknown>
   /** Dispatch an incoming notification (errors are logged, never answered). */
@@ -217,7 +217,7 @@ function answer(peer: TextPeer, request: JsonRequest | InvalidRequest): object |
     (result) => jsonResult(id, result),
     (err: unknown) => {
       const library = err instanceof NotFoundError || err instanceof OverloadedError || WirecallError.is(err)
-      return jsonError(id, toWireError(err, library ? false : peer.exposeErrorStacks))
+      return jsonError(id, toWireError(err, library ? false : peer.errorPolicy))
     },
   )
 }

@@ -4,7 +4,7 @@
 import { defaultCodec, MsgpackCodec, type ValueType } from './codec.js'
 import type { SharedBudget } from './budget.js'
 import type { PeerInfo } from './context.js'
-import type { ErrorClass, ErrorTable } from './errors.js'
+import { errorPolicy, type ErrorClass, type ErrorPolicy, type ErrorPolicyOptions, type ErrorTable } from './errors.js'
 import type { TextProtocol } from './json-rpc.js'
 import { resolveLimits, type Limits } from './limits.js'
 
@@ -22,7 +22,7 @@ export interface CallOptions {
   readonly signal?: AbortSignal
 }
 
-export interface SessionOptions {
+export interface SessionOptions extends ErrorPolicyOptions {
   /** The local service the peer may call (`service({...})`, an exposed class instance, or a `Router`). */
   readonly service?: object
   /**
@@ -92,7 +92,7 @@ export interface SessionConfig {
   readonly limits: Limits
   readonly codec: MsgpackCodec
   readonly errorTable: ErrorTable | undefined
-  readonly exposeStacks: boolean
+  readonly errorPolicy: ErrorPolicy
   readonly logErrors: SessionOptions['logErrors']
   readonly logger: Logger
   readonly textFrames: TextProtocol | undefined
@@ -113,7 +113,7 @@ export function configOf(options: SessionOptions): SessionConfig {
       limits: resolveLimits(options.limits),
       codec: options.types?.length ? new MsgpackCodec(options.types) : defaultCodec,
       errorTable: options.errors,
-      exposeStacks: options.exposeErrorStacks ?? false,
+      errorPolicy: errorPolicy(options),
       logErrors: options.logErrors ?? false,
       logger: options.logger ?? console,
       textFrames: options.textFrames,

@@ -4,7 +4,7 @@
  * and the invoker behind `remote`/`notify` proxies.
  */
 import type { RefHost } from './codec.js'
-import { ReferenceReleasedError, type ErrorTable } from './errors.js'
+import { ReferenceReleasedError, type ErrorPolicy, type ErrorTable } from './errors.js'
 import type { TextPeer } from './json-rpc.js'
 import type { CallOptions } from './options.js'
 import { MessageType } from './protocol.js'
@@ -61,8 +61,8 @@ export class SessionBridge implements TransportReceiver, RefHost, ReferenceOwner
   get errorTable(): ErrorTable | undefined {
     return this.session['config'].errorTable
   }
-  get exposeErrorStacks(): boolean {
-    return this.session['config'].exposeStacks
+  get errorPolicy(): ErrorPolicy {
+    return this.session['config'].errorPolicy
   }
 
   invoke(path: string, args: unknown[]): unknown {

@@ -8,7 +8,7 @@ import type { CallContext, PeerInfo } from './context.js'
 import {
   AbortError, ConnectionClosedError, NotFoundError, OverloadedError, ParameterError, ProtocolError,
   ReferenceReleasedError, ShuttingDownError, TimeoutError, WirecallError, abortError, clip, encodeFailure, fromWireError,
-  toWireError, type ErrorTable,
+  toWireError, type ErrorPolicy, type ErrorTable,
 } from './errors.js'
 import type { Limits } from './limits.js'
 import { LOG_RATE, LogLimiter } from './log-limiter.js'
@@ -85,7 +85,7 @@ export class Session<RemoteService = unknown> {
   private get defaultTimeout(): number { return this.config.defaultTimeout }
   private get codec(): MsgpackCodec { return this.config.codec }
   private get errorTable(): ErrorTable | undefined { return this.config.errorTable }
-  private get exposeStacks(): boolean { return this.config.exposeStacks }
+  private get errorPolicy(): ErrorPolicy { return this.config.errorPolicy }
   private get logErrors(): SessionOptions['logErrors'] { return this.config.logErrors }
   private get logger(): Logger { return this.config.logger }
   /** Ids exported while the current frame is encoded, to undo if encoding fails. */
@@ -503,7 +503,7 @@ export class Session<RemoteService = unknown> {
     this.logHandlerError(method, error)
     // The library's own errors (overload, not found, shutdown...) never carry a stack: it would only
     // show our internals, and a flood of refusals must not cost a stack trace each on the wire.
-    const wire = toWireError(error, this.exposeStacks && !WirecallError.is(error))
+    const wire = toWireError(error, this.errorPolicy)
     let frame: Uint8Array
     try {
       // No reference host: an error never exports anything (a service or class instance in its data fails here).

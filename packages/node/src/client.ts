@@ -42,6 +42,7 @@ export function connect<ServerService = unknown>(url: string, options: ConnectOp
       const transport = new WebSocketTransport(ws, { url }, limits)
       const session = new Session<ServerService>(transport, {
         exposeErrorStacks: process.env.NODE_ENV !== 'production',
+        redactErrors: process.env.NODE_ENV === 'production',
         textFrames: jsonRpc,
         ...options,
         limits,

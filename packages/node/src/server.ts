@@ -180,10 +180,11 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   const heartbeat = new Heartbeat(limits)
   const path = options.path
   const exposeErrorStacks = options.exposeErrorStacks ?? process.env.NODE_ENV !== 'production'
+  const redactErrors = options.redactErrors ?? process.env.NODE_ENV === 'production'
   // One options object for every connection: sessions share the configuration resolved from it.
   // The budget: counters of the server-wide limits (maxServerInFlightCalls, maxServerRefs) that all connections share.
   const sessionOptions: SessionOptions = {
-    textFrames: jsonRpc, ...options, exposeErrorStacks, limits, service: options.service, budget: SharedBudget.of(limits),
+    textFrames: jsonRpc, ...options, exposeErrorStacks, redactErrors, limits, service: options.service, budget: SharedBudget.of(limits),
   }
   const topics = new Topics<ClientService>(connections, sessionOptions)
   let closing: Promise<void> | undefined
