@@ -13,6 +13,8 @@ export {
   type ErrorTable, type ErrorClass, type WireError, type RemoteErrorFields, type ErrorPolicyOptions,
 } from './errors.js'
 export { DEFAULT_LIMITS, resolveLimits, type Limits } from './limits.js'
+export { SharedBudget } from './budget.js'
+export { LOG_RATE } from './log-limiter.js'
 export { livenessTimings, type LivenessTimings } from './liveness.js'
 export { MsgpackCodec, ExtType, type ValueType } from './codec.js'
 export { ExtData, DecodeError } from './msgpack.js'
