@@ -7,7 +7,8 @@
  */
 import { connect } from '@wirecall/browser'
 import { RemoteError, service } from '@wirecall/core'
-import { LineChart, formatNumber } from './chart.js'
+import { LineChart } from './chart.js'
+import { formatNumber } from './chart-data.js'
 import type { ClientInfo, Metrics, PageApi, ServerApi } from './shared.js'
 import './style.css'
 
@@ -73,12 +74,12 @@ document.title = `${myName} · wirecall dashboard`
 // ---------------------------------------------------------------- charts
 
 const charts = {
-  cpu: new LineChart($<HTMLCanvasElement>('chart-cpu'), {
+  cpu: new LineChart($('chart-cpu'), {
     series: [{ label: 'cpu', color: '#49c5b6' }],
     format: fmtPct,
     minMax: 5,
   }),
-  memory: new LineChart($<HTMLCanvasElement>('chart-memory'), {
+  memory: new LineChart($('chart-memory'), {
     series: [
       { label: 'rss', color: '#7aa2ff' },
       { label: 'heap used', color: '#c792ea' },
@@ -86,7 +87,7 @@ const charts = {
     format: fmtMB,
     minMax: 16,
   }),
-  loop: new LineChart($<HTMLCanvasElement>('chart-loop'), {
+  loop: new LineChart($('chart-loop'), {
     series: [
       { label: 'p50', color: '#ffcb6b' },
       { label: 'p99', color: '#f78c6c' },
@@ -94,7 +95,7 @@ const charts = {
     format: fmtMs,
     minMax: 2,
   }),
-  calls: new LineChart($<HTMLCanvasElement>('chart-calls'), {
+  calls: new LineChart($('chart-calls'), {
     series: [{ label: 'calls/s', color: '#89ddff' }],
     format: (v) => formatNumber(v),
     minMax: 5,

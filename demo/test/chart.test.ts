@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { RollingWindow, formatNumber, niceStep, niceTicks, withAlpha } from '../src/chart.js'
+import { RollingWindow, formatNumber, isolatedIndices, niceStep, niceTicks, toColumns, withAlpha } from '../src/chart-data.js'
 
 describe('RollingWindow', () => {
   it('keeps the newest `capacity` items in order', () => {
@@ -65,5 +65,35 @@ describe('formatting', () => {
     expect(withAlpha('#49c5b6', 0.5)).toBe('rgba(73, 197, 182, 0.5)')
     expect(withAlpha('#fff', 1)).toBe('rgba(255, 255, 255, 1)')
     expect(withAlpha('red', 0.5)).toBe('red')
+  })
+})
+
+describe('toColumns (uPlot data)', () => {
+  const p = (t: number, ...values: (number | null)[]) => ({ t, values })
+
+  it('turns points into [times, series...] columns', () => {
+    expect(toColumns([p(1000, 1, 2), p(1500, 3, null)], 2, 2000)).toEqual([
+      [1000, 1500],
+      [1, 3],
+      [2, null],
+    ])
+    expect(toColumns([], 1, 2000)).toEqual([[], []])
+  })
+
+  it('puts a row of nulls where samples are further apart than gapMs, so the line breaks', () => {
+    expect(toColumns([p(1000, 1), p(1500, 2), p(9000, 3)], 1, 2000)).toEqual([
+      [1000, 1500, 1501, 9000],
+      [1, 2, null, 3],
+    ])
+  })
+
+  it('maps non-finite values to null', () => {
+    expect(toColumns([p(0, NaN), p(1, Infinity)], 1, 2000)[1]).toEqual([null, null])
+  })
+
+  it('finds the values a line cannot show (no neighbour)', () => {
+    expect(isolatedIndices([5])).toEqual([0])
+    expect(isolatedIndices([1, 2, null, 3, null, 4, 5])).toEqual([3])
+    expect(isolatedIndices([null, null])).toEqual([])
   })
 })

@@ -66,10 +66,13 @@ test.describe('live dashboard', () => {
     // Let every chart collect a few samples (one per 500 ms).
     for (const c of charts) await expect.poll(() => chartPoints(page, c), { timeout: 15_000 }).toBeGreaterThanOrEqual(4)
 
+    // Each chart is a uPlot instance inside the test id's element: one canvas, plus a legend row.
     const memory = page.getByTestId('chart-memory')
+    const memoryCanvas = memory.locator('canvas')
+    await expect(memoryCanvas).toHaveCount(1)
     const before = {
       points: await chartPoints(page, 'memory'),
-      image: await memory.evaluate((c: HTMLCanvasElement) => c.toDataURL()),
+      image: await memoryCanvas.evaluate((c: HTMLCanvasElement) => c.toDataURL()),
       lastT: Number(await memory.getAttribute('data-last-t')),
     }
     // Generate some RPC traffic so the calls/s chart has something to show.
@@ -78,14 +81,14 @@ test.describe('live dashboard', () => {
 
     await expect.poll(() => chartPoints(page, 'memory')).toBeGreaterThanOrEqual(before.points + 3)
     const after = {
-      image: await memory.evaluate((c: HTMLCanvasElement) => c.toDataURL()),
+      image: await memoryCanvas.evaluate((c: HTMLCanvasElement) => c.toDataURL()),
       lastT: Number(await memory.getAttribute('data-last-t')),
     }
     expect(after.lastT).toBeGreaterThan(before.lastT)
     expect(after.image, 'the memory chart was redrawn with new data').not.toBe(before.image)
 
     // The memory line (rss is never 0) is really drawn: count opaque pixels of the series colour #7aa2ff.
-    const linePixels = await memory.evaluate((c: HTMLCanvasElement) => {
+    const linePixels = await memoryCanvas.evaluate((c: HTMLCanvasElement) => {
       const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data
       let n = 0
       for (let i = 0; i < d.length; i += 4) {
@@ -104,6 +107,8 @@ test.describe('live dashboard', () => {
       .toBeGreaterThan(100)
 
     await expect(page.getByTestId('value-memory')).toHaveText(/MB$/)
+    // The legend names both series with their newest values (not uPlot's '--' for "no cursor").
+    await expect(memory.locator('.u-legend .u-series:not(:first-child)')).toHaveText([/^rss\s*[\d.]+ MB$/, /^heap used\s*[\d.]+ MB$/])
 
     // A fuller picture for the screenshot artifact: ~10 s of data and a remote error on display.
     await page.getByTestId('divide-a').fill('1')
