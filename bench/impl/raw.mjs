@@ -11,7 +11,7 @@ import { callbackMethods, fanoutMethods, trackSockets, maxWritable } from '../li
 export const id = 'raw'
 export const label = 'raw ws+msgpack'
 export const description = `hand-written ws + @msgpack/msgpack loop (the floor)${process.env.BENCH_RAW_CORK === '1' ? ', sockets corked per tick (--raw-cork)' : ''}`
-export const capabilities = { callback: true, topics: true, browser: true }
+export const capabilities = { callback: true, topics: true, browser: true, page: true }
 
 // --raw-cork (BENCH_RAW_CORK=1 from run.mjs): cork each TCP socket at its first send in a tick and
 // uncork them all in one process.nextTick, the write coalescing wirecall's Node transport does.

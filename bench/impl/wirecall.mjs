@@ -8,9 +8,10 @@ import { callbackMethods, fanoutMethods, trackSockets, maxWritable } from '../li
 export const id = 'wirecall'
 export const label = 'wirecall'
 export const description = 'serve()/connect() from @wirecall/node, service() from @wirecall/core'
-export const capabilities = { callback: true, topics: true, browser: true }
+export const capabilities = { callback: true, topics: true, browser: true, page: true }
 
-export async function startServer({ host = '127.0.0.1' } = {}) {
+/** allowedOrigins: for the page scenario, whose page is served from another port (another origin). */
+export async function startServer({ host = '127.0.0.1', allowedOrigins } = {}) {
   // serve() on our own http.Server (documented `server` option) only so that the fan-out scenario
   // can read every TCP socket's write queue, the same measure as for the other implementations.
   const http = createServer()
@@ -22,6 +23,7 @@ export async function startServer({ host = '127.0.0.1' } = {}) {
   let subscriber // the callable proxy of the latest client's callback
   const server = await serve({
     server: http,
+    ...(allowedOrigins ? { allowedOrigins } : {}),
     service: service({
       add: (a, b) => a + b,
       echo: (buf) => buf,

@@ -184,11 +184,16 @@ export function setPinning(mode) {
   }
 }
 function pin(child, role) {
+  pinPid(child.cp.pid, role)
+}
+
+/** Pin a process (every thread) to the CPU of its role: the server's or the client's. */
+export function pinPid(pid, role) {
   if (pinMode === 'none') return
   const cpu = pinMode === 'same' || role === 'server' ? '0' : '1'
   try {
     // -a: every thread of the process (libuv pool and V8 helpers too)
-    execFileSync('taskset', ['-a', '-cp', cpu, String(child.cp.pid)], { stdio: 'ignore' })
+    execFileSync('taskset', ['-a', '-cp', cpu, String(pid)], { stdio: 'ignore' })
   } catch {
     pinStatus = `${pinMode} (taskset failed for some processes)`
   }

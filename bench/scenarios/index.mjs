@@ -6,11 +6,12 @@
 // lib/timed.mjs builds open/rep/close for the usual "one server + one client, timed loop" shape.
 // Scenarios may require implementation capabilities: export `requires = ['name']`; an impl lacking
 // `capabilities.name` gets "n/a" in that column: `callback` (server calls a client callback),
-// `topics` (server-side groups for fan-out), `browser` (exports `browserEntry` for bundle-size).
+// `topics` (server-side groups for fan-out), `browser` (exports `browserEntry` for bundle-size),
+// `page` (has a client in page/entry.js and a server in page/server.mjs, for page-pipelined).
 import { pathToFileURL } from 'node:url'
 import { dirname, join } from 'node:path'
 
-export const SCENARIO_IDS = ['sequential', 'pipelined', 'echo-1mib', 'idle-memory', 'callback', 'fanout', 'bundle-size']
+export const SCENARIO_IDS = ['sequential', 'pipelined', 'page-pipelined', 'echo-1mib', 'idle-memory', 'callback', 'fanout', 'bundle-size']
 
 const here = dirname(new URL(import.meta.url).pathname)
 
