@@ -210,11 +210,12 @@ export const cases: readonly Case[] = [
         ['nope()', () => r.nope!()],
         ['math.nope()', () => r.math!.nope!()],
         ['calc.secret() (not exposed)', () => r.calc!.secret!()],
-        ['constructor()', () => r.constructor!()],
-        ['__proto__.add()', () => r.__proto__!.add!()],
         ['math() (a sub-service is not callable)', () => r.math!()],
         ['deep.missing.x()', () => r.deep!.missing!.x!()],
       ]
+      // `constructor`, `__proto__` and other language names are never sent by a proxy (they read as
+      // undefined locally); the server refusing them is tested with raw frames in core's router tests.
+      assert.ok(r.constructor === undefined && r.__proto__ === undefined, 'language names read as undefined on a remote')
       for (const [what, call] of attempts) {
         const err = await assert.rejects(call(), NOT_FOUND, what)
         assert.ok(WirecallError.is(err), `${what}: WirecallError.is`)
