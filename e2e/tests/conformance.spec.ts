@@ -60,7 +60,7 @@ const test = base.extend<{ pageErrors: string[] }, { served: Served }>({
         warn: (...args: unknown[]) => void log.push(`warn: ${args.map(String).join(' ')}`),
         error: (...args: unknown[]) => void log.push(`error: ${args.map(String).join(' ')}`),
       }
-      const wirecall = await serve({ server: http, path: '/rpc', service: createTestService(), logger })
+      const wirecall = await serve({ server: http, path: '/rpc', service: createTestService(), logger, redactErrors: false }) // the suite checks error data crosses; building the page sets NODE_ENV=production here
       await new Promise<void>((resolve, reject) => {
         http.once('error', reject)
         http.listen(0, '127.0.0.1', () => resolve())

@@ -32,7 +32,7 @@ test.describe('demo static server', () => {
     expect(index.status).toBe(200)
     expect(index.headers['content-type']).toBe('text/html; charset=utf-8')
     expect(index.headers['cache-control']).toBe('no-cache')
-    expect(index.body).toContain('<canvas id="chart-cpu"')
+    expect(index.body).toContain('<div id="chart-cpu"')
 
     const assets = [...index.body.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]!)
     expect(assets.some((a) => a.endsWith('.js'))).toBe(true)
