@@ -34,6 +34,8 @@ const root = (p: string) => fileURLToPath(new URL(p, import.meta.url))
 
 /** Map package names to their sources so tests never need `dist/`. */
 export const sourceAliases = {
+  // More specific first: an alias also matches its name followed by a subpath.
+  '@wirecall/core/internal': root('./packages/core/src/internal.ts'),
   '@wirecall/core': root('./packages/core/src/index.ts'),
   '@wirecall/node': root('./packages/node/src/index.ts'),
   '@wirecall/browser': root('./packages/browser/src/index.ts'),

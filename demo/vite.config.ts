@@ -18,6 +18,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^@wirecall\/core$/, replacement: here('../packages/core/src/index.ts') },
+      { find: /^@wirecall\/core\/internal$/, replacement: here('../packages/core/src/internal.ts') },
       { find: /^@wirecall\/browser$/, replacement: here('../packages/browser/src/index.ts') },
     ],
   },

@@ -7,7 +7,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket as WsWebSocket } from 'ws'
-import { Session, createMemoryPair, type Logger } from '@wirecall/core'
+import { Session, type Logger } from '@wirecall/core'
+import { createMemoryPair } from '@wirecall/core/internal'
 import { serve, connect as nodeConnect, type WirecallServer } from '@wirecall/node'
 import { connect as browserConnect, type WebSocketConstructor } from '@wirecall/browser'
 import { fromBrowserClient, fromSession, type Connect } from './adapters.js'

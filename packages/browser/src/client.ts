@@ -9,9 +9,10 @@
  * already have run them.
  */
 import {
-  ConnectionClosedError, TimeoutError, AbortError, createProxy, livenessTimings, resolveLimits, Session,
-  type CallOptions, type LivenessTimings, type Notify, type Remote, type SessionOptions,
+  ConnectionClosedError, TimeoutError, AbortError, Session, DEFAULT_TIMEOUT_MS,
+  type CallOptions, type CallScope, type Logger, type Notify, type Remote, type SessionOptions,
 } from '@wirecall/core'
+import { createProxy, livenessTimings, resolveLimits, type LivenessTimings } from '@wirecall/core/internal'
 import { BrowserWebSocketTransport, type WebSocketConstructor, type WebSocketLike } from './transport.js'
 
 /** Where the client is in its life. `closed` is final. */
@@ -106,6 +107,10 @@ export class BrowserClient<ServerService = unknown> {
     this.open()
   }
 
+  private get logger(): Logger {
+    return this.options.logger ?? console
+  }
+
   /** Current state. */
   get state(): ConnectionState {
     return this.stateNow
@@ -134,9 +139,9 @@ export class BrowserClient<ServerService = unknown> {
     }
   }
 
-  /** The same remote with per-call options (timeout, signal). */
-  with(options: CallOptions): { readonly remote: Remote<ServerService> } {
-    return { remote: createProxy({ invoke: (path, args) => this.call(path, args, options) }) as Remote<ServerService> }
+  /** The same remote and notify, with per-call options (timeout, signal) applied to calls: the shape of `Session.with()`. */
+  with(options: CallOptions): CallScope<ServerService> {
+    return { remote: createProxy({ invoke: (path, args) => this.call(path, args, options) }) as Remote<ServerService>, notify: this.notify }
   }
 
   /** Close for good: no more reconnects; pending and waiting calls reject. */
@@ -160,7 +165,7 @@ export class BrowserClient<ServerService = unknown> {
     if ((this.options.whileDisconnected ?? 'wait') === 'fail') {
       return Promise.reject(new ConnectionClosedError(`cannot call ${path}: not connected (${this.stateNow})`))
     }
-    const timeout = options?.timeout ?? this.options.timeout ?? 30_000
+    const timeout = options?.timeout ?? this.options.timeout ?? DEFAULT_TIMEOUT_MS
     const started = Date.now()
     return this.waitForSession(path, timeout, options?.signal).then((s) => {
       const left = timeout > 0 ? Math.max(1, timeout - (Date.now() - started)) : 0
@@ -224,7 +229,7 @@ export class BrowserClient<ServerService = unknown> {
       if (isReconnect && this.options.onReconnect) {
         Promise.resolve()
           .then(() => this.options.onReconnect!(this))
-          .catch((err: unknown) => (this.options.logger ?? console).error('[wirecall] onReconnect failed:', err))
+          .catch((err: unknown) => this.logger.error('[wirecall] onReconnect failed:', err))
       }
     })
     ws.addEventListener('close', () => {
@@ -296,7 +301,7 @@ export class BrowserClient<ServerService = unknown> {
       try {
         listener(state)
       } catch (err) {
-        (this.options.logger ?? console).error('[wirecall] a state listener threw:', err)
+        this.logger.error('[wirecall] a state listener threw:', err)
       }
     }
   }
@@ -314,7 +319,7 @@ export function createClient<ServerService = unknown>(url: string, options?: Bro
  */
 export async function connect<ServerService = unknown>(url: string, options?: BrowserConnectOptions<ServerService>): Promise<BrowserClient<ServerService>> {
   const client = new BrowserClient<ServerService>(url, options)
-  const limit = options?.timeout ?? 30_000
+  const limit = options?.timeout ?? DEFAULT_TIMEOUT_MS
   let timer: ReturnType<typeof setTimeout> | undefined
   const expired = new Promise<never>((_, reject) => {
     if (limit > 0) timer = setTimeout(() => reject(new TimeoutError(`could not connect to ${url} within ${limit} ms`)), limit)

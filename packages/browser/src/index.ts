@@ -1,12 +1,8 @@
 /**
  * @wirecall/browser: the wirecall client for browsers (native WebSocket,
  * reconnect, page-side services). Re-exports only; the core's public API is
- * re-exported too so a page needs one import.
+ * re-exported too, so a page needs one import (unused names are tree-shaken).
  */
+export * from '@wirecall/core'
 export { connect, createClient, BrowserClient, DEFAULT_RECONNECT, LIVENESS_PROBE, type BrowserConnectOptions, type ConnectionState, type ReconnectOptions } from './client.js'
 export { BrowserWebSocketTransport, type WebSocketLike, type WebSocketConstructor } from './transport.js'
-export {
-  service, expose, withContext, release, Router, RemoteError, WirecallError, ErrorCode, NotFoundError, ParameterError,
-  TimeoutError, AbortError, ConnectionClosedError, ProtocolError, OverloadedError, ReferenceReleasedError,
-  type Remote, type Notify, type CallContext,
-} from '@wirecall/core'

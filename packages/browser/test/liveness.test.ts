@@ -11,7 +11,8 @@
  */
 import { describe, expect, test } from 'vitest'
 import { WebSocket as WsWebSocket, WebSocketServer, type WebSocket } from 'ws'
-import { ConnectionClosedError, MsgpackCodec, livenessTimings } from '@wirecall/core'
+import { ConnectionClosedError } from '@wirecall/core'
+import { MsgpackCodec, livenessTimings } from '@wirecall/core/internal'
 import { LIVENESS_PROBE, createClient, type WebSocketConstructor } from '../src/index.js'
 import { closeLater, onCleanup, sleep, until, useLeakCheck } from './helpers.js'
 

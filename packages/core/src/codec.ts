@@ -3,10 +3,11 @@
  * msgpack cross the wire (DESIGN.md "Wire protocol"). The format itself is in
  * msgpack.ts.
  *
- * One writer is shared by every session that uses the same codec, and the
- * session whose frame is being coded is put in a mutable slot for the
- * duration of the (synchronous) call. Why: a per-connection encoder keeps a
- * buffer alive for every idle connection.
+ * One codec (and its one output buffer) serves every session that uses the
+ * same options: a buffer per connection would stay alive for every idle
+ * connection. Which session a frame belongs to is an explicit argument, the
+ * `RefHost`, handed by the writer and the reader to the extension hooks that
+ * export and import references.
  */
 import { decode, decodeTimestamp, encodeTimestamp, ExtData, TIMESTAMP, Writer, type PayloadReader } from './msgpack.js'
 import { fromWireError, toWireError, type ErrorPolicy, type ErrorTable, type WireError } from './errors.js'
@@ -42,11 +43,11 @@ export const ExtType = {
 /** What the codec needs from a session to pass callbacks and services by reference. */
 export interface RefHost {
   /** Export a local function or service to the peer; returns the id to send. */
-  exportRef(value: object, kind: 'function' | 'service'): number
+  exportRef(value: object): number
   /** If `value` is a proxy of a reference this host imported from its peer, its id. */
   importedIdOf(value: object): number | undefined
   /** Build (or reuse) the local proxy for a reference the peer exported. */
-  importRef(id: number, kind: 'function' | 'service'): unknown
+  importRef(id: number): unknown
   /** The peer handed back one of our own exports: the original object. */
   ownExport(id: number): unknown
   /** Where errors decoded as values came from. */
@@ -67,8 +68,6 @@ export interface ValueType<T = unknown, W = unknown> {
   decode(wire: W): T
 }
 
-interface Slot { host: RefHost | undefined }
-
 /**
  * Binaries at least this large are not copied into the frame: the frame is
  * sent in parts (WebSocket fragments of one message) with the caller's bytes
@@ -79,14 +78,13 @@ export const ZERO_COPY_THRESHOLD = 64 * 1024
 
 /** The msgpack codec of a session: built-in extensions plus user value types. */
 export class MsgpackCodec {
-  private readonly slot: Slot = { host: undefined }
-  private readonly writer: Writer
-  private writing = false
+  private readonly writer: Writer<RefHost>
   private readonly userTypes = new Map<Function, ValueType>()
   private readonly userDecoders = new Map<number, ValueType>()
-  private readonly encodeExt = (value: unknown, depth: number): ExtData | null => this.tryToEncode(value, this.slot, depth)
-  private readonly decodeExtension = (type: number, data: Uint8Array, payload: PayloadReader): unknown =>
-    this.decodeExt(data, type, this.slot, payload)
+  private readonly encodeExt = (value: unknown, depth: number, host: RefHost | undefined): ExtData | null =>
+    this.tryToEncode(value, host, depth)
+  private readonly decodeExtension = (type: number, data: Uint8Array, payload: PayloadReader<RefHost>): unknown =>
+    this.decodeExt(data, type, payload)
 
   constructor(types: readonly ValueType[] = []) {
     for (const t of types) {
@@ -107,7 +105,8 @@ export class MsgpackCodec {
    * Returns a single array when there was nothing to pass through.
    */
   encodeParts(value: unknown, host: RefHost | undefined): Uint8Array | Uint8Array[] {
-    if (this.writing) return this.encode(value, host)
+    // A frame encoded from inside an extension hook (a user type's encode): no pass-through.
+    if (this.writer.busy) return this.encode(value, host)
     const list: (number | Uint8Array)[] = []
     this.writer.extracted = list
     let head: Uint8Array
@@ -136,17 +135,9 @@ export class MsgpackCodec {
 
   /** Encode `value` found at nesting `depth`: an extension's payload counts toward the depth limit of its frame. */
   private encodeAt(value: unknown, host: RefHost | undefined, depth: number): Uint8Array {
-    const previous = this.slot.host
-    this.slot.host = host
     // Extension payloads are encoded while the shared writer is busy: they get a writer of their own.
-    const nested = this.writing
-    this.writing = true
-    try {
-      return (nested ? new Writer(this.encodeExt) : this.writer).encode(value, depth)
-    } finally {
-      this.writing = nested
-      this.slot.host = previous
-    }
+    const writer = this.writer.busy ? new Writer(this.encodeExt) : this.writer
+    return writer.encode(value, depth, host)
   }
 
   /**
@@ -157,23 +148,17 @@ export class MsgpackCodec {
    * limits hold through extension payloads (Map, Set, Error, user types).
    */
   decode(frame: Uint8Array, host: RefHost | undefined, maxBytes: number, maxExpansion = DEFAULT_LIMITS.maxDecodeExpansion): unknown {
-    const previousHost = this.slot.host
-    this.slot.host = host
-    try {
-      return decode(frame, this.decodeExtension, maxBytes, maxExpansion)
-    } finally {
-      this.slot.host = previousHost
-    }
+    return decode(frame, this.decodeExtension, maxBytes, maxExpansion, host)
   }
 
-  private tryToEncode(value: unknown, slot: Slot, depth: number): ExtData | null {
+  private tryToEncode(value: unknown, host: RefHost | undefined, depth: number): ExtData | null {
     if (Array.isArray(value)) return null
-    if (typeof value === 'function') return this.encodeRef(value, 'function', slot)
-    if (typeof value === 'bigint') return new ExtData(ExtType.BIGINT, this.encodeAt(value.toString(), slot.host, depth + 1))
+    if (typeof value === 'function') return this.encodeRef(value, 'function', host)
+    if (typeof value === 'bigint') return new ExtData(ExtType.BIGINT, this.encodeAt(value.toString(), host, depth + 1))
     if (typeof value !== 'object' || value === null) return null
     const proto: unknown = Object.getPrototypeOf(value)
     if (proto === Object.prototype || proto === null) {
-      return isService(value) ? this.encodeRef(value, 'service', slot) : null
+      return isService(value) ? this.encodeRef(value, 'service', host) : null
     }
     if (ArrayBuffer.isView(value)) return null
     if (value instanceof Date) {
@@ -185,17 +170,17 @@ export class MsgpackCodec {
     if (value instanceof Map) {
       const flat: unknown[] = []
       for (const [k, v] of value) flat.push(k, v)
-      return new ExtData(ExtType.MAP, this.encodeAt(flat, slot.host, depth + 1))
+      return new ExtData(ExtType.MAP, this.encodeAt(flat, host, depth + 1))
     }
-    if (value instanceof Set) return new ExtData(ExtType.SET, this.encodeAt([...value], slot.host, depth + 1))
+    if (value instanceof Set) return new ExtData(ExtType.SET, this.encodeAt([...value], host, depth + 1))
     const user = this.findUserType(value)
-    if (user) return new ExtData(user.type, this.encodeAt(user.encode(value), slot.host, depth + 1))
+    if (user) return new ExtData(user.type, this.encodeAt(user.encode(value), host, depth + 1))
     if (value instanceof Error) {
-      const wire = toWireError(value, slot.host?.errorPolicy ?? false)
+      const wire = toWireError(value, host?.errorPolicy ?? false)
       // No reference host: functions hidden in an error's fields must not become callable remotely.
       return new ExtData(ExtType.ERROR, this.encodeAt(wire, undefined, depth + 1))
     }
-    if (isService(value)) return this.encodeRef(value, 'service', slot)
+    if (isService(value)) return this.encodeRef(value, 'service', host)
     return null
   }
 
@@ -208,27 +193,26 @@ export class MsgpackCodec {
     return undefined
   }
 
-  private encodeRef(value: object, kind: 'function' | 'service', slot: Slot): ExtData {
-    const host = slot.host
+  private encodeRef(value: object, kind: 'function' | 'service', host: RefHost | undefined): ExtData {
     if (!host) throw new TypeError(`cannot send a ${kind} here: references need a connection (broadcasts carry data only)`)
     const returned = host.importedIdOf(value)
     if (returned !== undefined) return new ExtData(ExtType.RETURNED_REF, u32(returned))
-    const id = host.exportRef(value, kind)
+    const id = host.exportRef(value)
     return new ExtData(kind === 'function' ? ExtType.FUNCTION_REF : ExtType.SERVICE_REF, u32(id))
   }
 
-  private decodeExt(data: Uint8Array, type: number, slot: Slot, payload: PayloadReader): unknown {
+  private decodeExt(data: Uint8Array, type: number, payload: PayloadReader<RefHost>): unknown {
+    const host = payload.context
     switch (type) {
       case TIMESTAMP:
         return decodeTimestamp(data)
       case ExtType.FUNCTION_REF:
       case ExtType.SERVICE_REF:
       case ExtType.RETURNED_REF: {
-        const host = slot.host
         if (!host) throw new TypeError('reference received outside a connection')
         const id = readU32(data)
         if (type === ExtType.RETURNED_REF) return host.ownExport(id)
-        return host.importRef(id, type === ExtType.FUNCTION_REF ? 'function' : 'service')
+        return host.importRef(id)
       }
       case ExtType.BIGINT: {
         const text = payload.decode(data)
@@ -255,7 +239,7 @@ export class MsgpackCodec {
         const wire = payload.decode(data) as WireError
         // An Error object with its stack holds ~600 bytes more than its wire map (measured on V8).
         payload.spend(ERROR_VALUE_COST)
-        return fromWireError(wire, slot.host?.peerLabel, slot.host?.errorTable)
+        return fromWireError(wire, host?.peerLabel, host?.errorTable)
       }
       default: {
         const user = this.userDecoders.get(type)

@@ -4,39 +4,19 @@
  * survives any number of awaits in Node and in browsers alike (no
  * AsyncLocalStorage in the core).
  */
+import { markContextual, type ContextFields } from './contextual.js'
 import type { Session } from './session.js'
 
-declare const CONTEXT_BRAND: unique symbol
-
-/** Where the peer is, as far as the transport knows. */
-export interface PeerInfo {
-  readonly address?: string | undefined
-  readonly port?: number | undefined
-  readonly url?: string | undefined
-}
+export type { PeerInfo } from './contextual.js'
 
 /** What a handler marked with `withContext` or `@expose({ context: true })` receives first. */
-export interface CallContext<Connection = Session> {
-  /** The connection the call came in on; call back into the peer with `connection.remote`. */
-  readonly connection: Connection
-  /** The peer's address, when the transport knows it. */
-  readonly peer: PeerInfo | undefined
-  /** What the server's `authenticate` hook returned for this connection (undefined without one). */
-  readonly identity: unknown
-  /** Fires when the caller cancels, times out or disconnects. */
-  readonly signal: AbortSignal
-  /** The dotted path that was called, e.g. `"addition.add"`. */
-  readonly path: string
-  /** @internal brand: keeps `Remote<T>` from mistaking a look-alike first parameter for a context. */
-  readonly [CONTEXT_BRAND]?: true
-}
-
-const contextual = new WeakSet<Function>()
+export interface CallContext<Connection = Session> extends ContextFields<Connection> {}
 
 /**
  * Mark a handler as taking the call context as its first argument. Callers do
  * not pass it: `Remote<T>` hides that parameter.
  *
+ * @example
  * ```ts
  * const api = service({
  *   whoami: withContext((ctx) => ctx.peer?.address),
@@ -48,16 +28,6 @@ export function withContext<A extends unknown[], R, C = Session>(
   handler: (ctx: CallContext<C>, ...args: A) => R,
 ): (ctx: CallContext<C>, ...args: A) => R {
   if (typeof handler !== 'function') throw new TypeError('withContext expects a function')
-  contextual.add(handler)
+  markContextual(handler)
   return handler
-}
-
-/** Mark a method function as contextual (used by `@expose({ context: true })`). */
-export function markContextual(fn: Function): void {
-  contextual.add(fn)
-}
-
-/** Does this handler want the context as its first argument? */
-export function wantsContext(fn: Function): boolean {
-  return contextual.has(fn)
 }

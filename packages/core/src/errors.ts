@@ -342,12 +342,6 @@ function normalise(wire: unknown): { name: string; message: string; code: string
   return { name: 'Error', message: typeof wire === 'string' ? wire : describe({ error: wire }), code: ErrorCode.REMOTE }
 }
 
-/** Convert anything caught at a boundary into an Error, keeping the original as `cause`. */
-export function asError(value: unknown): Error {
-  if (value instanceof Error) return value
-  return new RemoteError(typeof value === 'string' ? value : `non-Error value thrown: ${String(value)}`)
-}
-
 /** Long method names and the like, cut for messages. */
 export const clip = (s: string): string => (s.length > 100 ? `${s.slice(0, 100)}...` : s)
 

@@ -32,12 +32,14 @@ export const MAX_DEPTH = 100
  * msgpack is encoded one level deeper (`Writer.encode(payload, depth + 1)`),
  * so nesting through extensions is bounded like nesting through arrays.
  */
-export type ExtEncoder = (value: object | bigint | symbol | Function, depth: number) => ExtData | null
+export type ExtEncoder<C = unknown> = (value: object | bigint | symbol | Function, depth: number, context: C | undefined) => ExtData | null
 /** Builds the value of an extension; `payload` decodes its data when that is msgpack. */
-export type ExtDecoder = (type: number, data: Uint8Array, payload: PayloadReader) => unknown
+export type ExtDecoder<C = unknown> = (type: number, data: Uint8Array, payload: PayloadReader<C>) => unknown
 
 /** What an extension decoder may do with its data, within the limits of the frame it came in. */
-export interface PayloadReader {
+export interface PayloadReader<C = unknown> {
+  /** The context the frame is decoded for (what `decode` was given), e.g. the connection that received it. */
+  readonly context: C | undefined
   /**
    * Decode `data` (the extension's payload, itself one msgpack value) one
    * level deeper than the extension, against the same expansion budget as
@@ -60,25 +62,44 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
 
 // ------------------------------------------------------------------- encode
 
-/** One growable output buffer; reused across frames by its owner. */
-export class Writer {
+/**
+ * One growable output buffer, reused across frames by its owner. While an
+ * `encode` runs, its `context` is handed to every call of the extension hook
+ * (the hook may need to know whose frame it is encoding, e.g. to export a
+ * reference on the right connection).
+ */
+export class Writer<C = unknown> {
   private bytes = new Uint8Array(256)
   private view = new DataView(this.bytes.buffer)
   private pos = 0
+  private context: C | undefined
+  /** True while `encode` runs: an extension hook that must encode a payload needs a writer of its own. */
+  busy = false
   /** When set, binaries of at least `threshold` bytes are recorded here (position, bytes) instead of copied. */
   extracted: (number | Uint8Array)[] | undefined
   threshold = Infinity
 
-  constructor(private readonly ext: ExtEncoder) {}
+  constructor(private readonly ext: ExtEncoder<C>) {}
 
-  /** Encode `value`, found at nesting `depth` (an extension's payload: one below it); the result is a copy, safe to keep. */
-  encode(value: unknown, depth = 0): Uint8Array {
+  /**
+   * Encode `value`, found at nesting `depth` (an extension's payload: one
+   * below it), for `context`; the result is a copy, safe to keep. Not
+   * re-entrant: check `busy` first.
+   */
+  encode(value: unknown, depth = 0, context?: C): Uint8Array {
+    if (this.busy) throw new Error('Writer.encode called while the writer is busy')
+    this.busy = true
+    this.context = context
     this.pos = 0
-    this.write(value, depth)
-    // Shrink a buffer that one huge frame grew, so it does not stay pinned forever.
-    const out = this.bytes.slice(0, this.pos)
-    if (this.bytes.length > 1 << 20) this.reset(256)
-    return out
+    try {
+      this.write(value, depth)
+      return this.bytes.slice(0, this.pos)
+    } finally {
+      this.busy = false
+      this.context = undefined
+      // Shrink a buffer that one huge frame grew, so it does not stay pinned forever.
+      if (this.bytes.length > 1 << 20) this.reset(256)
+    }
   }
 
   private reset(size: number): void {
@@ -136,7 +157,7 @@ export class Writer {
         if ((value < MIN_SAFE || value > MAX_SAFE) && value >= MIN_INT64 && value <= MAX_UINT64) return this.int64(value)
         break
     }
-    const ext = this.ext(value as object, depth)
+    const ext = this.ext(value as object, depth, this.context)
     if (ext) return this.extension(ext)
     if (Array.isArray(value)) {
       this.sized(value.length, 0x90, 15, 0, 0xdc, 0xdd)
@@ -310,24 +331,25 @@ export const EXPANSION_FLOOR_BYTES = 64 * 1024
  * Integers: int 64 and uint 64 values within ±(2^53 - 1) decode to numbers,
  * those beyond to bigints, so no integer is ever rounded.
  */
-export function decode(bytes: Uint8Array, ext: ExtDecoder, maxLength: number, maxExpansion = Infinity): unknown {
-  const reader = new Reader(bytes, ext, maxLength, maxExpansion * Math.max(bytes.length, EXPANSION_FLOOR_BYTES), maxExpansion)
+export function decode<C>(bytes: Uint8Array, ext: ExtDecoder<C>, maxLength: number, maxExpansion = Infinity, context?: C): unknown {
+  const reader = new Reader(bytes, ext, maxLength, maxExpansion * Math.max(bytes.length, EXPANSION_FLOOR_BYTES), maxExpansion, context)
   const value = reader.read(0)
   if (reader.pos !== bytes.length) throw new DecodeError(`${bytes.length - reader.pos} extra bytes after the value`)
   return value
 }
 
-class Reader implements PayloadReader {
+class Reader<C> implements PayloadReader<C> {
   pos = 0
   private readonly view: DataView
   /** Depth of the extension whose hook is running, for `decode` (its payload is one level deeper). */
   private extDepth = 0
 
   constructor(
-    private readonly bytes: Uint8Array, private readonly ext: ExtDecoder, private readonly max: number,
+    private readonly bytes: Uint8Array, private readonly ext: ExtDecoder<C>, private readonly max: number,
     /** Cost units left before the frame's expansion budget is spent; shared with payload readers. */
     private left: number,
     private readonly maxExpansion: number,
+    readonly context: C | undefined,
   ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   }
@@ -462,7 +484,7 @@ class Reader implements PayloadReader {
 
   /** `PayloadReader.decode`: the payload stands one level below its extension and shares the frame's budget. */
   decode(data: Uint8Array): unknown {
-    const inner = new Reader(data, this.ext, this.max, this.left, this.maxExpansion)
+    const inner = new Reader(data, this.ext, this.max, this.left, this.maxExpansion, this.context)
     const value = inner.read(this.extDepth + 1)
     if (inner.pos !== data.length) throw new DecodeError(`${data.length - inner.pos} extra bytes after an extension's payload`)
     this.left = inner.left

@@ -3,7 +3,7 @@
  */
 import { defaultCodec, MsgpackCodec, type ValueType } from './codec.js'
 import type { SharedBudget } from './budget.js'
-import type { PeerInfo } from './context.js'
+import type { PeerInfo } from './contextual.js'
 import { errorPolicy, type ErrorClass, type ErrorPolicy, type ErrorPolicyOptions, type ErrorTable } from './errors.js'
 import type { TextProtocol } from './json-rpc.js'
 import { resolveLimits, type Limits } from './limits.js'

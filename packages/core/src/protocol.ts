@@ -82,16 +82,6 @@ export function parseMessage(frame: unknown): Message {
 }
 
 /**
- * Best-effort read of a request id from a frame that failed to decode, so the
- * caller gets a `ProtocolError` instead of a timeout: `[0, msgid, ...]` with
- * the array header and msgid in their msgpack forms.
- */
-export function peekRequestId(frame: Uint8Array): number | undefined {
-  const peeked = peekMessageId(frame)
-  return peeked?.type === MessageType.REQUEST ? peeked.id : undefined
-}
-
-/**
  * The type (request or response) and msgid at the start of a frame that
  * failed to decode: `[0|1, msgid, ...]` with at least 3 elements, read from
  * the raw bytes.

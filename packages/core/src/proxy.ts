@@ -7,13 +7,13 @@
  * never mistaken for a promise and coercing one sends nothing; one proxy per
  * path (cached); set/delete throw; `String(remote.a.b)` says what it is.
  */
-import type { CallContext } from './context.js'
+import type { ContextFields } from './contextual.js'
 
-/** Is `T` exactly our `CallContext` (not `any`/`unknown`, which would also match)? */
-// `CallContext<unknown>`, not `<never>`: `connection` is a readonly (covariant) member, so every
-// `CallContext<C>` is assignable to `CallContext<unknown>`, while `CallContext<Session>` is not
-// assignable to `CallContext<never>` (that made the context parameter leak into `Remote<T>`).
-type IsContext<T> = 0 extends 1 & T ? false : [T] extends [CallContext<unknown>] ? true : false
+/** Is `T` a `CallContext` (not `any`/`unknown`, which would also match)? */
+// `ContextFields<unknown>`, not `<never>`: `connection` is a readonly (covariant) member, so every
+// `CallContext<C>` is assignable to `ContextFields<unknown>`, while `CallContext<Session>` is not
+// assignable to `ContextFields<never>`.
+type IsContext<T> = 0 extends 1 & T ? false : [T] extends [ContextFields<unknown>] ? true : false
 
 /** The parameters a caller passes: a leading `CallContext` is supplied by wirecall, not the caller. */
 export type CallerParams<P extends readonly unknown[]> = P extends readonly [infer First, ...infer Rest]

@@ -13,16 +13,13 @@
  * connection closes. Releases are batched into one frame per tick.
  */
 import type { SharedBudget } from './budget.js'
-import { wantsContext } from './context.js'
+import { wantsContext } from './contextual.js'
 import { OverloadedError, ReferenceReleasedError } from './errors.js'
 import { resolvePath, type Handler } from './router.js'
 import { createProxy, type Invoker } from './proxy.js'
 
-export type RefKind = 'function' | 'service'
-
 interface Export {
   readonly value: object
-  readonly kind: RefKind
   count: number
 }
 
@@ -57,6 +54,14 @@ export class References {
   private closed = false
   private overflowed = false
   private readonly finalizer = new FinalizationRegistry<Import>((entry) => this.drop(entry))
+  /**
+   * Export ids counted and proxies handed out while the current frame is
+   * encoded or decoded (frames nest only through user hooks, so each user
+   * takes a mark and works above it). If that frame fails, or nobody will
+   * ever see its values, they are undone: see `endEncode` and `giveBackSince`.
+   */
+  private readonly frameExports: number[] = []
+  private readonly frameImports: object[] = []
 
   constructor(
     private readonly owner: ReferenceOwner,
@@ -76,11 +81,12 @@ export class References {
 
   // ------------------------------------------------------------ our exports
 
-  /** Export `value` (or count one more send of it); returns its id. */
-  export(value: object, kind: RefKind): number {
+  /** Export `value` (or count one more send of it) in the frame being encoded; returns its id. */
+  export(value: object): number {
     const known = this.exportIds.get(value)
     if (known !== undefined) {
       this.exports.get(known)!.count++
+      this.frameExports.push(known)
       return known
     }
     if (this.exports.size >= this.maxExports) {
@@ -93,18 +99,26 @@ export class References {
     let id = this.nextExportId
     while (this.exports.has(id)) id = id >= 0xffff_fffe ? 1 : id + 1
     this.nextExportId = id >= 0xffff_fffe ? 1 : id + 1
-    this.exports.set(id, { value, kind, count: 1 })
+    this.exports.set(id, { value, count: 1 })
     this.exportIds.set(value, id)
+    this.frameExports.push(id)
     return id
   }
 
-  /** Undo exports counted for a frame that was never sent (encoding failed midway). */
-  unexport(ids: readonly number[]): void {
-    for (let i = 0; i < ids.length; i++) this.releaseExport(ids[i]!, 1)
+  /** Where the export log of a frame about to be encoded starts. */
+  get exportMark(): number {
+    return this.frameExports.length
+  }
+
+  /** A frame's encoding ended; if it `failed` (never sent), the exports it counted are undone. */
+  endEncode(mark: number, failed: boolean): void {
+    const log = this.frameExports
+    if (failed) for (let i = mark; i < log.length; i++) this.releaseExport(log[i]!, 1)
+    log.length = mark
   }
 
   /** The object behind one of our export ids, or undefined if released. */
-  exported(id: number): { value: object; kind: RefKind } | undefined {
+  exported(id: number): { value: object } | undefined {
     return this.exports.get(id)
   }
 
@@ -122,13 +136,14 @@ export class References {
 
   // ------------------------------------------------------------ peer's exports
 
-  /** The local proxy for the peer's reference `id` (one live proxy per id). */
-  import(id: number, kind: RefKind): object {
+  /** The local proxy for the peer's reference `id` (one live proxy per id), decoded from the current frame. */
+  import(id: number): object {
     const existing = this.imports.get(id)
     if (existing) {
       const proxy = existing.proxy.deref()
       if (proxy) {
         existing.count++
+        this.frameImports.push(proxy)
         return proxy
       }
       // Collected but not yet finalized: give its count back now.
@@ -155,14 +170,24 @@ export class References {
     const release = () => this.release(proxy)
     const extras = new Map<PropertyKey, unknown>([[Symbol.dispose, release]])
     // Functions and services are the same proxy: calling the root calls `#id`, members call `#id.path`.
-    void kind
     const proxy = createProxy(invoker, '', extras) as object
     ;(entry as { proxy: WeakRef<object> }).proxy = new WeakRef(proxy)
     this.imports.set(id, entry)
     if (this.budget) this.budget.refs++
     proxyInfo.set(proxy, { table: this, entry })
     this.finalizer.register(proxy, entry, entry)
+    this.frameImports.push(proxy)
     return proxy
+  }
+
+  /** Where the import log of a frame about to be decoded starts. */
+  get importMark(): number {
+    return this.frameImports.length
+  }
+
+  /** The frame decoded since `mark` was handled: its proxies belong to whoever received them. */
+  endDecode(mark: number): void {
+    this.frameImports.length = mark
   }
 
   /** The handler for a call addressed to one of our exports: `#id` (a function) or `#id.path` (a member of a service). */
@@ -199,12 +224,16 @@ export class References {
   }
 
   /**
-   * Give back one received copy of each proxy in `proxies`: they were decoded from a frame whose
-   * values nobody will ever see (no such method, overloaded, late reply, malformed), so without
-   * this they would hold the peer's exports until GC. A proxy still held from earlier sends stays
-   * alive with one copy fewer.
+   * Give back one received copy of each proxy decoded from the current frame since `mark`: nobody
+   * will ever see that frame's values (no such method, overloaded, late reply, malformed), so
+   * without this they would hold the peer's exports until GC. A proxy still held from earlier
+   * sends stays alive with one copy fewer.
    */
-  giveBack(proxies: readonly object[]): void {
+  giveBackSince(mark: number): void {
+    const log = this.frameImports
+    if (log.length <= mark) return
+    const proxies = log.slice(mark)
+    log.length = mark
     for (const proxy of proxies) {
       const info = proxyInfo.get(proxy)
       if (!info || info.table !== this || info.entry.released) continue

@@ -7,7 +7,7 @@
  * reachable when it is a member of a `service({...})` object, a field marked
  * `@expose`, or a router entry. Getters are never run while resolving.
  */
-import { markContextual, wantsContext } from './context.js'
+import { markContextual, wantsContext } from './contextual.js'
 import type { ServiceMarked } from './proxy.js'
 
 const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype'])

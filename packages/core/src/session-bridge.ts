@@ -1,57 +1,62 @@
 /**
- * The session's side doors, kept out of session.ts: the object that the
- * transport, the codec, the reference tables and text protocols call into,
- * and the invoker behind `remote`/`notify` proxies.
+ * The objects a session hands out, kept out of session.ts: the bridge that
+ * the transport, the codec, the reference tables and text protocols call
+ * into, and the invoker behind `remote`/`notify` proxies. Both are classes
+ * (methods on the prototype) rather than closures, so a session costs one
+ * small object for all four roles.
  */
 import type { RefHost } from './codec.js'
 import { ReferenceReleasedError, type ErrorPolicy, type ErrorTable } from './errors.js'
 import type { TextPeer } from './json-rpc.js'
-import type { CallOptions } from './options.js'
+import type { CallOptions, SessionConfig } from './options.js'
 import { MessageType } from './protocol.js'
-import type { ReferenceOwner, RefKind } from './references.js'
-import type { Session } from './session.js'
+import type { ReferenceOwner, References } from './references.js'
 import type { TransportReceiver } from './transport.js'
 
-/**
- * Scratch logs of one encode (exported ids) and one receive (imported proxies),
- * shared by all sessions: both run synchronously, and every user works above
- * the mark it took and truncates back to it, so nesting is safe. Shared rather
- * than per session so that an idle connection does not carry two arrays.
- */
-export const exportLog: number[] = []
-export const importLog: object[] = []
+/** The session as the bridge sees it (its `@internal` members). */
+export interface BridgedSession {
+  readonly config: SessionConfig
+  readonly closed: boolean
+  readonly peerLabel: string | undefined
+  readonly refsTable: References | undefined
+  readonly refs: References
+  malformedCount: number
+  receive(frame: Uint8Array | string): void
+  transportClosed(reason?: Error): void
+  transmit(frame: string): void
+  sendControl(message: unknown[]): void
+  invokeReference(path: string, args: unknown[]): Promise<unknown>
+  textCall(method: string, params: unknown[]): Promise<unknown>
+  textNotification(method: string, params: unknown[]): void
+  log(level: 'warn' | 'error', message: string, ...details: unknown[]): void
+  call(path: string, args: unknown[], options?: CallOptions): Promise<unknown>
+  sendNotification(path: string, args: unknown[]): void
+}
 
-/**
- * The session's side doors, in one small object rather than a closure each
- * (idle connections stay small): transport receiver, codec reference host,
- * and owner of the reference tables. Element access reaches the session's
- * private members without making them public API.
- */
+/** Transport receiver, codec reference host, reference-table owner and text-protocol peer of one session. */
 export class SessionBridge implements TransportReceiver, RefHost, ReferenceOwner, TextPeer {
-  constructor(private readonly session: Session<unknown>) {}
+  constructor(private readonly session: BridgedSession) {}
 
+  // TransportReceiver
   message(frame: Uint8Array | string): void {
-    this.session['receive'](frame)
+    this.session.receive(frame)
   }
   closed(reason?: Error): void {
-    this.session['handleClosed'](reason)
+    this.session.transportClosed(reason)
   }
 
-  exportRef(value: object, kind: RefKind): number {
-    const id = this.session['refs'].export(value, kind)
-    exportLog.push(id)
-    return id
+  // RefHost (the codec, while it encodes or decodes one of this session's frames)
+  exportRef(value: object): number {
+    return this.session.refs.export(value)
   }
   importedIdOf(value: object): number | undefined {
-    return this.session['refsTable']?.importedIdOf(value)
+    return this.session.refsTable?.importedIdOf(value)
   }
-  importRef(id: number, kind: RefKind): unknown {
-    const proxy = this.session['refs'].import(id, kind)
-    importLog.push(proxy)
-    return proxy
+  importRef(id: number): unknown {
+    return this.session.refs.import(id)
   }
   ownExport(id: number): unknown {
-    const entry = this.session['refsTable']?.exported(id)
+    const entry = this.session.refsTable?.exported(id)
     if (!entry) throw new ReferenceReleasedError(`reference #${id} handed back after it was released`)
     return entry.value
   }
@@ -59,46 +64,48 @@ export class SessionBridge implements TransportReceiver, RefHost, ReferenceOwner
     return this.session.peerLabel
   }
   get errorTable(): ErrorTable | undefined {
-    return this.session['config'].errorTable
+    return this.session.config.errorTable
   }
   get errorPolicy(): ErrorPolicy {
-    return this.session['config'].errorPolicy
+    return this.session.config.errorPolicy
   }
 
+  // ReferenceOwner
   invoke(path: string, args: unknown[]): unknown {
-    return this.session['invokeReference'](path, args)
+    return this.session.invokeReference(path, args)
   }
   sendRelease(pairs: number[]): void {
-    this.session['sendControl']([MessageType.RELEASE, pairs])
+    this.session.sendControl([MessageType.RELEASE, pairs])
   }
 
+  // TextPeer
   get maxFrameBytes(): number {
-    return this.session['limits'].maxFrameBytes
+    return this.session.config.limits.maxFrameBytes
   }
   get maxBatchLength(): number {
-    return this.session['limits'].maxBatchLength
+    return this.session.config.limits.maxBatchLength
   }
   failed(err: unknown): void {
-    this.session['log']('error', '[wirecall] failed to answer a text frame:', err)
+    this.session.log('error', '[wirecall] failed to answer a text frame:', err)
   }
   call(method: string, params: unknown[]): Promise<unknown> {
-    return this.session['runTextCall'](method, params)
+    return this.session.textCall(method, params)
   }
   notify(method: string, params: unknown[]): void {
-    this.session['handleNotification'](method, params)
+    this.session.textNotification(method, params)
   }
   sendText(text: string): void {
-    if (!this.session.closed) this.session['transport'].send(text)
+    if (!this.session.closed) this.session.transmit(text)
   }
   malformed(): void {
-    this.session['malformed']++
+    this.session.malformedCount++
   }
 }
 
 /** What a session's `remote`/`notify` proxies call: a class, not closures, to keep sessions small. */
 export class SessionInvoker {
   constructor(
-    private readonly session: Session<unknown>,
+    private readonly session: BridgedSession,
     private readonly options: CallOptions | undefined,
     private readonly isNotify: boolean,
   ) {}

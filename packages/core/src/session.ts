@@ -1,31 +1,38 @@
 /**
  * One peer: the same class on both ends of a connection. Sends requests and
- * matches responses, dispatches incoming calls to the local service, and
- * owns the reference tables for callbacks.
+ * matches responses, receives frames and hands the peer's calls to
+ * `IncomingCalls`, and owns the reference tables for callbacks.
+ *
+ * Idle connections stay small: everything a session may need is created on
+ * first use (pending calls, reference tables, incoming-call bookkeeping, the
+ * proxies), the options are resolved once per options object and shared
+ * (`configOf`), and the objects a session hands to its transport, codec and
+ * tables are one `SessionBridge` instead of a closure each. See
+ * docs/architecture.md.
  */
-import { defaultCodec, type MsgpackCodec, type RefHost } from './codec.js'
-import type { CallContext, PeerInfo } from './context.js'
+import { describePeer, type PeerInfo } from './contextual.js'
 import {
-  AbortError, ConnectionClosedError, NotFoundError, OverloadedError, ParameterError, ProtocolError,
-  ReferenceReleasedError, ShuttingDownError, TimeoutError, WirecallError, abortError, clip, encodeFailure, fromWireError,
-  toWireError, type ErrorPolicy, type ErrorTable,
+  ConnectionClosedError, OverloadedError, ParameterError, ProtocolError, ReferenceReleasedError, TimeoutError,
+  abortError, clip, encodeFailure, fromWireError,
 } from './errors.js'
+import { IncomingCalls, isThenable } from './incoming.js'
 import type { Limits } from './limits.js'
 import { LOG_RATE, LogLimiter } from './log-limiter.js'
 import { configOf, type CallOptions, type Logger, type SessionConfig, type SessionOptions, type SessionStats } from './options.js'
 import { PendingCalls } from './pending.js'
-import { FrameError, MAX_MSGID, MessageType, parseMessage, peekMessageId } from './protocol.js'
+import { FrameError, MAX_MSGID, MessageType, parseMessage, peekMessageId, type Message } from './protocol.js'
 import { createProxy, type Notify, type Remote } from './proxy.js'
 import { References } from './references.js'
-import { resolvePath, type Handler } from './router.js'
-import { exportLog, importLog, SessionBridge, SessionInvoker } from './session-bridge.js'
+import { SessionBridge, SessionInvoker } from './session-bridge.js'
 import type { Transport } from './transport.js'
 
 export type { CallOptions, Logger, SessionOptions, SessionStats }
 
-/** A handler's result is a promise (or any thenable) when it has a callable `then`. */
-const isThenable = (v: unknown): v is PromiseLike<unknown> =>
-  v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function'
+/** `session.with(options)`: the same remote and notify, with per-call options applied to calls. */
+export interface CallScope<RemoteService> {
+  readonly remote: Remote<RemoteService>
+  readonly notify: Notify<RemoteService>
+}
 
 function ignore(): void {}
 
@@ -33,37 +40,27 @@ export class Session<RemoteService = unknown> {
   /** The identity the server's authenticate hook gave this connection. */
   identity: unknown
 
-  private readonly config: SessionConfig
+  /** @internal Options resolved once and shared by the sessions built from the same options object. */
+  readonly config: SessionConfig
+  /** The link this session speaks over (subclasses may close or terminate it). */
+  protected readonly transport: Transport
   private readonly peerInfo: PeerInfo | undefined
-  private readonly transport: Transport
-  // Created on first use, so an idle connection costs little (see bench: memory per connection).
-  private pendingTable: PendingCalls | undefined
-  private refsTable: References | undefined
   /** Transport receiver, codec reference host and reference-table owner in one small object. */
   private readonly bridge: SessionBridge
+  private pendingTable: PendingCalls | undefined
+  /** @internal The reference tables, once a reference has crossed. */
+  refsTable: References | undefined
+  private incoming: IncomingCalls | undefined
   private remoteProxy: Remote<RemoteService> | undefined
   private notifyProxy: Notify<RemoteService> | undefined
-  /**
-   * Incoming calls still running after their frame was handled (async
-   * handlers), by request id: the controller of a contextual handler (what a
-   * cancel or the connection closing aborts), undefined otherwise. Also how a
-   * request reusing a running id is recognised.
-   */
-  private running: Map<number, AbortController | undefined> | undefined
-  private listeners: Map<string, Set<(...args: unknown[]) => unknown>> | undefined
   private closeListeners: ((reason?: Error) => void)[] | undefined
   private closing: { promise: Promise<void>; resolve(): void } | undefined
-  private idleWaiters: (() => void)[] | undefined
-  /** Signals of running handlers that only the connection closing can abort. */
-  private untracked: Set<AbortController> | undefined
-  private nextId = 0
-  private inFlight = 0
-  private lateReplies = 0
-  private malformed = 0
-  private isClosed = false
-  /** Set by `drain()`: incoming calls are refused with `ShuttingDownError`. */
-  private draining = false
   private logLimiter: LogLimiter | undefined
+  private nextId = 0
+  private lateReplies = 0
+  /** @internal Frames that could not be used, for `stats()`. */
+  malformedCount = 0
+  private isClosed = false
 
   constructor(transport: Transport, options: SessionOptions = {}) {
     this.transport = transport
@@ -79,23 +76,10 @@ export class Session<RemoteService = unknown> {
     return this.peerInfo ?? this.transport.peer
   }
 
-  // The shared configuration, read through getters (they live on the prototype, not per session).
-  protected get limits(): Limits { return this.config.limits }
-  private get service(): object | undefined { return this.config.service }
-  private get defaultTimeout(): number { return this.config.defaultTimeout }
-  private get codec(): MsgpackCodec { return this.config.codec }
-  private get errorTable(): ErrorTable | undefined { return this.config.errorTable }
-  private get errorPolicy(): ErrorPolicy { return this.config.errorPolicy }
-  private get logErrors(): SessionOptions['logErrors'] { return this.config.logErrors }
-  private get logger(): Logger { return this.config.logger }
-  /** Ids exported while the current frame is encoded, to undo if encoding fails. */
-  private get exportLog(): number[] { return exportLog }
-  /**
-   * Proxies decoded from the frame being received. If no handler ever sees them (no such method,
-   * overloaded, late reply, malformed frame) they are given back at once instead of holding the
-   * peer's exports until GC.
-   */
-  private get importLog(): object[] { return importLog }
+  /** This session's limits (`SessionOptions.limits` over `DEFAULT_LIMITS`). */
+  protected get limits(): Limits {
+    return this.config.limits
+  }
 
   /** The peer's service; every method returns a promise. */
   get remote(): Remote<RemoteService> {
@@ -107,24 +91,6 @@ export class Session<RemoteService = unknown> {
     return (this.notifyProxy ??= createProxy(new SessionInvoker(this, undefined, true)) as Notify<RemoteService>)
   }
 
-  private get pending(): PendingCalls {
-    return (this.pendingTable ??= new PendingCalls({
-      timedOut: (id, ms, path) => {
-        this.sendControl([MessageType.CANCEL, id])
-        return new TimeoutError(`call to ${clip(path)} timed out after ${ms} ms`)
-      },
-    }))
-  }
-
-  private get refs(): References {
-    return (this.refsTable ??= new References(this.bridge, this.limits.maxExportedRefs, this.limits.maxImportedRefs, this.config.budget))
-  }
-
-  /** What the codec calls back into for references. */
-  private get host(): RefHost {
-    return this.bridge
-  }
-
   /** True once the connection is gone; calls then reject at once. */
   get closed(): boolean {
     return this.isClosed
@@ -132,25 +98,23 @@ export class Session<RemoteService = unknown> {
 
   /** How errors from this peer name their origin. */
   get peerLabel(): string | undefined {
-    const p = this.peer
-    if (!p) return undefined
-    return p.url ?? (p.address !== undefined ? (p.port !== undefined ? `${p.address}:${p.port}` : p.address) : undefined)
+    return describePeer(this.peer)
   }
 
   /** Counters for debugging and leak checks. */
   stats(): SessionStats {
     return {
       pendingCalls: this.pendingTable?.size ?? 0,
-      inFlightCalls: this.inFlight,
+      inFlightCalls: this.incoming?.inFlight ?? 0,
       exportedRefs: this.refsTable?.exportCount ?? 0,
       importedRefs: this.refsTable?.importCount ?? 0,
       lateReplies: this.lateReplies,
-      malformedFrames: this.malformed,
+      malformedFrames: this.malformedCount,
     }
   }
 
   /** The same remote and notify, with per-call options (timeout, signal) applied. */
-  with(options: CallOptions): { readonly remote: Remote<RemoteService>; readonly notify: Notify<RemoteService> } {
+  with(options: CallOptions): CallScope<RemoteService> {
     return {
       remote: createProxy(new SessionInvoker(this, options, false)) as Remote<RemoteService>,
       notify: this.notify,
@@ -174,7 +138,7 @@ export class Session<RemoteService = unknown> {
     } catch (err) {
       return Promise.reject(encodeFailure(path, err))
     }
-    const timeout = options?.timeout ?? this.defaultTimeout
+    const timeout = options?.timeout ?? this.config.defaultTimeout
     const promise = this.pending.add(id, path, timeout, signal, signal ? () => this.abortCall(id, path, signal) : undefined)
     this.transmit(frame)
     return promise
@@ -191,15 +155,7 @@ export class Session<RemoteService = unknown> {
    * (several listeners may share a path). Returns the unsubscribe function.
    */
   on(path: string, listener: (...args: never[]) => unknown): () => void {
-    const listeners = (this.listeners ??= new Map())
-    let set = listeners.get(path)
-    if (!set) listeners.set(path, (set = new Set()))
-    const fn = listener as (...args: unknown[]) => unknown
-    set.add(fn)
-    return () => {
-      set!.delete(fn)
-      if (set!.size === 0) listeners.delete(path)
-    }
+    return this.incomingCalls.listen(path, listener as (...args: unknown[]) => unknown)
   }
 
   /** Run `listener` once when the connection closes (at once if it already has). Returns the unsubscribe function. */
@@ -219,8 +175,7 @@ export class Session<RemoteService = unknown> {
    * the connection closes. Servers use it to drain before shutting down.
    */
   whenIdle(): Promise<void> {
-    if (this.inFlight === 0 || this.isClosed) return Promise.resolve()
-    return new Promise((resolve) => (this.idleWaiters ??= []).push(resolve))
+    return this.incoming ? this.incoming.whenIdle() : Promise.resolve()
   }
 
   /**
@@ -230,14 +185,7 @@ export class Session<RemoteService = unknown> {
    * `whenIdle()`, once the calls already running have finished.
    */
   drain(): Promise<void> {
-    this.draining = true
-    return this.whenIdle()
-  }
-
-  private wakeIdleWaiters(): void {
-    const waiters = this.idleWaiters ?? []
-    this.idleWaiters = undefined
-    for (const wake of waiters) wake()
+    return this.incomingCalls.drain()
   }
 
   /** Close the connection. Pending calls reject with `ConnectionClosedError`. Resolves once closed. */
@@ -253,10 +201,9 @@ export class Session<RemoteService = unknown> {
   }
 
   /** Encode a notification once for many sessions (topic fan-out). Data only: no references. */
-  static encodeBroadcast(path: string, args: unknown[], options?: SessionOptions): Uint8Array {
+  static encodeBroadcast(path: string, args: unknown[], options: SessionOptions = {}): Uint8Array {
     // The members' codec, so their registered value types cross as themselves.
-    const codec = options ? configOf(options).codec : defaultCodec
-    return codec.encode([MessageType.NOTIFICATION, path, args], undefined)
+    return configOf(options).codec.encode([MessageType.NOTIFICATION, path, args], undefined)
   }
 
   /** Send a frame encoded by `encodeBroadcast`. Returns false when dropped (closed or slow peer). */
@@ -268,7 +215,28 @@ export class Session<RemoteService = unknown> {
     return true
   }
 
+  /** For subclasses (adapters): runs once when the connection closes, before `onClose` listeners. */
+  protected afterClose(): void {}
+
   // ------------------------------------------------------------------ sending
+
+  private get pending(): PendingCalls {
+    return (this.pendingTable ??= new PendingCalls({
+      timedOut: (id, ms, path) => {
+        this.sendControl([MessageType.CANCEL, id])
+        return new TimeoutError(`call to ${clip(path)} timed out after ${ms} ms`)
+      },
+    }))
+  }
+
+  /** @internal The reference tables, created when the first reference crosses. */
+  get refs(): References {
+    return (this.refsTable ??= new References(this.bridge, this.limits.maxExportedRefs, this.limits.maxImportedRefs, this.config.budget))
+  }
+
+  private get incomingCalls(): IncomingCalls {
+    return (this.incoming ??= new IncomingCalls(this))
+  }
 
   private allocateId(): number {
     do {
@@ -278,36 +246,40 @@ export class Session<RemoteService = unknown> {
   }
 
   /**
-   * Encode, undoing reference exports if the frame cannot be built. Returns
-   * parts (large binaries passed through) when the transport can send them.
+   * @internal Encode, undoing reference exports if the frame cannot be built.
+   * Returns parts (large binaries passed through) when the transport can send them.
    */
-  private encodeFrame(message: unknown[]): Uint8Array | Uint8Array[] {
-    const log = this.exportLog
-    const mark = log.length
+  encodeFrame(message: unknown[]): Uint8Array | Uint8Array[] {
+    const mark = this.refsTable?.exportMark ?? 0
+    let failed = true
     try {
-      return this.transport.sendParts ? this.codec.encodeParts(message, this.host) : this.codec.encode(message, this.host)
-    } catch (err) {
-      this.refsTable?.unexport(log.slice(mark))
-      throw err
+      const { codec } = this.config
+      const frame = this.transport.sendParts ? codec.encodeParts(message, this.bridge) : codec.encode(message, this.bridge)
+      failed = false
+      return frame
     } finally {
-      log.length = mark
+      // The table may have been created by this very frame (its first reference).
+      this.refsTable?.endEncode(mark, failed)
     }
   }
 
-  private transmit(frame: Uint8Array | Uint8Array[]): void {
+  /** @internal Send an encoded frame (parts go out as one message). */
+  transmit(frame: Uint8Array | Uint8Array[] | string): void {
     if (Array.isArray(frame)) this.transport.sendParts!(frame)
     else this.transport.send(frame)
   }
 
-  private sendControl(message: unknown[]): void {
-    if (!this.isClosed) this.transport.send(this.codec.encode(message, undefined))
+  /** @internal Send a message that carries no references (cancel, release). */
+  sendControl(message: unknown[]): void {
+    if (!this.isClosed) this.transport.send(this.config.codec.encode(message, undefined))
   }
 
   private abortCall(id: number, path: string, signal: AbortSignal): void {
     if (this.pending.settle(id, abortError(path, signal))) this.sendControl([MessageType.CANCEL, id])
   }
 
-  private invokeReference(path: string, args: unknown[]): Promise<unknown> {
+  /** @internal Call a reference the peer gave us: `#id` or `#id.path`. */
+  invokeReference(path: string, args: unknown[]): Promise<unknown> {
     const end = path.indexOf('.')
     const id = Number(path.slice(1, end === -1 ? undefined : end))
     const promise = this.isClosed
@@ -324,62 +296,59 @@ export class Session<RemoteService = unknown> {
 
   // ---------------------------------------------------------------- receiving
 
-  private receive(frame: Uint8Array | string): void {
+  /** @internal One frame from the transport. */
+  receive(frame: Uint8Array | string): void {
     if (this.isClosed) return
     if (typeof frame === 'string') return this.receiveText(frame)
-    if (frame.byteLength > this.limits.maxFrameBytes) {
-      return this.rejectFrame(frame, `frame of ${frame.byteLength} bytes exceeds maxFrameBytes (${this.limits.maxFrameBytes})`)
+    const limits = this.limits
+    if (frame.byteLength > limits.maxFrameBytes) {
+      return this.rejectFrame(frame, `frame of ${frame.byteLength} bytes exceeds maxFrameBytes (${limits.maxFrameBytes})`)
     }
-    let message
-    const mark = this.importLog.length
+    let message: Message
+    const mark = this.refsTable?.importMark ?? 0
     try {
-      message = parseMessage(this.codec.decode(frame, this.host, this.limits.maxFrameBytes, this.limits.maxDecodeExpansion))
+      message = parseMessage(this.config.codec.decode(frame, this.bridge, limits.maxFrameBytes, limits.maxDecodeExpansion))
       if (this.refsTable?.takeOverflow()) {
-        throw new OverloadedError(`too many references from the peer (limits maxImportedRefs = ${this.limits.maxImportedRefs}, maxServerRefs)`)
+        throw new OverloadedError(`too many references from the peer (limits maxImportedRefs = ${limits.maxImportedRefs}, maxServerRefs)`)
       }
     } catch (err) {
       this.refsTable?.takeOverflow()
-      this.giveBackImports(mark)
+      this.refsTable?.giveBackSince(mark)
       if (err instanceof FrameError) return this.rejectFrame(frame, err.message, undefined, err.replyTo)
       // A limit hit while decoding (maxImportedRefs) is answered as itself.
       return this.rejectFrame(frame, `undecodable frame: ${(err as Error).message}`, err instanceof OverloadedError ? err : undefined)
     }
     try {
-      this.dispatch(message, mark)
+      // Proxies decoded from a frame whose values nobody sees are given back at once instead of
+      // holding the peer's exports until GC.
+      if (!this.dispatch(message)) this.refsTable?.giveBackSince(mark)
     } catch (err) {
       // Dispatch runs user code (error class prototypes, listeners); nothing may escape into the transport.
       this.log('error', '[wirecall] failed to handle a frame:', err)
     } finally {
-      this.importLog.length = mark
+      this.refsTable?.endDecode(mark)
     }
   }
 
-  /** Give back the proxies decoded from the current frame (since `mark`): nobody will see them. */
-  private giveBackImports(mark: number): void {
-    if (this.importLog.length > mark) this.refsTable?.giveBack(this.importLog.slice(mark))
-    this.importLog.length = mark
-  }
-
-  private dispatch(message: ReturnType<typeof parseMessage>, mark: number): void {
+  /** Act on one message; false when nobody saw the values it carried. */
+  private dispatch(message: Message): boolean {
     switch (message.type) {
       case MessageType.REQUEST:
-        return this.handleRequest(message.id, message.method, message.params, mark)
+        return this.incomingCalls.request(message.id, message.method, message.params)
       case MessageType.RESPONSE: {
-        const error = message.error == null ? undefined : fromWireError(message.error, this.peerLabel, this.errorTable)
-        if (!this.pendingTable?.settle(message.id, error, message.result)) {
-          this.lateReplies++
-          this.giveBackImports(mark)
-        }
-        return
+        const error = message.error == null ? undefined : fromWireError(message.error, this.peerLabel, this.config.errorTable)
+        if (this.pendingTable?.settle(message.id, error, message.result)) return true
+        this.lateReplies++
+        return false
       }
       case MessageType.NOTIFICATION:
-        return this.handleNotification(message.method, message.params, mark)
+        return this.incomingCalls.notification(message.method, message.params)
       case MessageType.CANCEL:
-        this.running?.get(message.id)?.abort(new AbortError('the caller cancelled the call'))
-        return
+        this.incoming?.cancel(message.id)
+        return true
       case MessageType.RELEASE:
         for (let i = 0; i < message.releases.length; i += 2) this.refsTable?.releaseExport(message.releases[i]!, message.releases[i + 1]!)
-        return
+        return true
     }
   }
 
@@ -394,229 +363,12 @@ export class Session<RemoteService = unknown> {
     if (peeked?.type === MessageType.RESPONSE) this.pendingTable?.settle(peeked.id, new ProtocolError(`the response could not be used: ${message}`))
   }
 
-  private malformedFrame(reason: FrameError, answer?: Error): void {
-    this.malformed++
+  /** @internal Count and log a frame we cannot use, answering it when it names a request. */
+  malformedFrame(reason: FrameError, answer?: Error): void {
+    this.malformedCount++
     this.log('warn', `[wirecall] malformed frame from ${this.peerLabel ?? 'peer'}: ${reason.message}`)
-    if (reason.replyTo !== undefined) this.reply(reason.replyTo, answer ?? new ProtocolError(reason.message), undefined, '')
+    if (reason.replyTo !== undefined) this.incomingCalls.reply(reason.replyTo, answer ?? new ProtocolError(reason.message), undefined, '')
   }
-
-  private handleRequest(id: number, method: string, params: unknown[], mark = this.importLog.length): void {
-    if (this.running?.has(id)) {
-      // Two live calls under one id could not be told apart (a cancel would reach one, the close
-      // only the other's signal): the newcomer is refused and the running one goes on.
-      this.giveBackImports(mark)
-      return this.reply(id, new ProtocolError(`request id ${id} is already in use by a running call`), undefined, method)
-    }
-    const handler = this.resolve(method)
-    if (!handler || handler instanceof Error) {
-      this.giveBackImports(mark)
-      return this.reply(id, handler ?? new NotFoundError(`no such method: ${clip(method)}`), undefined, method)
-    }
-    const refused = this.startIncoming(method)
-    if (refused) {
-      this.giveBackImports(mark)
-      return this.reply(id, refused, undefined, method)
-    }
-    let controller: AbortController | undefined
-    if (handler.contextual) {
-      controller = new AbortController()
-      ;(this.running ??= new Map()).set(id, controller)
-    }
-    let result: unknown
-    try {
-      result = this.execute(handler, method, params, controller?.signal)
-    } catch (err) {
-      this.finishRequest(id, controller)
-      // `reply` reads an undefined error as success: a handler that did `throw undefined`
-      // must not look like it returned. Same substitution as the async path below.
-      return this.reply(id, err ?? new Error('threw ' + String(err)), undefined, method)
-    }
-    if (isThenable(result)) {
-      if (!controller) (this.running ??= new Map()).set(id, undefined)
-      result.then(
-        (value) => this.answerLater(id, controller, undefined, value, method),
-        (err: unknown) => this.answerLater(id, controller, err ?? new Error('rejected with ' + String(err)), undefined, method),
-      )
-    } else if (controller) {
-      this.finishRequest(id, controller)
-      this.reply(id, undefined, result, method)
-    } else {
-      this.endIncoming()
-      this.reply(id, undefined, result, method)
-    }
-  }
-
-  /**
-   * Why an incoming call (or notification handler) cannot start now, or
-   * undefined when it may: then it is counted as in flight, against this
-   * connection's and the server's limits, until `endIncoming()`.
-   */
-  private startIncoming(method: string): Error | undefined {
-    if (this.draining) return new ShuttingDownError(`${clip(method)} was not run: the peer is shutting down`)
-    if (this.inFlight >= this.limits.maxInFlightCalls) {
-      return new OverloadedError(`too many calls in flight (limit maxInFlightCalls = ${this.limits.maxInFlightCalls})`)
-    }
-    const budget = this.config.budget
-    if (budget) {
-      if (budget.inFlight >= budget.maxInFlight) {
-        return new OverloadedError(`server busy: too many calls in flight (limit maxServerInFlightCalls = ${budget.maxInFlight})`)
-      }
-      budget.inFlight++
-    }
-    this.inFlight++
-    return undefined
-  }
-
-  /** An incoming call or notification handler has finished. */
-  private endIncoming(): void {
-    if (this.config.budget) this.config.budget.inFlight--
-    if (--this.inFlight === 0 && this.idleWaiters) this.wakeIdleWaiters()
-  }
-
-  /** An async handler settled: answer, unless the caller cancelled. Runs in a promise callback, so it never throws. */
-  private answerLater(id: number, controller: AbortController | undefined, error: unknown, value: unknown, method: string): void {
-    try {
-      if (this.finishRequest(id, controller)) this.reply(id, error, value, method)
-    } catch (err) {
-      this.log('error', `[wirecall] could not answer ${clip(method)}:`, err)
-    }
-  }
-
-  /** Bookkeeping when a handler settles; false if the caller cancelled or left (no reply is wanted). */
-  private finishRequest(id: number, controller: AbortController | undefined): boolean {
-    this.endIncoming()
-    this.running?.delete(id)
-    return !controller?.signal.aborted && !this.isClosed
-  }
-
-  private reply(id: number, error: unknown, result: unknown, method: string): void {
-    if (this.isClosed) return
-    if (error === undefined) {
-      try {
-        this.transmit(this.encodeFrame([MessageType.RESPONSE, id, null, result]))
-        return
-      } catch (err) {
-        // Keep library errors (OverloadedError past maxExportedRefs) as themselves for the caller.
-        error = WirecallError.is(err) ? err : new TypeError(`result of ${clip(method)} could not be encoded: ${(err as Error).message}`)
-      }
-    }
-    this.logHandlerError(method, error)
-    // The library's own errors (overload, not found, shutdown...) never carry a stack: it would only
-    // show our internals, and a flood of refusals must not cost a stack trace each on the wire.
-    const wire = toWireError(error, this.errorPolicy)
-    let frame: Uint8Array
-    try {
-      // No reference host: an error never exports anything (a service or class instance in its data fails here).
-      frame = this.codec.encode([MessageType.RESPONSE, id, wire, null], undefined)
-    } catch {
-      // The error's own data could not be encoded: send it without.
-      frame = this.codec.encode([MessageType.RESPONSE, id, { name: wire.name, message: wire.message, code: wire.code }, null], undefined)
-    }
-    this.transport.send(frame)
-  }
-
-  private handleNotification(method: string, params: unknown[], mark = this.importLog.length): void {
-    const listeners = this.listeners?.get(method)
-    if (listeners) {
-      for (const listener of [...listeners]) this.runNotificationHandler(method, () => listener(...params))
-    }
-    const handler = this.resolve(method)
-    if (handler && !(handler instanceof Error)) {
-      const controller = this.untrackedSignal(handler)
-      this.runNotificationHandler(method, () => this.execute(handler, method, params, controller?.signal), controller)
-    } else if (!listeners) {
-      this.giveBackImports(mark)
-      this.log('warn', `[wirecall] notification ${clip(method)} from ${this.peerLabel ?? 'peer'}: ${handler?.message ?? 'no such method'}`)
-    }
-  }
-
-  /**
-   * Notification handlers count as calls in flight (so the in-flight limits
-   * bound them too, and graceful shutdown waits for them); past a limit a
-   * notification is dropped and logged, never queued.
-   */
-  private runNotificationHandler(method: string, run: () => unknown, controller?: AbortController): void {
-    const refused = this.startIncoming(method)
-    if (refused) {
-      this.settleUntracked(controller)
-      this.log('warn', `[wirecall] notification ${clip(method)} dropped: ${refused.message}`)
-      return
-    }
-    const done = () => {
-      this.settleUntracked(controller)
-      this.endIncoming()
-    }
-    const failed = (err: unknown) => {
-      done()
-      this.log('warn', `[wirecall] notification handler ${clip(method)} failed:`, err)
-    }
-    try {
-      const result = run()
-      if (isThenable(result)) result.then(done, failed)
-      else done()
-    } catch (err) {
-      failed(err)
-    }
-  }
-
-  /**
-   * A signal for a contextual handler that no cancel message can address
-   * (notifications, JSON-RPC calls): it still fires when the connection closes.
-   */
-  private untrackedSignal(handler: Handler): AbortController | undefined {
-    if (!handler.contextual) return undefined
-    const controller = new AbortController()
-    ;(this.untracked ??= new Set()).add(controller)
-    return controller
-  }
-
-  private settleUntracked(controller: AbortController | undefined): void {
-    if (controller) this.untracked?.delete(controller)
-  }
-
-  /** Find the handler for a method name: a path in our service, or `#id...` for a reference we exported. */
-  private resolve(method: string): Handler | Error | undefined {
-    if (method.charCodeAt(0) !== 35 /* # */) return this.service ? resolvePath(this.service, method) : undefined
-    return this.refsTable ? this.refsTable.resolve(method) : new ReferenceReleasedError(`reference ${clip(method)} does not exist or was released`)
-  }
-
-  private execute(handler: Handler, path: string, params: unknown[], signal: AbortSignal | undefined): unknown {
-    if (!handler.contextual) return handler.fn.apply(handler.self, params)
-    const context: CallContext<this> = {
-      connection: this, peer: this.peer, identity: this.identity, path,
-      signal: signal ?? new AbortController().signal,
-    }
-    return handler.fn.call(handler.self, context, ...params)
-  }
-
-  private logHandlerError(method: string, error: unknown): void {
-    const setting = this.logErrors
-    if (!setting || WirecallError.is(error)) return
-    if (typeof setting === 'object' && setting.exclude?.some((cls) => error instanceof cls)) return
-    this.log('error', `[wirecall] handler ${clip(method)} threw:`, error)
-  }
-
-  /**
-   * Every log line about this connection goes through here: rate-limited per
-   * connection (`LOG_RATE`), with what was suppressed summarised, and a
-   * logger that throws never breaks dispatch.
-   */
-  private log(level: 'warn' | 'error', message: string, ...details: unknown[]): void {
-    const suppressed = (this.logLimiter ??= new LogLimiter()).take(Date.now())
-    if (suppressed === false) return
-    try {
-      if (suppressed > 0) this.reportSuppressed(suppressed)
-      this.logger[level](message, ...details)
-    } catch {
-      // The user's logger failed; there is nowhere left to report it.
-    }
-  }
-
-  private reportSuppressed(count: number): void {
-    this.logger.warn(`[wirecall] ${count} more log lines about ${this.peerLabel ?? 'a peer'} were suppressed (at most ${LOG_RATE.lines} per ${LOG_RATE.windowMs / 1000} s per connection)`)
-  }
-
-  // -------------------------------------------------------------------- text
 
   private receiveText(text: string): void {
     const protocol = this.config.textFrames
@@ -624,77 +376,59 @@ export class Session<RemoteService = unknown> {
     this.malformedFrame(new FrameError('text frame received, but this session has no text protocol (see SessionOptions.textFrames)'))
   }
 
+  /** @internal A call from a text frame (JSON-RPC). */
+  textCall(method: string, params: unknown[]): Promise<unknown> {
+    return this.incomingCalls.textCall(method, params)
+  }
+
+  /** @internal A notification from a text frame. */
+  textNotification(method: string, params: unknown[]): void {
+    this.incomingCalls.notification(method, params)
+  }
+
+  // ------------------------------------------------------------------ logging
+
   /**
-   * An incoming call from a text frame: the same checks and bookkeeping as a
-   * binary request, as a promise. A synchronous handler leaves the in-flight
-   * count before this returns, as in `handleRequest`, so a batch of quick
-   * calls is counted like the same calls sent as binary frames.
+   * @internal Every log line about this connection goes through here:
+   * rate-limited per connection (`LOG_RATE`), with what was suppressed
+   * summarised, and a logger that throws never breaks dispatch.
    */
-  private runTextCall(method: string, params: unknown[]): Promise<unknown> {
-    const handler = this.resolve(method)
-    if (!handler || handler instanceof Error) return Promise.reject(handler ?? new NotFoundError(`no such method: ${clip(method)}`))
-    const refused = this.startIncoming(method)
-    if (refused) return Promise.reject(refused)
-    const controller = this.untrackedSignal(handler)
-    const done = () => {
-      this.settleUntracked(controller)
-      this.endIncoming()
-    }
-    let result: unknown
+  log(level: 'warn' | 'error', message: string, ...details: unknown[]): void {
+    const suppressed = (this.logLimiter ??= new LogLimiter()).take(Date.now())
+    if (suppressed === false) return
     try {
-      result = this.execute(handler, method, params, controller?.signal)
-    } catch (err) {
-      done()
-      this.logHandlerError(method, err)
-      return Promise.reject(err)
+      if (suppressed > 0) this.reportSuppressed(suppressed)
+      this.config.logger[level](message, ...details)
+    } catch {
+      // The user's logger failed; there is nowhere left to report it.
     }
-    if (!isThenable(result)) {
-      done()
-      return Promise.resolve(result)
-    }
-    return Promise.resolve(result).then(
-      (value) => {
-        done()
-        return value
-      },
-      (err: unknown) => {
-        done()
-        this.logHandlerError(method, err)
-        throw err
-      },
-    )
+  }
+
+  private reportSuppressed(count: number): void {
+    this.config.logger.warn(`[wirecall] ${count} more log lines about ${this.peerLabel ?? 'a peer'} were suppressed (at most ${LOG_RATE.lines} per ${LOG_RATE.windowMs / 1000} s per connection)`)
   }
 
   // ------------------------------------------------------------------ closing
 
-  /** For subclasses (adapters): runs once when the connection closes, before `onClose` listeners. */
-  protected afterClose(): void {}
-
-  private handleClosed(reason?: Error): void {
+  /** @internal The transport is gone (it reports this exactly once). */
+  transportClosed(reason?: Error): void {
     if (this.isClosed) return
     this.isClosed = true
     const why = reason ? `: ${reason.message}` : ''
     this.pendingTable?.rejectAll(() => new ConnectionClosedError(`connection closed before the call settled${why}`))
-    if (this.running) {
-      for (const controller of this.running.values()) controller?.abort(new ConnectionClosedError(`connection closed${why}`))
-      this.running = undefined
-    }
-    if (this.untracked) {
-      for (const controller of this.untracked) controller.abort(new ConnectionClosedError(`connection closed${why}`))
-      this.untracked = undefined
-    }
+    this.incoming?.closed(why)
     this.refsTable?.closeAll()
-    this.wakeIdleWaiters()
+    const logger: Logger = this.config.logger
     const suppressed = this.logLimiter?.takeSuppressed()
     if (suppressed) this.reportSuppressed(suppressed)
     try {
       this.afterClose()
     } catch (err) {
-      this.logger.error('[wirecall] close hook threw:', err)
+      logger.error('[wirecall] close hook threw:', err)
     }
     const listeners = this.closeListeners ?? []
     this.closeListeners = undefined
-    const failed = (err: unknown) => this.logger.error('[wirecall] onClose listener failed:', err)
+    const failed = (err: unknown) => logger.error('[wirecall] onClose listener failed:', err)
     for (const listener of listeners) {
       try {
         // An async listener's rejection is reported here, not left unhandled.

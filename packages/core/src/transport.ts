@@ -11,7 +11,7 @@
  * - `send(frame)` never throws; after close it drops the frame.
  * - `close()` is idempotent and leads to `receiver.closed()`.
  */
-import type { PeerInfo } from './context.js'
+import type { PeerInfo } from './contextual.js'
 
 export interface TransportReceiver {
   message(frame: Uint8Array | string): void

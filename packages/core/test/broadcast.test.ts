@@ -3,7 +3,8 @@
  * closed or slow members are skipped and counted, never waited for.
  */
 import { expect, test, vi } from 'vitest'
-import { Session, createBroadcast, service } from '../src/index.js'
+import { Session, service } from '../src/index.js'
+import { createBroadcast } from '../src/internal.js'
 import { pair, until } from './harness.js'
 
 interface Page {

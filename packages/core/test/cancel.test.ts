@@ -3,7 +3,8 @@
  * AbortError, a cancel crosses the wire, and the handler's own signal fires.
  */
 import { expect, test, vi } from 'vitest'
-import { AbortError, ErrorCode, MessageType, service, withContext } from '../src/index.js'
+import { AbortError, ErrorCode, service, withContext } from '../src/index.js'
+import { MessageType } from '../src/internal.js'
 import { encodeRaw, pair, rejection, sentMessages, settle, until } from './harness.js'
 
 function cancellable() {

@@ -4,7 +4,8 @@
  */
 import { ExtData } from '../src/index.js'
 import { describe, expect, test } from 'vitest'
-import { ExtType, MessageType, MsgpackCodec, RemoteError, Session, createMemoryPair, service, type ValueType } from '../src/index.js'
+import { RemoteError, Session, service, type ValueType } from '../src/index.js'
+import { ExtType, MessageType, MsgpackCodec, createMemoryPair } from '../src/internal.js'
 import { decodeRaw, encodeRaw, pair, rejection, sentMessages } from './harness.js'
 
 const echo = service({ echo: (x: unknown) => x, describe: (x: unknown) => Object.prototype.toString.call(x) })

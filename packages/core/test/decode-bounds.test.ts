@@ -7,7 +7,8 @@
  * stack overflow, a hang or a huge allocation.
  */
 import { describe, expect, test } from 'vitest'
-import { DecodeError, DEFAULT_LIMITS, ExtData, ExtType, MessageType, MsgpackCodec, service, type ValueType } from '../src/index.js'
+import { DecodeError, DEFAULT_LIMITS, ExtData, service, type ValueType } from '../src/index.js'
+import { ExtType, MessageType, MsgpackCodec } from '../src/internal.js'
 import { MAX_DEPTH, Writer, EXPANSION_FLOOR_BYTES } from '../src/msgpack.js'
 import { encodeRaw, pair, sentMessages, settle } from './harness.js'
 

@@ -5,7 +5,8 @@
  */
 import { afterEach, expect, vi } from 'vitest'
 import { decode as decodeRaw, encode as encodeRaw } from '@msgpack/msgpack'
-import { Session, createMemoryPair, type MemoryPairOptions, type SessionOptions, type Logger } from '../src/index.js'
+import { Session, type SessionOptions, type Logger } from '../src/index.js'
+import { createMemoryPair, type MemoryPairOptions } from '../src/internal.js'
 
 export { decodeRaw, encodeRaw }
 

@@ -3,7 +3,8 @@
  * errors with the standard codes, so any JSON-RPC client can call a peer.
  */
 import { describe, expect, test } from 'vitest'
-import { ErrorCode, jsonRpc, service, withContext } from '../src/index.js'
+import { ErrorCode, service, withContext } from '../src/index.js'
+import { jsonRpc } from '../src/internal.js'
 import { pair, settle } from './harness.js'
 
 function server(extra: Record<string, unknown> = {}) {

@@ -3,7 +3,8 @@
  * a clear error and the session keeps serving.
  */
 import { expect, test } from 'vitest'
-import { DEFAULT_LIMITS, ErrorCode, OverloadedError, ProtocolError, jsonRpc, resolveLimits, service } from '../src/index.js'
+import { DEFAULT_LIMITS, ErrorCode, OverloadedError, ProtocolError, service } from '../src/index.js'
+import { jsonRpc, resolveLimits } from '../src/internal.js'
 import { encodeRaw, pair, rejection, settle, until } from './harness.js'
 
 function gated() {

@@ -5,7 +5,8 @@
  * session keeps serving normal calls.
  */
 import { describe, expect, test, vi } from 'vitest'
-import { ErrorCode, MessageType, service } from '../src/index.js'
+import { ErrorCode, service } from '../src/index.js'
+import { MessageType } from '../src/internal.js'
 import { encodeRaw, pair, sentMessages, settle, silent } from './harness.js'
 
 const api = service({

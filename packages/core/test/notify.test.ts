@@ -3,7 +3,8 @@
  * handler errors only logged on the receiver.
  */
 import { expect, test, vi } from 'vitest'
-import { MessageType, service, withContext, type CallContext } from '../src/index.js'
+import { service, withContext, type CallContext } from '../src/index.js'
+import { MessageType } from '../src/internal.js'
 import { pair, sentMessages, settle, until } from './harness.js'
 
 function recorder() {

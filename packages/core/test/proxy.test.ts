@@ -3,7 +3,8 @@
  * set/delete throw, a readable toString, and nothing is sent until a call.
  */
 import { expect, test } from 'vitest'
-import { createProxy, service } from '../src/index.js'
+import { service } from '../src/index.js'
+import { createProxy } from '../src/internal.js'
 import { pair } from './harness.js'
 
 const api = service({ a: service({ b: service({ c: (x: number) => x + 1 }) }) })

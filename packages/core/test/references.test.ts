@@ -5,10 +5,8 @@
  * tables are back to zero before the sessions close.
  */
 import { describe, expect, test, vi } from 'vitest'
-import {
-  ConnectionClosedError, ErrorCode, MessageType, NotFoundError, OverloadedError, ReferenceReleasedError,
-  expose, release, service, withContext, type CallContext, type Remote, type Session,
-} from '../src/index.js'
+import { ConnectionClosedError, ErrorCode, NotFoundError, OverloadedError, ReferenceReleasedError, expose, release, service, withContext, type CallContext, type Remote, type Session } from '../src/index.js'
+import { MessageType } from '../src/internal.js'
 import { allowLiveRefs, encodeRaw, pair, rejection, sentMessages, settle, settlesAtOnce, until } from './harness.js'
 
 type Fn = (...args: never[]) => unknown

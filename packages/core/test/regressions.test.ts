@@ -5,10 +5,8 @@
  * behaviour that was wrong.
  */
 import { describe, expect, test, vi } from 'vitest'
-import {
-  ErrorCode, NotFoundError, OverloadedError, ProtocolError, expose, jsonRpc, release, service, withContext,
-  type CallContext, type Logger,
-} from '../src/index.js'
+import { ErrorCode, NotFoundError, OverloadedError, ProtocolError, expose, release, service, withContext, type CallContext, type Logger } from '../src/index.js'
+import { jsonRpc } from '../src/internal.js'
 import { allowLiveRefs, encodeRaw, pair, rejection, sentMessages, settle, until } from './harness.js'
 
 /** Reject if `p` does not settle within `ms` (so a regression fails the test instead of hanging it). */

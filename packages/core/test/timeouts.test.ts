@@ -3,7 +3,8 @@
  * late replies dropped and counted, and every timer cleared once calls settle.
  */
 import { expect, test, vi } from 'vitest'
-import { ErrorCode, MessageType, TimeoutError, service } from '../src/index.js'
+import { ErrorCode, TimeoutError, service } from '../src/index.js'
+import { MessageType } from '../src/internal.js'
 import { pair, rejection, sentMessages, settle, until } from './harness.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))

@@ -4,9 +4,10 @@
  * `// @ts-expect-error` must fail to compile, or tsc reports the directive.
  */
 import {
-  Session, expose, service, withContext, createBroadcast,
+  Session, expose, service, withContext,
   type CallContext, type Notify, type Remote,
 } from '../src/index.js'
+import { createBroadcast } from '../src/internal.js'
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false
 type Expect<T extends true> = T

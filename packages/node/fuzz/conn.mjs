@@ -5,7 +5,7 @@
  * socket was handled).
  */
 import { WebSocket } from 'ws'
-import { MsgpackCodec } from '@wirecall/core'
+import { MsgpackCodec } from '@wirecall/core/internal'
 import { anyValue, errorMap, extOf, fnRef, mp, pmap, prng } from './wire.mjs'
 
 export const HOST = '127.0.0.1'

@@ -4,7 +4,8 @@
  * reconnect here (a Node process usually wants to decide itself); the
  * browser client has it.
  */
-import { ConnectionClosedError, jsonRpc, resolveLimits, Session, type SessionOptions } from '@wirecall/core'
+import { ConnectionClosedError, Session, type SessionOptions } from '@wirecall/core'
+import { jsonRpc, resolveLimits } from '@wirecall/core/internal'
 import { WebSocket, type ClientOptions } from 'ws'
 import { Heartbeat } from './heartbeat.js'
 import { WebSocketTransport } from './transport.js'

@@ -62,7 +62,7 @@ export class Connection<ClientService = unknown> extends Session<ClientService> 
 
   /** Drop the socket without the closing handshake (used after the close deadline). */
   terminate(): void {
-    ;(this['transport'] as WebSocketTransport).terminate()
+    ;(this.transport as WebSocketTransport).terminate()
   }
 }
 

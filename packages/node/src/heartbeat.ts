@@ -9,7 +9,8 @@
  * message handler (and one shared ping/pong listener) only sets the boolean;
  * each check turns it into "last heard now". No closures, no timers.
  */
-import { livenessTimings, type Limits, type LivenessTimings } from '@wirecall/core'
+import { type Limits } from '@wirecall/core'
+import { livenessTimings, type LivenessTimings } from '@wirecall/core/internal'
 import type { WebSocketTransport } from './transport.js'
 
 export class Heartbeat {

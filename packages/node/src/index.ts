@@ -1,6 +1,8 @@
 /**
- * @wirecall/node: WebSocket server and client for Node. Re-exports only.
+ * @wirecall/node: WebSocket server and client for Node. Re-exports only; the
+ * core's public API is re-exported too, so a Node program needs one import.
  */
+export * from '@wirecall/core'
 export { serve, type ServeOptions, type WirecallServer } from './server.js'
 export { connect, type ConnectOptions } from './client.js'
 export { Connection } from './connection.js'

@@ -8,7 +8,8 @@ import { isIP } from 'node:net'
 import type { Server as HttpsServer } from 'node:https'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { SharedBudget, jsonRpc, resolveLimits, type Broadcast, type Limits, type SessionOptions } from '@wirecall/core'
+import { type Broadcast, type Limits, type SessionOptions } from '@wirecall/core'
+import { SharedBudget, jsonRpc, resolveLimits } from '@wirecall/core/internal'
 import { Connection } from './connection.js'
 import { Heartbeat } from './heartbeat.js'
 import { Topics, type Topic } from './topics.js'
@@ -227,7 +228,7 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
       // admit() runs user hooks: a throw there used to be an unhandled
       // rejection (fatal under Node's default) and left the socket hanging.
       .catch((err: unknown) => {
-        ;(options.logger ?? console).error('[wirecall] handshake failed:', err)
+        logger.error('[wirecall] handshake failed:', err)
         refuse(socket, 500, 'Internal Server Error')
       })
       .finally(handshakeDone)
@@ -279,7 +280,7 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     try {
       return allowed(origin)
     } catch (err) {
-      ;(options.logger ?? console).error('[wirecall] allowedOrigins threw; refusing the handshake:', err)
+      logger.error('[wirecall] allowedOrigins threw; refusing the handshake:', err)
       return false
     }
   }
@@ -287,14 +288,14 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   const admit = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (!hostAllowed(req)) {
       if (++originRefusals <= MAX_LOGGED_REFUSALS) {
-        ;(options.logger ?? console).warn(`[wirecall] refused a WebSocket for host ${req.headers.host} (origin ${req.headers.origin}): not a local name; set allowedHosts to allow it`)
+        logger.warn(`[wirecall] refused a WebSocket for host ${req.headers.host} (origin ${req.headers.origin}): not a local name; set allowedHosts to allow it`)
       }
       return refuse(socket, 403, 'Forbidden')
     }
     if (!originAllowed(req)) {
       // Browsers show nothing useful for a refused handshake: say it here (first few only).
       if (++originRefusals <= MAX_LOGGED_REFUSALS) {
-        ;(options.logger ?? console).warn(`[wirecall] refused a WebSocket from origin ${req.headers.origin} (host ${req.headers.host}): set allowedOrigins to allow it`)
+        logger.warn(`[wirecall] refused a WebSocket from origin ${req.headers.origin} (host ${req.headers.host}): set allowedOrigins to allow it`)
       }
       return refuse(socket, 403, 'Forbidden')
     }
@@ -321,7 +322,7 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     heartbeat.watch(transport)
     // An async onConnection that rejects (a page without the method it calls, a client
     // that left at once) is logged; as an unhandled rejection it would end the process.
-    const report = (err: unknown) => (options.logger ?? console).error('[wirecall] onConnection failed:', err)
+    const report = (err: unknown) => logger.error('[wirecall] onConnection failed:', err)
     try {
       const result: unknown = options.onConnection?.(conn, req)
       if (result && typeof (result as PromiseLike<unknown>).then === 'function') (result as PromiseLike<unknown>).then(undefined, report)

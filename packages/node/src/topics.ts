@@ -3,7 +3,8 @@
  * Membership is kept here; sending is `createBroadcast` from the core, which
  * encodes once per fan-out and skips slow or closed members.
  */
-import { createBroadcast, type Broadcast, type Notify, type SessionOptions } from '@wirecall/core'
+import { type Broadcast, type Notify, type SessionOptions } from '@wirecall/core'
+import { createBroadcast } from '@wirecall/core/internal'
 import type { Connection, TopicRegistry } from './connection.js'
 
 /** A named group of connections. */

@@ -9,7 +9,8 @@
  */
 import { describe, expect, test } from 'vitest'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { ConnectionClosedError, livenessTimings, service } from '@wirecall/core'
+import { ConnectionClosedError, service } from '@wirecall/core'
+import { livenessTimings } from '@wirecall/core/internal'
 import { HOST, RawClient, connectTo, sleep, startServer, until, urlOf } from './helpers.js'
 
 const api = service({ ping: () => 'pong' })

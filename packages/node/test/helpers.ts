@@ -9,7 +9,8 @@
 import { afterEach, beforeEach, expect } from 'vitest'
 import type { Server as HttpServer } from 'node:http'
 import { WebSocket, type ClientOptions } from 'ws'
-import { MsgpackCodec, type Logger, type Session } from '@wirecall/core'
+import { type Logger, type Session } from '@wirecall/core'
+import { MsgpackCodec } from '@wirecall/core/internal'
 import { connect, serve, type ConnectOptions, type ServeOptions, type WirecallServer } from '../src/index.js'
 
 export const HOST = '127.0.0.1'

@@ -1,0 +1,14 @@
+/**
+ * @wirecall/core/internal: the engine's building blocks, for adapters
+ * (`@wirecall/node`, `@wirecall/browser`), tests and tools. Not covered by
+ * semver the way `@wirecall/core` is: these change when the engine does.
+ */
+export { createProxy, type Invoker, type ProxyExtras } from './proxy.js'
+export { MsgpackCodec, ExtType, ZERO_COPY_THRESHOLD, type RefHost } from './codec.js'
+export { MessageType, MAX_MSGID } from './protocol.js'
+export { createMemoryPair, type MemoryTransport, type MemoryPairOptions } from './transport.js'
+export { resolveLimits } from './limits.js'
+export { createBroadcast } from './broadcast.js'
+export { SharedBudget } from './budget.js'
+export { livenessTimings, type LivenessTimings } from './liveness.js'
+export { jsonRpc } from './json-rpc.js'
