@@ -9,11 +9,22 @@
  * already have run them.
  */
 import {
-  ConnectionClosedError, TimeoutError, AbortError, Session, DEFAULT_TIMEOUT_MS,
+  ConnectionClosedError, TimeoutError, AbortError, Session, DEFAULT_TIMEOUT_MS, debugLog, enableDebug,
   type CallOptions, type CallScope, type Logger, type Notify, type Remote, type SessionOptions,
 } from '@wirecall/core'
 import { createProxy, livenessTimings, resolveLimits, type LivenessTimings } from '@wirecall/core/internal'
 import { BrowserWebSocketTransport, type WebSocketConstructor, type WebSocketLike } from './transport.js'
+
+/** `localStorage.debug = 'wirecall:*'` (then reload): wirecall's debug areas in the page's console. */
+try {
+  const pattern = (globalThis as { localStorage?: { getItem(key: string): string | null } }).localStorage?.getItem('debug')
+  if (pattern) enableDebug(pattern)
+} catch {
+  // Storage can be off limits (sandboxed frames, privacy settings): debug logging stays off.
+}
+
+/** `wirecall:client`: connects, drops, reconnect attempts and state changes. */
+const debug = debugLog('wirecall:client')
 
 /** Where the client is in its life. `closed` is final. */
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed'
@@ -282,6 +293,7 @@ export class BrowserClient<ServerService = unknown> {
     const raw = Math.min(b.maxDelayMs, b.initialDelayMs * b.factor ** this.attempts)
     const delay = raw * (1 - b.jitter * Math.random())
     this.attempts++
+    debug(`${this.url}: ${reason.message}; attempt ${this.attempts} of ${b.maxAttempts} in ${Math.round(delay)} ms`)
     this.setState(this.everOpened ? 'reconnecting' : 'connecting')
     this.retryTimer = setTimeout(() => this.open(), delay)
   }
@@ -294,6 +306,7 @@ export class BrowserClient<ServerService = unknown> {
 
   private setState(state: ConnectionState): void {
     if (this.stateNow === state) return
+    debug(`${this.url}: ${this.stateNow} -> ${state}`)
     this.stateNow = state
     const listeners: ((state: ConnectionState) => void)[] = [...this.stateListeners]
     if (this.options.onStateChange) listeners.unshift((s) => this.options.onStateChange!(s, this))

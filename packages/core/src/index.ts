@@ -18,6 +18,7 @@ export {
 export { DEFAULT_LIMITS, type Limits } from './limits.js'
 export { DEFAULT_TIMEOUT_MS } from './options.js'
 export { LOG_RATE } from './log-limiter.js'
+export { debugLog, enableDebug, setDebugSink, type DebugLog, type DebugSink } from './debug.js'
 export type { ValueType } from './codec.js'
 export { ExtData, DecodeError } from './msgpack.js'
 export type { TextProtocol, TextPeer } from './json-rpc.js'

@@ -29,6 +29,17 @@ export type Message =
   | { type: 3; id: number }
   | { type: 4; releases: number[] }
 
+/** One line about a message, for debug logs: `request #7 math.add`. */
+export function describeMessage(message: Message): string {
+  switch (message.type) {
+    case 0: return `request #${message.id} ${message.method}`
+    case 1: return `response #${message.id}${message.error == null ? '' : ' (error)'}`
+    case 2: return `notification ${message.method}`
+    case 3: return `cancel #${message.id}`
+    case 4: return `release ${message.releases.length / 2} reference(s)`
+  }
+}
+
 /** Why a frame was rejected, and the request id to answer when one could be read. */
 export class FrameError extends Error {
   constructor(message: string, readonly replyTo?: number) {

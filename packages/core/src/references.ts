@@ -14,6 +14,7 @@
  */
 import type { SharedBudget } from './budget.js'
 import { wantsContext } from './contextual.js'
+import { debugLog } from './debug.js'
 import { OverloadedError, ReferenceReleasedError } from './errors.js'
 import { resolvePath, type Handler } from './router.js'
 import { createProxy, type Invoker } from './proxy.js'
@@ -37,6 +38,9 @@ export interface ReferenceOwner {
   /** Send `[4, [id, count, ...]]`. */
   sendRelease(pairs: number[]): void
 }
+
+/** `DEBUG=wirecall:refs`: exports, imports and releases. */
+const debug = debugLog('wirecall:refs')
 
 /** Stands in for a reference refused past `maxImportedRefs`; the frame holding it is refused. */
 const REFUSED = Object.freeze({})
@@ -102,6 +106,7 @@ export class References {
     this.exports.set(id, { value, count: 1 })
     this.exportIds.set(value, id)
     this.frameExports.push(id)
+    if (debug.enabled) debug(`exported #${id} (${typeof value === 'function' ? 'function' : 'service'}); ${this.exports.size} exported`)
     return id
   }
 
@@ -130,6 +135,7 @@ export class References {
     if (entry.count <= 0) {
       this.exports.delete(id)
       this.exportIds.delete(entry.value)
+      if (debug.enabled) debug(`released export #${id}; ${this.exports.size} exported`)
       if (this.budget) this.budget.refs--
     }
   }
@@ -177,6 +183,7 @@ export class References {
     proxyInfo.set(proxy, { table: this, entry })
     this.finalizer.register(proxy, entry, entry)
     this.frameImports.push(proxy)
+    if (debug.enabled) debug(`imported #${id}; ${this.imports.size} imported`)
     return proxy
   }
 
@@ -251,6 +258,7 @@ export class References {
   private drop(entry: Import): void {
     if (entry.released) return
     entry.released = true
+    if (debug.enabled) debug(`releasing import #${entry.id} (${entry.count} send(s))`)
     if (this.imports.get(entry.id) === entry) {
       this.imports.delete(entry.id)
       if (this.budget) this.budget.refs--

@@ -11,6 +11,7 @@
  * docs/architecture.md.
  */
 import { describePeer, type PeerInfo } from './contextual.js'
+import { debugLog } from './debug.js'
 import {
   ConnectionClosedError, OverloadedError, ParameterError, ProtocolError, ReferenceReleasedError, TimeoutError,
   abortError, clip, encodeFailure, fromWireError,
@@ -20,7 +21,7 @@ import type { Limits } from './limits.js'
 import { LOG_RATE, LogLimiter } from './log-limiter.js'
 import { configOf, type CallOptions, type Logger, type SessionConfig, type SessionOptions, type SessionStats } from './options.js'
 import { PendingCalls } from './pending.js'
-import { FrameError, MAX_MSGID, MessageType, parseMessage, peekMessageId, type Message } from './protocol.js'
+import { FrameError, MAX_MSGID, MessageType, describeMessage, parseMessage, peekMessageId, type Message } from './protocol.js'
 import { createProxy, type Notify, type Remote } from './proxy.js'
 import { References } from './references.js'
 import { SessionBridge, SessionInvoker } from './session-bridge.js'
@@ -35,6 +36,9 @@ export interface CallScope<RemoteService> {
 }
 
 function ignore(): void {}
+
+/** `DEBUG=wirecall:session`: every frame in and out, malformed frames, closes. */
+const debug = debugLog('wirecall:session')
 
 export class Session<RemoteService = unknown> {
   /** The identity the server's authenticate hook gave this connection. */
@@ -140,6 +144,7 @@ export class Session<RemoteService = unknown> {
     }
     const timeout = options?.timeout ?? this.config.defaultTimeout
     const promise = this.pending.add(id, path, timeout, signal, signal ? () => this.abortCall(id, path, signal) : undefined)
+    if (debug.enabled) debug(`${this.peerLabel ?? 'peer'} sent request #${id} ${path}`)
     this.transmit(frame)
     return promise
   }
@@ -147,6 +152,7 @@ export class Session<RemoteService = unknown> {
   /** Send a notification by name; what `notify.a.b(...)` does. Returns nothing; errors are thrown locally only for unencodable arguments. */
   sendNotification(path: string, args: unknown[]): void {
     if (this.isClosed) return
+    if (debug.enabled) debug(`${this.peerLabel ?? 'peer'} sent notification ${path}`)
     this.transmit(this.encodeFrame([MessageType.NOTIFICATION, path, args]))
   }
 
@@ -318,6 +324,7 @@ export class Session<RemoteService = unknown> {
       // A limit hit while decoding (maxImportedRefs) is answered as itself.
       return this.rejectFrame(frame, `undecodable frame: ${(err as Error).message}`, err instanceof OverloadedError ? err : undefined)
     }
+    if (debug.enabled) debug(`${this.peerLabel ?? 'peer'} received ${describeMessage(message)}`)
     try {
       // Proxies decoded from a frame whose values nobody sees are given back at once instead of
       // holding the peer's exports until GC.
@@ -366,6 +373,7 @@ export class Session<RemoteService = unknown> {
   /** @internal Count and log a frame we cannot use, answering it when it names a request. */
   malformedFrame(reason: FrameError, answer?: Error): void {
     this.malformedCount++
+    if (debug.enabled) debug(`${this.peerLabel ?? 'peer'} received malformed frame: ${reason.message}`)
     this.log('warn', `[wirecall] malformed frame from ${this.peerLabel ?? 'peer'}: ${reason.message}`)
     if (reason.replyTo !== undefined) this.incomingCalls.reply(reason.replyTo, answer ?? new ProtocolError(reason.message), undefined, '')
   }
@@ -415,6 +423,7 @@ export class Session<RemoteService = unknown> {
     if (this.isClosed) return
     this.isClosed = true
     const why = reason ? `: ${reason.message}` : ''
+    if (debug.enabled) debug(`${this.peerLabel ?? 'peer'} closed${why}`, this.stats())
     this.pendingTable?.rejectAll(() => new ConnectionClosedError(`connection closed before the call settled${why}`))
     this.incoming?.closed(why)
     this.refsTable?.closeAll()

@@ -4,11 +4,15 @@
  * reconnect here (a Node process usually wants to decide itself); the
  * browser client has it.
  */
-import { ConnectionClosedError, Session, type SessionOptions } from '@wirecall/core'
+import { ConnectionClosedError, Session, debugLog, type SessionOptions } from '@wirecall/core'
 import { jsonRpc, resolveLimits } from '@wirecall/core/internal'
 import { WebSocket, type ClientOptions } from 'ws'
 import { Heartbeat } from './heartbeat.js'
 import { WebSocketTransport } from './transport.js'
+import './debug-env.js'
+
+/** `DEBUG=wirecall:client`: connects and their failures. */
+const debug = debugLog('wirecall:client')
 
 export interface ConnectOptions extends Omit<SessionOptions, 'peer' | 'identity'> {
   /** Extra handshake headers (e.g. `authorization`, `cookie`). */
@@ -33,6 +37,7 @@ export function connect<ServerService = unknown>(url: string, options: ConnectOp
       ws.removeAllListeners()
       ws.on('error', () => {})
       ws.terminate()
+      debug(`could not connect to ${url}: ${err.message}`)
       reject(new ConnectionClosedError(`could not connect to ${url}: ${err.message}`, { cause: err }))
     }
     ws.once('error', fail)
@@ -53,6 +58,7 @@ export function connect<ServerService = unknown>(url: string, options: ConnectOp
       const heartbeat = new Heartbeat(limits)
       heartbeat.watch(transport)
       session.onClose(() => heartbeat.stop())
+      debug(`connected to ${url}`)
       resolve(session)
     })
   })

@@ -9,8 +9,11 @@
  * message handler (and one shared ping/pong listener) only sets the boolean;
  * each check turns it into "last heard now". No closures, no timers.
  */
-import { type Limits } from '@wirecall/core'
+import { debugLog, type Limits } from '@wirecall/core'
 import { livenessTimings, type LivenessTimings } from '@wirecall/core/internal'
+
+/** `DEBUG=wirecall:heartbeat`: peers terminated for silence. */
+const debug = debugLog('wirecall:heartbeat')
 import type { WebSocketTransport } from './transport.js'
 
 export class Heartbeat {
@@ -50,6 +53,7 @@ export class Heartbeat {
         t.lastHeard = now
       } else if (now - t.lastHeard >= this.timings.deadMs) {
         this.watched.delete(t)
+        if (debug.enabled) debug(`${t.peer?.address ?? t.peer?.url ?? 'peer'} silent for ${now - t.lastHeard} ms (limit ${this.timings.deadMs} ms): terminated`)
         t.terminate()
         continue
       }

@@ -10,7 +10,9 @@ import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { type Broadcast, type Limits, type SessionOptions } from '@wirecall/core'
 import { SharedBudget, jsonRpc, resolveLimits } from '@wirecall/core/internal'
+import { debugLog } from '@wirecall/core'
 import { Connection } from './connection.js'
+import './debug-env.js'
 import { Heartbeat } from './heartbeat.js'
 import { Topics, type Topic } from './topics.js'
 import { CloseCode, WebSocketTransport } from './transport.js'
@@ -121,6 +123,9 @@ const claimed = new WeakSet<IncomingMessage>()
 /** Refused-origin handshakes logged per server; more are only refused (a hostile page could flood the log). */
 const MAX_LOGGED_REFUSALS = 10
 
+/** `DEBUG=wirecall:server`: handshakes refused (with the HTTP status), connections opened and closed. */
+const debug = debugLog('wirecall:server')
+
 /**
  * Same origin: the Origin's host and port are the Host header's, and its
  * scheme fits the connection (`tls`: the socket is TLS). An `https:` page on a
@@ -199,6 +204,7 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   const handshaking = new Set<Duplex>()
 
   const refuse = (socket: Duplex, status: number, text: string) => {
+    if (debug.enabled) debug(`refused a handshake from ${(socket as { remoteAddress?: string }).remoteAddress ?? 'unknown'}: ${status} ${text}`)
     if (socket.writable) socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
     socket.destroy()
   }
@@ -319,6 +325,10 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     const transport = new WebSocketTransport(ws, req.socket, limits)
     const conn = new Connection<ClientService>(transport, sessionOptions, topics, identity)
     connections.add(conn)
+    if (debug.enabled) {
+      debug(`connection ${conn.id} from ${req.socket.remoteAddress ?? 'unknown'} (${connections.size} open)`)
+      conn.onClose((reason) => debug(`connection ${conn.id} closed${reason ? `: ${reason.message}` : ''} (${connections.size} open)`))
+    }
     heartbeat.watch(transport)
     // An async onConnection that rejects (a page without the method it calls, a client
     // that left at once) is logged; as an unhandled rejection it would end the process.
