@@ -1,27 +1,41 @@
 /**
  * TypeDoc plugin: name each entry point's module after its package
  * (`@wirecall/core`) instead of its path (`core/src`), so the reference
- * shows the names users import.
+ * shows the names users import; a module without its own `@module` comment
+ * is described by its package's `description`. Exports named in the
+ * `internalExports` option are left out of the reference (the engine's own
+ * plumbing, re-exported for the adapters until it moves to
+ * `@wirecall/core/internal`).
  */
 import { readFileSync, existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { Converter, ReflectionKind } from 'typedoc'
+import { Comment, Converter, ParameterType, ReflectionKind } from 'typedoc'
 
-/** The `name` of the nearest package.json above `file`. */
-function packageName(file) {
+/** The nearest package.json above `file`, parsed. */
+function manifestOf(file) {
   for (let dir = dirname(file); dir !== dirname(dir); dir = dirname(dir)) {
-    const manifest = join(dir, 'package.json')
-    if (existsSync(manifest)) return JSON.parse(readFileSync(manifest, 'utf8')).name
+    const path = join(dir, 'package.json')
+    if (existsSync(path)) return JSON.parse(readFileSync(path, 'utf8'))
   }
   return undefined
 }
 
 export function load(app) {
+  app.options.addDeclaration({
+    name: 'internalExports',
+    help: 'Exports of the entry points to leave out of the reference.',
+    type: ParameterType.Array,
+    defaultValue: [],
+  })
   app.converter.on(Converter.EVENT_RESOLVE_BEGIN, (context) => {
     for (const mod of context.project.getChildrenByKind(ReflectionKind.Module)) {
       const file = context.getSymbolFromReflection(mod)?.declarations?.[0]?.getSourceFile().fileName
-      const name = file && packageName(file)
-      if (name) mod.name = name
+      const manifest = file && manifestOf(file)
+      if (!manifest?.name) continue
+      mod.name = manifest.name
+      if (!mod.comment && manifest.description) mod.comment = new Comment([{ kind: 'text', text: manifest.description }])
+      const internal = new Set(app.options.getValue('internalExports'))
+      for (const child of [...(mod.children ?? [])]) if (internal.has(child.name)) context.project.removeReflection(child)
     }
   })
 }
