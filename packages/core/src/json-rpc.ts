@@ -97,7 +97,7 @@ export function parseJsonFrame(text: string, maxBatchLength = Infinity): { batch
 
 /**
  * A JSON-RPC response (`result` or `error`, no `method`) is skipped, never answered: answering it
- * with "Invalid Request" made two peers bounce error objects at each other forever.
+ * with "Invalid Request" would make two peers bounce error objects at each other forever.
  */
 function isJsonResponse(value: unknown): boolean {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !('method' in value) && ('result' in value || 'error' in value)

@@ -12,7 +12,7 @@ import type { CallContext } from './context.js'
 /** Is `T` exactly our `CallContext` (not `any`/`unknown`, which would also match)? */
 // `CallContext<unknown>`, not `<never>`: `connection` is a readonly (covariant) member, so every
 // `CallContext<C>` is assignable to `CallContext<unknown>`, while `CallContext<Session>` is not
-// assignable to `CallContext<never>` (that made the context parameter leak into `Remote<T>`).
+// assignable to `CallContext<never>` (with `<never>` the context parameter would leak into `Remote<T>`).
 type IsContext<T> = 0 extends 1 & T ? false : [T] extends [CallContext<unknown>] ? true : false
 
 /** The parameters a caller passes: a leading `CallContext` is supplied by wirecall, not the caller. */

@@ -29,7 +29,7 @@ export interface ExposeOptions {
 
 type MethodDecorator = (value: Function, context: ClassMethodDecoratorContext) => void
 // Generic in the field's type: TS checks a field decorator's returned initializer against the
-// field (TS1270), so `(initial: unknown) => unknown` rejected every typed `@expose sub = new Sub()`.
+// field (TS1270), and `(initial: unknown) => unknown` would reject every typed `@expose sub = new Sub()`.
 type FieldDecorator = <This, V>(value: undefined, context: ClassFieldDecoratorContext<This, V>) => (this: This, initial: V) => V
 type AnyDecoratorContext = ClassMethodDecoratorContext | ClassFieldDecoratorContext
 

@@ -96,7 +96,7 @@ export interface WirecallServer<ClientService = unknown> {
  * The path of a request-target, or undefined when it cannot be parsed.
  * `new URL()` throws on targets such as `//` or `//[`, and a throw inside the
  * http server's 'upgrade' listener is an uncaught exception that takes the
- * process down. Found by test/server.test.ts (unparsable request path).
+ * process down.
  */
 function pathnameOf(url: string | undefined): string | undefined {
   try {
@@ -111,8 +111,7 @@ function pathnameOf(url: string | undefined): string | undefined {
  * `wirecallListeners` are their upgrade listeners and `claimed` the requests
  * one of them took, so that when only wirecall servers listen, the last one
  * refuses a path none of them serves (404) instead of every one leaving it to
- * "another handler" and the socket hanging open forever. Found by
- * test/server.test.ts (two wirecall servers on one http.Server).
+ * "another handler" and the socket hanging open forever.
  */
 const wirecallListeners = new WeakSet<Function>()
 const claimed = new WeakSet<IncomingMessage>()
@@ -192,9 +191,9 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   let connectionRefusals = 0
   const logger = options.logger ?? console
   // Sockets between the upgrade request and admission (origin/auth checks).
-  // close() refuses them at once; before, it waited for each one's handshake
-  // deadline (handshakeTimeoutMs, 10 s by default, longer than closeTimeoutMs)
-  // when an authenticate hook hung. Found by test/server.test.ts.
+  // close() refuses them at once rather than wait for each one's handshake
+  // deadline (handshakeTimeoutMs, 10 s by default, longer than closeTimeoutMs),
+  // which a hanging authenticate hook would reach.
   const handshaking = new Set<Duplex>()
 
   const refuse = (socket: Duplex, status: number, text: string) => {
@@ -224,8 +223,8 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     socket.on('error', destroySocket)
     const handshakeDone = guardHandshake(socket)
     admit(req, socket, head)
-      // admit() runs user hooks: a throw there used to be an unhandled
-      // rejection (fatal under Node's default) and left the socket hanging.
+      // admit() runs user hooks: a throw there must not become an unhandled
+      // rejection (fatal under Node's default) nor leave the socket hanging.
       .catch((err: unknown) => {
         ;(options.logger ?? console).error('[wirecall] handshake failed:', err)
         refuse(socket, 500, 'Internal Server Error')
