@@ -10,8 +10,11 @@ declare const CONTEXT_BRAND: unique symbol
 
 /** Where the peer is, as far as the transport knows. */
 export interface PeerInfo {
+  /** The peer's IP address (server side: the client's socket address). */
   readonly address?: string | undefined
+  /** The peer's TCP port. */
   readonly port?: number | undefined
+  /** The URL this side connected to (client side). */
   readonly url?: string | undefined
 }
 
@@ -35,13 +38,24 @@ const contextual = new WeakSet<Function>()
 
 /**
  * Mark a handler as taking the call context as its first argument. Callers do
- * not pass it: `Remote<T>` hides that parameter.
+ * not pass it: `Remote<T>` hides that parameter. The context is an ordinary
+ * argument, so it survives any number of `await`s, in Node and in browsers.
  *
+ * @example
  * ```ts
+ * import { service, withContext, type CallContext } from '@wirecall/core'
+ * import type { Connection } from '@wirecall/node'
+ * import { setTimeout as sleep } from 'node:timers/promises'
+ *
  * const api = service({
- *   whoami: withContext((ctx) => ctx.peer?.address),
- *   slow: withContext(async (ctx, ms: number) => { await sleep(ms, ctx.signal); return 'done' }),
+ *   whoami: withContext((ctx) => `${ctx.peer?.address} as ${String(ctx.identity)}`),
+ *   slow: withContext(async (ctx, ms: number) => {
+ *     await sleep(ms, undefined, { signal: ctx.signal })   // rejects when the caller cancels or leaves
+ *     return 'done'
+ *   }),
+ *   watch: withContext((ctx: CallContext<Connection>, topic: string) => ctx.connection.join(topic)),
  * })
+ * // Caller side: `await client.remote.slow(500)`; the context is not passed.
  * ```
  */
 export function withContext<A extends unknown[], R, C = Session>(

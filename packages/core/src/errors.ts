@@ -93,6 +93,7 @@ export class WirecallError extends Error implements RemoteErrorFields {
   /** Own enumerable fields of the thrown error, decoded. */
   data?: Record<string, unknown> | undefined
   /**
+   * Create a wirecall error; subclass it for errors with your own stable code.
    * @param message What went wrong.
    * @param code One of `ErrorCode` (default `WIRECALL_REMOTE_ERROR`), or your own stable code.
    * @param options `cause`: the error this one wraps.
@@ -111,6 +112,7 @@ export class WirecallError extends Error implements RemoteErrorFields {
 function define<N extends string>(name: N, code: ErrorCode) {
   const cls = class extends WirecallError {
     /**
+     * Create the error, e.g. `throw new ParameterError('amount must be positive')` in a handler.
      * @param message What went wrong.
      * @param options `cause`: the error this one wraps.
      */
@@ -140,6 +142,7 @@ function define<N extends string>(name: N, code: ErrorCode) {
  */
 export class RemoteError extends WirecallError {
   /**
+   * Built by wirecall when an error arrives from the peer; rarely built by hand.
    * @param message The thrown error's message.
    * @param name The thrown error's `name` (e.g. `InsufficientFunds`).
    * @param code Its `code`, when it had a string one.
