@@ -67,7 +67,22 @@ export interface ServeOptions<ClientService = unknown> extends Omit<SessionOptio
   authenticate?(request: IncomingMessage): unknown
 }
 
-/** A running server. */
+/**
+ * A running server, as returned by `serve()`. `ClientService` types what the
+ * server may call on every client (`conn.remote`, topics' `notify`).
+ *
+ * @example
+ * ```ts
+ * const server = await serve<Page>({ port: 0, service: api })
+ * console.log(`listening on ws://127.0.0.1:${server.port}`)
+ *
+ * server.all.notify.announce('maintenance at 6')            // every connection
+ * server.to([...server.connections].slice(0, 2)).notify.ping()
+ * console.log(server.topics(), server.droppedNotifications)
+ *
+ * process.once('SIGTERM', () => server.close())            // graceful: bounded by closeTimeoutMs
+ * ```
+ */
 export interface WirecallServer<ClientService = unknown> {
   /** The port actually listened on (useful with `port: 0`). */
   readonly port: number
@@ -163,7 +178,33 @@ function destroySocket(this: Duplex): void {
   this.destroy()
 }
 
-/** Start a wirecall server. */
+/**
+ * Start a wirecall server: on its own port (`host`, `port`), or on an
+ * existing `http.Server` or `https.Server` (`server`, `path`). Resolves once
+ * it listens. Binary frames speak msgpack-rpc, text frames JSON-RPC 2.0.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http'
+ * import { service } from '@wirecall/core'
+ * import { serve } from '@wirecall/node'
+ *
+ * const api = service({ add: (a: number, b: number) => a + b })
+ *
+ * // Standalone, on a port of its own:
+ * const server = await serve({ host: '127.0.0.1', port: 8080, service: api })
+ *
+ * // Or on the http.Server of your app, at a path:
+ * const http = createServer(app).listen(3000)
+ * const rpc = await serve({
+ *   server: http, path: '/rpc', service: api,
+ *   allowedOrigins: ['https://app.example'],             // default: same origin only
+ *   authenticate: (req) => sessions.get(cookieOf(req)),  // falsy or a throw: HTTP 401
+ *   onConnection: (conn) => conn.join('news'),
+ *   limits: { maxInFlightCalls: 256 },
+ * })
+ * ```
+ */
 export async function serve<ClientService = unknown>(options: ServeOptions<ClientService>): Promise<WirecallServer<ClientService>> {
   if (!options || typeof options.service !== 'object' || options.service === null) {
     throw new TypeError('serve: options.service is required (a service({...}) object, an exposed class instance or a Router)')
