@@ -43,6 +43,7 @@ export interface ReconnectOptions {
   readonly maxAttempts: number
 }
 
+/** The reconnect backoff used when `reconnect` is `true` or leaves fields out. */
 export const DEFAULT_RECONNECT: Readonly<ReconnectOptions> = Object.freeze({
   initialDelayMs: 250,
   maxDelayMs: 10_000,
@@ -51,6 +52,7 @@ export const DEFAULT_RECONNECT: Readonly<ReconnectOptions> = Object.freeze({
   maxAttempts: Infinity,
 })
 
+/** Options of the browser `connect()` and `createClient()`: the session options plus reconnecting. */
 export interface BrowserConnectOptions<ServerService = unknown> extends Omit<SessionOptions, 'peer' | 'identity'> {
   /** Reconnect automatically when the connection drops. @default true */
   readonly reconnect?: boolean | Readonly<Partial<ReconnectOptions>>
@@ -73,14 +75,36 @@ export interface BrowserConnectOptions<ServerService = unknown> extends Omit<Ses
 /**
  * The method a browser client calls to ask a silent server for a sign of life.
  * Page JS cannot send WebSocket pings nor see the server's, so liveness is
- * checked with frames: after `heartbeatIntervalMs` without any, the client
- * calls this method, which no service exposes. Any answer, the server's
- * `NotFoundError` included, is a frame and proves the server alive; a plain
- * msgpack-rpc server answers it the same way. Library errors are not logged
- * by the server.
+ * checked with frames: after `heartbeatIntervalMs` (at most half of
+ * `deadPeerTimeoutMs`) without any, the client calls this method, which a
+ * service does not expose unless it has a `$wirecall` member. Any answer, the
+ * server's `NotFoundError` included, is a frame and proves the server alive;
+ * a plain msgpack-rpc server answers it the same way. Library errors are not
+ * logged by the server.
  */
 export const LIVENESS_PROBE = '$wirecall.alive'
 
+/**
+ * A browser client: one `remote` that stays valid over a series of WebSocket
+ * connections, reconnecting with capped exponential backoff. Made by
+ * `connect()` (resolves once open) or `createClient()` (returns at once).
+ *
+ * @example
+ * ```ts
+ * import { connect, service } from '@wirecall/browser'
+ * import type { Api } from '../server/api'
+ *
+ * const client = await connect<Api>(`wss://${location.host}/rpc`, {
+ *   service: service({ onPrice: (symbol: string, price: number) => render(symbol, price) }),
+ * })
+ * client.onStateChange((state) => (badge.textContent = state))   // connecting | open | reconnecting | closed
+ * const off = client.on('onPrice', (symbol, price) => log(symbol, price)) // a second listener
+ * await client.remote.prices.watch('ACME')
+ * await client.with({ timeout: 2_000 }).remote.report.generate()
+ * console.log(client.session?.stats())
+ * await client.close()
+ * ```
+ */
 export class BrowserClient<ServerService = unknown> {
   /** The server's service; stays valid across reconnects. */
   readonly remote: Remote<ServerService>
@@ -104,7 +128,15 @@ export class BrowserClient<ServerService = unknown> {
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   private settleReady!: { resolve(): void; reject(e: Error): void }
 
-  constructor(readonly url: string, private readonly options: BrowserConnectOptions<ServerService> = {}) {
+  /**
+   * Start connecting to `url` at once; prefer `createClient()` or `connect()`.
+   * @throws TypeError when there is no WebSocket implementation.
+   */
+  constructor(
+    /** The server's WebSocket URL (`ws:` or `wss:`). */
+    readonly url: string,
+    private readonly options: BrowserConnectOptions<ServerService> = {},
+  ) {
     const impl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
     if (!impl) throw new TypeError('wirecall: no WebSocket implementation; pass options.WebSocket')
     this.WebSocketImpl = impl
@@ -320,7 +352,23 @@ export class BrowserClient<ServerService = unknown> {
   }
 }
 
-/** Create a client now (state `connecting`); it connects and reconnects by itself. */
+/**
+ * Create a client now (state `connecting`); it connects and reconnects by
+ * itself. For pages that render before the first connection: calls made
+ * meanwhile wait for it (or fail at once with `whileDisconnected: 'fail'`).
+ *
+ * @example
+ * ```ts
+ * import { createClient } from '@wirecall/browser'
+ *
+ * const client = createClient<Api>(`wss://${location.host}/rpc`, {
+ *   onStateChange: (state) => (badge.textContent = state),
+ *   onReconnect: (c) => c.remote.subscribe(onMetrics),   // re-subscribe after each reconnect
+ * })
+ * render()                                               // state 'connecting'
+ * await client.remote.subscribe(onMetrics)               // waits for the connection
+ * ```
+ */
 export function createClient<ServerService = unknown>(url: string, options?: BrowserConnectOptions<ServerService>): BrowserClient<ServerService> {
   return new BrowserClient<ServerService>(url, options)
 }
@@ -329,6 +377,22 @@ export function createClient<ServerService = unknown>(url: string, options?: Bro
  * Connect to a wirecall server; resolves once the first connection is open.
  * Retries like a reconnect while the server is unreachable, but gives up
  * (rejecting, and closing the client) after `timeout` ms (default 30 s).
+ *
+ * @example
+ * ```ts
+ * import { connect, service, ConnectionClosedError } from '@wirecall/browser'
+ *
+ * const client = await connect<Api>(`wss://${location.host}/rpc`, {
+ *   service: service({ getName: () => 'tab 1' }),          // the server calls it as conn.remote.getName()
+ *   whileDisconnected: 'wait',                            // or 'fail'
+ *   reconnect: { initialDelayMs: 250, maxDelayMs: 10_000 },
+ * })
+ * try {
+ *   console.log(await client.remote.math.add(3, 4))       // 7
+ * } catch (err) {
+ *   if (err instanceof ConnectionClosedError) retryLater() // the link dropped mid-call (never re-sent)
+ * }
+ * ```
  */
 export async function connect<ServerService = unknown>(url: string, options?: BrowserConnectOptions<ServerService>): Promise<BrowserClient<ServerService>> {
   const client = new BrowserClient<ServerService>(url, options)

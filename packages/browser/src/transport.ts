@@ -6,11 +6,17 @@ import type { Transport, TransportReceiver, PeerInfo } from '@wirecall/core'
 
 /** The subset of the WebSocket API we use (the browser's, or `ws` in Node tests). */
 export interface WebSocketLike {
+  /** Set to `'arraybuffer'` by the transport, so binary frames arrive as ArrayBuffers. */
   binaryType: string
+  /** 0 connecting, 1 open, 2 closing, 3 closed. */
   readonly readyState: number
+  /** Bytes queued and not yet sent: how slow consumers are told apart. */
   readonly bufferedAmount: number
+  /** Send one frame: binary (msgpack) or text (JSON-RPC). */
   send(data: Uint8Array | string): void
+  /** Start the closing handshake. */
   close(code?: number, reason?: string): void
+  /** The four events the transport listens to. */
   addEventListener(type: 'open' | 'close' | 'error' | 'message', listener: (event: never) => void): void
 }
 
@@ -19,6 +25,11 @@ export type WebSocketConstructor = new (url: string, protocols?: string | string
 
 const OPEN = 1
 
+/**
+ * Adapts one browser `WebSocket` (or any `WebSocketLike`) to the core's
+ * `Transport`, for one `Session`. `BrowserClient` builds one per connection;
+ * build one yourself only to run a `Session` over a socket you opened.
+ */
 export class BrowserWebSocketTransport implements Transport {
   readonly peer: PeerInfo
   private receiver: TransportReceiver | undefined
@@ -27,6 +38,9 @@ export class BrowserWebSocketTransport implements Transport {
   /** A frame arrived since the client's liveness check last looked (see `client.ts`). */
   heard = true
 
+  /**
+   * Wrap `ws` (open or still connecting); `url` becomes the session's `peer.url`.
+   */
   constructor(private readonly ws: WebSocketLike, url: string) {
     this.peer = { url }
     ws.binaryType = 'arraybuffer'
@@ -50,15 +64,18 @@ export class BrowserWebSocketTransport implements Transport {
     return this.ws.bufferedAmount
   }
 
+  /** Begin delivering frames and the close to the session. */
   start(receiver: TransportReceiver): void {
     this.receiver = receiver
     if (this.ws.readyState > OPEN) this.report()
   }
 
+  /** Send one frame; dropped when the socket is not open (the session's close handling rejects what waits). */
   send(frame: Uint8Array | string): void {
     if (this.ws.readyState === OPEN) this.ws.send(frame)
   }
 
+  /** Close the socket with a closing handshake (code 1000 by default). */
   close(code = 1000, reason?: string): void {
     if (this.ws.readyState > OPEN) return this.report()
     this.ws.close(code, reason)

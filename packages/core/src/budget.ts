@@ -1,7 +1,7 @@
 /**
  * Server-wide limits: the counters every connection of one server shares.
  * Per-connection limits alone let many connections together hold what one
- * may not (50 connections at `maxInFlightCalls` ran 51,200 slow handlers).
+ * may not (50 connections at `maxInFlightCalls` could run 51,200 slow handlers).
  * A server makes one `SharedBudget` and hands it to all its sessions through
  * `SessionOptions.budget`; a lone client session has none and is bounded by
  * its own limits only.

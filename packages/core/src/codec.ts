@@ -1,7 +1,7 @@
 /**
  * The msgpack codec and its extension registry: how values beyond plain
- * msgpack cross the wire (DESIGN.md "Wire protocol"). The format itself is in
- * msgpack.ts.
+ * msgpack cross the wire (the numbers are listed in docs/protocol.md). The
+ * format itself is in msgpack.ts.
  *
  * One codec (and its one output buffer) serves every session that uses the
  * same options: a buffer per connection would stay alive for every idle
@@ -56,12 +56,15 @@ export interface RefHost {
   readonly errorPolicy: ErrorPolicy
 }
 
+/** The constructor of a class registered as a `ValueType`. */
+export type ValueClass<T> = abstract new (...args: never[]) => T
+
 /** A user value translator (aiozmq's): a class that crosses the wire as itself. */
 export interface ValueType<T = unknown, W = unknown> {
   /** Extension type number, 0-63. */
   readonly type: number
-  /** Instances of this class are encoded with `encode`. */
-  readonly class: abstract new (...args: never[]) => T
+  /** Instances of this class (and its subclasses) are encoded with `encode`. */
+  readonly class: ValueClass<T>
   /** To something msgpack can carry (may itself contain registered types). */
   encode(value: T): W
   /** Back from that form. */

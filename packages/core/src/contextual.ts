@@ -9,8 +9,11 @@
 
 /** Where the peer is, as far as the transport knows. */
 export interface PeerInfo {
+  /** The peer's IP address (server side: the client's socket address). */
   readonly address?: string | undefined
+  /** The peer's TCP port. */
   readonly port?: number | undefined
+  /** The URL this side connected to (client side). */
   readonly url?: string | undefined
 }
 

@@ -3,7 +3,22 @@
  * value into its wire form and back.
  */
 
-/** Stable error codes. Match on these, not on messages. */
+/**
+ * Stable error codes. Match on these, not on messages: every wirecall error
+ * carries one as `code`, also after crossing the wire.
+ *
+ * @example
+ * ```ts
+ * import { ErrorCode, WirecallError } from '@wirecall/core'
+ *
+ * try {
+ *   await client.remote.report.generate()
+ * } catch (err) {
+ *   if (WirecallError.is(err) && err.code === ErrorCode.TIMEOUT) showRetryButton()
+ *   else throw err
+ * }
+ * ```
+ */
 export const ErrorCode = {
   /** A handler on the peer threw something that is not a library error. */
   REMOTE: 'WIRECALL_REMOTE_ERROR',
@@ -26,6 +41,7 @@ export const ErrorCode = {
   /** The peer is shutting down: it finishes running calls but starts no new ones. Retry elsewhere or later. */
   SHUTTING_DOWN: 'WIRECALL_SHUTTING_DOWN',
 } as const
+/** One of the `ErrorCode` strings. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
 const BRAND = Symbol.for('wirecall.error')
@@ -42,12 +58,46 @@ export interface RemoteErrorFields {
   data?: Record<string, unknown> | undefined
 }
 
-/** Base of every error wirecall raises. Recognised across realms by `WirecallError.is`. */
+/**
+ * Base of every error wirecall raises. Recognised across realms by
+ * `WirecallError.is`, which also holds when two copies of the library are
+ * bundled (where `instanceof` fails).
+ *
+ * @example Catching by code
+ * ```ts
+ * import { ErrorCode, WirecallError } from '@wirecall/core'
+ *
+ * try {
+ *   await client.remote.orders.place(order)
+ * } catch (err) {
+ *   if (!WirecallError.is(err)) throw err
+ *   switch (err.code) {
+ *     case ErrorCode.CONNECTION_CLOSED: // the link dropped: the order may or may not have been placed
+ *     case ErrorCode.SHUTTING_DOWN:     // the server did not run it: safe to retry
+ *       return retryLater(order)
+ *     case ErrorCode.NOT_FOUND:         // an older server without orders.place
+ *       return showUpgradeNotice()
+ *     default:
+ *       console.error(err.name, err.message, err.origin, err.data)
+ *   }
+ * }
+ * ```
+ */
 export class WirecallError extends Error implements RemoteErrorFields {
+  /** Stable machine-readable code, see `ErrorCode`. */
   code: string
+  /** Who threw it: the peer's address or URL, as seen from this side. */
   origin?: string | undefined
+  /** The stack on the peer, when the peer sends stacks (see `exposeErrorStacks`). */
   remoteStack?: string | undefined
+  /** Own enumerable fields of the thrown error, decoded. */
   data?: Record<string, unknown> | undefined
+  /**
+   * Create a wirecall error; subclass it for errors with your own stable code.
+   * @param message What went wrong.
+   * @param code One of `ErrorCode` (default `WIRECALL_REMOTE_ERROR`), or your own stable code.
+   * @param options `cause`: the error this one wraps.
+   */
   constructor(message: string, code: string = ErrorCode.REMOTE, options?: { cause?: unknown }) {
     super(message, options)
     this.code = code
@@ -61,6 +111,11 @@ export class WirecallError extends Error implements RemoteErrorFields {
 
 function define<N extends string>(name: N, code: ErrorCode) {
   const cls = class extends WirecallError {
+    /**
+     * Create the error, e.g. `throw new ParameterError('amount must be positive')` in a handler.
+     * @param message What went wrong.
+     * @param options `cause`: the error this one wraps.
+     */
     constructor(message: string, options?: { cause?: unknown }) {
       super(message, code, options)
     }
@@ -70,8 +125,28 @@ function define<N extends string>(name: N, code: ErrorCode) {
   return cls
 }
 
-/** A handler on the peer threw; `name`, `message`, `data`, `remoteStack` and `origin` describe it. */
+/**
+ * A handler on the peer threw something that is neither a library error, a
+ * built-in JS error nor a class of the caller's `errors` table; `name`,
+ * `message`, `data`, `remoteStack` and `origin` describe it.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await client.remote.pay(100)
+ * } catch (err) {
+ *   // The server threw `class InsufficientFunds extends Error { balance = 20 }`.
+ *   if (err instanceof RemoteError && err.name === 'InsufficientFunds') console.log(err.data?.balance) // 20
+ * }
+ * ```
+ */
 export class RemoteError extends WirecallError {
+  /**
+   * Built by wirecall when an error arrives from the peer; rarely built by hand.
+   * @param message The thrown error's message.
+   * @param name The thrown error's `name` (e.g. `InsufficientFunds`).
+   * @param code Its `code`, when it had a string one.
+   */
   constructor(message: string, name = 'Error', code: string = ErrorCode.REMOTE) {
     super(message, code)
     this.name = name
@@ -104,7 +179,7 @@ const LIBRARY_ERRORS: Readonly<Record<string, LibraryErrorClass>> = Object.assig
 })
 /** Built-in JS errors are re-raised as themselves by default. */
 // Plain `Error` is not among them: a bare Error (or a non-Error throw) arrives as `RemoteError`,
-// so `instanceof RemoteError` tells "the peer failed" apart from local errors (DESIGN.md).
+// so `instanceof RemoteError` tells "the peer failed" apart from errors thrown on this side.
 const BUILTIN_ERRORS: Readonly<Record<string, ErrorConstructor>> = Object.assign(Object.create(null), {
   TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError,
 })
@@ -116,10 +191,15 @@ export type ErrorTable = Readonly<Record<string, ErrorClass>>
 
 /** The wire form of an error: the msgpack-rpc `error` slot of a response. */
 export interface WireError {
+  /** The error's `name`, used to rebuild it as its class on the receiver. */
   name: string
+  /** The error's message. */
   message: string
+  /** Stable code (`ErrorCode`, or the thrown error's own string `code`). */
   code: string
+  /** The thrower's stack, only when `exposeErrorStacks` is on. */
   stack?: string
+  /** The thrown error's own enumerable fields, as data only. */
   data?: Record<string, unknown>
 }
 
@@ -155,7 +235,7 @@ export interface ErrorPolicyOptions {
    * throws, the peer gets `Error: internal error`. Not called for wirecall's
    * own refusals of malformed frames (they describe only the frame).
    */
-  onSendError?(error: unknown, wire: WireError): WireError | undefined | void
+  readonly onSendError?: (error: unknown, wire: WireError) => WireError | undefined | void
 }
 
 /** `ErrorPolicyOptions` resolved once per configuration (see `errorPolicy`). */

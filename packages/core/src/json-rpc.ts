@@ -8,14 +8,17 @@ import { ErrorCode, NotFoundError, OverloadedError, toWireError, WirecallError, 
 
 /** What a text protocol may do with the session that received the frame. */
 export interface TextPeer {
+  /** Largest frame the session accepts (`Limits.maxFrameBytes`). */
   readonly maxFrameBytes: number
   /** Longest batch answered; a longer one is refused whole (`Limits.maxBatchLength`). */
   readonly maxBatchLength: number
+  /** How errors sent back are redacted (the session's `ErrorPolicyOptions`, resolved). */
   readonly errorPolicy: ErrorPolicy
   /** Run an incoming call; rejects with what the handler threw (or `NotFoundError`, `OverloadedError`). */
   call(method: string, params: unknown[]): Promise<unknown>
   /** Dispatch an incoming notification (errors are logged, never answered). */
   notify(method: string, params: unknown[]): void
+  /** Send a text frame to the peer (a response, or a batch of them). */
   sendText(text: string): void
   /** Count a malformed frame in the session's stats. */
   malformed(): void
@@ -25,6 +28,7 @@ export interface TextPeer {
 
 /** Understands text frames for a session (`SessionOptions.textFrames`). */
 export interface TextProtocol {
+  /** Handle one text frame received by the session `peer`. */
   receive(text: string, peer: TextPeer): void
 }
 
@@ -97,7 +101,7 @@ export function parseJsonFrame(text: string, maxBatchLength = Infinity): { batch
 
 /**
  * A JSON-RPC response (`result` or `error`, no `method`) is skipped, never answered: answering it
- * with "Invalid Request" made two peers bounce error objects at each other forever.
+ * with "Invalid Request" would make two peers bounce error objects at each other forever.
  */
 function isJsonResponse(value: unknown): boolean {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !('method' in value) && ('result' in value || 'error' in value)

@@ -48,14 +48,22 @@ export interface Limits {
    */
   readonly handshakeTimeoutMs: number
   /**
-   * How often a WebSocket ping is sent to check the peer is alive (Node).
+   * How often an idle peer is asked for a sign of life: a WebSocket ping from
+   * Node ends, a probe call (`LIVENESS_PROBE`) from the browser client, which
+   * cannot send pings. Capped at half of `deadPeerTimeoutMs`.
    * @default 30 s: below the idle timeout of common proxies (60 s).
    */
   readonly heartbeatIntervalMs: number
   /**
-   * How long without a pong before the peer is declared dead and the
-   * connection closed, rejecting its pending calls.
-   * @default 60 s: two missed heartbeats.
+   * How long a peer may stay silent (no frame of any kind: message, ping or
+   * pong) before it is declared dead and the connection closed, rejecting
+   * its pending calls. Every end checks it (Node server and client, browser
+   * client) and asks an idle peer for a sign of life at least every
+   * `min(heartbeatIntervalMs, deadPeerTimeoutMs / 2)`; a dead peer is dropped
+   * within `deadPeerTimeoutMs` plus a twentieth of it after its last frame
+   * (see `livenessTimings`).
+   * @default 60 s: a healthy idle peer answers at least one ping in that time
+   * (two at the default heartbeat), and a dead one is gone within 63 s.
    */
   readonly deadPeerTimeoutMs: number
   /**

@@ -12,6 +12,7 @@
  */
 import type { Limits } from './limits.js'
 
+/** The timings of dead-peer detection derived from the limits (see `livenessTimings`). */
 export interface LivenessTimings {
   /** Silence after which the peer is dropped (`deadPeerTimeoutMs`). */
   readonly deadMs: number
@@ -26,6 +27,11 @@ export interface LivenessTimings {
   readonly probeMs: number
 }
 
+/**
+ * Derive the dead-peer detection timings from `heartbeatIntervalMs` and
+ * `deadPeerTimeoutMs`; every end (Node server and client, browser client)
+ * uses this one rule.
+ */
 export function livenessTimings(limits: Pick<Limits, 'heartbeatIntervalMs' | 'deadPeerTimeoutMs'>): LivenessTimings {
   const deadMs = limits.deadPeerTimeoutMs
   return { deadMs, checkMs: deadMs / 20, probeMs: Math.min(limits.heartbeatIntervalMs, deadMs / 2) }

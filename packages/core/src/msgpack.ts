@@ -17,7 +17,17 @@
 
 /** An extension value of a type nobody here understands; re-encoded untouched. */
 export class ExtData {
-  constructor(readonly type: number, readonly data: Uint8Array) {}
+  /**
+   * Wrap an extension value to send it as it is.
+   * @param type The msgpack extension type number (-128 to 127).
+   * @param data The extension's payload bytes, as received.
+   */
+  constructor(
+    /** The msgpack extension type number (-128 to 127). */
+    readonly type: number,
+    /** The extension's payload bytes, as received. */
+    readonly data: Uint8Array,
+  ) {}
 }
 
 /** Thrown on input that is not valid msgpack or breaks a limit. */

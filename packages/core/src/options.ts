@@ -10,7 +10,9 @@ import { resolveLimits, type Limits } from './limits.js'
 
 /** Where wirecall reports what it cannot send back to anyone. */
 export interface Logger {
+  /** Something a peer did wrong (refused handshakes, malformed frames); the process is fine. */
   warn(message: string, ...details: unknown[]): void
+  /** A failure on this side (a handler or hook threw where no caller sees it). */
   error(message: string, ...details: unknown[]): void
 }
 
@@ -22,6 +24,27 @@ export interface CallOptions {
   readonly signal?: AbortSignal
 }
 
+/**
+ * Options of a session: taken by `serve()` (for every connection), the Node
+ * and browser `connect()`, and `new Session()`.
+ *
+ * @example
+ * ```ts
+ * import { service, type SessionOptions } from '@wirecall/core'
+ * import { connect } from '@wirecall/node'
+ *
+ * class InsufficientFunds extends Error {}
+ *
+ * const options: SessionOptions = {
+ *   service: service({ onPrice: (symbol: string, price: number) => console.log(symbol, price) }),
+ *   timeout: 5_000,                         // default for every call; per call: session.with({ timeout })
+ *   errors: { InsufficientFunds },          // re-raised as themselves when the peer throws them
+ *   limits: { maxInFlightCalls: 64 },       // the rest keep DEFAULT_LIMITS
+ *   logErrors: { exclude: [InsufficientFunds] },
+ * }
+ * const session = await connect<Api>('ws://127.0.0.1:8080', options)
+ * ```
+ */
 export interface SessionOptions extends ErrorPolicyOptions {
   /** The local service the peer may call (`service({...})`, an exposed class instance, or a `Router`). */
   readonly service?: object
@@ -47,7 +70,10 @@ export interface SessionOptions extends ErrorPolicyOptions {
    * caller). `exclude` lists classes not worth logging (aiozmq's exclude_log_exceptions).
    * @default false
    */
-  readonly logErrors?: boolean | { readonly exclude?: readonly ErrorClass[] }
+  readonly logErrors?: boolean | {
+    /** Classes (and their subclasses) whose throws are not logged. */
+    readonly exclude?: readonly ErrorClass[]
+  }
   /** @default console */
   readonly logger?: Logger
   /**

@@ -12,7 +12,7 @@ import type { ContextFields } from './contextual.js'
 /** Is `T` a `CallContext` (not `any`/`unknown`, which would also match)? */
 // `ContextFields<unknown>`, not `<never>`: `connection` is a readonly (covariant) member, so every
 // `CallContext<C>` is assignable to `ContextFields<unknown>`, while `CallContext<Session>` is not
-// assignable to `ContextFields<never>`.
+// assignable to `ContextFields<never>` (with `<never>` the context parameter would leak into `Remote<T>`).
 type IsContext<T> = 0 extends 1 & T ? false : [T] extends [ContextFields<unknown>] ? true : false
 
 /** The parameters a caller passes: a leading `CallContext` is supplied by wirecall, not the caller. */
@@ -37,6 +37,7 @@ declare const SERVICE_BRAND: unique symbol
  * unlike a plain data object. It exists only in types.
  */
 export interface ServiceMarked {
+  /** Type-only; never present at run time. */
   readonly [SERVICE_BRAND]: 'service'
 }
 
@@ -46,7 +47,29 @@ type Members<T> = { [K in keyof T]: K extends string ? (T[K] extends Callable | 
 /**
  * The peer's service `T` as seen by a caller: methods become
  * `(...args) => Promise<Awaited<R>>`, sub-services nested `Remote`s, plain
- * data members disappear (they are not reachable).
+ * data members disappear (they are not reachable). A leading `CallContext`
+ * parameter is dropped (wirecall supplies it); functions and services
+ * returned by a method arrive as callable references (`Disposable`).
+ *
+ * @example
+ * ```ts
+ * import { service, withContext, type Remote } from '@wirecall/core'
+ *
+ * const api = service({
+ *   math: { add: (a: number, b: number) => a + b },
+ *   whoami: withContext((ctx) => String(ctx.identity)),
+ *   subscribe: (onTick: (n: number) => void) => () => {},   // returns an unsubscribe function
+ *   version: '1.0',                                           // data: not reachable
+ * })
+ * type Api = Remote<typeof api>
+ * // Api['math']['add']:  (a: number, b: number) => Promise<number>
+ * // Api['whoami']:       () => Promise<string>
+ * // Api['subscribe']:    (onTick: (n: number) => void) => Promise<(() => Promise<void>) & Disposable>
+ * // Api['version']:      not a member
+ *
+ * const remote: Api = client.remote   // client = await connect<typeof api>(url)
+ * await remote.math.add(3, 4)         // 7
+ * ```
  */
 export type Remote<T> = {
   readonly [K in Members<T>]: T[K] extends Callable ? RemoteFunction<T[K]> : Remote<T[K]>
@@ -61,6 +84,7 @@ export type Notify<T> = {
 
 /** What a proxy does when called. */
 export interface Invoker {
+  /** Called with the dotted path of the member called (`"a.b"`) and its arguments. */
   invoke(path: string, args: unknown[]): unknown
 }
 

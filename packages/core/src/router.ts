@@ -29,17 +29,39 @@ export interface ExposeOptions {
 
 type MethodDecorator = (value: Function, context: ClassMethodDecoratorContext) => void
 // Generic in the field's type: TS checks a field decorator's returned initializer against the
-// field (TS1270), so `(initial: unknown) => unknown` rejected every typed `@expose sub = new Sub()`.
+// field (TS1270), and `(initial: unknown) => unknown` would reject every typed `@expose sub = new Sub()`.
 type FieldDecorator = <This, V>(value: undefined, context: ClassFieldDecoratorContext<This, V>) => (this: This, initial: V) => V
 type AnyDecoratorContext = ClassMethodDecoratorContext | ClassFieldDecoratorContext
 
 /**
- * Mark class members as remotely reachable.
+ * Mark class members as remotely reachable; nothing else on the class is.
  *
  * - `@expose method() {}`: a standard (TC39) decorator on a method.
  * - `@expose({ context: true }) method(ctx, ...args) {}`: the method gets the call context first.
  * - `@expose sub = new SubService()`: a field holding a sub-service.
  * - `expose(MyClass, ['add', 'sub'], options?)`: the same without decorators, for plain JS.
+ *
+ * @example
+ * ```ts
+ * import { expose, type CallContext } from '@wirecall/core'
+ *
+ * class Subtraction {
+ *   @expose sub(a: number, b: number) { return a - b }
+ * }
+ *
+ * class Calculator {
+ *   @expose add(a: number, b: number) { return a + b }
+ *   @expose subtraction = new Subtraction()          // remote.subtraction.sub(5, 3)
+ *   @expose({ context: true }) whoami(ctx: CallContext) { return ctx.peer?.address }
+ *   secret() { return 'never reachable' }            // not exposed: NotFoundError
+ * }
+ *
+ * // Plain JS, without decorators:
+ * class Greeter { hello(name) { return `hello ${name}` } }
+ * expose(Greeter, ['hello'])
+ *
+ * await serve({ service: new Calculator() })
+ * ```
  */
 export function expose(value: Function, context: ClassMethodDecoratorContext): void
 export function expose<This, V>(value: undefined, context: ClassFieldDecoratorContext<This, V>): (this: This, initial: V) => V
@@ -116,6 +138,23 @@ function exposeMembers(cls: Function, members: readonly string[], options: Expos
  * nested object (plain, `service`, exposed class instance or `Router`) is a
  * sub-service. Returns the same object, typed as it was plus a type-only
  * mark (`ServiceMarked`) so a returned service is typed as a `Remote`.
+ * A service passed as an argument or returned from a call crosses by
+ * reference: the receiver gets a `Remote` of it.
+ *
+ * @example
+ * ```ts
+ * import { service } from '@wirecall/core'
+ * import { serve } from '@wirecall/node'
+ *
+ * const api = service({
+ *   addition: { add: (a: number, b: number) => a + b },     // remote.addition.add(3, 4)
+ *   subtraction: service({ sub: (a: number, b: number) => a - b }),
+ *   room: (name: string) => service({ say: (text: string) => `${name}: ${text}` }), // returned by reference
+ * })
+ * const server = await serve({ port: 8080, service: api })
+ * // A client typed with `connect<typeof api>(url)`:
+ * //   const room = await client.remote.room('lobby'); await room.say('hi')   // 'lobby: hi'
+ * ```
  */
 export function service<T extends object>(members: T): T & ServiceMarked {
   if (typeof members !== 'object' || members === null) throw new TypeError('service() expects an object')
@@ -134,7 +173,22 @@ export function isService(value: object): boolean {
 
 /**
  * A routing table composed at run time: `add` a function or service under a
- * name, `mount` another router. Usable anywhere a service is.
+ * name, `mount` another router. Usable anywhere a service is; entries can
+ * be added and removed while connections are open.
+ *
+ * @example
+ * ```ts
+ * import { Router, service } from '@wirecall/core'
+ *
+ * const admin = new Router().add('stats', () => ({ connections: server.connections.size }))
+ * const root = new Router()
+ *   .add('addition', service({ add: (a: number, b: number) => a + b }))  // remote.addition.add(3, 4)
+ *   .add('ping', () => 'pong')                                            // remote.ping()
+ *   .mount('admin', admin)                                                // remote.admin.stats()
+ * const server = await serve({ port: 8080, service: root })
+ *
+ * root.remove('ping')   // later calls to ping get NotFoundError
+ * ```
  */
 export class Router {
   private readonly entries = new Map<string, unknown>()

@@ -31,7 +31,9 @@ export type { CallOptions, Logger, SessionOptions, SessionStats }
 
 /** `session.with(options)`: the same remote and notify, with per-call options applied to calls. */
 export interface CallScope<RemoteService> {
+  /** The peer's service; calls made through it use the scope's options. */
   readonly remote: Remote<RemoteService>
+  /** Notifications to the peer (they have no timeout or signal to apply). */
   readonly notify: Notify<RemoteService>
 }
 
@@ -40,6 +42,24 @@ function ignore(): void {}
 /** `DEBUG=wirecall:session`: every frame in and out, malformed frames, closes. */
 const debug = debugLog('wirecall:session')
 
+/**
+ * One end of a wirecall connection, over any `Transport`: `remote` calls the
+ * peer's service, `notify` sends it notifications, and the peer's calls reach
+ * `SessionOptions.service`. The Node and browser adapters create sessions for
+ * you (`serve`, `connect`); a `Connection` on a server is a `Session`.
+ *
+ * @example
+ * ```ts
+ * import { connect } from '@wirecall/node'
+ *
+ * type Api = { math: { add(a: number, b: number): number } }
+ * const session = await connect<Api>('ws://127.0.0.1:8080')
+ * const sum = await session.remote.math.add(1, 2)
+ * await session.with({ timeout: 500 }).remote.math.add(3, 4)
+ * console.log(session.stats())
+ * await session.close()
+ * ```
+ */
 export class Session<RemoteService = unknown> {
   /** The identity the server's authenticate hook gave this connection. */
   identity: unknown
@@ -66,6 +86,7 @@ export class Session<RemoteService = unknown> {
   malformedCount = 0
   private isClosed = false
 
+  /** Start a session over `transport` (which it starts at once); adapters do this for you. */
   constructor(transport: Transport, options: SessionOptions = {}) {
     this.transport = transport
     this.config = configOf(options)

@@ -13,13 +13,23 @@
  */
 import type { PeerInfo } from './contextual.js'
 
+/** What a transport delivers to: the session it was started by. */
 export interface TransportReceiver {
+  /** One whole WebSocket message: `Uint8Array` for binary (msgpack), `string` for text (JSON-RPC). */
   message(frame: Uint8Array | string): void
+  /** The link is gone; called exactly once, and no message follows. */
   closed(reason?: Error): void
 }
 
+/**
+ * A message link to one peer: what a `Session` speaks over. Implement it to
+ * carry wirecall over something other than the built-in WebSocket adapters
+ * (see the lifecycle contract at the top of this file).
+ */
 export interface Transport {
+  /** Called once by the session; frames that arrived before are delivered in order. */
   start(receiver: TransportReceiver): void
+  /** Send one message; never throws, and drops the frame once closed. */
   send(frame: Uint8Array | string): void
   /**
    * Optional: send one binary message made of several parts (WebSocket
@@ -27,6 +37,7 @@ export interface Transport {
    * without being copied into a frame. Without it frames are contiguous.
    */
   sendParts?(parts: readonly Uint8Array[]): void
+  /** Close the link (idempotent); leads to `receiver.closed()`. */
   close(code?: number, reason?: string): void
   /** Bytes queued but not yet written, for slow-consumer detection. */
   readonly bufferedAmount?: number

@@ -14,6 +14,7 @@ import './debug-env.js'
 /** `DEBUG=wirecall:client`: connects and their failures. */
 const debug = debugLog('wirecall:client')
 
+/** Options of the Node `connect()`: the session options plus handshake headers and `ws` client options. */
 export interface ConnectOptions extends Omit<SessionOptions, 'peer' | 'identity'> {
   /** Extra handshake headers (e.g. `authorization`, `cookie`). */
   readonly headers?: Readonly<Record<string, string>>
@@ -21,7 +22,28 @@ export interface ConnectOptions extends Omit<SessionOptions, 'peer' | 'identity'
   readonly ws?: Readonly<ClientOptions>
 }
 
-/** Connect to a wirecall server. Resolves once the WebSocket is open. */
+/**
+ * Connect to a wirecall server. Resolves once the WebSocket is open; rejects
+ * with `ConnectionClosedError` when the handshake fails (refused, 401, 403,
+ * unreachable). The returned `Session` does not reconnect by itself.
+ *
+ * @example
+ * ```ts
+ * import { connect } from '@wirecall/node'
+ * import { service } from '@wirecall/core'
+ * import type { Api } from './api.js'
+ *
+ * const session = await connect<Api>('ws://127.0.0.1:8080', {
+ *   headers: { authorization: `Bearer ${token}` },          // seen by the server's authenticate hook
+ *   service: service({ progress: (pct: number) => console.log(pct) }), // the server calls it back
+ *   timeout: 10_000,
+ * })
+ * session.onClose((reason) => console.log('closed', reason?.message))
+ * console.log(await session.remote.math.add(3, 4))         // 7
+ * session.notify.audit.log('done')                         // fire-and-forget
+ * await session.close()
+ * ```
+ */
 export function connect<ServerService = unknown>(url: string, options: ConnectOptions = {}): Promise<Session<ServerService>> {
   const limits = resolveLimits(options.limits)
   return new Promise((resolve, reject) => {

@@ -16,11 +16,37 @@ export interface TopicRegistry<ClientService> {
 
 let counter = 0
 
+/**
+ * One client connection on a wirecall server: a `Session` whose `remote`
+ * calls the service the client registered, plus `id`, `peer`, `identity`
+ * and topic membership. Handed to `onConnection`, found in
+ * `server.connections`, and in a handler's `ctx.connection`.
+ *
+ * @example
+ * ```ts
+ * import { serve } from '@wirecall/node'
+ * import { service, withContext, type CallContext } from '@wirecall/core'
+ * import type { Connection } from '@wirecall/node'
+ *
+ * interface Page { getName(): string; onPrice(symbol: string, price: number): void }
+ *
+ * const server = await serve<Page>({
+ *   service: service({
+ *     watch: withContext((ctx: CallContext<Connection<Page>>, symbol: string) => ctx.connection.join(`prices:${symbol}`)),
+ *   }),
+ *   async onConnection(conn) {
+ *     console.log(conn.id, conn.peer?.address, conn.identity, await conn.remote.getName())
+ *     conn.onClose(() => console.log(conn.id, 'left'))     // topics are left on close
+ *   },
+ * })
+ * ```
+ */
 export class Connection<ClientService = unknown> extends Session<ClientService> {
   private readonly serial = ++counter
   /** Topics joined; created on first join (most connections of a server join none or few). */
   private joined: Set<string> | undefined
 
+  /** Built by the server for each accepted WebSocket; not for user code. */
   constructor(
     socket: WebSocketTransport,
     options: SessionOptions,

@@ -70,7 +70,22 @@ export interface ServeOptions<ClientService = unknown> extends Omit<SessionOptio
   authenticate?(request: IncomingMessage): unknown
 }
 
-/** A running server. */
+/**
+ * A running server, as returned by `serve()`. `ClientService` types what the
+ * server may call on every client (`conn.remote`, topics' `notify`).
+ *
+ * @example
+ * ```ts
+ * const server = await serve<Page>({ port: 0, service: api })
+ * console.log(`listening on ws://127.0.0.1:${server.port}`)
+ *
+ * server.all.notify.announce('maintenance at 6')            // every connection
+ * server.to([...server.connections].slice(0, 2)).notify.ping()
+ * console.log(server.topics(), server.droppedNotifications)
+ *
+ * process.once('SIGTERM', () => server.close())            // graceful: bounded by closeTimeoutMs
+ * ```
+ */
 export interface WirecallServer<ClientService = unknown> {
   /** The port actually listened on (useful with `port: 0`). */
   readonly port: number
@@ -99,7 +114,7 @@ export interface WirecallServer<ClientService = unknown> {
  * The path of a request-target, or undefined when it cannot be parsed.
  * `new URL()` throws on targets such as `//` or `//[`, and a throw inside the
  * http server's 'upgrade' listener is an uncaught exception that takes the
- * process down. Found by test/server.test.ts (unparsable request path).
+ * process down.
  */
 function pathnameOf(url: string | undefined): string | undefined {
   try {
@@ -114,8 +129,7 @@ function pathnameOf(url: string | undefined): string | undefined {
  * `wirecallListeners` are their upgrade listeners and `claimed` the requests
  * one of them took, so that when only wirecall servers listen, the last one
  * refuses a path none of them serves (404) instead of every one leaving it to
- * "another handler" and the socket hanging open forever. Found by
- * test/server.test.ts (two wirecall servers on one http.Server).
+ * "another handler" and the socket hanging open forever.
  */
 const wirecallListeners = new WeakSet<Function>()
 const claimed = new WeakSet<IncomingMessage>()
@@ -170,7 +184,33 @@ function destroySocket(this: Duplex): void {
   this.destroy()
 }
 
-/** Start a wirecall server. */
+/**
+ * Start a wirecall server: on its own port (`host`, `port`), or on an
+ * existing `http.Server` or `https.Server` (`server`, `path`). Resolves once
+ * it listens. Binary frames speak msgpack-rpc, text frames JSON-RPC 2.0.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http'
+ * import { service } from '@wirecall/core'
+ * import { serve } from '@wirecall/node'
+ *
+ * const api = service({ add: (a: number, b: number) => a + b })
+ *
+ * // Standalone, on a port of its own:
+ * const server = await serve({ host: '127.0.0.1', port: 8080, service: api })
+ *
+ * // Or on the http.Server of your app, at a path:
+ * const http = createServer(app).listen(3000)
+ * const rpc = await serve({
+ *   server: http, path: '/rpc', service: api,
+ *   allowedOrigins: ['https://app.example'],             // default: same origin only
+ *   authenticate: (req) => sessions.get(cookieOf(req)),  // falsy or a throw: HTTP 401
+ *   onConnection: (conn) => conn.join('news'),
+ *   limits: { maxInFlightCalls: 256 },
+ * })
+ * ```
+ */
 export async function serve<ClientService = unknown>(options: ServeOptions<ClientService>): Promise<WirecallServer<ClientService>> {
   if (!options || typeof options.service !== 'object' || options.service === null) {
     throw new TypeError('serve: options.service is required (a service({...}) object, an exposed class instance or a Router)')
@@ -198,9 +238,9 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   let connectionRefusals = 0
   const logger = options.logger ?? console
   // Sockets between the upgrade request and admission (origin/auth checks).
-  // close() refuses them at once; before, it waited for each one's handshake
-  // deadline (handshakeTimeoutMs, 10 s by default, longer than closeTimeoutMs)
-  // when an authenticate hook hung. Found by test/server.test.ts.
+  // close() refuses them at once rather than wait for each one's handshake
+  // deadline (handshakeTimeoutMs, 10 s by default, longer than closeTimeoutMs),
+  // which a hanging authenticate hook would reach.
   const handshaking = new Set<Duplex>()
 
   const refuse = (socket: Duplex, status: number, text: string) => {
@@ -231,8 +271,8 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     socket.on('error', destroySocket)
     const handshakeDone = guardHandshake(socket)
     admit(req, socket, head)
-      // admit() runs user hooks: a throw there used to be an unhandled
-      // rejection (fatal under Node's default) and left the socket hanging.
+      // admit() runs user hooks: a throw there must not become an unhandled
+      // rejection (fatal under Node's default) nor leave the socket hanging.
       .catch((err: unknown) => {
         logger.error('[wirecall] handshake failed:', err)
         refuse(socket, 500, 'Internal Server Error')

@@ -7,14 +7,33 @@ import { type Broadcast, type Notify, type SessionOptions } from '@wirecall/core
 import { createBroadcast } from '@wirecall/core/internal'
 import type { Connection, TopicRegistry } from './connection.js'
 
-/** A named group of connections. */
+/**
+ * A named group of connections, for server push: `server.topic(name)`. A
+ * topic exists while it has members; a notification is encoded once for all
+ * of them, and a member that is slow (over `sendHighWaterMark`) or closed is
+ * skipped and counted in `server.droppedNotifications`.
+ *
+ * @example
+ * ```ts
+ * interface Page { onPrice(symbol: string, price: number): void }
+ * const server = await serve<Page>({ service: api, onConnection: (conn) => conn.join('prices') })
+ *
+ * const prices = server.topic('prices')
+ * setInterval(() => prices.notify.onPrice('ACME', quote()), 1000)  // every member's page-side service
+ * const { delivered, dropped } = prices.send('onPrice', ['ACME', 12.5])
+ * console.log(prices.size, delivered, dropped)
+ * ```
+ */
 export interface Topic<ClientService> extends Broadcast<ClientService> {
+  /** The topic's name, as given to `server.topic(name)` and `conn.join(name)`. */
   readonly name: string
   /** Number of members now. */
   readonly size: number
   /** The members now. */
   members(): Connection<ClientService>[]
+  /** Add a connection (same as `conn.join(name)`); it leaves by itself when it closes. */
   join(conn: Connection<ClientService>): void
+  /** Remove a connection (same as `conn.leave(name)`). */
   leave(conn: Connection<ClientService>): void
   readonly notify: Notify<ClientService>
 }
