@@ -4,7 +4,8 @@
  * 1. `npm pack` of @wirecall/core, @wirecall/node and @wirecall/browser (built dist required:
  *    turbo builds them first, this workspace depends on all three).
  * 2. `publint --strict` and `attw --profile esm-only` on each tarball.
- * 3. A fresh project (strict, `module: nodenext`) installs the three tarballs (+ @types/node, from
+ * 3. Every ```js block of README.md is an examples/*.mjs file (run by packages/node's examples test).
+ * 4. A fresh project (strict, `module: nodenext`) installs the three tarballs (+ @types/node, from
  *    the npm cache); every ```ts block of the root README.md becomes its own file and is typechecked:
  *    - with Node types (lib ES2022 + @types/node): every block that does not import @wirecall/browser;
  *    - as a browser project (lib ES2022 + DOM, no Node types): every block that imports
@@ -48,12 +49,12 @@ function run(cmd, args, { cwd = root, timeout = 60_000 } = {}) {
   })
 }
 
-/** The ```ts blocks of a markdown file, with the line of their opening fence. */
-export function tsBlocks(markdown) {
+/** The ```<lang> blocks of a markdown file, with the line of their opening fence. */
+export function codeBlocks(markdown, lang) {
   const blocks = []
   const lines = markdown.split('\n')
   for (let i = 0; i < lines.length; i++) {
-    if (lines[i].trim() !== '```ts') continue
+    if (lines[i].trim() !== '```' + lang) continue
     const start = i
     const body = []
     while (++i < lines.length && lines[i].trim() !== '```') body.push(lines[i])
@@ -88,8 +89,18 @@ try {
   console.log(`installed the tarballs into a fresh project (${elapsed()})`)
 
   const readme = readFileSync(join(root, 'README.md'), 'utf8')
-  const blocks = tsBlocks(readme)
+  const blocks = codeBlocks(readme, 'ts')
   if (blocks.length === 0) throw new Error('README.md has no ```ts blocks: the extraction is broken')
+  // A ```js block is a runnable example: it must be examples/<name>.mjs (which packages/node's
+  // examples test runs) below its first line, `// <name>.mjs ...`.
+  for (const { line, code } of codeBlocks(readme, 'js')) {
+    const name = /^\/\/ ([\w-]+\.mjs)\b/.exec(code)?.[1]
+    if (!name) throw new Error(`README.md:${line}: a \`\`\`js block must start with "// <name>.mjs", a file of examples/ (or be \`\`\`ts)`)
+    let example
+    try { example = readFileSync(join(root, 'examples', name), 'utf8') } catch { throw new Error(`README.md:${line}: examples/${name} does not exist`) }
+    const body = (text) => text.slice(text.indexOf('\n') + 1).trimEnd()
+    if (body(code) !== body(example)) throw new Error(`README.md:${line}: the block differs from examples/${name} (below their first lines)`)
+  }
   const nodeFiles = []
   const browserFiles = []
   for (const { line, code } of blocks) {
