@@ -33,19 +33,26 @@ const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`
 
 const deadline = setTimeout(() => {
   console.error(`packaging check: FAILED, still running after ${DEADLINE_MS / 1000} s`)
+  killChildren()
   process.exit(1)
 }, DEADLINE_MS)
 deadline.unref()
 
+/** Child processes still running: killed when the check ends early (failure or deadline). */
+const children = new Set()
+const killChildren = () => { for (const child of children) child.kill() }
+
 /** Run a command; resolve with its output, or reject with it (and the command) on failure. */
 function run(cmd, args, { cwd = root, timeout = 60_000 } = {}) {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { cwd, timeout, maxBuffer: 16 << 20, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } },
+    const child = execFile(cmd, args, { cwd, timeout, maxBuffer: 16 << 20, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } },
       (err, stdout, stderr) => {
+        children.delete(child)
         const output = `${stdout}${stderr}`.trim()
         if (err) reject(Object.assign(new Error(`${relative(root, cmd) || cmd} ${args.join(' ')} failed (${err.killed ? 'timed out' : `exit ${err.code}`}):\n${output}`), { output }))
         else resolve(output)
       })
+    children.add(child)
   })
 }
 
@@ -153,6 +160,7 @@ try {
   failed = true
   console.error(`\npackaging check: FAILED after ${elapsed()}\n${err.message}`)
 } finally {
+  killChildren()
   if (process.env.KEEP) console.log(`kept ${tmp}`)
   else rmSync(tmp, { recursive: true, force: true })
 }
