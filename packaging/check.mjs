@@ -4,9 +4,11 @@
  * 1. `npm pack` of @wirecall/core, @wirecall/node and @wirecall/browser (built dist required:
  *    turbo builds them first, this workspace depends on all three).
  * 2. `publint --strict` and `attw --profile esm-only` on each tarball.
+ * 2b. Each tarball holds README.md, LICENSE (the root one), dist and src only; package.json has
+ *    engines, sideEffects, repository, keywords; each package README says "ESM only".
  * 3. Every ```js block of README.md is an examples/*.mjs file (run by packages/node's examples test).
  * 4. A fresh project (strict, `module: nodenext`) installs the three tarballs (+ @types/node, from
- *    the npm cache); every ```ts block of the root README.md becomes its own file and is typechecked:
+ *    the npm cache); every ```ts block of the root and package READMEs becomes its own file and is typechecked:
  *    - with Node types (lib ES2022 + @types/node): every block that does not import @wirecall/browser;
  *    - as a browser project (lib ES2022 + DOM, no Node types): every block that imports
  *      @wirecall/browser or only @wirecall/core;
@@ -75,10 +77,27 @@ const tmp = mkdtempSync(join(tmpdir(), 'wirecall-packaging-'))
 let failed = false
 try {
   // 1. Pack.
-  await run('npm', ['pack', '--silent', '--pack-destination', tmp, ...PACKAGES.flatMap((p) => ['-w', `packages/${p}`])])
-  const tarballs = PACKAGES.map((p) => join(tmp, `wirecall-${p}-0.1.0.tgz`))
-  for (const t of tarballs) readFileSync(t) // each one is there
-  console.log(`packed ${PACKAGES.join(', ')} (${elapsed()})`)
+  const packed = JSON.parse(await run('npm', ['pack', '--json', '--silent', '--pack-destination', tmp, ...PACKAGES.flatMap((p) => ['-w', `packages/${p}`])]))
+  const tarballs = PACKAGES.map((p) => join(tmp, packed.find((entry) => entry.name === `@wirecall/${p}`).filename))
+  const license = readFileSync(join(root, 'LICENSE'), 'utf8')
+  for (const p of PACKAGES) {
+    const entry = packed.find((e) => e.name === `@wirecall/${p}`)
+    const files = new Set(entry.files.map((f) => f.path))
+    const problems = []
+    for (const f of ['README.md', 'LICENSE', 'package.json', 'dist/index.js', 'dist/index.d.ts']) if (!files.has(f)) problems.push(`${f} missing`)
+    for (const f of files) if (!/^(dist|src)\/|^(README\.md|LICENSE|package\.json)$/.test(f) || /\.test\./.test(f)) problems.push(`unexpected file ${f}`)
+    const manifest = JSON.parse(readFileSync(join(root, 'packages', p, 'package.json'), 'utf8'))
+    if (manifest.engines?.node !== '>=20') problems.push('engines.node is not ">=20"')
+    if (manifest.sideEffects !== false) problems.push('sideEffects is not false')
+    if (manifest.type !== 'module') problems.push('type is not "module"')
+    if (manifest.license !== 'MIT') problems.push('license is not MIT')
+    if (!manifest.repository?.url || manifest.repository.directory !== `packages/${p}`) problems.push('repository (url, directory) missing')
+    if (!manifest.keywords?.length) problems.push('keywords missing')
+    if (readFileSync(join(root, 'packages', p, 'LICENSE'), 'utf8') !== license) problems.push('LICENSE differs from the root LICENSE')
+    if (!/ESM only/.test(readFileSync(join(root, 'packages', p, 'README.md'), 'utf8'))) problems.push('README.md does not say "ESM only"')
+    if (problems.length) throw new Error(`@wirecall/${p}: ${problems.join('; ')}`)
+  }
+  console.log(`packed ${PACKAGES.join(', ')}: files and package.json fields ok (${elapsed()})`)
 
   // 2. Lint each tarball (in parallel with the install and typecheck below).
   const lint = Promise.all(tarballs.map(async (t, i) => {
@@ -96,8 +115,13 @@ try {
   console.log(`installed the tarballs into a fresh project (${elapsed()})`)
 
   const readme = readFileSync(join(root, 'README.md'), 'utf8')
-  const blocks = codeBlocks(readme, 'ts')
+  const blocks = codeBlocks(readme, 'ts').map((b) => ({ ...b, readme: 'README.md' }))
   if (blocks.length === 0) throw new Error('README.md has no ```ts blocks: the extraction is broken')
+  for (const p of PACKAGES) {
+    const own = codeBlocks(readFileSync(join(root, 'packages', p, 'README.md'), 'utf8'), 'ts')
+    if (own.length === 0) throw new Error(`packages/${p}/README.md has no \`\`\`ts example`)
+    blocks.push(...own.map((b) => ({ ...b, readme: `packages/${p}/README.md` })))
+  }
   // A ```js block is a runnable example: it must be examples/<name>.mjs (which packages/node's
   // examples test runs) below its first line, `// <name>.mjs ...`.
   for (const { line, code } of codeBlocks(readme, 'js')) {
@@ -110,8 +134,11 @@ try {
   }
   const nodeFiles = []
   const browserFiles = []
-  for (const { line, code } of blocks) {
-    const file = `readme/L${line}.ts`
+  const readmeOf = new Map() // snippet file -> the README it comes from
+  for (const { line, code, readme: from } of blocks) {
+    const prefix = from === 'README.md' ? '' : `${from.split('/')[1]}-`
+    const file = `readme/${prefix}L${line}.ts`
+    readmeOf.set(`${prefix}L${line}`, from)
     writeFileSync(join(project, file), code)
     const browser = /from '@wirecall\/browser'/.test(code)
     const coreOnly = !browser && !/from '(@wirecall\/node|node:[^']+)'/.test(code) && /from '@wirecall\/core'/.test(code)
@@ -147,12 +174,12 @@ try {
     const name = Object.keys(configs)[i]
     if (result.status === 'fulfilled') continue
     // readme/L123.ts(4,7): error ... -> README.md:126:7 (block at line 123, its 4th line)
-    const output = (result.reason.output ?? String(result.reason)).replace(/^readme\/L(\d+)\.ts\((\d+),(\d+)\)/gm,
-      (_, block, line, col) => `README.md:${Number(block) + Number(line)}:${col}`)
+    const output = (result.reason.output ?? String(result.reason)).replace(/^readme\/((?:\w+-)?L(\d+))\.ts\((\d+),(\d+)\)/gm,
+      (_, name, block, line, col) => `${readmeOf.get(name)}:${Number(block) + Number(line)}:${col}`)
     errors.push(`tsc -p ${name} (${configs[name].compilerOptions.lib.join(' + ')}${configs[name].compilerOptions.types.length ? ' + @types/node' : ''}):\n${output}`)
   }
   if (errors.length) throw new Error(`README blocks or package types do not compile:\n\n${errors.join('\n\n')}`)
-  console.log(`typechecked ${blocks.length} README blocks (${nodeFiles.length} with Node types, ${browserFiles.length} as browser code) and the fixtures (${elapsed()})`)
+  console.log(`typechecked ${blocks.length} README blocks (root and packages) (${nodeFiles.length} with Node types, ${browserFiles.length} as browser code) and the fixtures (${elapsed()})`)
 
   await lint
   console.log(`packaging check: ok (${elapsed()})`)
