@@ -27,8 +27,18 @@ export type RemoteFunction<F> = F extends (...args: infer P) => infer R
 
 /** Results: functions come back as callable references; data as it is. */
 export type RemoteResult<R> = R extends (...args: never[]) => unknown
-  ? RemoteFunction<R> & Disposable
-  : R extends ServiceMarked ? Remote<R> & Disposable : R
+  ? RemoteFunction<R> & Releasable
+  : R extends ServiceMarked ? Remote<R> & Releasable : R
+
+/**
+ * `[Symbol.dispose](): void` (so `using ref = ...` works) where the user's lib
+ * has `Symbol.dispose` (ESNext.Disposable / ES2025, or @types/node); `{}` where
+ * it has not (e.g. `lib: ["ES2022", "DOM"]`), instead of the global
+ * `Disposable`, which such a lib lacks. `release(ref)` works everywhere.
+ */
+export type Releasable = SymbolConstructor extends { readonly dispose: infer D extends symbol }
+  ? { [K in D]: () => void }
+  : {}
 
 declare const SERVICE_BRAND: unique symbol
 /**

@@ -7,6 +7,8 @@
 import { ConnectionClosedError, Session, debugLog, type SessionOptions } from '@wirecall/core'
 import { jsonRpc, resolveLimits } from '@wirecall/core/internal'
 import { WebSocket, type ClientOptions } from 'ws'
+import type { Agent } from 'node:http'
+import type { SecureContextOptions } from 'node:tls'
 import { Heartbeat } from './heartbeat.js'
 import { WebSocketTransport } from './transport.js'
 import './debug-env.js'
@@ -19,7 +21,37 @@ export interface ConnectOptions extends Omit<SessionOptions, 'peer' | 'identity'
   /** Extra handshake headers (e.g. `authorization`, `cookie`). */
   readonly headers?: Readonly<Record<string, string>>
   /** Passed to `ws` as is (TLS options, agent...). */
-  readonly ws?: Readonly<ClientOptions>
+  readonly ws?: Readonly<WsClientOptions>
+}
+
+/**
+ * The `ws` (8.x) client options wirecall passes through, spelled out so that
+ * the published types do not import `ws` (its types are in @types/ws, which
+ * users need not install). The build checks that they fit `ws`'s `ClientOptions`.
+ */
+export interface WsClientOptions extends SecureContextOptions {
+  agent?: Agent
+  rejectUnauthorized?: boolean
+  handshakeTimeout?: number
+  perMessageDeflate?: boolean | {
+    serverNoContextTakeover?: boolean
+    clientNoContextTakeover?: boolean
+    serverMaxWindowBits?: number
+    clientMaxWindowBits?: number
+    threshold?: number
+    concurrencyLimit?: number
+  }
+  maxPayload?: number
+  followRedirects?: boolean
+  maxRedirects?: number
+  origin?: string
+  protocolVersion?: number
+  localAddress?: string
+  family?: number
+  host?: string
+  skipUTF8Validation?: boolean
+  autoPong?: boolean
+  allowSynchronousEvents?: boolean
 }
 
 /**
@@ -53,7 +85,7 @@ export function connect<ServerService = unknown>(url: string, options: ConnectOp
       handshakeTimeout: limits.handshakeTimeoutMs,
       ...(options.headers ? { headers: options.headers } : {}),
       ...options.ws,
-    })
+    } satisfies ClientOptions)
     ws.binaryType = 'nodebuffer'
     const fail = (err: Error) => {
       ws.removeAllListeners()

@@ -4,7 +4,7 @@
  */
 export * from '@wirecall/core'
 export { serve, type ServeOptions, type WirecallServer } from './server.js'
-export { connect, type ConnectOptions } from './client.js'
+export { connect, type ConnectOptions, type WsClientOptions } from './client.js'
 export { Connection } from './connection.js'
 export type { Topic } from './topics.js'
-export { WebSocketTransport, CloseCode } from './transport.js'
+export { WebSocketTransport, CloseCode, type WsWebSocket } from './transport.js'

@@ -55,6 +55,27 @@ function writeUnmaskedFrame(socket: Socket, parts: readonly Uint8Array[]): void 
   for (const part of parts) socket.write(part)
 }
 
+/**
+ * A `ws` (8.x) WebSocket, as the constructor's parameter type: the members
+ * wirecall uses, spelled out so that the published types do not import `ws`
+ * (whose types live in @types/ws, which users of @wirecall/node need not
+ * install). Pass an open `WebSocket` from `ws`; other objects are not supported.
+ */
+export interface WsWebSocket {
+  readonly readyState: number
+  readonly bufferedAmount: number
+  on(event: 'message', listener: (data: Buffer, isBinary: boolean) => void): unknown
+  on(event: 'close', listener: (code: number, reason: Buffer) => void): unknown
+  on(event: 'error', listener: (err: Error) => void): unknown
+  on(event: 'ping' | 'pong', listener: (data: Buffer) => void): unknown
+  send(data: Uint8Array | string, options?: { binary?: boolean; fin?: boolean }): void
+  ping(): void
+  pause(): void
+  resume(): void
+  close(code?: number, reason?: string): void
+  terminate(): void
+}
+
 function isSocket(value: PeerInfo | Socket): value is Socket {
   return typeof (value as Socket).setNoDelay === 'function'
 }
@@ -106,11 +127,15 @@ export class WebSocketTransport implements Transport {
    * `peer`: the address, or the TCP socket to read it from when first asked (a server's connections).
    * `limits`: `sendHighWaterMark` and `maxSendBufferBytes` (one shared object per server or client).
    */
+  private readonly ws: WebSocket
+
   constructor(
-    private readonly ws: WebSocket,
+    socket: WsWebSocket,
     peer: PeerInfo | Socket,
     private readonly limits: Pick<Limits, 'sendHighWaterMark' | 'maxSendBufferBytes'> = DEFAULT_LIMITS,
   ) {
+    const ws = socket as WebSocket
+    this.ws = ws
     this.peerSource = peer
     // `_socket` is ws's own field; without it we simply do not coalesce.
     this.socket = (ws as unknown as { _socket?: Socket })._socket
