@@ -114,6 +114,8 @@ export class BrowserClient<ServerService = unknown> {
   readonly ready: Promise<void>
 
   private current: Session<ServerService> | undefined
+  /** One options object for every connection, so sessions share the configuration resolved from it. */
+  private sessionOptions: SessionOptions | undefined
   private socket: WebSocketLike | undefined
   private stateNow: ConnectionState = 'connecting'
   private readonly stateListeners = new Set<(state: ConnectionState) => void>()
@@ -258,7 +260,7 @@ export class BrowserClient<ServerService = unknown> {
       if (this.stateNow === 'closed') return ws.close()
       opened = true
       this.attempts = 0
-      const session = new Session<ServerService>(transport, { ...this.options, peer: { url: this.url } })
+      const session = new Session<ServerService>(transport, (this.sessionOptions ??= { ...this.options, peer: { url: this.url } }))
       for (const entry of this.notificationListeners) entry.off = session.on(entry.path, entry.listener)
       session.onClose(() => this.dropped(session))
       this.watchLiveness(session, transport)

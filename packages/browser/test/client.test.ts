@@ -7,7 +7,7 @@
  * (The RPC behaviours themselves are the conformance suite's, e2e/conformance.)
  */
 import { describe, expect, test } from 'vitest'
-import { AbortError, ConnectionClosedError, TimeoutError, connect, createClient, service, type BrowserConnectOptions, type ConnectionState } from '../src/index.js'
+import { AbortError, ConnectionClosedError, TimeoutError, connect, createClient, service, type BrowserConnectOptions, type CallScope, type ConnectionState } from '../src/index.js'
 import { TestServer, closeLater, countingWebSocket, deadPort, sleep, until, useLeakCheck, type ClientSide, type TestApi } from './helpers.js'
 
 useLeakCheck()
@@ -202,6 +202,17 @@ describe('whileDisconnected', () => {
     await server.start()
     expect(await call).toBe(42)
     expect(server.counts.add).toBe(1)
+  })
+
+  test('with() has the shape of Session.with(): remote with the options, and notify', async () => {
+    const server = await TestServer.start()
+    const c = client(server)
+    await c.ready
+    const scope: CallScope<TestApi> = c.with({ timeout: 1_000 })
+    expect(scope.notify).toBe(c.notify)
+    expect(await scope.remote.add(2, 3)).toBe(5)
+    const session: CallScope<TestApi> = c.session!.with({ timeout: 1_000 })
+    expect(Object.keys(session).sort()).toEqual(Object.keys(scope).sort())
   })
 
   test("'wait': the call's timeout runs while waiting, and is never sent afterwards", async () => {

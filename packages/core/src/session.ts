@@ -14,7 +14,7 @@ import { describePeer, type PeerInfo } from './contextual.js'
 import { debugLog } from './debug.js'
 import {
   ConnectionClosedError, OverloadedError, ParameterError, ProtocolError, ReferenceReleasedError, TimeoutError,
-  abortError, clip, encodeFailure, fromWireError,
+  WirecallError, abortError, clip, encodeFailure, fromWireError,
 } from './errors.js'
 import { IncomingCalls, isThenable } from './incoming.js'
 import type { Limits } from './limits.js'
@@ -342,8 +342,8 @@ export class Session<RemoteService = unknown> {
       this.refsTable?.takeOverflow()
       this.refsTable?.giveBackSince(mark)
       if (err instanceof FrameError) return this.rejectFrame(frame, err.message, undefined, err.replyTo)
-      // A limit hit while decoding (maxImportedRefs) is answered as itself.
-      return this.rejectFrame(frame, `undecodable frame: ${(err as Error).message}`, err instanceof OverloadedError ? err : undefined)
+      // A library error hit while decoding (maxImportedRefs, a released reference handed back) is answered as itself.
+      return this.rejectFrame(frame, `undecodable frame: ${(err as Error).message}`, WirecallError.is(err) ? err : undefined)
     }
     if (debug.enabled) debug(`${this.peerLabel ?? 'peer'} received ${describeMessage(message)}`)
     try {

@@ -7,7 +7,7 @@
 import { describe, expect, test } from 'vitest'
 import { SharedBudget } from '../src/budget.js'
 import { DEFAULT_LIMITS, ErrorCode, OverloadedError, ShuttingDownError, release, service, withContext, type CallContext, type Session } from '../src/index.js'
-import { jsonRpc } from '../src/internal.js'
+import { jsonRpc } from '../src/index.js'
 import { allowLiveRefs, encodeRaw, pair, rejection, sentMessages, settle, silent, until } from './harness.js'
 
 describe('1: a reference proxy never turns language protocol names into calls', () => {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from 'vitest'
 import { ErrorCode, service, withContext } from '../src/index.js'
-import { jsonRpc } from '../src/internal.js'
+import { jsonRpc } from '../src/index.js'
 import { pair, settle } from './harness.js'
 
 function server(extra: Record<string, unknown> = {}) {

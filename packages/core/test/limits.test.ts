@@ -4,7 +4,8 @@
  */
 import { expect, test } from 'vitest'
 import { DEFAULT_LIMITS, ErrorCode, OverloadedError, ProtocolError, service } from '../src/index.js'
-import { jsonRpc, resolveLimits } from '../src/internal.js'
+import { jsonRpc } from '../src/index.js'
+import { resolveLimits } from '../src/internal.js'
 import { encodeRaw, pair, rejection, settle, until } from './harness.js'
 
 function gated() {

@@ -197,7 +197,6 @@ describe('bad extension payloads', () => {
     ['a map with an odd list', ext(68, [0x91, 0x01])],
     ['a set that is not a list', ext(69, [0x01])],
     ['a reference id of 3 bytes', ext(64, [0, 0, 1])],
-    ['a handed-back reference that was never exported', ext(66, [0, 0, 0, 99])],
     ['a timestamp of 3 bytes', ext(-1, [0, 0, 1])],
     ['an object with a __proto__ key', [0x81, 0xa9, ...Buffer.from('__proto__'), 0x01]],
   ])('%s', async (_label, arg) => {
@@ -206,6 +205,16 @@ describe('bad extension payloads', () => {
     expect(t.server.stats().malformedFrames).toBe(1)
     expect(t.responses()).toEqual([protocolErrorFor(30)])
     expect(Object.prototype).not.toHaveProperty('polluted')
+    await t.stillServes()
+  })
+
+  test('a handed-back reference that was never exported is refused as itself (ReferenceReleasedError)', async () => {
+    const t = target()
+    await t.attack(request(30, ext(66, [0, 0, 0, 99])))
+    expect(t.server.stats().malformedFrames).toBe(1)
+    expect(t.responses()).toEqual([
+      [MessageType.RESPONSE, 30, expect.objectContaining({ name: 'ReferenceReleasedError', code: ErrorCode.REFERENCE_RELEASED }), null],
+    ])
     await t.stillServes()
   })
 

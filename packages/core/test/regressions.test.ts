@@ -6,7 +6,7 @@
  */
 import { describe, expect, test, vi } from 'vitest'
 import { ErrorCode, NotFoundError, OverloadedError, ProtocolError, expose, release, service, withContext, type CallContext, type Logger } from '../src/index.js'
-import { jsonRpc } from '../src/internal.js'
+import { jsonRpc } from '../src/index.js'
 import { allowLiveRefs, encodeRaw, pair, rejection, sentMessages, settle, until } from './harness.js'
 
 /** Reject if `p` does not settle within `ms` (so a regression fails the test instead of hanging it). */

@@ -4,8 +4,8 @@
  * reconnect here (a Node process usually wants to decide itself); the
  * browser client has it.
  */
-import { ConnectionClosedError, Session, debugLog, type SessionOptions } from '@wirecall/core'
-import { jsonRpc, resolveLimits } from '@wirecall/core/internal'
+import { ConnectionClosedError, Session, debugLog, jsonRpc, type SessionOptions } from '@wirecall/core'
+import { resolveLimits } from '@wirecall/core/internal'
 import { WebSocket, type ClientOptions } from 'ws'
 import type { Agent } from 'node:http'
 import type { SecureContextOptions } from 'node:tls'
@@ -101,10 +101,11 @@ export function connect<ServerService = unknown>(url: string, options: ConnectOp
       ws.removeAllListeners('close')
       const transport = new WebSocketTransport(ws, { url }, limits)
       const session = new Session<ServerService>(transport, {
-        exposeErrorStacks: process.env.NODE_ENV !== 'production',
-        redactErrors: process.env.NODE_ENV === 'production',
         textFrames: jsonRpc,
         ...options,
+        // As in serve(): an option left undefined keeps its NODE_ENV default.
+        exposeErrorStacks: options.exposeErrorStacks ?? process.env.NODE_ENV !== 'production',
+        redactErrors: options.redactErrors ?? process.env.NODE_ENV === 'production',
         limits,
         peer: { url },
       })
