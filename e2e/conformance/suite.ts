@@ -1,6 +1,6 @@
 /**
  * The transport conformance suite: one list of behaviour cases that every
- * adapter must pass (STYLE.md point 3). Framework-agnostic on purpose: a case
+ * adapter must pass. Framework-agnostic on purpose: a case
  * is a name and an async function of a `connect()` factory and a tiny assert
  * helper, so the same list runs under vitest in Node (in-memory pair, Node
  * client, browser client over `ws`) and inside Chromium (browser client over
@@ -243,7 +243,7 @@ export const cases: readonly Case[] = [
   },
   {
     // README ("Errors"): "Non-Error throws (strings, objects, undefined) still arrive as a clear
-    // RemoteError"; DESIGN.md: "anything else is a RemoteError".
+    // RemoteError" (anything else is a RemoteError).
     name: 'errors: a non-Error throw arrives as a RemoteError',
     async run(connect, assert) {
       const { remote } = await connect()

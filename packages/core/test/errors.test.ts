@@ -152,7 +152,7 @@ describe('translation table', () => {
 })
 
 describe('non-Error throws still give the caller a clear error', () => {
-  // DESIGN.md: anything that is not a built-in subclass or a registered class arrives as a
+  // Anything that is not a built-in subclass or a registered class arrives as a
   // RemoteError, so `instanceof RemoteError` marks a remote failure (as do `code` and `origin`).
   const cases: [string, () => unknown, RegExp][] = [
     ['a string', () => 'plain string', /^plain string$/],

@@ -1,5 +1,5 @@
 /**
- * Hardening (issue 8) over the in-memory pair: what a hostile or careless
+ * Hardening over the in-memory pair: what a hostile or careless
  * peer could do to a session. The same attacks over real sockets, with the
  * server in a child process where a crash would show, are in
  * packages/node/test/hardening.test.ts.

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * wirecall fuzz script (issue 8, "Fuzzing as a habit"). Not a timed test.
+ * wirecall fuzz script. Not a timed test.
  *
  * Sends hostile frames of many kinds (see KINDS below) to a wirecall server
  * running in a child process (`test/child/server.mjs`, built packages,

@@ -1,5 +1,5 @@
 /**
- * Bidirectional RPC over real sockets (issue 4): the server calls back into
+ * Bidirectional RPC over real sockets: the server calls back into
  * the client's service and into callbacks passed by reference; references
  * live and die by the documented rules; handlers see their call context.
  */

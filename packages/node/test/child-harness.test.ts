@@ -1,5 +1,5 @@
 /**
- * The child-process server harness (issue 8): a server in its own process
+ * The child-process server harness: a server in its own process
  * answers over real sockets, reports its stats, and a crash in it (an
  * unhandled rejection under Node's default behaviour) is visible as a
  * non-zero exit rather than lost.

@@ -1,6 +1,6 @@
 /**
  * Run a wirecall server in a child process (`test/child/server.mjs`) for
- * regressions whose failure is a process exit (issue 8): the child keeps
+ * regressions whose failure is a process exit: the child keeps
  * Node's default unhandled-rejection behaviour (throw → exit 1), so a stray
  * rejection shows as `exited` resolving with a non-zero code instead of
  * being swallowed by the test runner.

@@ -1,5 +1,5 @@
 /**
- * The short mode of the fuzz script (issue 8): 20,000 hostile frames of every
+ * The short mode of the fuzz script: 20,000 hostile frames of every
  * kind to a server in a child process with Node's default
  * unhandled-rejection behaviour; afterwards the child must still be alive,
  * answer a normal client correctly, have Object.prototype untouched and its

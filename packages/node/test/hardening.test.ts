@@ -1,5 +1,5 @@
 /**
- * Issue 8 (hardening), over real sockets: each attack that crashed, stalled
+ * Hardening, over real sockets: each attack that crashed, stalled
  * or exhausted a server, with its figure asserted. Where the failure was a
  * process exit, the server runs in a child process with Node's default
  * unhandled-rejection behaviour (child-harness.ts), so a crash shows.

@@ -1,5 +1,5 @@
 /**
- * Topics and broadcast (issue 4): join/leave (and leave on close), explicit
+ * Topics and broadcast: join/leave (and leave on close), explicit
  * receiver lists, broadcast to all, and a slow member that must never hold
  * back the others.
  */

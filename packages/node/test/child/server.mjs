@@ -1,6 +1,6 @@
 /**
  * A wirecall server in its own process, for regression tests whose failure
- * is a process exit (issue 8) and for the fuzz script.
+ * is a process exit and for the fuzz script.
  *
  * Why a child process: Node's default `--unhandled-rejections=throw` turns a
  * stray rejection into an exit; inside a vitest worker such a crash would be
