@@ -176,7 +176,9 @@ describe('malformed frames', () => {
     raw.send([4, [999, 1]])
     const replies = await repliesUntilSentinel(raw)
     expect(replies.map((r) => r[1])).toEqual([60, 61, 62, 63, 64, 65])
-    for (const reply of replies.slice(0, 3)) expectProtocolErrorReply(reply, reply[1] as number)
+    // A handed-back reference that was never exported is refused as what it is.
+    expect(replies[0]![2]).toMatchObject({ name: 'ReferenceReleasedError', code: 'WIRECALL_REFERENCE_RELEASED' })
+    for (const reply of replies.slice(1, 3)) expectProtocolErrorReply(reply, reply[1] as number)
     for (const reply of replies.slice(3)) expect(reply[2]).toMatchObject({ code: 'WIRECALL_REFERENCE_RELEASED' })
     expect(conn.stats().malformedFrames).toBe(3)
     expect(conn.stats().exportedRefs + conn.stats().importedRefs).toBe(0)
