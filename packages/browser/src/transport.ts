@@ -33,6 +33,8 @@ const OPEN = 1
 export class BrowserWebSocketTransport implements Transport {
   readonly peer: PeerInfo
   private receiver: TransportReceiver | undefined
+  /** Frames that arrived before `start()`, delivered in order by it (the `Transport` contract). */
+  private early: (Uint8Array | string)[] | undefined
   private reported = false
   private reason: Error | undefined
   /** A frame arrived since the client's liveness check last looked (see `client.ts`). */
@@ -47,7 +49,9 @@ export class BrowserWebSocketTransport implements Transport {
     ws.addEventListener('message', (event: { data: ArrayBuffer | string }) => {
       const data = event.data
       this.heard = true
-      this.receiver?.message(typeof data === 'string' ? data : new Uint8Array(data))
+      const frame = typeof data === 'string' ? data : new Uint8Array(data)
+      if (this.receiver) this.receiver.message(frame)
+      else (this.early ??= []).push(frame)
     })
     ws.addEventListener('error', () => {
       this.reason ??= new Error('WebSocket error')
@@ -67,6 +71,9 @@ export class BrowserWebSocketTransport implements Transport {
   /** Begin delivering frames and the close to the session. */
   start(receiver: TransportReceiver): void {
     this.receiver = receiver
+    const early = this.early
+    this.early = undefined
+    if (early) for (const frame of early) receiver.message(frame)
     if (this.ws.readyState > OPEN) this.report()
   }
 
