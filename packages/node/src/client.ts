@@ -5,6 +5,8 @@
  * browser client has it.
  */
 import { ConnectionClosedError, jsonRpc, resolveLimits, Session, type SessionOptions } from '@wirecall/core'
+import type { IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
 import { WebSocket, type ClientOptions } from 'ws'
 import { Heartbeat } from './heartbeat.js'
 import { WebSocketTransport } from './transport.js'
@@ -28,6 +30,11 @@ export function connect<ServerService = unknown>(url: string, options: ConnectOp
       ...options.ws,
     })
     ws.binaryType = 'nodebuffer'
+    // The TCP socket under the WebSocket, from the handshake response (public `upgrade` event).
+    let socket: Socket | undefined
+    ws.once('upgrade', (res: IncomingMessage) => {
+      socket = res.socket as Socket
+    })
     const fail = (err: Error) => {
       ws.removeAllListeners()
       ws.on('error', () => {})
@@ -39,7 +46,7 @@ export function connect<ServerService = unknown>(url: string, options: ConnectOp
     ws.once('open', () => {
       ws.off('error', fail)
       ws.removeAllListeners('close')
-      const transport = new WebSocketTransport(ws, { url }, limits)
+      const transport = new WebSocketTransport(ws, { url }, limits, { socket })
       const session = new Session<ServerService>(transport, {
         exposeErrorStacks: process.env.NODE_ENV !== 'production',
         redactErrors: process.env.NODE_ENV === 'production',
