@@ -3,11 +3,19 @@
  * late replies dropped and counted, and every timer cleared once calls settle.
  */
 import { expect, test, vi } from 'vitest'
-import { ErrorCode, TimeoutError, service } from '../src/index.js'
+import { ErrorCode, TimeoutError, service, type Session } from '../src/index.js'
 import { MessageType } from '../src/internal.js'
 import { pair, rejection, sentMessages, settle, until } from './harness.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * Wait until no handler runs on these sessions: a timed-out call's handler
+ * goes on running (it is not contextual, so the cancel cannot stop it), and
+ * the leak check after each test expects none in flight.
+ */
+const handlersDone = (...servers: Session<unknown>[]) =>
+  until(() => servers.every((s) => s.stats().inFlightCalls === 0), 'the handlers to finish', 5000)
 
 function slowService() {
   const finished: number[] = []
@@ -24,18 +32,18 @@ function slowService() {
 
 test('the session default timeout rejects with TimeoutError naming the path', async () => {
   const { api } = slowService()
-  const { client } = pair<typeof api>({ service: api }, { timeout: 20 })
+  const { client, server } = pair<typeof api>({ service: api }, { timeout: 20 })
   const err = await rejection(client.remote.after(200)) // a TimeoutError, not the handler's 200
   expect(err).toBeInstanceOf(TimeoutError)
   expect(err.code).toBe(ErrorCode.TIMEOUT)
   expect(err.message).toContain('after')
   expect(err.message).toContain('20 ms')
-  await sleep(200) // let the handler finish so the leak check sees no handler running
+  await handlersDone(server)
 })
 
 test('a per-call timeout overrides the session default, both ways', async () => {
   const { api } = slowService()
-  const { client } = pair<typeof api>({ service: api }, { timeout: 500 })
+  const { client, server } = pair<typeof api>({ service: api }, { timeout: 500 })
   await expect(client.with({ timeout: 15 }).remote.after(80)).rejects.toBeInstanceOf(TimeoutError)
   // Longer than the default: succeeds.
   const short = pair<typeof api>({ service: api }, { timeout: 15 })
@@ -44,7 +52,7 @@ test('a per-call timeout overrides the session default, both ways', async () => 
   expect(await short.client.with({ timeout: 0 }).remote.after(40)).toBe(40)
   // The plain remote still uses the default.
   await expect(short.client.remote.after(60)).rejects.toBeInstanceOf(TimeoutError)
-  await sleep(100)
+  await handlersDone(server, short.server)
 })
 
 test('a session timeout of 0 means calls never time out', async () => {
@@ -72,18 +80,18 @@ test('a late reply after a timeout is dropped and counted in stats().lateReplies
 
 test('a timeout sends a cancel for that call id', async () => {
   const { api } = slowService()
-  const { client, clientTransport } = pair<typeof api>({ service: api }, { timeout: 10 })
+  const { client, server, clientTransport } = pair<typeof api>({ service: api }, { timeout: 10 })
   clientTransport.log = true
   await expect(client.remote.after(30)).rejects.toBeInstanceOf(TimeoutError)
   const messages = sentMessages(clientTransport)
   const request = messages.find((m) => m[0] === MessageType.REQUEST)!
   expect(messages).toContainEqual([MessageType.CANCEL, request[1]])
-  await sleep(40)
+  await handlersDone(server)
 })
 
 test('calls with different timeouts expire in deadline order, others are untouched', async () => {
   const { api } = slowService()
-  const { client } = pair<typeof api>({ service: api }, { timeout: 0 })
+  const { client, server } = pair<typeof api>({ service: api }, { timeout: 0 })
   const order: string[] = []
   const track = (label: string, p: Promise<unknown>) =>
     p.then((v) => order.push(`${label}:ok:${String(v)}`), (e: unknown) => order.push(`${label}:${(e as Error).name}`))
@@ -95,7 +103,7 @@ test('calls with different timeouts expire in deadline order, others are untouch
   ])
   await all
   expect(order).toEqual(['fits:ok:5', 'short:TimeoutError', 'long:TimeoutError', 'none:ok:90'])
-  await sleep(50)
+  await handlersDone(server)
 })
 
 test('a call that settles in time clears its timer (no timer left behind)', async () => {

@@ -6,6 +6,8 @@
  */
 import { ConnectionClosedError, Session, debugLog, jsonRpc, type SessionOptions } from '@wirecall/core'
 import { resolveLimits } from '@wirecall/core/internal'
+import type { IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
 import { WebSocket, type ClientOptions } from 'ws'
 import type { Agent } from 'node:http'
 import type { SecureContextOptions } from 'node:tls'
@@ -87,6 +89,11 @@ export function connect<ServerService = unknown>(url: string, options: ConnectOp
       ...options.ws,
     } satisfies ClientOptions)
     ws.binaryType = 'nodebuffer'
+    // The TCP socket under the WebSocket, from the handshake response (public `upgrade` event).
+    let socket: Socket | undefined
+    ws.once('upgrade', (res: IncomingMessage) => {
+      socket = res.socket as Socket
+    })
     const fail = (err: Error) => {
       ws.removeAllListeners()
       ws.on('error', () => {})
@@ -99,7 +106,7 @@ export function connect<ServerService = unknown>(url: string, options: ConnectOp
     ws.once('open', () => {
       ws.off('error', fail)
       ws.removeAllListeners('close')
-      const transport = new WebSocketTransport(ws, { url }, limits)
+      const transport = new WebSocketTransport(ws, { url }, limits, { socket })
       const session = new Session<ServerService>(transport, {
         textFrames: jsonRpc,
         ...options,

@@ -360,8 +360,9 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   }
 
   const accept = (ws: WebSocket, req: IncomingMessage, identity: unknown) => {
-    // The peer address is read from the socket when first asked for, not stored per connection.
-    const transport = new WebSocketTransport(ws, req.socket, limits)
+    // The peer address is read from the socket when first asked for, not stored per connection;
+    // `req.socket` is the socket this server handed to `handleUpgrade`, which `ws` then owns.
+    const transport = new WebSocketTransport(ws, req.socket, limits, { socket: req.socket, server: true })
     const conn = new Connection<ClientService>(transport, sessionOptions, topics, identity)
     connections.add(conn)
     if (debug.enabled) {

@@ -28,10 +28,36 @@ export const CloseCode = {
   INTERNAL_ERROR: 1011,
 } as const
 
-/** The `ws` internals the direct frame write checks (ws 8.x). */
-interface WsInternals {
-  _isServer: boolean
-  _sender?: { _state: number; _firstFragment: boolean }
+/**
+ * The `ws` internals the direct frame write in `sendParts` reads. Only these two:
+ * `ws._sender._state` is 0 when the sender has nothing queued (no compression and no
+ * Blob read in progress), `ws._sender._firstFragment` is true between messages (not
+ * mid-way through a fragmented one). Together they say that a frame written on the
+ * TCP socket now lands between two of `ws`'s own frames.
+ */
+export const WS_INTERNALS = ['ws._sender._state', 'ws._sender._firstFragment'] as const
+
+interface SenderInternals {
+  _state?: unknown
+  _firstFragment?: unknown
+}
+
+/**
+ * Why `ws`'s sender does not have the shape `sendParts` relies on, or undefined when it
+ * has. test/ws-internals.test.ts checks it (and what the fields mean) on the pinned `ws`.
+ */
+export function wsInternalsProblem(ws: WebSocket): string | undefined {
+  const sender = (ws as unknown as { _sender?: SenderInternals | null })._sender
+  if (typeof sender !== 'object' || sender === null) return 'ws._sender is missing'
+  if (typeof sender._state !== 'number') return `ws._sender._state is not a number (${typeof sender._state})`
+  if (typeof sender._firstFragment !== 'boolean') return `ws._sender._firstFragment is not a boolean (${typeof sender._firstFragment})`
+  return undefined
+}
+
+/** `ws`'s sender is between messages with nothing queued; false when it is not, or when its fields are not there. */
+function senderIdle(ws: WebSocket): boolean {
+  const sender = (ws as unknown as { _sender?: SenderInternals | null })._sender
+  return !!sender && sender._state === 0 && sender._firstFragment === true
 }
 
 /** Write one final, unmasked binary WebSocket frame (RFC 6455 section 5.2) whose payload is `parts`, in order. */
@@ -105,6 +131,22 @@ function uncorkAll(): void {
   for (let i = 0; i < list.length; i++) list[i]!.flush()
 }
 
+export interface WebSocketTransportOptions {
+  /**
+   * The TCP socket under `ws`, for write coalescing and read backpressure: a
+   * server has it from the `upgrade` event it handed to `handleUpgrade`, a
+   * client from the handshake response (`ws`'s `upgrade` event, `res.socket`).
+   * Defaults to `peer` when that is a socket; without one, frames are not
+   * coalesced and reading is not paused.
+   */
+  readonly socket?: Socket
+  /**
+   * This end is the server of the connection: its frames are not masked, so
+   * `sendParts` may write them itself (see there). @default false
+   */
+  readonly server?: boolean
+}
+
 export class WebSocketTransport implements Transport {
   private readonly peerSource: PeerInfo | Socket
   private receiver: TransportReceiver | undefined
@@ -114,6 +156,8 @@ export class WebSocketTransport implements Transport {
   private closeReported = false
   private corked = false
   private readonly socket: Socket | undefined
+  /** A server with the TCP socket: `sendParts` may write unmasked frames itself. */
+  private readonly directWrite: boolean
   private heartbeat: Heartbeat | undefined
   /** Heard from the peer since the last heartbeat check (any frame, ping or pong). */
   heard = true
@@ -133,12 +177,13 @@ export class WebSocketTransport implements Transport {
     socket: WsWebSocket,
     peer: PeerInfo | Socket,
     private readonly limits: Pick<Limits, 'sendHighWaterMark' | 'maxSendBufferBytes'> = DEFAULT_LIMITS,
+    options: WebSocketTransportOptions = {},
   ) {
     const ws = socket as WebSocket
     this.ws = ws
     this.peerSource = peer
-    // `_socket` is ws's own field; without it we simply do not coalesce.
-    this.socket = (ws as unknown as { _socket?: Socket })._socket
+    this.socket = options.socket ?? (isSocket(peer) ? peer : undefined)
+    this.directWrite = options.server === true && this.socket !== undefined
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       this.heard = true
       const frame = isBinary ? data : data.toString('utf8')
@@ -260,19 +305,27 @@ export class WebSocketTransport implements Transport {
    * One message made of several parts (a frame whose large binaries were
    * left out of the encoder). A server writes it as ONE WebSocket frame,
    * header and parts straight to the corked socket: no copy here, and no
-   * reassembly on the receiving side. Clients (which must mask), and a server
-   * whose `ws` is mid-way through something else (compression, a Blob, a
-   * fragmented message), send WebSocket fragments of one message instead.
+   * reassembly copy on the receiving side. Clients (which must mask), and a
+   * server whose `ws` sender is not idle (see `WS_INTERNALS`) or does not
+   * have the expected fields, send WebSocket fragments of one message with
+   * `ws`'s public `send(part, { binary: true, fin })` instead.
+   *
+   * Why the direct write, and why `ws` is pinned to an exact version in
+   * package.json: with public API only (fragments) the receiver must
+   * concatenate the fragments, one more copy of every large binary, and the
+   * binary echo measured slower: about 4-5 % at 1 MiB and 2 % at 64 KiB,
+   * with the receiving client's CPU per call up to a quarter higher at
+   * 1 MiB. The direct write is only safe while `ws`'s sender is between
+   * messages with nothing queued, which only its private fields tell; a `ws`
+   * release could change what they mean without changing their names, so
+   * the version is exact and test/ws-internals.test.ts checks their shape
+   * and meaning (re-run it before moving the pin).
    */
   sendParts(parts: readonly Uint8Array[]): void {
     if (this.ws.readyState !== WebSocket.OPEN) return
     this.coalesce()
-    const internals = this.ws as unknown as WsInternals
-    const sender = internals._sender
-    // Servers send unmasked: the parts go out as they are. Clients must mask, which `ws` does
-    // natively (bufferutil) per fragment; a JS copy-and-mask loop is ~30x slower.
-    if (internals._isServer && this.socket && sender && sender._state === 0 && sender._firstFragment) {
-      writeUnmaskedFrame(this.socket, parts)
+    if (this.directWrite && senderIdle(this.ws)) {
+      writeUnmaskedFrame(this.socket!, parts)
       this.checkBackpressure()
       return
     }

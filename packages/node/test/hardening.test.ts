@@ -82,10 +82,11 @@ describe('3: a client that never reads cannot grow server memory without bound',
       limits: { sendHighWaterMark: 1024 * 1024, maxSendBufferBytes: 256 * 1024 * 1024 },
     })
     const ws = new WebSocket(urlOf(server), { perMessageDeflate: false })
+    let socket!: import('node:net').Socket
+    ws.once('upgrade', (res) => (socket = res.socket as import('node:net').Socket))
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
     let received = 0
     ws.on('message', () => received++)
-    const socket = (ws as unknown as { _socket: import('node:net').Socket })._socket
     socket.pause() // the client stops reading
     const requests = 2000 // 125 MiB of replies if the server kept answering
     for (let i = 1; i <= requests; i++) ws.send(encode([0, i, 'blob', []]))

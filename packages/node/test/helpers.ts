@@ -196,9 +196,12 @@ export class RawClient {
   readonly closed: Promise<{ code: number; reason: string }>
   private cursor = 0
   private wake: (() => void) | undefined
+  /** The TCP socket under `ws`, from the handshake response (set before 'open'). */
+  private tcp: import('node:net').Socket | undefined
 
   private constructor(readonly ws: WebSocket) {
     ws.binaryType = 'nodebuffer'
+    ws.once('upgrade', (res) => (this.tcp = res.socket as import('node:net').Socket))
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (isBinary) {
         let value: unknown
@@ -245,7 +248,8 @@ export class RawClient {
   }
 
   get socket(): import('node:net').Socket {
-    return (this.ws as unknown as { _socket: import('node:net').Socket })._socket
+    if (!this.tcp) throw new Error('RawClient.socket: not open yet')
+    return this.tcp
   }
 
   send(value: unknown): void {

@@ -1,12 +1,14 @@
 /**
  * Clients that are not ours call a wirecall server: JSON-RPC 2.0 over text
- * frames (hand-written frames, and the npm client `rpc-websockets` when it
- * is installed in the workspace) and a Python msgpack-rpc client.
+ * frames (hand-written frames, and the npm client `json-rpc-2.0`) and a
+ * Python msgpack-rpc client.
  */
 import { describe, expect, test } from 'vitest'
 import { execFile, spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { service, withContext } from '@wirecall/core'
+import { JSONRPCClient } from 'json-rpc-2.0'
+import { WebSocket } from 'ws'
 import { RawClient, sleep, startServer, until, urlOf, within } from './helpers.js'
 
 const recorded: string[] = []
@@ -110,34 +112,41 @@ describe('JSON-RPC 2.0 over text frames', () => {
   })
 })
 
-// rpc-websockets is a devDependency of bench/, hoisted to the workspace root; not a dependency of this package.
-const rpcWebsockets = (await import('rpc-websockets' as string).catch(() => undefined)) as
-  | { Client: new (url: string, options: object) => any }
-  | undefined
-if (!rpcWebsockets) console.warn('[interop] rpc-websockets is not installed in the workspace: its test is skipped (npm install in the repo root)')
-
 describe('third-party JSON-RPC client', () => {
-  test.skipIf(!rpcWebsockets)('rpc-websockets Client calls, gets errors, and notifies', async () => {
+  test('json-rpc-2.0 JSONRPCClient over a ws socket calls, gets errors, notifies and batches', async () => {
     recorded.length = 0
     const server = await startServer({ service: api })
-    const client = new rpcWebsockets!.Client(urlOf(server), { reconnect: false, autoconnect: true })
+    const ws = new WebSocket(urlOf(server))
+    const client = new JSONRPCClient((request) => ws.send(JSON.stringify(request)))
+    ws.on('message', (data, isBinary) => {
+      expect(isBinary, 'a text request is answered in text').toBe(false)
+      client.receive(JSON.parse(String(data)))
+    })
     try {
       await within(new Promise((resolve, reject) => {
-        client.once('open', resolve)
-        client.once('error', reject)
-      }), 3000, 'rpc-websockets open')
-      expect(await client.call('add', [3, 4])).toBe(7)
-      expect(await client.call('addition.add', [40, 2])).toBe(42)
-      await expect(client.call('nope', [])).rejects.toMatchObject({ code: -32601 })
-      await expect(client.call('fail', ['from rpc-websockets'])).rejects.toMatchObject({ code: -32000, message: 'from rpc-websockets' })
-      await client.notify('record', ['notified'])
+        ws.once('open', resolve)
+        ws.once('error', reject)
+      }), 3000, 'the json-rpc-2.0 socket to open')
+      expect(await client.request('add', [3, 4])).toBe(7)
+      expect(await client.request('addition.add', [40, 2])).toBe(42)
+      await expect(client.request('nope', [])).rejects.toMatchObject({ code: -32601, data: { code: 'WIRECALL_NOT_FOUND' } })
+      await expect(client.request('fail', ['from json-rpc-2.0'])).rejects.toMatchObject({ code: -32000, message: 'from json-rpc-2.0' })
+      client.notify('record', ['notified'])
       await until(() => recorded.includes('notified'), 2000, 'the notification')
-      const many = await Promise.all(Array.from({ length: 50 }, (_, i) => client.call('add', [i, i])))
+      const many = await Promise.all(Array.from({ length: 50 }, (_, i) => client.request('add', [i, i])))
       expect(many).toEqual(Array.from({ length: 50 }, (_, i) => 2 * i))
+      // A batch: one array out, one array back, matched by id.
+      const batch = await client.requestAdvanced([
+        { jsonrpc: '2.0', method: 'add', params: [1, 2], id: 'b1' },
+        { jsonrpc: '2.0', method: 'nope', params: [], id: 'b2' },
+      ])
+      const byId = new Map(batch.map((r) => [r.id, r]))
+      expect(byId.get('b1')).toEqual({ jsonrpc: '2.0', id: 'b1', result: 3 })
+      expect(byId.get('b2')).toMatchObject({ id: 'b2', error: { code: -32601 } })
     } finally {
-      const closed = new Promise((resolve) => client.once('close', resolve))
-      client.close()
-      await within(closed, 2000, 'rpc-websockets close')
+      const closed = new Promise((resolve) => ws.once('close', resolve))
+      ws.close()
+      await within(closed, 2000, 'the json-rpc-2.0 socket to close')
     }
   })
 })

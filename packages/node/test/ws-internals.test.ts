@@ -1,0 +1,142 @@
+/**
+ * The `ws` internals that the transport's direct frame write reads
+ * (`WS_INTERNALS` in src/transport.ts) still have the shape and the meaning
+ * it relies on, on the exact `ws` version package.json pins. When one of
+ * these tests fails, `ws` changed under the transport: check `sendParts`
+ * against the new `ws` sender before moving the pin (until then it falls
+ * back to `ws.send` fragments when the fields are missing, but a field that
+ * keeps its name and changes its meaning would corrupt the stream).
+ */
+import { EventEmitter } from 'node:events'
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import type { Socket } from 'node:net'
+import { afterEach, describe, expect, test, vi } from 'vitest'
+import { WebSocket, WebSocketServer } from 'ws'
+import { WebSocketTransport, WS_INTERNALS, wsInternalsProblem } from '../src/transport.js'
+
+const require = createRequire(import.meta.url)
+const installed = (require('ws/package.json') as { version: string }).version
+const pinned = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { dependencies: Record<string, string> }).dependencies['ws']!
+
+/** The failure message: what changed, and which internals the transport reads. */
+const loud = (what: string) =>
+  `ws ${installed} (package.json pins ${pinned}): ${what}. The Node transport's direct frame write ` +
+  `(sendParts in packages/node/src/transport.ts) reads the ws internals ${WS_INTERNALS.join(' and ')}; ` +
+  'check it against this ws version before using it'
+
+interface Sender { _state: number; _firstFragment: boolean }
+const senderOf = (ws: WebSocket) => (ws as unknown as { _sender: Sender })._sender
+
+const cleanup: (() => void)[] = []
+afterEach(() => {
+  for (const f of cleanup.splice(0)) f()
+})
+
+/** A connected pair over 127.0.0.1: the server's end and the client's end. */
+async function pair(perMessageDeflate = false): Promise<{ server: WebSocket; serverSocket: Socket; client: WebSocket; received: Buffer[] }> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate })
+  await new Promise((resolve) => wss.once('listening', resolve))
+  const received: Buffer[] = []
+  let serverSocket!: Socket
+  const serverSide = new Promise<WebSocket>((resolve) => wss.once('connection', (ws, req) => {
+    serverSocket = req.socket
+    ws.on('message', (data: Buffer) => received.push(data))
+    resolve(ws)
+  }))
+  const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`, { perMessageDeflate })
+  await new Promise((resolve, reject) => client.once('open', resolve).once('error', reject))
+  const server = await serverSide
+  cleanup.push(() => {
+    client.terminate()
+    wss.close()
+  })
+  return { server, serverSocket, client, received }
+}
+
+describe('the ws internals the transport reads', () => {
+  test('ws is installed at the exact version package.json pins', () => {
+    expect(pinned, loud('the ws dependency is a range, not an exact version')).toMatch(/^\d+\.\d+\.\d+$/)
+    expect(installed, loud('the installed ws is not the pinned version')).toBe(pinned)
+  })
+
+  test('ws._sender._state is a number and ws._sender._firstFragment a boolean, on both ends', async () => {
+    const { server, client } = await pair()
+    for (const ws of [server, client]) expect(wsInternalsProblem(ws), loud(wsInternalsProblem(ws) ?? '')).toBeUndefined()
+    expect(senderOf(server)._state, loud('ws._sender._state of an idle sender is not 0')).toBe(0)
+    expect(senderOf(server)._firstFragment, loud('ws._sender._firstFragment is not true between messages')).toBe(true)
+  })
+
+  test('_firstFragment is false mid-way through a fragmented message, true again after it', async () => {
+    const { server, client, received } = await pair()
+    server.send(Buffer.from('ab'), { binary: true, fin: false })
+    expect(senderOf(server)._firstFragment, loud('ws._sender._firstFragment stays true after a fragment with fin: false')).toBe(false)
+    server.send(Buffer.from('cd'), { binary: true, fin: true })
+    expect(senderOf(server)._firstFragment, loud('ws._sender._firstFragment is not true after the final fragment')).toBe(true)
+    // And the client sees one message (the other direction, for the transport's own fragments).
+    client.send(Buffer.from('ef'), { binary: true, fin: false })
+    client.send(Buffer.from('gh'), { binary: true, fin: true })
+    await vi.waitFor(() => expect(received.map(String)).toEqual(['efgh']))
+  })
+
+  test('_state is not 0 while a compressed message is queued, and 0 once it is written', async () => {
+    const { server } = await pair(true)
+    const sent = new Promise<void>((resolve, reject) =>
+      server.send(Buffer.alloc(64 * 1024, 1), { binary: true, compress: true }, (err) => (err ? reject(err) : resolve())))
+    expect(senderOf(server)._state, loud('ws._sender._state is 0 while a compression is in progress')).not.toBe(0)
+    await sent
+    expect(senderOf(server)._state, loud('ws._sender._state is not back to 0 after the compressed message')).toBe(0)
+  })
+})
+
+describe('sendParts', () => {
+  test('a server whose ws sender is idle writes one frame itself, between ws frames', async () => {
+    const { server, serverSocket, client } = await pair()
+    const transport = new WebSocketTransport(server, serverSocket, undefined, { socket: serverSocket, server: true })
+    const messages: Buffer[] = []
+    client.on('message', (data: Buffer) => messages.push(data))
+    const send = vi.spyOn(server, 'send')
+    transport.send(Uint8Array.of(1))
+    transport.sendParts([Uint8Array.of(2, 3), new Uint8Array(100_000).fill(4), Uint8Array.of(5)])
+    transport.send(Uint8Array.of(6))
+    expect(send, 'the parts went through ws.send: the direct write was not taken').toHaveBeenCalledTimes(2)
+    await vi.waitFor(() => expect(messages).toHaveLength(3))
+    expect([...messages[0]!]).toEqual([1])
+    expect(messages[1]!.length).toBe(100_003)
+    expect([...messages[1]!.subarray(0, 3)]).toEqual([2, 3, 4])
+    expect(messages[1]![100_002]).toBe(5)
+    expect([...messages[2]!]).toEqual([6])
+  })
+})
+
+describe('sendParts without the internals', () => {
+  /** A stand-in ws that is OPEN, records `send`, and has no `_sender` (as if a ws release renamed it). */
+  function fakes() {
+    const ws = Object.assign(new EventEmitter(), { readyState: WebSocket.OPEN, bufferedAmount: 0, send: vi.fn() })
+    const socket = { cork: vi.fn(), uncork: vi.fn(), write: vi.fn(), setNoDelay: vi.fn(), once: vi.fn() }
+    const transport = new WebSocketTransport(ws as unknown as WebSocket, socket as unknown as Socket, undefined, {
+      socket: socket as unknown as Socket,
+      server: true,
+    })
+    return { ws, socket, transport }
+  }
+
+  test('wsInternalsProblem names what is missing', () => {
+    expect(wsInternalsProblem({} as WebSocket)).toBe('ws._sender is missing')
+    expect(wsInternalsProblem({ _sender: { _firstFragment: true } } as unknown as WebSocket)).toBe('ws._sender._state is not a number (undefined)')
+    expect(wsInternalsProblem({ _sender: { _state: 0 } } as unknown as WebSocket)).toBe('ws._sender._firstFragment is not a boolean (undefined)')
+  })
+
+  test('a server falls back to ws.send fragments, and writes nothing on the socket itself', () => {
+    const { ws, socket, transport } = fakes()
+    const parts = [Uint8Array.of(1), new Uint8Array(70_000), Uint8Array.of(2)]
+    transport.sendParts(parts)
+    expect(socket.write).not.toHaveBeenCalled()
+    expect(ws.send.mock.calls).toEqual([
+      [parts[0], { binary: true, fin: false }],
+      [parts[1], { binary: true, fin: false }],
+      [parts[2], { binary: true, fin: true }],
+    ])
+    transport.flush()
+  })
+})
