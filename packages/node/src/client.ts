@@ -32,27 +32,48 @@ export interface ConnectOptions extends Omit<SessionOptions, 'peer' | 'identity'
  * users need not install). The build checks that they fit `ws`'s `ClientOptions`.
  */
 export interface WsClientOptions extends SecureContextOptions {
+  /** The HTTP(S) agent for the handshake request (proxies, keep-alive). */
   agent?: Agent
+  /** Refuse a TLS server whose certificate does not verify (default true; false only for tests). */
   rejectUnauthorized?: boolean
+  /** Milliseconds the opening handshake may take (wirecall sets `handshakeTimeoutMs`). */
   handshakeTimeout?: number
+  /** permessage-deflate; wirecall turns it off (msgpack frames compress poorly and it costs CPU). */
   perMessageDeflate?: boolean | {
+    /** Do not keep the server's compression context between messages. */
     serverNoContextTakeover?: boolean
+    /** Do not keep the client's compression context between messages. */
     clientNoContextTakeover?: boolean
+    /** The server's LZ77 window size (8-15). */
     serverMaxWindowBits?: number
+    /** The client's LZ77 window size (8-15). */
     clientMaxWindowBits?: number
+    /** Messages smaller than this many bytes are not compressed. */
     threshold?: number
+    /** How many compressions run at once. */
     concurrencyLimit?: number
   }
+  /** Largest message accepted, in bytes (wirecall sets `maxFrameBytes`). */
   maxPayload?: number
+  /** Follow HTTP redirects during the handshake. */
   followRedirects?: boolean
+  /** At most this many redirects when following them. */
   maxRedirects?: number
+  /** The `Origin` header to send (servers that check it, such as wirecall's, compare it with their host). */
   origin?: string
+  /** The WebSocket protocol version header (8 or 13). */
   protocolVersion?: number
+  /** The local interface to connect from. */
   localAddress?: string
+  /** IP family for the host lookup (4 or 6). */
   family?: number
+  /** The `Host` header to send. */
   host?: string
+  /** Skip UTF-8 validation of text messages. */
   skipUTF8Validation?: boolean
+  /** Answer pings automatically (default true). */
   autoPong?: boolean
+  /** Emit several messages from one TCP read synchronously (ws's default). */
   allowSynchronousEvents?: boolean
 }
 

@@ -14,9 +14,13 @@ import type { Heartbeat } from './heartbeat.js'
 
 /** Close codes we use (RFC 6455). */
 export const CloseCode = {
+  /** A normal close (`close()`). */
   NORMAL: 1000,
+  /** The server is shutting down (`server.close()`). */
   GOING_AWAY: 1001,
+  /** The peer broke the WebSocket protocol. */
   PROTOCOL_ERROR: 1002,
+  /** A policy was broken (a limit such as `maxSendBufferBytes`). */
   POLICY_VIOLATION: 1008,
   /**
    * We closed because more than `maxSendBufferBytes` were queued for a peer
@@ -24,7 +28,9 @@ export const CloseCode = {
    * read would never take the close frame), so the peer may see 1006 instead.
    */
   SEND_BUFFER_FULL: 1008,
+  /** A message larger than `maxFrameBytes`. */
   TOO_BIG: 1009,
+  /** The server failed unexpectedly. */
   INTERNAL_ERROR: 1011,
 } as const
 
@@ -88,17 +94,29 @@ function writeUnmaskedFrame(socket: Socket, parts: readonly Uint8Array[]): void 
  * install). Pass an open `WebSocket` from `ws`; other objects are not supported.
  */
 export interface WsWebSocket {
+  /** 0 connecting, 1 open, 2 closing, 3 closed. */
   readonly readyState: number
+  /** Bytes queued but not yet written. */
   readonly bufferedAmount: number
+  /** A whole message arrived. */
   on(event: 'message', listener: (data: Buffer, isBinary: boolean) => void): unknown
+  /** The connection closed. */
   on(event: 'close', listener: (code: number, reason: Buffer) => void): unknown
+  /** The socket failed. */
   on(event: 'error', listener: (err: Error) => void): unknown
+  /** A ping or pong control frame arrived. */
   on(event: 'ping' | 'pong', listener: (data: Buffer) => void): unknown
+  /** Send a message, or a fragment of one (`fin: false`). */
   send(data: Uint8Array | string, options?: { binary?: boolean; fin?: boolean }): void
+  /** Send a ping control frame. */
   ping(): void
+  /** Stop reading from the socket (backpressure). */
   pause(): void
+  /** Read from the socket again. */
   resume(): void
+  /** Start the closing handshake. */
   close(code?: number, reason?: string): void
+  /** Destroy the socket at once. */
   terminate(): void
 }
 
@@ -131,6 +149,7 @@ function uncorkAll(): void {
   for (let i = 0; i < list.length; i++) list[i]!.flush()
 }
 
+/** How a `WebSocketTransport` reaches the socket under `ws`, and which end of the connection it is. */
 export interface WebSocketTransportOptions {
   /**
    * The TCP socket under `ws`, for write coalescing and read backpressure: a
@@ -167,12 +186,13 @@ export class WebSocketTransport implements Transport {
   /** Reading stopped until the peer drains what we queued for it (see `checkBackpressure`). */
   private readPaused = false
 
-  /**
-   * `peer`: the address, or the TCP socket to read it from when first asked (a server's connections).
-   * `limits`: `sendHighWaterMark` and `maxSendBufferBytes` (one shared object per server or client).
-   */
   private readonly ws: WebSocket
 
+  /**
+   * Wrap an open `ws` socket. `peer`: the address, or the TCP socket to read it from when first
+   * asked (a server's connections). `limits`: `sendHighWaterMark` and `maxSendBufferBytes` (one
+   * shared object per server or client). `options`: the TCP socket and which end this is.
+   */
   constructor(
     socket: WsWebSocket,
     peer: PeerInfo | Socket,
@@ -217,6 +237,7 @@ export class WebSocketTransport implements Transport {
     this.ws.on('ping', markHeard)
   }
 
+  /** Send a WebSocket ping (the heartbeat's probe); any frame back proves the peer alive. */
   ping(): void {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.ping()
   }
