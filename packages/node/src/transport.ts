@@ -49,8 +49,8 @@ interface SenderInternals {
 }
 
 /**
- * Why `ws`'s sender does not have the shape `sendParts` relies on, or undefined when it
- * has. test/ws-internals.test.ts checks it (and what the fields mean) on the pinned `ws`.
+ * @internal Why `ws`'s sender does not have the shape `sendParts` relies on, or undefined
+ * when it has. test/ws-internals.test.ts checks it (and what the fields mean) on the pinned `ws`.
  */
 export function wsInternalsProblem(ws: WebSocket): string | undefined {
   const sender = (ws as unknown as { _sender?: SenderInternals | null })._sender
