@@ -1,4 +1,4 @@
-// wirecall, through its public API (docs/api-contract.md). Needs packages/core and packages/node built (dist/).
+// wirecall, through its public API. Needs packages/core and packages/node built (dist/).
 import { createServer } from 'node:http'
 import { serve, connect } from '@wirecall/node'
 import { service, withContext } from '@wirecall/core'

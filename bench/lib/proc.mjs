@@ -45,6 +45,10 @@ export class Child {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       execArgv: gc ? ['--expose-gc'] : [],
       serialization: 'json',
+      // Every implementation on the same ws: bench/node_modules holds bufferutil (a native add-on that
+      // peers pull in), which the floor's and the peers' ws would load while wirecall's ws (from the
+      // root install, which has no native add-ons) cannot. Off for all, so ratios compare libraries.
+      env: { ...process.env, WS_NO_BUFFER_UTIL: '1' },
     })
     live.add(this.cp)
     this.cp.stdout.setEncoding('utf8')
