@@ -1,11 +1,11 @@
 /**
  * One peer: the same class on both ends of a connection. Sends requests and
  * matches responses, receives frames and hands the peer's calls to
- * `IncomingCalls`, and owns the reference tables for callbacks.
+ * incoming.ts, and owns the reference tables for callbacks.
  *
  * Idle connections stay small: everything a session may need is created on
- * first use (pending calls, reference tables, incoming-call bookkeeping, the
- * proxies), the options are resolved once per options object and shared
+ * first use (pending calls, reference tables, the maps of incoming-call
+ * bookkeeping, the proxies), the options are resolved once per options object and shared
  * (`configOf`), and the objects a session hands to its transport, codec and
  * tables are one `SessionBridge` instead of a closure each. See
  * docs/architecture.md.
@@ -16,7 +16,7 @@ import {
   ConnectionClosedError, OverloadedError, ParameterError, ProtocolError, ReferenceReleasedError, TimeoutError,
   WirecallError, abortError, clip, encodeFailure, fromWireError,
 } from './errors.js'
-import { IncomingCalls, isThenable } from './incoming.js'
+import * as incoming from './incoming.js'
 import type { Limits } from './limits.js'
 import { LOG_RATE, LogLimiter } from './log-limiter.js'
 import { configOf, type CallOptions, type Logger, type SessionConfig, type SessionOptions, type SessionStats } from './options.js'
@@ -74,7 +74,13 @@ export class Session<RemoteService = unknown> {
   private pendingTable: PendingCalls | undefined
   /** @internal The reference tables, once a reference has crossed. */
   refsTable: References | undefined
-  private incoming: IncomingCalls | undefined
+  // Incoming-call bookkeeping (incoming.ts works on these; see IncomingState there).
+  /** @internal */ inFlight = 0
+  /** @internal */ running: Map<number, AbortController | undefined> | undefined
+  /** @internal */ untracked: Set<AbortController> | undefined
+  /** @internal */ listeners: Map<string, Set<(...args: unknown[]) => unknown>> | undefined
+  /** @internal */ idleWaiters: (() => void)[] | undefined
+  /** @internal */ draining = false
   private remoteProxy: Remote<RemoteService> | undefined
   private notifyProxy: Notify<RemoteService> | undefined
   private closeListeners: ((reason?: Error) => void)[] | undefined
@@ -130,7 +136,7 @@ export class Session<RemoteService = unknown> {
   stats(): SessionStats {
     return {
       pendingCalls: this.pendingTable?.size ?? 0,
-      inFlightCalls: this.incoming?.inFlight ?? 0,
+      inFlightCalls: this.inFlight,
       exportedRefs: this.refsTable?.exportCount ?? 0,
       importedRefs: this.refsTable?.importCount ?? 0,
       lateReplies: this.lateReplies,
@@ -182,7 +188,7 @@ export class Session<RemoteService = unknown> {
    * (several listeners may share a path). Returns the unsubscribe function.
    */
   on(path: string, listener: (...args: never[]) => unknown): () => void {
-    return this.incomingCalls.listen(path, listener as (...args: unknown[]) => unknown)
+    return incoming.listen(this, path, listener as (...args: unknown[]) => unknown)
   }
 
   /** Run `listener` once when the connection closes (at once if it already has). Returns the unsubscribe function. */
@@ -202,7 +208,7 @@ export class Session<RemoteService = unknown> {
    * the connection closes. Servers use it to drain before shutting down.
    */
   whenIdle(): Promise<void> {
-    return this.incoming ? this.incoming.whenIdle() : Promise.resolve()
+    return incoming.whenIdle(this)
   }
 
   /**
@@ -212,7 +218,7 @@ export class Session<RemoteService = unknown> {
    * `whenIdle()`, once the calls already running have finished.
    */
   drain(): Promise<void> {
-    return this.incomingCalls.drain()
+    return incoming.drain(this)
   }
 
   /** Close the connection. Pending calls reject with `ConnectionClosedError`. Resolves once closed. */
@@ -259,10 +265,6 @@ export class Session<RemoteService = unknown> {
   /** @internal The reference tables, created when the first reference crosses. */
   get refs(): References {
     return (this.refsTable ??= new References(this.bridge, this.limits.maxExportedRefs, this.limits.maxImportedRefs, this.config.budget))
-  }
-
-  private get incomingCalls(): IncomingCalls {
-    return (this.incoming ??= new IncomingCalls(this))
   }
 
   private allocateId(): number {
@@ -362,7 +364,7 @@ export class Session<RemoteService = unknown> {
   private dispatch(message: Message): boolean {
     switch (message.type) {
       case MessageType.REQUEST:
-        return this.incomingCalls.request(message.id, message.method, message.params)
+        return incoming.request(this, message.id, message.method, message.params)
       case MessageType.RESPONSE: {
         const error = message.error == null ? undefined : fromWireError(message.error, this.peerLabel, this.config.errorTable)
         if (this.pendingTable?.settle(message.id, error, message.result)) return true
@@ -370,9 +372,9 @@ export class Session<RemoteService = unknown> {
         return false
       }
       case MessageType.NOTIFICATION:
-        return this.incomingCalls.notification(message.method, message.params)
+        return incoming.notification(this, message.method, message.params)
       case MessageType.CANCEL:
-        this.incoming?.cancel(message.id)
+        incoming.cancel(this, message.id)
         return true
       case MessageType.RELEASE:
         for (let i = 0; i < message.releases.length; i += 2) this.refsTable?.releaseExport(message.releases[i]!, message.releases[i + 1]!)
@@ -396,7 +398,7 @@ export class Session<RemoteService = unknown> {
     this.malformedCount++
     if (debug.enabled) debug(`${this.peerLabel ?? 'peer'} received malformed frame: ${reason.message}`)
     this.log('warn', `[wirecall] malformed frame from ${this.peerLabel ?? 'peer'}: ${reason.message}`)
-    if (reason.replyTo !== undefined) this.incomingCalls.reply(reason.replyTo, answer ?? new ProtocolError(reason.message), undefined, '')
+    if (reason.replyTo !== undefined) incoming.reply(this, reason.replyTo, answer ?? new ProtocolError(reason.message), undefined, '')
   }
 
   private receiveText(text: string): void {
@@ -407,12 +409,12 @@ export class Session<RemoteService = unknown> {
 
   /** @internal A call from a text frame (JSON-RPC). */
   textCall(method: string, params: unknown[]): Promise<unknown> {
-    return this.incomingCalls.textCall(method, params)
+    return incoming.textCall(this, method, params)
   }
 
   /** @internal A notification from a text frame. */
   textNotification(method: string, params: unknown[]): void {
-    this.incomingCalls.notification(method, params)
+    incoming.notification(this, method, params)
   }
 
   // ------------------------------------------------------------------ logging
@@ -446,7 +448,7 @@ export class Session<RemoteService = unknown> {
     const why = reason ? `: ${reason.message}` : ''
     if (debug.enabled) debug(`${this.peerLabel ?? 'peer'} closed${why}`, this.stats())
     this.pendingTable?.rejectAll(() => new ConnectionClosedError(`connection closed before the call settled${why}`))
-    this.incoming?.closed(why)
+    incoming.abortAll(this, why)
     this.refsTable?.closeAll()
     const logger: Logger = this.config.logger
     const suppressed = this.logLimiter?.takeSuppressed()
@@ -463,7 +465,7 @@ export class Session<RemoteService = unknown> {
       try {
         // An async listener's rejection is reported here, not left unhandled.
         const result: unknown = listener(reason)
-        if (isThenable(result)) result.then(undefined, failed)
+        if (incoming.isThenable(result)) result.then(undefined, failed)
       } catch (err) {
         failed(err)
       }
