@@ -8,6 +8,8 @@ import type { WebSocketTransport } from './transport.js'
 
 /** What a connection needs from its server for topics. */
 export interface TopicRegistry<ClientService> {
+  /** Prepended to every connection id: the node id and a colon in a cluster, empty otherwise. */
+  readonly idPrefix: string
   join(topic: string, conn: Connection<ClientService>): void
   leave(topic: string, conn: Connection<ClientService>): void
   /** The connection closed: forget it. */
@@ -57,9 +59,9 @@ export class Connection<ClientService = unknown> extends Session<ClientService> 
     this.identity = identity
   }
 
-  /** Unique within this process, e.g. `"c42"`. */
+  /** Unique within this process (`"c42"`), or within the cluster (`"<node>:c42"`) when the server has one. */
   get id(): string {
-    return `c${this.serial}`
+    return `${this.registry.idPrefix}c${this.serial}`
   }
 
   /** Topics this connection is a member of. */

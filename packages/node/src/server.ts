@@ -8,12 +8,14 @@ import { isIP } from 'node:net'
 import type { Server as HttpsServer } from 'node:https'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { debugLog, jsonRpc, type Broadcast, type Limits, type SessionOptions } from '@wirecall/core'
+import { Session, debugLog, jsonRpc, type Broadcast, type Limits, type SessionOptions } from '@wirecall/core'
 import { SharedBudget, resolveLimits } from '@wirecall/core/internal'
 import { Connection } from './connection.js'
 import './debug-env.js'
 import { Heartbeat } from './heartbeat.js'
 import { Topics, type Topic } from './topics.js'
+import { remoteHandle } from './remote-handle.js'
+import type { Cluster, ConnectionHandle, PresenceEntry } from './cluster.js'
 import { CloseCode, WebSocketTransport } from './transport.js'
 
 /** Options of `serve()`. Everything but `service` is optional. */
@@ -24,6 +26,11 @@ export interface ServeOptions<ClientService = unknown> extends Omit<SessionOptio
   readonly host?: string
   /** Port to listen on; 0 picks a free one (read it back from `server.port`). @default 0 */
   readonly port?: number
+  /**
+   * Join a cluster of servers (e.g. `redisCluster({ url })` from `@wirecall/redis`): topics,
+   * `all`, `to(ids)`, presence and `connection(id)` then reach every node's connections.
+   */
+  readonly cluster?: Cluster
   /** Attach to this existing server instead of listening (its port is yours to manage). */
   readonly server?: HttpServer | HttpsServer
   /** Only upgrade requests for this path (others get 404, or go to your other upgrade handlers). @default any path */
@@ -94,10 +101,22 @@ export interface WirecallServer<ClientService = unknown> {
   topic(name: string): Topic<ClientService>
   /** Topic names with at least one member. */
   topics(): string[]
-  /** An explicit receiver list: `server.to([a, b]).notify.ping()`. */
-  to(connections: Iterable<Connection<ClientService>>): Broadcast<ClientService>
-  /** Every connection. */
+  /** An explicit receiver list: connections, or connection ids anywhere in the cluster: `server.to([a, b]).notify.ping()`. */
+  to(receivers: Iterable<Connection<ClientService> | string>): Broadcast<ClientService>
+  /** Every connection (of every node, with a cluster). */
   readonly all: Broadcast<ClientService>
+  /**
+   * A connection by id, wherever it is: the local `Connection`, or (with a cluster) a handle
+   * whose calls travel to the node that holds it. Calls to an id that is gone reject with
+   * `ConnectionClosedError`.
+   */
+  connection(id: string): ConnectionHandle<ClientService>
+  /** Every connection: of the cluster, or of this server without one. */
+  presence(): Promise<PresenceEntry[]>
+  /** One connection by id (of the cluster, or of this server), or undefined. */
+  lookup(id: string): Promise<PresenceEntry | undefined>
+  /** This node's id in its cluster (undefined without one). */
+  readonly nodeId: string | undefined
   /** Notifications skipped because a member was slow or closed. */
   readonly droppedNotifications: number
   /**
@@ -231,7 +250,21 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   const sessionOptions: SessionOptions = {
     textFrames: jsonRpc, ...options, exposeErrorStacks, redactErrors, limits, service: options.service, budget: SharedBudget.of(limits),
   }
-  const topics = new Topics<ClientService>(connections, sessionOptions)
+  const cluster = options.cluster
+  const topics = new Topics<ClientService>(connections, sessionOptions, cluster)
+  // When each connection connected, for presence; kept only in a cluster.
+  const since = cluster ? new WeakMap<Connection<ClientService>, number>() : undefined
+  const entryOf = (conn: Connection<ClientService>): PresenceEntry => ({
+    id: conn.id, node: cluster?.nodeId ?? '', identity: conn.identity, topics: [...conn.topics], since: since?.get(conn) ?? 0,
+  })
+  if (cluster) {
+    await cluster.attach({
+      deliver: (target, frame) => topics.deliver(target, frame),
+      connection: (id) => topics.local(id) as Connection | undefined,
+      connections: () => connections as Set<Connection>,
+      since: (conn) => since!.get(conn as Connection<ClientService>) ?? Date.now(),
+    })
+  }
   let closing: Promise<void> | undefined
   let originRefusals = 0
   let connectionRefusals = 0
@@ -365,6 +398,8 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     const transport = new WebSocketTransport(ws, req.socket, limits, { socket: req.socket, server: true })
     const conn = new Connection<ClientService>(transport, sessionOptions, topics, identity)
     connections.add(conn)
+    since?.set(conn, Date.now())
+    topics.opened(conn)
     if (debug.enabled) {
       debug(`connection ${conn.id} from ${req.socket.remoteAddress ?? 'unknown'} (${connections.size} open)`)
       conn.onClose((reason) => debug(`connection ${conn.id} closed${reason ? `: ${reason.message}` : ''} (${connections.size} open)`))
@@ -418,6 +453,7 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     clearTimeout(timer)
     for (const c of all) if (!c.closed) c.terminate()
     await closed
+    await cluster?.close()
     wss.close()
     if (standalone) {
       const server = http as HttpServer
@@ -434,7 +470,15 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     topic: (name) => topics.topic(name),
     topics: () => topics.names(),
     to: (list) => topics.to(list),
-    all: topics.to(connections),
+    all: topics.all(),
+    connection: (id) => topics.local(id) ?? remoteHandle<ClientService>(id, cluster, (path, args) => Session.encodeBroadcast(path, args, sessionOptions)),
+    presence: async () => (cluster ? cluster.presence() : [...connections].map(entryOf)),
+    lookup: async (id) => {
+      if (cluster) return cluster.lookup(id)
+      const conn = topics.local(id)
+      return conn ? entryOf(conn) : undefined
+    },
+    nodeId: cluster?.nodeId,
     get droppedNotifications() {
       return topics.dropped
     },
