@@ -1,0 +1,419 @@
+/**
+ * `redisCluster()`: wirecall servers in several processes acting as one,
+ * over Redis pub/sub and a few keys. See docs/scaling.md for the design and
+ * what crosses Redis per operation.
+ *
+ * Channels (all under `prefix`, `wirecall` by default):
+ * - `<prefix>:t:<topic>`: one message per topic notification, the frame the
+ *   publishing node encoded for its own members, delivered as is. A node
+ *   subscribes to a topic's channel only while it has members in the topic.
+ * - `<prefix>:all`: notifications to every connection.
+ * - `<prefix>:n:<node>`: the node's inbox: notifications to listed
+ *   connection ids, calls to its pages, and answers to its own calls.
+ * Keys: `<prefix>:nodes` (set of node ids), `<prefix>:node:<node>` (alive
+ * while it exists: refreshed every `heartbeatMs`, expires after `nodeTtlMs`),
+ * `<prefix>:p:<node>` (hash: connection id -> presence entry as JSON).
+ */
+import { createClient, type RedisClientOptions } from '@redis/client'
+import {
+  AbortError, ConnectionClosedError, ParameterError, TimeoutError, DEFAULT_TIMEOUT_MS,
+  type CallOptions, type ErrorTable,
+} from '@wirecall/core'
+import { MsgpackCodec, fromWireError, toWireError, errorPolicy } from '@wirecall/core/internal'
+import type { Cluster, Connection, FanoutTarget, LocalNode, PresenceEntry } from '@wirecall/node'
+
+/** Options of `redisCluster()`. */
+export interface RedisClusterOptions {
+  /** Redis URL: `redis://[:password@]host:port[/db]`, or `rediss://` for TLS. */
+  readonly url?: string
+  /** More options for the official client (`@redis/client`'s `createClient`), e.g. `socket.tls`, `password`. */
+  readonly redis?: RedisClientOptions
+  /** This node's id: letters, digits, `_` and `-`. @default random, 10 characters */
+  readonly nodeId?: string
+  /** Prefix of every channel and key, to share one Redis between clusters. @default 'wirecall' */
+  readonly prefix?: string
+  /** How often this node refreshes its liveness key. @default 2000 */
+  readonly heartbeatMs?: number
+  /**
+   * How long a node that stopped refreshing (killed, frozen, cut off from
+   * Redis) stays in presence and keeps receiving calls: the bound on how
+   * stale presence can be. @default 6000
+   */
+  readonly nodeTtlMs?: number
+  /** Error classes re-raised as themselves from calls to other nodes' pages (as `SessionOptions.errors`). */
+  readonly errors?: ErrorTable
+  /** Where connection problems with Redis are reported. @default console */
+  readonly logger?: { warn(message: string, ...details: unknown[]): void }
+}
+
+/** Inbox message kinds (first element of the msgpack array). */
+const DELIVER = 0
+const CALL = 1
+const RESULT = 2
+
+const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/
+
+interface PendingCall {
+  readonly node: string
+  readonly resolve: (value: unknown) => void
+  readonly reject: (error: Error) => void
+  readonly timer: ReturnType<typeof setTimeout> | undefined
+  readonly cleanup: () => void
+}
+
+type Client = ReturnType<typeof createClient>
+
+/** A cluster over Redis: `serve({ cluster: redisCluster({ url }) })`. */
+export function redisCluster(options: RedisClusterOptions = {}): Cluster {
+  return new RedisCluster(options)
+}
+
+class RedisCluster implements Cluster {
+  readonly nodeId: string
+  private readonly prefix: string
+  private readonly heartbeatMs: number
+  private readonly nodeTtlMs: number
+  private readonly pub: Client
+  private readonly sub: Client
+  /** Data only: without a reference host, functions and services are refused while encoding. */
+  private readonly codec = new MsgpackCodec()
+  private readonly policy = errorPolicy({ exposeErrorStacks: false })
+  private local: LocalNode | undefined
+  /** Local members per topic: a topic channel is subscribed while its count is above zero. */
+  private readonly topicCounts = new Map<string, number>()
+  private readonly pending = new Map<number, PendingCall>()
+  private nextCall = 0
+  private heartbeat: ReturnType<typeof setInterval> | undefined
+  /** This node left the cluster (`close()`). */
+  private isClosed = false
+  private readonly logger: { warn(message: string, ...details: unknown[]): void }
+  /** `<node id>\0`, the head of this node's fan-out messages. */
+  private readonly tag: Buffer
+
+  constructor(private readonly options: RedisClusterOptions) {
+    const nodeId = options.nodeId ?? randomId()
+    if (!NODE_ID.test(nodeId)) throw new TypeError(`redisCluster: nodeId must match ${NODE_ID} (got ${JSON.stringify(nodeId)})`)
+    this.nodeId = nodeId
+    this.tag = Buffer.from(`${nodeId}\0`, 'latin1')
+    this.prefix = options.prefix ?? 'wirecall'
+    this.heartbeatMs = options.heartbeatMs ?? 2000
+    this.nodeTtlMs = options.nodeTtlMs ?? 6000
+    if (this.nodeTtlMs < this.heartbeatMs * 2) throw new RangeError('redisCluster: nodeTtlMs must be at least twice heartbeatMs')
+    this.logger = options.logger ?? console
+    const clientOptions: RedisClientOptions = {
+      ...options.redis,
+      ...(options.url ? { url: options.url } : {}),
+      // Cluster operations fail fast while Redis is away instead of queueing behind a reconnect.
+      disableOfflineQueue: true,
+      socket: {
+        // Backoff with a cap; the client keeps trying for as long as the node lives.
+        reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000) + Math.floor(Math.random() * 100),
+        connectTimeout: 5000,
+        ...options.redis?.socket,
+      } as RedisClientOptions['socket'],
+    }
+    this.pub = createClient(clientOptions)
+    this.sub = this.pub.duplicate()
+    let reported = false
+    const onError = (err: Error) => {
+      // The client reconnects by itself; say so once per outage, not once per retry.
+      if (!reported) this.logger.warn(`[wirecall] redis cluster node ${this.nodeId}: ${err.message} (reconnecting)`)
+      reported = true
+    }
+    this.pub.on('error', onError)
+    this.sub.on('error', onError)
+    this.pub.on('ready', () => {
+      if (reported) this.logger.warn(`[wirecall] redis cluster node ${this.nodeId}: connected again`)
+      reported = false
+      // After an outage the keys may have expired: announce this node and its connections again.
+      if (this.local && !this.isClosed) this.announce().catch(() => {})
+    })
+  }
+
+  private key(...parts: string[]): string {
+    return [this.prefix, ...parts].join(':')
+  }
+
+  async attach(node: LocalNode): Promise<void> {
+    this.local = node
+    await Promise.all([this.pub.connect(), this.sub.connect()])
+    await this.sub.subscribe([this.key('n', this.nodeId), this.key('all')], (message: Buffer, channel: Buffer) => this.onMessage(message, channel.toString()), true)
+    await this.announce()
+    this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs)
+    this.heartbeat.unref()
+  }
+
+  /** Register this node and write its presence hash from scratch. */
+  private async announce(): Promise<void> {
+    const local = this.local!
+    const entries: Record<string, string> = {}
+    for (const conn of local.connections()) entries[conn.id] = this.entryJson(conn)
+    const multi = this.pub.multi()
+      .sAdd(this.key('nodes'), this.nodeId)
+      .set(this.key('node', this.nodeId), String(Date.now()), { PX: this.nodeTtlMs })
+      .del(this.key('p', this.nodeId))
+    if (Object.keys(entries).length > 0) multi.hSet(this.key('p', this.nodeId), entries)
+    multi.pExpire(this.key('p', this.nodeId), this.nodeTtlMs * 10)
+    await multi.exec()
+  }
+
+  private beat(): void {
+    if (!this.pub.isReady) return
+    this.pub.multi()
+      .set(this.key('node', this.nodeId), String(Date.now()), { PX: this.nodeTtlMs })
+      .pExpire(this.key('p', this.nodeId), this.nodeTtlMs * 10)
+      .exec()
+      .catch(() => {})
+    // Calls waiting on a node that stopped beating would otherwise wait for their timeout.
+    const nodes = new Set<string>()
+    for (const call of this.pending.values()) nodes.add(call.node)
+    for (const node of nodes) {
+      this.pub.exists(this.key('node', node)).then((alive) => {
+        if (alive) return
+        for (const [id, call] of this.pending) {
+          if (call.node === node) this.settle(id, new ConnectionClosedError(`node ${node} left the cluster during the call`))
+        }
+      }, () => {})
+    }
+  }
+
+  private entryJson(conn: Connection): string {
+    return JSON.stringify({ identity: jsonSafe(conn.identity), topics: [...conn.topics], since: this.local!.since(conn) })
+  }
+
+  /** A presence write; lost writes are repaired by `announce` when Redis comes back. */
+  private write(run: (client: Client) => Promise<unknown>): void {
+    if (this.isClosed || !this.pub.isReady) return
+    run(this.pub).catch(() => {})
+  }
+
+  opened(conn: Connection): void {
+    this.write((c) => c.hSet(this.key('p', this.nodeId), conn.id, this.entryJson(conn)))
+  }
+
+  closed(conn: Connection): void {
+    this.write((c) => c.hDel(this.key('p', this.nodeId), conn.id))
+  }
+
+  joined(conn: Connection, topic: string): void {
+    const count = (this.topicCounts.get(topic) ?? 0) + 1
+    this.topicCounts.set(topic, count)
+    if (count === 1 && !this.isClosed) {
+      this.sub.subscribe(this.key('t', topic), (message) => this.onTopic(topic, message), true).catch(() => {})
+    }
+    this.opened(conn)
+  }
+
+  left(conn: Connection, topic: string): void {
+    const count = (this.topicCounts.get(topic) ?? 1) - 1
+    if (count > 0) this.topicCounts.set(topic, count)
+    else {
+      this.topicCounts.delete(topic)
+      if (!this.isClosed) this.sub.unsubscribe(this.key('t', topic)).catch(() => {})
+    }
+    if (!conn.closed) this.opened(conn)
+  }
+
+  publish(target: FanoutTarget, frame: Uint8Array): void {
+    if (this.isClosed || !this.pub.isReady) return
+    const payload = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)
+    if ('topic' in target || 'all' in target) {
+      // Tagged with this node's id: the publisher has served its own members already.
+      const channel = 'topic' in target ? this.key('t', target.topic) : this.key('all')
+      this.pub.publish(channel, Buffer.concat([this.tag, payload])).catch(() => {})
+    } else {
+      // One message per node that holds some of the ids, never one per connection.
+      const byNode = new Map<string, string[]>()
+      for (const id of target.ids) {
+        const node = nodeOf(id)
+        if (node === undefined || node === this.nodeId) continue
+        let list = byNode.get(node)
+        if (!list) byNode.set(node, (list = []))
+        list.push(id)
+      }
+      for (const [node, ids] of byNode) {
+        this.pub.publish(this.key('n', node), Buffer.from(this.codec.encode([DELIVER, ids, frame], undefined))).catch(() => {})
+      }
+    }
+  }
+
+  call(id: string, path: string, args: unknown[], options: CallOptions | undefined): Promise<unknown> {
+    const node = nodeOf(id)
+    if (node === undefined) return Promise.reject(new ConnectionClosedError(`no connection ${id} in the cluster (not a cluster connection id)`))
+    if (node === this.nodeId) {
+      const conn = this.local?.connection(id)
+      return conn ? conn.call(path, args, options) : Promise.reject(new ConnectionClosedError(`connection ${id} is closed`))
+    }
+    if (this.isClosed) return Promise.reject(new ConnectionClosedError(`cannot call ${id}: this node left the cluster`))
+    if (!this.pub.isReady) return Promise.reject(new ConnectionClosedError(`cannot call ${id}: the cluster is unavailable (Redis is not connected)`))
+    const signal = options?.signal
+    if (signal?.aborted) return Promise.reject(new AbortError(`call to ${path} aborted`, { cause: signal.reason }))
+    const timeout = options?.timeout ?? DEFAULT_TIMEOUT_MS
+    const callId = (this.nextCall = (this.nextCall + 1) % 0x7fffffff)
+    let message: Uint8Array
+    try {
+      message = this.codec.encode([CALL, callId, this.nodeId, id, path, args, timeout], undefined)
+    } catch (err) {
+      return Promise.reject(new ParameterError(
+        `arguments of ${path} cannot cross to another node: ${(err as Error).message} (across nodes, arguments and results are data only)`,
+        { cause: err },
+      ))
+    }
+    return new Promise((resolve, reject) => {
+      const onAbort = () => this.settle(callId, new AbortError(`call to ${path} aborted`, { cause: signal!.reason }))
+      signal?.addEventListener('abort', onAbort, { once: true })
+      // The answer travels back through Redis: the caller's deadline has a little more room than the target's.
+      const timer = timeout > 0
+        ? setTimeout(() => this.settle(callId, new TimeoutError(`call to ${path} on ${id} timed out after ${timeout} ms`)), timeout + 50)
+        : undefined
+      this.pending.set(callId, { node, resolve, reject, timer, cleanup: () => signal?.removeEventListener('abort', onAbort) })
+      this.pub.publish(this.key('n', node), Buffer.from(message)).then(
+        (receivers) => {
+          if (receivers === 0) this.settle(callId, new ConnectionClosedError(`connection ${id} is gone: its node ${node} is not in the cluster`))
+        },
+        (err: Error) => this.settle(callId, new ConnectionClosedError(`cannot call ${id}: ${err.message}`)),
+      )
+    })
+  }
+
+  private settle(callId: number, error: Error | undefined, value?: unknown): void {
+    const call = this.pending.get(callId)
+    if (!call) return
+    this.pending.delete(callId)
+    if (call.timer) clearTimeout(call.timer)
+    call.cleanup()
+    if (error) call.reject(error)
+    else call.resolve(value)
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  private onMessage(message: Buffer, channel: string): void {
+    try {
+      if (channel === this.key('all')) return this.onAll(message)
+      const decoded = this.codec.decode(message, undefined, message.length + 1) as unknown[]
+      switch (decoded[0]) {
+        case DELIVER:
+          this.local?.deliver({ ids: decoded[1] as string[] }, decoded[2] as Uint8Array)
+          return
+        case CALL:
+          return this.onCall(decoded)
+        case RESULT: {
+          const [, callId, error, result] = decoded as [number, number, unknown, unknown]
+          this.settle(callId, error == null ? undefined : fromWireError(error, 'another node', this.options.errors), result)
+          return
+        }
+      }
+    } catch (err) {
+      this.logger.warn(`[wirecall] redis cluster node ${this.nodeId}: a message on ${channel} could not be used:`, err)
+    }
+  }
+
+  private onTopic(topic: string, message: Buffer): void {
+    const frame = this.foreignFrame(message)
+    if (frame) this.local?.deliver({ topic }, frame)
+  }
+
+  private onAll(message: Buffer): void {
+    const frame = this.foreignFrame(message)
+    if (frame) this.local?.deliver({ all: true }, frame)
+  }
+
+  /** The frame of a `<node id>\0<frame>` fan-out message, unless this node published it (it served its members already). */
+  private foreignFrame(message: Buffer): Buffer | undefined {
+    const end = message.indexOf(0)
+    if (end < 0) return undefined
+    if (end === this.tag.length - 1 && message.compare(this.tag, 0, end, 0, end) === 0) return undefined
+    return message.subarray(end + 1)
+  }
+
+  private onCall(decoded: unknown[]): void {
+    const [, callId, from, id, path, args, timeout] = decoded as [number, number, string, string, string, unknown[], number]
+    const answer = (error: unknown, result: unknown) => {
+      let message: Uint8Array
+      try {
+        message = this.codec.encode([RESULT, callId, error === undefined ? null : toWireError(error, this.policy), result], undefined)
+      } catch (err) {
+        message = this.codec.encode([RESULT, callId, toWireError(new ParameterError(
+          `the result of ${path} cannot cross to another node: ${(err as Error).message} (across nodes, arguments and results are data only)`,
+        ), this.policy), null], undefined)
+      }
+      if (this.pub.isReady) this.pub.publish(this.key('n', from), Buffer.from(message)).catch(() => {})
+    }
+    const conn = this.local?.connection(id)
+    if (!conn) return answer(new ConnectionClosedError(`connection ${id} is closed`), null)
+    conn.call(path, Array.isArray(args) ? args : [], { timeout }).then((result) => answer(undefined, result), (err: unknown) => answer(err, null))
+  }
+
+  // ----------------------------------------------------------------- presence
+
+  async presence(): Promise<PresenceEntry[]> {
+    this.ready()
+    const nodes = await this.pub.sMembers(this.key('nodes'))
+    const alive = await Promise.all(nodes.map((n) => this.pub.exists(this.key('node', n))))
+    const out: PresenceEntry[] = []
+    const gone: string[] = []
+    const hashes = await Promise.all(nodes.map((n, i) => (alive[i] ? this.pub.hGetAll(this.key('p', n)) : undefined)))
+    nodes.forEach((node, i) => {
+      const hash = hashes[i]
+      if (!hash) return void gone.push(node)
+      for (const [id, json] of Object.entries(hash)) out.push(parseEntry(id, node, json))
+    })
+    // Nodes whose liveness key expired left without saying so: forget them.
+    if (gone.length > 0) {
+      this.pub.multi().sRem(this.key('nodes'), gone).del(gone.map((n) => this.key('p', n))).exec().catch(() => {})
+    }
+    return out.sort((a, b) => a.since - b.since || (a.id < b.id ? -1 : 1))
+  }
+
+  async lookup(id: string): Promise<PresenceEntry | undefined> {
+    this.ready()
+    const node = nodeOf(id)
+    if (node === undefined) return undefined
+    const [alive, json] = await Promise.all([this.pub.exists(this.key('node', node)), this.pub.hGet(this.key('p', node), id)])
+    return alive && json ? parseEntry(id, node, json) : undefined
+  }
+
+  private ready(): void {
+    if (!this.pub.isReady) throw new ConnectionClosedError('the cluster is unavailable (Redis is not connected)')
+  }
+
+  async close(): Promise<void> {
+    if (this.isClosed) return
+    this.isClosed = true
+    clearInterval(this.heartbeat)
+    for (const id of [...this.pending.keys()]) this.settle(id, new ConnectionClosedError('this node left the cluster'))
+    if (this.pub.isReady) {
+      await this.pub.multi().sRem(this.key('nodes'), this.nodeId).del([this.key('node', this.nodeId), this.key('p', this.nodeId)]).exec().catch(() => {})
+    }
+    await Promise.all([this.sub, this.pub].map((c) => (c.isOpen ? c.close().catch(() => c.destroy()) : undefined)))
+  }
+}
+
+/** The node of a cluster connection id (`<node>:c<n>`). */
+function nodeOf(id: string): string | undefined {
+  const colon = id.lastIndexOf(':')
+  return colon > 0 ? id.slice(0, colon) : undefined
+}
+
+function parseEntry(id: string, node: string, json: string): PresenceEntry {
+  const data = JSON.parse(json) as { identity?: unknown; topics?: string[]; since?: number }
+  return { id, node, identity: data.identity ?? null, topics: data.topics ?? [], since: data.since ?? 0 }
+}
+
+/** Identity as JSON data (presence is read by other processes); what JSON cannot carry becomes its string form. */
+function jsonSafe(value: unknown): unknown {
+  if (value === undefined) return null
+  try {
+    return JSON.parse(JSON.stringify(value)) as unknown
+  } catch {
+    return String(value)
+  }
+}
+
+function randomId(): string {
+  let id = ''
+  const bytes = crypto.getRandomValues(new Uint8Array(10))
+  for (const b of bytes) id += 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]
+  return id
+}

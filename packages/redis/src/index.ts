@@ -1,0 +1,5 @@
+/**
+ * @wirecall/redis: several wirecall servers acting as one, over Redis.
+ * Re-exports only.
+ */
+export { redisCluster, type RedisClusterOptions } from './cluster.js'

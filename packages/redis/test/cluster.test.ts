@@ -1,0 +1,254 @@
+/**
+ * Three wirecall servers in one process, each its own cluster node over a
+ * real redis-server (started by the test on an ephemeral port), with Node
+ * clients connected to each: topics, all and to(ids) across nodes, presence,
+ * calls to a page on another node (results, errors, closing mid-call,
+ * unknown ids, data-only arguments), and 10,000 cross-node calls.
+ */
+import { spawn } from 'node:child_process'
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterEach, describe, expect, test } from 'vitest'
+import { ConnectionClosedError, ErrorCode, ParameterError, service, type Session } from '@wirecall/core'
+import { connect, serve, type WirecallServer } from '@wirecall/node'
+import { redisCluster } from '../src/index.js'
+import { useRedis } from './redis-server.js'
+
+const redis = useRedis()
+
+interface Page {
+  tick(n: number): void
+  hello(name: string): string
+  fail(): never
+  slow(ms: number): Promise<string>
+}
+
+const api = service({ add: (a: number, b: number) => a + b })
+const open: { close(): Promise<void> }[] = []
+afterEach(async () => {
+  for (const o of open.splice(0).reverse()) await o.close().catch(() => {})
+})
+
+let prefixCount = 0
+const prefixes = new Map<string, string>()
+
+/** `n` nodes sharing one fresh prefix (tests do not see each other's clusters), named `<name>0`, `<name>1`... */
+async function nodes(n: number, name = 'node'): Promise<WirecallServer<Page>[]> {
+  const prefix = `t${++prefixCount}-${Date.now()}`
+  prefixes.set(name, prefix)
+  const servers: WirecallServer<Page>[] = []
+  for (let i = 0; i < n; i++) {
+    const server = await serve<Page>({
+      service: api, port: 0, logger: quiet,
+      cluster: redisCluster({ url: redis().url, prefix, nodeId: `${name}${i}`, heartbeatMs: 200, nodeTtlMs: 600, logger: quiet }),
+      onConnection: (conn) => conn.join('news'),
+    })
+    open.push(server)
+    servers.push(server)
+  }
+  return servers
+}
+
+const quiet = { warn() {}, error() {} }
+
+/** A page on `server`: counts ticks, answers hello, fails on demand. */
+async function page(server: WirecallServer<Page>, name: string) {
+  const ticks: number[] = []
+  const session: Session = await connect(`ws://127.0.0.1:${server.port}`, {
+    service: service({
+      tick: (n: number) => void ticks.push(n),
+      hello: (who: string) => `${name} greets ${who}`,
+      fail: () => {
+        throw new RangeError(`${name} refuses`)
+      },
+      slow: (ms: number) => new Promise((r) => setTimeout(() => r('late'), ms)),
+    }),
+  })
+  open.push(session)
+  await until(() => server.connections.size > 0 && [...server.connections].some((c) => c.topics.has('news')), 'the page joined news')
+  return { session, ticks, name }
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string, maxMs = 3000): Promise<void> {
+  const start = Date.now()
+  while (!(await check())) {
+    if (Date.now() - start > maxMs) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+/** Let in-flight pub/sub traffic arrive (Redis round trips on loopback take well under this). */
+const settle = () => new Promise((r) => setTimeout(r, 150))
+
+describe('topics, all and to(ids) across nodes', () => {
+  test('a topic notification published on one node reaches every member on every node exactly once', async () => {
+    const [a, b, c] = await nodes(3)
+    const pages = [await page(a!, 'pa'), await page(b!, 'pb'), await page(c!, 'pc'), await page(c!, 'pc2')]
+    await settle() // subscriptions to the topic channel are in place
+    for (let i = 0; i < 20; i++) a!.topic('news').notify.tick(i)
+    await until(() => pages.every((p) => p.ticks.length >= 20), 'every page got 20 ticks')
+    await settle()
+    for (const p of pages) expect(p.ticks).toEqual([...Array(20).keys()])
+  })
+
+  test('a node with no member in a topic does not subscribe to it; all reaches everyone once', async () => {
+    const [a, b] = await nodes(2)
+    const pa = await page(a!, 'pa')
+    const pb = await page(b!, 'pb')
+    pb.session // b's page leaves the topic on the server side
+    for (const conn of b!.connections) conn.leave('news')
+    await settle()
+    a!.topic('news').notify.tick(1)
+    b!.all.notify.tick(2)
+    await until(() => pa.ticks.length >= 2 && pb.ticks.length >= 1, 'deliveries')
+    await settle()
+    expect(pa.ticks).toEqual([1, 2])
+    expect(pb.ticks).toEqual([2])
+  })
+
+  test('to([ids]) reaches connections on other nodes by id', async () => {
+    const [a, b, c] = await nodes(3)
+    const pb = await page(b!, 'pb')
+    const pc = await page(c!, 'pc')
+    const ids = [...b!.connections, ...c!.connections].map((conn) => conn.id)
+    expect(ids.every((id) => id.startsWith('node'))).toBe(true)
+    a!.to(ids).notify.tick(7)
+    a!.connection(ids[1]!).notify.tick(8)
+    await until(() => pb.ticks.length >= 1 && pc.ticks.length >= 2, 'deliveries by id')
+    await settle()
+    expect(pb.ticks).toEqual([7])
+    expect(pc.ticks).toEqual([7, 8])
+  })
+})
+
+describe('presence', () => {
+  test('lists every connection of the cluster with its node, identity, topics and start; lookup by id; gone on close', async () => {
+    const [a, b] = await nodes(2)
+    await page(a!, 'pa')
+    const pb = await page(b!, 'pb')
+    const idB = [...b!.connections][0]!.id
+    await settle()
+    const all = await a!.presence()
+    expect(all.map((e) => e.node).sort()).toEqual(['node0', 'node1'])
+    const entryB = all.find((e) => e.id === idB)!
+    expect(entryB).toMatchObject({ id: idB, node: 'node1', topics: ['news'] })
+    expect(entryB.since).toBeGreaterThan(Date.now() - 60_000)
+    expect(await a!.lookup(idB)).toEqual(entryB)
+    expect(await a!.lookup('node1:c999999')).toBeUndefined()
+    await pb.session.close()
+    await until(async () => (await a!.lookup(idB)) === undefined, 'the closed connection left presence')
+    expect((await b!.presence()).map((e) => e.node)).toEqual(['node0'])
+  })
+
+  test('a node killed with SIGKILL leaves presence within nodeTtlMs, and calls waiting on it reject', async () => {
+    const [a] = await nodes(1, 'kill')
+    const child = await startChildNode('kill', 'victim')
+    const id = child.connectionId
+    await until(async () => (await a!.lookup(id)) !== undefined, 'the child node in presence')
+    expect(await a!.connection(id).remote.hello('A')).toBe('child greets A')
+    const pending = a!.connection(id).remote.slow(30_000).then(() => undefined, (e: unknown) => e as Error)
+    await settle()
+    const killedAt = Date.now()
+    child.kill()
+    const err = await pending
+    expect(err).toBeInstanceOf(ConnectionClosedError)
+    // Detected by the caller's heartbeat once the node's liveness key expired: nodeTtlMs + heartbeatMs.
+    expect(Date.now() - killedAt).toBeLessThan(600 + 200 + 500)
+    await until(async () => (await a!.lookup(id)) === undefined, 'the killed node left presence', 1000)
+    expect((await a!.presence()).filter((e) => e.node === 'victim')).toEqual([])
+    // A call to it now fails at once: nobody listens on its inbox.
+    await expect(a!.connection(id).remote.hello('A')).rejects.toBeInstanceOf(ConnectionClosedError)
+  })
+})
+
+describe('calls to a page on another node', () => {
+  test('result and remote error (name, code) as for a local call', async () => {
+    const [a, , c] = await nodes(3)
+    await page(c!, 'pc')
+    const id = [...c!.connections][0]!.id
+    const remote = a!.connection(id).remote
+    expect(await remote.hello('A')).toBe('pc greets A')
+    const err = await remote.fail().then(() => undefined, (e: unknown) => e as Error & { code?: string })
+    expect(err).toBeInstanceOf(RangeError)
+    expect(err?.message).toBe('pc refuses')
+    expect(err?.code).toBe(ErrorCode.REMOTE)
+  })
+
+  test('a connection that closes during the call, an unknown id and a gone node reject with ConnectionClosedError', async () => {
+    const [a, c] = await nodes(2)
+    const pc = await page(c!, 'pc')
+    const id = [...c!.connections][0]!.id
+    const call = a!.connection(id).remote.slow(2000)
+    await settle()
+    await pc.session.close()
+    await expect(call).rejects.toBeInstanceOf(ConnectionClosedError)
+    await expect(a!.connection('node1:c424242').remote.hello('x')).rejects.toBeInstanceOf(ConnectionClosedError)
+    await expect(a!.connection('nowhere:c1').remote.hello('x')).rejects.toBeInstanceOf(ConnectionClosedError)
+    await expect(a!.connection('c1').remote.hello('x')).rejects.toBeInstanceOf(ConnectionClosedError)
+  })
+
+  test('timeouts and AbortSignal work across nodes; a function argument gets a ParameterError naming the limit', async () => {
+    const [a, c] = await nodes(2)
+    await page(c!, 'pc')
+    const id = [...c!.connections][0]!.id
+    const handle = a!.connection(id)
+    const timedOut = await handle.with({ timeout: 100 }).remote.slow(1000).then(() => undefined, (e: unknown) => e as Error & { code?: string })
+    expect(timedOut?.code).toBe('WIRECALL_TIMEOUT')
+    const ac = new AbortController()
+    const aborted = handle.with({ signal: ac.signal }).remote.slow(1000)
+    ac.abort()
+    await expect(aborted).rejects.toMatchObject({ code: 'WIRECALL_ABORTED' })
+    const err = await (handle.remote.hello as unknown as (f: () => void) => Promise<string>)(() => {}).then(() => undefined, (e: unknown) => e as Error)
+    expect(err).toBeInstanceOf(ParameterError)
+    expect(err?.message).toMatch(/data only/)
+  })
+
+  test('10,000 cross-node calls: none lost, none duplicated, none wrong', async () => {
+    const [a, c] = await nodes(2)
+    await page(c!, 'pc')
+    const id = [...c!.connections][0]!.id
+    const remote = a!.connection(id).remote
+    const results = await Promise.all(Array.from({ length: 10_000 }, (_, i) => remote.hello(String(i))))
+    expect(results.every((r, i) => r === `pc greets ${i}`)).toBe(true)
+    expect(new Set(results).size).toBe(10_000)
+  })
+})
+
+/** A cluster node in a child process (test/child/node.mjs, built packages) with one page. */
+async function startChildNode(prefixName: string, nodeId: string): Promise<{ connectionId: string; kill(): void }> {
+  assertBuilt()
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./child/node.mjs', import.meta.url))], {
+    env: { ...process.env, REDIS_URL: redis().url, PREFIX: prefixes.get(prefixName)!, NODE_ID: nodeId },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+  const kill = () => child.kill('SIGKILL')
+  open.push({ close: async () => void kill() })
+  const connectionId = await new Promise<string>((resolve, reject) => {
+    let out = ''
+    const timer = setTimeout(() => reject(new Error(`child node not ready in 10 s: ${stderr}`)), 10_000)
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d
+      const m = /READY (\S+)/.exec(out)
+      if (m) {
+        clearTimeout(timer)
+        resolve(m[1]!)
+      }
+    })
+    child.on('exit', (code) => reject(new Error(`child node exited (${code}): ${stderr}`)))
+  })
+  return { connectionId, kill }
+}
+
+/** The child runs dist/: refuse stale builds with a clear message. */
+function assertBuilt(): void {
+  for (const pkg of ['core', 'node', 'redis']) {
+    const src = fileURLToPath(new URL(`../../${pkg}/src`, import.meta.url))
+    const dist = fileURLToPath(new URL(`../../${pkg}/dist/index.js`, import.meta.url))
+    if (!existsSync(dist)) throw new Error(`packages/${pkg}/dist is missing: run npm run build`)
+    const newest = Math.max(...readdirSync(src).map((f) => statSync(join(src, f)).mtimeMs))
+    if (newest > statSync(dist).mtimeMs) throw new Error(`packages/${pkg}/dist is older than its src: run npm run build`)
+  }
+}
