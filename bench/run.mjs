@@ -50,8 +50,9 @@ mkdirSync(resultsDir, { recursive: true })
 let build = { status: 'not run', detail: '--no-build' }
 if (opts.build && opts.only.includes('wirecall')) {
   const browser = opts.scenarios.includes('bundle-size')
-  progress(`building @wirecall/core, @wirecall/node${browser ? ' and @wirecall/browser' : ''} …`)
-  build = await buildWirecall({ root: rootDir, logFile: join(resultsDir, 'build.log'), browser })
+  const redis = opts.scenarios.includes('cluster-fanout')
+  progress(`building @wirecall/core, @wirecall/node${browser ? ', @wirecall/browser' : ''}${redis ? ', @wirecall/redis' : ''} …`)
+  build = await buildWirecall({ root: rootDir, logFile: join(resultsDir, 'build.log'), browser, redis })
   progress(`build: ${build.status} (${build.detail})${build.status === 'failed' ? ' — see bench/results/build.log' : ''}`)
 }
 
@@ -136,6 +137,12 @@ function fmtQuick(v) {
 // 4. Table.
 const columns = scenarios.flatMap((s) => s.mod.columns.map((c) => ({ ...c, scenario: s.id, id: `${s.id}.${c.key}` })))
 const floor = impls.find((i) => i.id === FLOOR)
+// The implementation a scenario's ratios compare to: the floor, unless the scenario says otherwise
+// (`ratioTo`, e.g. cluster-fanout, where raw has no cluster and socket.io is the reference).
+const baseFor = (sid) => {
+  const to = scenarios.find((s) => s.id === sid)?.mod.ratioTo
+  return to ? impls.find((i) => i.id === to) : floor
+}
 const footnotes = []
 const rows = impls.map((impl) => {
   const row = { label: impl.id === FLOOR ? `${impl.label} (floor)` : impl.label, skipped: impl.skipped, cells: {} }
@@ -147,7 +154,7 @@ const rows = impls.map((impl) => {
     else if (typeof v === 'number') {
       const partial = res.error ? ` (${res.reps.length}/${opts.reps} reps)` : ''
       if (partial && !footnotes.includes(`${impl.id} ${c.scenario}: ${res.error}`)) footnotes.push(`${impl.id} ${c.scenario}: ${res.error}`)
-      row.cells[c.id] = { value: v, ratio: ratio(v, floor?.results[c.scenario]?.median?.[c.key]) }
+      row.cells[c.id] = { value: v, ratio: ratio(v, baseFor(c.scenario)?.results[c.scenario]?.median?.[c.key]) }
     } else if (res?.error) {
       const note = `${impl.id} ${c.scenario}: ${res.error}`
       if (!footnotes.includes(note)) footnotes.push(note)
@@ -162,7 +169,7 @@ const cpu = os.cpus()
 const header = [
   `wirecall bench · ${now.toISOString().replace('T', ' ').slice(0, 16)} UTC · Node ${process.version} · ${os.platform()} ${os.arch()} · ${cpu.length} CPU${cpu.length === 1 ? '' : 's'} (${cpu[0]?.model?.trim() ?? '?'})`,
   `each timed value: median of ${opts.reps} rep${opts.reps === 1 ? '' : 's'} of ${opts.duration} s (after ${opts.warmup} s warm-up); server and client in separate processes on 127.0.0.1, CPU pinning: ${pinStatus}`,
-  `Nx = impl ÷ floor for that column (floor = raw ws + @msgpack/msgpack loop${opts.rawCork ? ', corked per tick' : ''}); ↑ higher is better, ↓ lower is better`,
+  `Nx = impl ÷ floor for that column (floor = raw ws + @msgpack/msgpack loop${opts.rawCork ? ', corked per tick' : ''}${scenarios.filter((s) => s.mod.ratioTo).map((s) => `; ${s.id}: impl ÷ ${s.mod.ratioTo}`).join('')}); ↑ higher is better, ↓ lower is better`,
   `   e.g. calls/s 0.50x = half the floor's throughput; p50 µs 2.00x = twice the floor's latency`,
 ]
 const loadAtEnd = os.loadavg()[0]
@@ -195,13 +202,14 @@ writeFileSync(jsonPath, JSON.stringify({
     date: now.toISOString(), node: process.version, platform: `${os.platform()} ${os.arch()}`,
     cpus: cpu.length, cpuModel: cpu[0]?.model?.trim(), benchVersion, build, pinning: pinStatus, loadAverage: { start: loadAtStart, end: loadAtEnd }, busy,
     options: { ...opts, json: undefined }, floor: FLOOR,
-    ratio: 'impl / floor for every metric; see columns[].better for direction',
+    ratio: 'impl / floor for every metric (impl / ratioTo where a scenario names one); see columns[].better for direction',
   },
   columns: columns.map(({ key, header: h, better, scenario }) => ({ scenario, key, header: h, better })),
   implementations: impls.map((i) => ({
     id: i.id, label: i.label, description: i.description, skipped: i.skipped,
     scenarios: Object.fromEntries(Object.entries(i.results).map(([sid, r]) => [sid, {
-      median: r.median, ratio: Object.fromEntries(Object.entries(r.median ?? {}).map(([k, v]) => [k, ratio(v, floor?.results[sid]?.median?.[k]) ?? null])),
+      median: r.median, ratioTo: scenarios.find((s) => s.id === sid)?.mod.ratioTo ?? FLOOR,
+      ratio: Object.fromEntries(Object.entries(r.median ?? {}).map(([k, v]) => [k, ratio(v, baseFor(sid)?.results[sid]?.median?.[k]) ?? null])),
       reps: r.reps, error: r.error, na: r.na,
     }])),
   })),

@@ -3,12 +3,12 @@ import { createServer } from 'node:http'
 import { serve, connect } from '@wirecall/node'
 import { service, withContext } from '@wirecall/core'
 import { toU8 } from '../lib/wsutil.mjs'
-import { callbackMethods, fanoutMethods, trackSockets, maxWritable } from '../lib/push.mjs'
+import { callbackMethods, fanoutMethods, clusterCallMethods, trackSockets, maxWritable } from '../lib/push.mjs'
 
 export const id = 'wirecall'
 export const label = 'wirecall'
 export const description = 'serve()/connect() from @wirecall/node, service() from @wirecall/core'
-export const capabilities = { callback: true, topics: true, browser: true, page: true }
+export const capabilities = { callback: true, topics: true, browser: true, page: true, cluster: true }
 
 /** allowedOrigins: for the page scenario, whose page is served from another port (another origin). */
 export async function startServer({ host = '127.0.0.1', allowedOrigins } = {}) {
@@ -49,9 +49,54 @@ export async function startServer({ host = '127.0.0.1', allowedOrigins } = {}) {
   }
 }
 
-export async function createClient(port, { onTick } = {}) {
+/**
+ * A cluster node for the cluster-fanout scenario: the same service, joined to the other nodes by
+ * `serve({ cluster: redisCluster({ url, prefix, nodeId }) })` from @wirecall/redis.
+ */
+export async function startClusterServer({ host = '127.0.0.1', url, prefix, nodeId }) {
+  const { redisCluster } = await import('@wirecall/redis')
+  const http = createServer()
+  const sockets = trackSockets(http)
+  await new Promise((resolve, reject) => {
+    http.once('error', reject)
+    http.listen(0, host, resolve)
+  })
+  const server = await serve({
+    server: http,
+    cluster: redisCluster({ url, prefix, nodeId }),
+    service: service({
+      add: (a, b) => a + b,
+      join: withContext((ctx, topic) => { ctx.connection.join(topic); return true }),
+    }),
+  })
+  return {
+    port: http.address().port,
+    close: async () => {
+      await server.close()
+      http.closeAllConnections?.()
+      await new Promise((resolve) => http.close(() => resolve()))
+    },
+    ...fanoutMethods({
+      publish: (name, i) => server.topic(name).notify.tick(i),
+      backlog: () => maxWritable(sockets), // this node's own members only
+      size: (name) => server.topic(name).size,
+    }),
+    ...clusterCallMethods({
+      ids: () => [...server.connections].map((c) => c.id),
+      callPage: (id, n) => server.connection(id).remote.inc(n),
+    }),
+  }
+}
+
+/** Cluster-fanout: true once every node has subscribed to the topic's channel (PUBSUB NUMSUB). */
+export async function clusterSubscribed(command, { prefix, topic, nodes }) {
+  const [, count] = await command(['PUBSUB', 'NUMSUB', `${prefix}:t:${topic}`])
+  return count >= nodes
+}
+
+export async function createClient(port, { onTick, methods } = {}) {
   // A page-side service only when the scenario needs one (the other scenarios stay as before).
-  const client = await connect(`ws://127.0.0.1:${port}`, onTick ? { service: service({ tick: onTick }) } : undefined)
+  const client = await connect(`ws://127.0.0.1:${port}`, onTick ? { service: service({ tick: onTick, ...methods }) } : undefined)
   return {
     call: (a, b) => client.remote.add(a, b),
     echo: async (buf) => toU8(await client.remote.echo(buf)),

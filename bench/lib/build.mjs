@@ -1,18 +1,20 @@
 // Build the workspace packages the wirecall adapter imports (@wirecall/core, @wirecall/node export
-// from dist/), and @wirecall/browser when the bundle-size scenario runs. Failure is tolerated: the
+// from dist/), @wirecall/browser when the bundle-size scenario runs, and @wirecall/redis when
+// cluster-fanout runs. Failure is tolerated: the
 // wirecall row then shows "skipped: <import error>".
 import { spawn } from 'node:child_process'
 import { existsSync, createWriteStream, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-export async function buildWirecall({ root, logFile, browser = false, timeoutMs = 180_000 }) {
+export async function buildWirecall({ root, logFile, browser = false, redis = false, timeoutMs = 180_000 }) {
   const hasPkgs = ['packages/core', 'packages/node'].every((p) => existsSync(join(root, p, 'package.json')))
   if (!hasPkgs) return { status: 'absent', detail: 'packages/core or packages/node missing' }
   const withBrowser = browser && existsSync(join(root, 'packages/browser/package.json'))
+  const withRedis = redis && existsSync(join(root, 'packages/redis/package.json'))
   const turbo = join(root, 'node_modules/.bin/turbo')
   const [cmd, args] = existsSync(turbo)
-    ? [turbo, ['run', 'build', '--filter=@wirecall/node...', ...(withBrowser ? ['--filter=@wirecall/browser...'] : []), '--output-logs=errors-only']]
-    : ['npm', ['run', 'build', '--if-present', '--workspace', '@wirecall/core', '--workspace', '@wirecall/node', ...(withBrowser ? ['--workspace', '@wirecall/browser'] : [])]]
+    ? [turbo, ['run', 'build', '--filter=@wirecall/node...', ...(withBrowser ? ['--filter=@wirecall/browser...'] : []), ...(withRedis ? ['--filter=@wirecall/redis...'] : []), '--output-logs=errors-only']]
+    : ['npm', ['run', 'build', '--if-present', '--workspace', '@wirecall/core', '--workspace', '@wirecall/node', ...(withBrowser ? ['--workspace', '@wirecall/browser'] : []), ...(withRedis ? ['--workspace', '@wirecall/redis'] : [])]]
   const log = createWriteStream(logFile)
   log.write(`$ ${cmd} ${args.join(' ')}\n`)
   const t0 = Date.now()

@@ -109,3 +109,25 @@ export function maxWritable(sockets) {
   for (const s of sockets) if (s.writableLength > max) max = s.writableLength
   return max
 }
+
+/**
+ * Methods `pageIds` and `callLoop` for a cluster node's handle (cluster-fanout scenario):
+ * `ids()` lists the ids of this node's connections (cluster-wide ids), `callPage(id, n)` calls the
+ * page method `inc(n)` on the connection `id`, wherever in the cluster it is, and resolves with its
+ * result. `callLoop` awaits one call after another and checks every result is n + 1.
+ */
+export function clusterCallMethods({ ids, callPage }) {
+  return {
+    pageIds: () => ids(),
+    async callLoop({ id, warmup = 0, duration }) {
+      let n = 0
+      const op = async () => {
+        const r = await callPage(id, n)
+        if (r !== n + 1) throw new Error(`inc(${n}) on ${id} returned ${JSON.stringify(r)}, expected ${n + 1}`)
+        n = (n + 1) & 0x3fffffff
+      }
+      const r = await sequentialLoop(op, { warmup, duration })
+      return { callsPerSec: r.opsPerSec, p50us: r.p50ms * 1000, p99us: r.p99ms * 1000, calls: r.ops }
+    },
+  }
+}
