@@ -53,6 +53,9 @@ const RESULT = 2
 
 const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/
 
+/** Answers kept while this node's Redis connection for publishing is reconnecting. */
+const MAX_HELD_ANSWERS = 10_000
+
 interface PendingCall {
   readonly node: string
   readonly resolve: (value: unknown) => void
@@ -338,11 +341,34 @@ class RedisCluster implements Cluster {
           `the result of ${path} cannot cross to another node: ${(err as Error).message} (across nodes, arguments and results are data only)`,
         ), this.policy), null], undefined)
       }
-      if (this.pub.isReady) this.pub.publish(this.key('n', from), Buffer.from(message)).catch(() => {})
+      this.sendAnswer(from, Buffer.from(message))
     }
     const conn = this.local?.connection(id)
     if (!conn) return answer(new ConnectionClosedError(`connection ${id} is closed`), null)
     conn.call(path, Array.isArray(args) ? args : [], { timeout }).then((result) => answer(undefined, result), (err: unknown) => answer(err, null))
+  }
+
+  /**
+   * Answers produced while this node's publishing connection is down (the
+   * subscriber may come back first) wait for it, up to `MAX_HELD_ANSWERS`;
+   * the caller's own timeout bounds how long that can matter.
+   */
+  private held: { node: string; message: Buffer }[] = []
+
+  private sendAnswer(node: string, message: Buffer): void {
+    if (this.pub.isReady) {
+      this.pub.publish(this.key('n', node), message).catch(() => {})
+      return
+    }
+    if (this.held.length >= MAX_HELD_ANSWERS) return
+    if (this.held.length === 0) {
+      this.pub.once('ready', () => {
+        const held = this.held
+        this.held = []
+        for (const h of held) this.pub.publish(this.key('n', h.node), h.message).catch(() => {})
+      })
+    }
+    this.held.push({ node, message })
   }
 
   // ----------------------------------------------------------------- presence

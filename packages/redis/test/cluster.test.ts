@@ -13,7 +13,7 @@ import { afterEach, describe, expect, test } from 'vitest'
 import { ConnectionClosedError, ErrorCode, ParameterError, service, type Session } from '@wirecall/core'
 import { connect, serve, type WirecallServer } from '@wirecall/node'
 import { redisCluster } from '../src/index.js'
-import { useRedis } from './redis-server.js'
+import { rawCommands, useRedis } from './redis-server.js'
 
 const redis = useRedis()
 
@@ -213,6 +213,61 @@ describe('calls to a page on another node', () => {
     expect(results.every((r, i) => r === `pc greets ${i}`)).toBe(true)
     expect(new Set(results).size).toBe(10_000)
   })
+})
+
+describe('hostile traffic on the cluster channels', () => {
+  test('garbage published on a node inbox, a topic channel and the all channel is logged and dropped; the node goes on', async () => {
+    const [a, b] = await nodes(2)
+    const pa = await page(a!, 'pa')
+    await page(b!, 'pb')
+    const idA = [...a!.connections][0]!.id
+    await settle()
+    const prefix = prefixes.get('node')!
+    const garbage = ['', 'x', '\u0000', '\u0091\u00c1', 'node1\u0000\u00ff\u00ff', '\u0093\u0001\u00a1x']
+    for (const g of garbage) {
+      await rawCommands(redis().port, [
+        ['PUBLISH', `${prefix}:n:node0`, g], ['PUBLISH', `${prefix}:t:news`, g], ['PUBLISH', `${prefix}:all`, g],
+      ])
+    }
+    // A well-formed call for a connection that is not there, and one whose arguments are not a list.
+    await settle()
+    expect(await b!.connection(idA).remote.hello('B')).toBe('pa greets B')
+    b!.topic('news').notify.tick(3)
+    await until(() => pa.ticks.includes(3), 'the node still delivers')
+  })
+})
+
+describe('Redis goes away and comes back', () => {
+  test('local calls and topics go on; cluster operations fail fast; after the restart presence, calls and topics work again, nothing twice', async () => {
+    const [a, b] = await nodes(2)
+    const pa = await page(a!, 'pa')
+    const pb = await page(b!, 'pb')
+    const idB = [...b!.connections][0]!.id
+    await settle()
+    expect(await a!.connection(idB).remote.hello('A')).toBe('pb greets A')
+
+    await redis().stop()
+    // Local: the page's calls to its own server, and a topic's local members.
+    expect(await pa.session.call('add', [2, 3])).toBe(5)
+    a!.topic('news').notify.tick(1)
+    await until(() => pa.ticks.length === 1, 'the local member got the tick')
+    // Cluster: fail fast, no hang.
+    const started = Date.now()
+    await until(async () => (await a!.connection(idB).with({ timeout: 500 }).remote.hello('A').then(() => 'ok', (e: unknown) => e)) instanceof ConnectionClosedError, 'a fast failure')
+    await expect(a!.presence()).rejects.toBeInstanceOf(ConnectionClosedError)
+    expect(Date.now() - started).toBeLessThan(2000)
+
+    await redis().restart()
+    // The nodes reconnect (capped backoff) and announce themselves and their connections again.
+    await until(async () => (await a!.presence().catch(() => [])).length === 2, 'presence rebuilt', 8000)
+    // Both of a node's Redis connections come back on their own backoff: wait for the subscriber too.
+    await until(async () => (await a!.connection(idB).with({ timeout: 500 }).remote.hello('again').catch(() => '')) === 'pb greets again', 'cross-node calls again', 8000)
+    a!.topic('news').notify.tick(2)
+    await until(() => pb.ticks.includes(2), 'the topic reaches the other node again', 3000)
+    await settle()
+    expect(pa.ticks).toEqual([1, 2])
+    expect(pb.ticks).toEqual([2])
+  }, 30_000)
 })
 
 /** A cluster node in a child process (test/child/node.mjs, built packages) with one page. */
