@@ -2,12 +2,12 @@
  * What a user gets from npm, checked from the tarballs:
  *
  * 1. `npm pack` of @wirecall/core, @wirecall/node and @wirecall/browser (built dist required:
- *    turbo builds them first, this workspace depends on all three).
+ *    turbo builds them first, this workspace depends on all four).
  * 2. `publint --strict` and `attw --profile esm-only` on each tarball.
  * 2b. Each tarball holds README.md, LICENSE (the root one), dist and src only; package.json has
  *    engines, sideEffects, repository, keywords; each package README says "ESM only".
  * 3. Every ```js block of README.md is an examples/*.mjs file (run by packages/node's examples test).
- * 4. A fresh project (strict, `module: nodenext`) installs the three tarballs (+ @types/node, from
+ * 4. A fresh project (strict, `module: nodenext`) installs the four tarballs (+ @types/node, from
  *    the npm cache); every ```ts block of the root and package READMEs becomes its own file and is typechecked:
  *    - with Node types (lib ES2022 + @types/node): every block that does not import @wirecall/browser;
  *    - as a browser project (lib ES2022 + DOM, no Node types): every block that imports
@@ -29,7 +29,7 @@ const DEADLINE_MS = 100_000
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
 const bin = (name) => join(root, 'node_modules', '.bin', name)
-const PACKAGES = ['core', 'node', 'browser']
+const PACKAGES = ['core', 'node', 'browser', 'redis']
 const started = Date.now()
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`
 

@@ -26,9 +26,18 @@ export interface PresenceEntry {
 
 /** Where an encoded notification goes. */
 export type FanoutTarget =
-  | { readonly topic: string }
-  | { readonly all: true }
-  | { readonly ids: readonly string[] }
+  | {
+    /** The members of this topic. */
+    readonly topic: string
+  }
+  | {
+    /** Every connection. */
+    readonly all: true
+  }
+  | {
+    /** These connections, by cluster id. */
+    readonly ids: readonly string[]
+  }
 
 /** What a cluster adapter may do on this node (given to `Cluster.attach`). */
 export interface LocalNode {

@@ -43,7 +43,10 @@ export interface RedisClusterOptions {
   /** Error classes re-raised as themselves from calls to other nodes' pages (as `SessionOptions.errors`). */
   readonly errors?: ErrorTable
   /** Where connection problems with Redis are reported. @default console */
-  readonly logger?: { warn(message: string, ...details: unknown[]): void }
+  readonly logger?: {
+    /** One line per outage and per recovery, and messages that could not be used. */
+    warn(message: string, ...details: unknown[]): void
+  }
 }
 
 /** Inbox message kinds (first element of the msgpack array). */
