@@ -74,12 +74,31 @@ export interface Cluster {
   publish(target: FanoutTarget, frame: Uint8Array): void
   /** Call `path` on the page of connection `id`, held by another node. */
   call(id: string, path: string, args: unknown[], options: CallOptions | undefined): Promise<unknown>
+  /**
+   * Call `path` on the service a node offers to the other nodes
+   * (`nodeService`): on node `node`, or on any live node that offers the
+   * path's first member when `node` is undefined.
+   */
+  callNode(node: string | undefined, path: string, args: unknown[], options: CallOptions | undefined): Promise<unknown>
   /** Every connection of the cluster. */
   presence(): Promise<PresenceEntry[]>
   /** One connection of the cluster, or undefined when there is none with this id. */
   lookup(id: string): Promise<PresenceEntry | undefined>
   /** Leave the cluster (this node's presence goes at once). */
   close(): Promise<void>
+}
+
+/** The service of another node (or of any node offering it): `server.node(id).remote`. */
+export interface NodeHandle<NodeService = unknown> {
+  /** The node's id, or undefined for "any node that offers the method". */
+  readonly node: string | undefined
+  /** The node's service; calls reject with `ConnectionClosedError` when no live node offers the method. */
+  readonly remote: Remote<NodeService>
+  /** The same remote with per-call options (timeout, signal). */
+  with(options: CallOptions): {
+    /** The node's service; calls use the options. */
+    readonly remote: Remote<NodeService>
+  }
 }
 
 /**

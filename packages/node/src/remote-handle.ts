@@ -6,7 +6,7 @@
  */
 import { ConnectionClosedError, type CallOptions, type CallScope, type Notify, type Remote } from '@wirecall/core'
 import { createProxy } from '@wirecall/core/internal'
-import type { Cluster, ConnectionHandle } from './cluster.js'
+import type { Cluster, ConnectionHandle, NodeHandle } from './cluster.js'
 
 export function remoteHandle<ClientService>(
   id: string,
@@ -24,4 +24,16 @@ export function remoteHandle<ClientService>(
   })
   const { remote } = scope()
   return { id, remote, notify, with: scope }
+}
+
+/** `server.node(id)`: another node's service (or any node's that offers the method, without an id). */
+export function nodeHandle<NodeService>(node: string | undefined, cluster: Cluster | undefined): NodeHandle<NodeService> {
+  const scope = (options?: CallOptions) => ({
+    remote: createProxy({
+      invoke: (path, args) => cluster
+        ? cluster.callNode(node, path, args, options)
+        : Promise.reject(new ConnectionClosedError('this server is not in a cluster: there are no other nodes to call')),
+    }) as Remote<NodeService>,
+  })
+  return { node, remote: scope().remote, with: scope }
 }

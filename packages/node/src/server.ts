@@ -14,8 +14,8 @@ import { Connection } from './connection.js'
 import './debug-env.js'
 import { Heartbeat } from './heartbeat.js'
 import { Topics, type Topic } from './topics.js'
-import { remoteHandle } from './remote-handle.js'
-import type { Cluster, ConnectionHandle, PresenceEntry } from './cluster.js'
+import { nodeHandle, remoteHandle } from './remote-handle.js'
+import type { Cluster, ConnectionHandle, NodeHandle, PresenceEntry } from './cluster.js'
 import { CloseCode, WebSocketTransport } from './transport.js'
 
 /** Options of `serve()`. Everything but `service` is optional. */
@@ -115,6 +115,11 @@ export interface WirecallServer<ClientService = unknown> {
   presence(): Promise<PresenceEntry[]>
   /** One connection by id (of the cluster, or of this server), or undefined. */
   lookup(id: string): Promise<PresenceEntry | undefined>
+  /**
+   * The service another node offers (`redisCluster({ nodeService })`), by node id; without an id,
+   * each call goes to any live node that offers the method. Pages never reach these services.
+   */
+  node<NodeService = unknown>(id?: string): NodeHandle<NodeService>
   /** This node's id in its cluster (undefined without one). */
   readonly nodeId: string | undefined
   /** Notifications skipped because a member was slow or closed. */
@@ -478,6 +483,7 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
       const conn = topics.local(id)
       return conn ? entryOf(conn) : undefined
     },
+    node: (id) => nodeHandle(id, cluster),
     nodeId: cluster?.nodeId,
     get droppedNotifications() {
       return topics.dropped

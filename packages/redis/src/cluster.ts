@@ -16,10 +16,10 @@
  */
 import { createClient, type RedisClientOptions } from '@redis/client'
 import {
-  AbortError, ConnectionClosedError, ParameterError, TimeoutError, DEFAULT_TIMEOUT_MS,
+  AbortError, ConnectionClosedError, NotFoundError, ParameterError, TimeoutError, DEFAULT_TIMEOUT_MS,
   type CallOptions, type ErrorTable,
 } from '@wirecall/core'
-import { MsgpackCodec, fromWireError, toWireError, errorPolicy } from '@wirecall/core/internal'
+import { MsgpackCodec, fromWireError, toWireError, errorPolicy, resolvePath } from '@wirecall/core/internal'
 import type { Cluster, Connection, FanoutTarget, LocalNode, PresenceEntry } from '@wirecall/node'
 
 /** Options of `redisCluster()`. */
@@ -40,6 +40,13 @@ export interface RedisClusterOptions {
    * stale presence can be. @default 6000
    */
   readonly nodeTtlMs?: number
+  /**
+   * The service this node offers to the other nodes (`server.node(id).remote`,
+   * or `server.node().remote` for any node offering the method): built with
+   * `service()`/`@expose` like a page-facing service, and never reachable from
+   * pages. Arguments and results are data only.
+   */
+  readonly nodeService?: object
   /** Error classes re-raised as themselves from calls to other nodes' pages (as `SessionOptions.errors`). */
   readonly errors?: ErrorTable
   /** Where connection problems with Redis are reported. @default console */
@@ -53,6 +60,7 @@ export interface RedisClusterOptions {
 const DELIVER = 0
 const CALL = 1
 const RESULT = 2
+const NODE_CALL = 3
 
 const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/
 
@@ -95,12 +103,16 @@ class RedisCluster implements Cluster {
   private readonly logger: { warn(message: string, ...details: unknown[]): void }
   /** `<node id>\0`, the head of this node's fan-out messages. */
   private readonly tag: Buffer
+  /** The value of this node's liveness key: what its node service offers, for `callNode(undefined, ...)`. */
+  private readonly nodeInfo: string
+  private nextAnyNode = 0
 
   constructor(private readonly options: RedisClusterOptions) {
     const nodeId = options.nodeId ?? randomId()
     if (!NODE_ID.test(nodeId)) throw new TypeError(`redisCluster: nodeId must match ${NODE_ID} (got ${JSON.stringify(nodeId)})`)
     this.nodeId = nodeId
     this.tag = Buffer.from(`${nodeId}\0`, 'latin1')
+    this.nodeInfo = JSON.stringify({ offers: options.nodeService ? offeredNames(options.nodeService) : [] })
     this.prefix = options.prefix ?? 'wirecall'
     this.heartbeatMs = options.heartbeatMs ?? 2000
     this.nodeTtlMs = options.nodeTtlMs ?? 6000
@@ -156,7 +168,7 @@ class RedisCluster implements Cluster {
     for (const conn of local.connections()) entries[conn.id] = this.entryJson(conn)
     const multi = this.pub.multi()
       .sAdd(this.key('nodes'), this.nodeId)
-      .set(this.key('node', this.nodeId), String(Date.now()), { PX: this.nodeTtlMs })
+      .set(this.key('node', this.nodeId), this.nodeInfo, { PX: this.nodeTtlMs })
       .del(this.key('p', this.nodeId))
     if (Object.keys(entries).length > 0) multi.hSet(this.key('p', this.nodeId), entries)
     multi.pExpire(this.key('p', this.nodeId), this.nodeTtlMs * 10)
@@ -166,7 +178,7 @@ class RedisCluster implements Cluster {
   private beat(): void {
     if (!this.pub.isReady) return
     this.pub.multi()
-      .set(this.key('node', this.nodeId), String(Date.now()), { PX: this.nodeTtlMs })
+      .set(this.key('node', this.nodeId), this.nodeInfo, { PX: this.nodeTtlMs })
       .pExpire(this.key('p', this.nodeId), this.nodeTtlMs * 10)
       .exec()
       .catch(() => {})
@@ -251,14 +263,21 @@ class RedisCluster implements Cluster {
       return conn ? conn.call(path, args, options) : Promise.reject(new ConnectionClosedError(`connection ${id} is closed`))
     }
     if (this.isClosed) return Promise.reject(new ConnectionClosedError(`cannot call ${id}: this node left the cluster`))
-    if (!this.pub.isReady) return Promise.reject(new ConnectionClosedError(`cannot call ${id}: the cluster is unavailable (Redis is not connected)`))
+    return this.request(node, `connection ${id}`, path, (callId) => [CALL, callId, this.nodeId, id, path, args], options)
+  }
+
+  /** Send a call to `node`'s inbox and wait for its answer (timeout, abort, node gone). */
+  private request(
+    node: string, what: string, path: string, message: (callId: number) => unknown[], options: CallOptions | undefined,
+  ): Promise<unknown> {
+    if (!this.pub.isReady) return Promise.reject(new ConnectionClosedError(`cannot call ${what}: the cluster is unavailable (Redis is not connected)`))
     const signal = options?.signal
     if (signal?.aborted) return Promise.reject(new AbortError(`call to ${path} aborted`, { cause: signal.reason }))
     const timeout = options?.timeout ?? DEFAULT_TIMEOUT_MS
     const callId = (this.nextCall = (this.nextCall + 1) % 0x7fffffff)
-    let message: Uint8Array
+    let bytes: Uint8Array
     try {
-      message = this.codec.encode([CALL, callId, this.nodeId, id, path, args, timeout], undefined)
+      bytes = this.codec.encode([...message(callId), timeout], undefined)
     } catch (err) {
       return Promise.reject(new ParameterError(
         `arguments of ${path} cannot cross to another node: ${(err as Error).message} (across nodes, arguments and results are data only)`,
@@ -270,16 +289,52 @@ class RedisCluster implements Cluster {
       signal?.addEventListener('abort', onAbort, { once: true })
       // The answer travels back through Redis: the caller's deadline has a little more room than the target's.
       const timer = timeout > 0
-        ? setTimeout(() => this.settle(callId, new TimeoutError(`call to ${path} on ${id} timed out after ${timeout} ms`)), timeout + 50)
+        ? setTimeout(() => this.settle(callId, new TimeoutError(`call to ${path} on ${what} timed out after ${timeout} ms`)), timeout + 50)
         : undefined
       this.pending.set(callId, { node, resolve, reject, timer, cleanup: () => signal?.removeEventListener('abort', onAbort) })
-      this.pub.publish(this.key('n', node), Buffer.from(message)).then(
+      this.pub.publish(this.key('n', node), Buffer.from(bytes)).then(
         (receivers) => {
-          if (receivers === 0) this.settle(callId, new ConnectionClosedError(`connection ${id} is gone: its node ${node} is not in the cluster`))
+          if (receivers === 0) this.settle(callId, new ConnectionClosedError(`${what} is gone: node ${node} is not in the cluster`))
         },
-        (err: Error) => this.settle(callId, new ConnectionClosedError(`cannot call ${id}: ${err.message}`)),
+        (err: Error) => this.settle(callId, new ConnectionClosedError(`cannot call ${what}: ${err.message}`)),
       )
     })
+  }
+
+  async callNode(node: string | undefined, path: string, args: unknown[], options: CallOptions | undefined): Promise<unknown> {
+    if (this.isClosed) throw new ConnectionClosedError(`cannot call ${path}: this node left the cluster`)
+    const target = node ?? (await this.pickNode(path))
+    if (target === this.nodeId) return this.runNodeCall(path, args, options?.timeout ?? DEFAULT_TIMEOUT_MS, this.nodeId)
+    return this.request(target, `node ${target}`, path, (callId) => [NODE_CALL, callId, this.nodeId, path, args], options)
+  }
+
+  /** A live node whose node service offers the first member of `path` (round robin over them). */
+  private async pickNode(path: string): Promise<string> {
+    this.ready()
+    const member = path.split('.')[0]!
+    const nodes = await this.pub.sMembers(this.key('nodes'))
+    const infos = await Promise.all(nodes.map((n) => this.pub.get(this.key('node', n))))
+    const offering = nodes.filter((n, i) => {
+      const info = infos[i]
+      if (!info) return false
+      try {
+        return (JSON.parse(info) as { offers?: string[] }).offers?.includes(member) === true
+      } catch {
+        return false
+      }
+    }).sort()
+    if (offering.length === 0) throw new ConnectionClosedError(`no live node offers ${path}`)
+    return offering[this.nextAnyNode++ % offering.length]!
+  }
+
+  /** Run a call to this node's node service (from another node, or from this one). */
+  private async runNodeCall(path: string, args: unknown[], timeout: number, from: string): Promise<unknown> {
+    const root = this.options.nodeService
+    const handler = root ? resolvePath(root, path) : undefined
+    if (!handler) throw new NotFoundError(`node ${this.nodeId} offers no ${path}`)
+    if (!handler.contextual) return handler.fn.apply(handler.self, args)
+    const signal = timeout > 0 ? AbortSignal.timeout(timeout) : new AbortController().signal
+    return handler.fn.call(handler.self, { connection: undefined, peer: { address: from }, identity: undefined, path, signal }, ...args)
   }
 
   private settle(callId: number, error: Error | undefined, value?: unknown): void {
@@ -304,6 +359,8 @@ class RedisCluster implements Cluster {
           return
         case CALL:
           return this.onCall(decoded)
+        case NODE_CALL:
+          return this.onNodeCall(decoded)
         case RESULT: {
           const [, callId, error, result] = decoded as [number, number, unknown, unknown]
           this.settle(callId, error == null ? undefined : fromWireError(error, 'another node', this.options.errors), result)
@@ -335,20 +392,34 @@ class RedisCluster implements Cluster {
 
   private onCall(decoded: unknown[]): void {
     const [, callId, from, id, path, args, timeout] = decoded as [number, number, string, string, string, unknown[], number]
-    const answer = (error: unknown, result: unknown) => {
-      let message: Uint8Array
-      try {
-        message = this.codec.encode([RESULT, callId, error === undefined ? null : toWireError(error, this.policy), result], undefined)
-      } catch (err) {
-        message = this.codec.encode([RESULT, callId, toWireError(new ParameterError(
-          `the result of ${path} cannot cross to another node: ${(err as Error).message} (across nodes, arguments and results are data only)`,
-        ), this.policy), null], undefined)
-      }
-      this.sendAnswer(from, Buffer.from(message))
-    }
+    const answer = (error: unknown, result: unknown) => this.answer(from, callId, path, error, result)
     const conn = this.local?.connection(id)
     if (!conn) return answer(new ConnectionClosedError(`connection ${id} is closed`), null)
     conn.call(path, Array.isArray(args) ? args : [], { timeout }).then((result) => answer(undefined, result), (err: unknown) => answer(err, null))
+  }
+
+  private onNodeCall(decoded: unknown[]): void {
+    const [, callId, from, path, args, timeout] = decoded as [number, number, string, string, unknown[], number]
+    let running: Promise<unknown>
+    try {
+      running = Promise.resolve(this.runNodeCall(String(path), Array.isArray(args) ? args : [], Number(timeout) || 0, String(from)))
+    } catch (err) {
+      running = Promise.reject(err)
+    }
+    running.then((result) => this.answer(from, callId, path, undefined, result), (err: unknown) => this.answer(from, callId, path, err ?? new Error('rejected'), null))
+  }
+
+  /** Send the answer of call `callId` back to node `from`. */
+  private answer(from: string, callId: number, path: string, error: unknown, result: unknown): void {
+    let message: Uint8Array
+    try {
+      message = this.codec.encode([RESULT, callId, error === undefined ? null : toWireError(error, this.policy), result], undefined)
+    } catch (err) {
+      message = this.codec.encode([RESULT, callId, toWireError(new ParameterError(
+        `the result of ${path} cannot cross to another node: ${(err as Error).message} (across nodes, arguments and results are data only)`,
+      ), this.policy), null], undefined)
+    }
+    this.sendAnswer(from, Buffer.from(message))
   }
 
   /**
@@ -445,4 +516,19 @@ function randomId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(10))
   for (const b of bytes) id += 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]
   return id
+}
+
+/** The top-level members a node service offers (for "any node offering it"). */
+function offeredNames(root: object): string[] {
+  const router = root as { names?: () => string[] }
+  if (typeof router.names === 'function') return router.names()
+  const names = new Set<string>()
+  for (let o: object | null = root; o && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
+    for (const key of Object.getOwnPropertyNames(o)) {
+      if (key === 'constructor') continue
+      const value = (root as Record<string, unknown>)[key]
+      if (resolvePath(root, key) || (typeof value === 'object' && value !== null)) names.add(key)
+    }
+  }
+  return [...names]
 }

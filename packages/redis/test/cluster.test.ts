@@ -215,6 +215,48 @@ describe('calls to a page on another node', () => {
   })
 })
 
+describe('services that nodes offer each other', () => {
+  test('a given node, any node offering the method (round robin), errors as themselves, never reachable from pages', async () => {
+    const prefix = `svc-${Date.now()}`
+    const node = async (nodeId: string, offer: boolean) => {
+      const server = await serve<Page>({
+        service: api, port: 0, logger: quiet,
+        cluster: redisCluster({
+          url: redis().url, prefix, nodeId, heartbeatMs: 200, nodeTtlMs: 600, logger: quiet,
+          ...(offer ? {
+            nodeService: service({
+              whoami: () => nodeId,
+              fail: () => {
+                throw new RangeError(`${nodeId} refuses`)
+              },
+            }),
+          } : {}),
+        }),
+      })
+      open.push(server)
+      return server
+    }
+    const a = await node('svc0', false)
+    await node('svc1', true)
+    await node('svc2', true)
+    type NodeApi = { whoami(): string; fail(): never; missing(): void }
+    expect(await a.node<NodeApi>('svc2').remote.whoami()).toBe('svc2')
+    const anyNode = a.node<NodeApi>().remote
+    const seen = [await anyNode.whoami(), await anyNode.whoami(), await anyNode.whoami(), await anyNode.whoami()]
+    expect(new Set(seen)).toEqual(new Set(['svc1', 'svc2']))
+    const err = await a.node<NodeApi>('svc1').remote.fail().then(() => undefined, (e: unknown) => e as Error)
+    expect(err).toBeInstanceOf(RangeError)
+    expect(err?.message).toBe('svc1 refuses')
+    await expect(anyNode.missing()).rejects.toBeInstanceOf(ConnectionClosedError)
+    await expect(a.node<NodeApi>('svc0').remote.whoami()).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND })
+    await expect(a.node<NodeApi>('gone').remote.whoami()).rejects.toBeInstanceOf(ConnectionClosedError)
+    // A page of svc1 reaches only the page-facing service.
+    const client = await connect(`ws://127.0.0.1:${a.port}`)
+    open.push(client)
+    await expect(client.call('whoami', [])).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND })
+  })
+})
+
 describe('hostile traffic on the cluster channels', () => {
   test('garbage published on a node inbox, a topic channel and the all channel is logged and dropped; the node goes on', async () => {
     const [a, b] = await nodes(2)
