@@ -93,6 +93,8 @@ class RedisCluster implements Cluster {
   private readonly codec = new MsgpackCodec()
   private readonly policy = errorPolicy({ exposeErrorStacks: false })
   private local: LocalNode | undefined
+  /** The subscription listener of each topic channel (one function per topic, so subscribing again never adds a second). */
+  private readonly topicListeners = new Map<string, (message: Buffer) => void>()
   /** Local members per topic: a topic channel is subscribed while its count is above zero. */
   private readonly topicCounts = new Map<string, number>()
   private readonly pending = new Map<number, PendingCall>()
@@ -217,9 +219,20 @@ class RedisCluster implements Cluster {
     const count = (this.topicCounts.get(topic) ?? 0) + 1
     this.topicCounts.set(topic, count)
     if (count === 1 && !this.isClosed) {
-      this.sub.subscribe(this.key('t', topic), (message) => this.onTopic(topic, message), true).catch(() => {})
+      this.subscribeTopic(topic)
     }
     this.opened(conn)
+  }
+
+  /**
+   * Subscribe to a topic's channel. One made while Redis is away is kept by
+   * the client and sent when it reconnects, like every other subscription
+   * (tested: a topic joined during an outage).
+   */
+  private subscribeTopic(topic: string): void {
+    let listener = this.topicListeners.get(topic)
+    if (!listener) this.topicListeners.set(topic, (listener = (message: Buffer) => this.onTopic(topic, message)))
+    this.sub.subscribe(this.key('t', topic), listener, true).catch(() => {})
   }
 
   left(conn: Connection, topic: string): void {
@@ -227,7 +240,9 @@ class RedisCluster implements Cluster {
     if (count > 0) this.topicCounts.set(topic, count)
     else {
       this.topicCounts.delete(topic)
-      if (!this.isClosed) this.sub.unsubscribe(this.key('t', topic)).catch(() => {})
+      const listener = this.topicListeners.get(topic)
+      this.topicListeners.delete(topic)
+      if (!this.isClosed && listener) this.sub.unsubscribe(this.key('t', topic), listener, true).catch(() => {})
     }
     if (!conn.closed) this.opened(conn)
   }

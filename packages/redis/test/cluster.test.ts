@@ -298,6 +298,9 @@ describe('Redis goes away and comes back', () => {
     await until(async () => (await a!.connection(idB).with({ timeout: 500 }).remote.hello('A').then(() => 'ok', (e: unknown) => e)) instanceof ConnectionClosedError, 'a fast failure')
     await expect(a!.presence()).rejects.toBeInstanceOf(ConnectionClosedError)
     expect(Date.now() - started).toBeLessThan(2000)
+    // A node's first member of a topic joins while Redis is away: its subscription is made when Redis is back.
+    for (const conn of b!.connections) conn.leave('news')
+    for (const conn of b!.connections) conn.join('late')
 
     await redis().restart()
     // The nodes reconnect (capped backoff) and announce themselves and their connections again.
@@ -305,10 +308,15 @@ describe('Redis goes away and comes back', () => {
     // Both of a node's Redis connections come back on their own backoff: wait for the subscriber too.
     await until(async () => (await a!.connection(idB).with({ timeout: 500 }).remote.hello('again').catch(() => '')) === 'pb greets again', 'cross-node calls again', 8000)
     a!.topic('news').notify.tick(2)
-    await until(() => pb.ticks.includes(2), 'the topic reaches the other node again', 3000)
+    await until(() => pa.ticks.includes(2), 'the local member', 3000)
+    await until(async () => {
+      a!.topic('late').notify.tick(3)
+      await new Promise((r) => setTimeout(r, 50))
+      return pb.ticks.includes(3)
+    }, 'the topic joined during the outage reaches the other node', 5000)
     await settle()
     expect(pa.ticks).toEqual([1, 2])
-    expect(pb.ticks).toEqual([2])
+    expect(pb.ticks.filter((t) => t !== 3)).toEqual([])
   }, 30_000)
 })
 
