@@ -156,11 +156,35 @@ class RedisCluster implements Cluster {
 
   async attach(node: LocalNode): Promise<void> {
     this.local = node
-    await Promise.all([this.pub.connect(), this.sub.connect()])
+    await this.connectOnce()
     await this.sub.subscribe([this.key('n', this.nodeId), this.key('all')], (message: Buffer, channel: Buffer) => this.onMessage(message, channel.toString()), true)
     await this.announce()
     this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs)
     this.heartbeat.unref()
+  }
+
+  /**
+   * The first connection fails fast: a wrong password, a refused or unreachable
+   * Redis makes `serve()` reject with the reason (the client would otherwise
+   * retry forever and `serve()` would never resolve). Later outages are retried.
+   */
+  private async connectOnce(): Promise<void> {
+    let onError: ((err: Error) => void) | undefined
+    const failed = new Promise<never>((_, reject) => {
+      onError = reject
+      this.pub.once('error', reject)
+      this.sub.once('error', reject)
+    })
+    failed.catch(() => {})
+    try {
+      await Promise.race([Promise.all([this.pub.connect(), this.sub.connect()]), failed])
+    } catch (err) {
+      for (const c of [this.pub, this.sub]) if (c.isOpen) c.destroy()
+      throw new Error(`redisCluster: node ${this.nodeId} cannot join the cluster: ${(err as Error).message}`, { cause: err })
+    } finally {
+      this.pub.off('error', onError!)
+      this.sub.off('error', onError!)
+    }
   }
 
   /** Register this node and write its presence hash from scratch. */
