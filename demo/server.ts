@@ -7,11 +7,21 @@
  *   node server-dist/server.js               (port 5173, or the next free one up to 5192)
  *   PORT=8080 node server-dist/server.js     (exactly 8080; exits with a message if it is taken)
  *   PORT=0 node server-dist/server.js        (any free port)
+ *   PORT_FROM=5180 node server-dist/server.js (5180, or the next free one up to 5199)
+ *
+ * As one node of a cluster (see cluster.ts, `npm run demo:cluster`):
+ *
+ *   REDIS_URL=redis://127.0.0.1:6379 NODE_ID=node1 node server-dist/server.js
+ *
+ * joins the other demo servers on that Redis with `@wirecall/redis`: the client
+ * list then shows every node's pages (each labelled with its node), and
+ * `pingClient(id)` reaches a page wherever it is connected.
  *
  * The page subscribes with a callback (a function crossing by reference);
  * every 500 ms the server calls it with fresh process metrics. The server also
  * calls each page's own service: `getName()` when it connects and
- * `clientsChanged(list)` whenever the client list changes.
+ * `clientsChanged(list)` whenever the client list changes, and `ping()` when
+ * another page asks for it (`pingClient`).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createReadStream, statSync } from 'node:fs'
@@ -19,12 +29,13 @@ import { extname, join, normalize, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { release, service, withContext, type CallContext } from '@wirecall/core'
-import { serve, type Connection } from '@wirecall/node'
+import { serve, type Cluster, type Connection } from '@wirecall/node'
 import {
   INVALID_OPERAND,
   type ClientInfo,
   type Metrics,
   type PageApi,
+  type PingResult,
   type SubscribeResult,
 } from './src/shared.js'
 
@@ -35,8 +46,12 @@ const DEFAULT_PORT = 5173
  * port. An explicit PORT is kept exactly: a restarted server must come back where its pages are.
  */
 const PORT_ATTEMPTS = 20
-const PORT = parsePort(process.env.PORT, DEFAULT_PORT)
 const PORT_IS_EXPLICIT = process.env.PORT !== undefined && process.env.PORT !== ''
+/** PORT exactly, or the first port to try (PORT_FROM, else 5173) when it is unset. */
+const PORT = PORT_IS_EXPLICIT ? parsePort(process.env.PORT, DEFAULT_PORT) : parsePort(process.env.PORT_FROM, DEFAULT_PORT)
+/** Set: this server is one node of a cluster over that Redis (`@wirecall/redis`). */
+const REDIS_URL = process.env.REDIS_URL || undefined
+const NODE_ID = process.env.NODE_ID || undefined
 const INTERVAL_MS = 500
 /** demo/dist, relative to demo/server-dist/server.js (DEMO_DIST overrides). */
 const DIST = resolve(
@@ -218,14 +233,15 @@ interface ClientEntry {
   busy: boolean
 }
 
+/** This server's own pages (in a cluster: this node's). */
 const clients = new Map<string, ClientEntry>()
 
+/** This server's pages, oldest first. */
 function clientList(): ClientInfo[] {
   return [...clients.values()].map((c) => ({ ...c.info }))
 }
 
-function broadcastClients(): void {
-  const list = clientList()
+function pushToPages(list: ClientInfo[]): void {
   for (const c of clients.values()) {
     try {
       c.conn.notify.clientsChanged(list)
@@ -233,6 +249,99 @@ function broadcastClients(): void {
       // closing; its onClose will tidy up
     }
   }
+}
+
+/** The client list changed here: tell this server's pages (and, in a cluster, every node). */
+function broadcastClients(): void {
+  if (!cluster) return pushToPages(clientList())
+  refreshCluster()
+  // Every other node that holds pages recomputes the list for its own pages.
+  void wc
+    .presence()
+    .then((entries) => {
+      for (const node of new Set(entries.map((e) => e.node))) {
+        if (node !== wc.nodeId) wc.node<typeof nodeApi>(node).with({ timeout: NODE_CALL_TIMEOUT_MS }).remote.refresh().catch(() => {})
+      }
+    })
+    .catch(() => {})
+}
+
+// ---------------------------------------------------------------- the cluster's client list
+
+/**
+ * In a cluster the list is the whole cluster's. Presence (`server.presence()`)
+ * says which connections exist and on which node; each node answers for the
+ * names of its own pages (its node service's `clients()`), since only it asked
+ * them. A node whose list changes asks every node to recompute (`refresh()`);
+ * each recomputes for its own pages, one run at a time, so the newest run wins.
+ * A slow periodic recompute covers nodes that vanished without a word.
+ */
+const NODE_CALL_TIMEOUT_MS = 3000
+const CLUSTER_REFRESH_MS = 5000
+
+/** Offered to the other nodes, never to pages. */
+const nodeApi = service({
+  /** This node's pages, with the names they gave. */
+  clients: (): ClientInfo[] => clientList(),
+  /** Some node's list changed: recompute ours. */
+  refresh: (): true => {
+    refreshCluster()
+    return true
+  },
+})
+
+async function clusterList(): Promise<ClientInfo[]> {
+  const entries = await wc.presence()
+  const byNode = new Map<string, typeof entries>()
+  for (const e of entries) {
+    if (e.node === wc.nodeId) continue
+    let list = byNode.get(e.node)
+    if (!list) byNode.set(e.node, (list = []))
+    list.push(e)
+  }
+  const remote = await Promise.all(
+    [...byNode].map(async ([node, present]): Promise<ClientInfo[]> => {
+      try {
+        const infos = (await wc.node<typeof nodeApi>(node).with({ timeout: NODE_CALL_TIMEOUT_MS }).remote.clients()) as ClientInfo[]
+        return infos.map((c) => ({ ...c, node }))
+      } catch {
+        // The node did not answer (stopping, or gone and not yet expired): show what presence knows.
+        return present.map((e) => ({ id: e.id, name: null, connectedAt: e.since, node }))
+      }
+    }),
+  )
+  const here = clientList().map((c) => ({ ...c, node: wc.nodeId }))
+  return [...here, ...remote.flat()].sort((a, b) => a.connectedAt - b.connectedAt || (a.id < b.id ? -1 : 1))
+}
+
+let refreshing = false
+let refreshAgain = false
+/** What this node's pages were last sent (pushes of an unchanged list are skipped). */
+let lastPushed = ''
+
+/** Recompute the cluster's list and push it to this node's pages; runs one at a time, and again if asked meanwhile. */
+function refreshCluster(): void {
+  if (refreshing) {
+    refreshAgain = true
+    return
+  }
+  refreshing = true
+  void (async () => {
+    do {
+      refreshAgain = false
+      try {
+        const list = await clusterList()
+        const json = JSON.stringify(list)
+        if (json !== lastPushed) {
+          lastPushed = json
+          pushToPages(list)
+        }
+      } catch {
+        // Redis is away: the list stays as it was; the next change or the periodic refresh retries.
+      }
+    } while (refreshAgain)
+    refreshing = false
+  })()
 }
 
 function entryFor(ctx: CallContext<PageConn>): ClientEntry {
@@ -269,7 +378,7 @@ const api = service({
     // Subscribing again replaces the callback; tell the page it can drop the old reference.
     if (entry.onMetrics && entry.onMetrics !== onMetrics) release(entry.onMetrics)
     entry.onMetrics = onMetrics
-    return { clientId: entry.info.id, intervalMs: INTERVAL_MS, pid: process.pid, startedAt }
+    return { clientId: entry.info.id, intervalMs: INTERVAL_MS, pid: process.pid, startedAt, ...(wc.nodeId ? { node: wc.nodeId } : {}) }
   }),
   unsubscribe: withContext((ctx: CallContext<PageConn>): boolean => {
     callsHandled++
@@ -279,9 +388,18 @@ const api = service({
     if (entry) entry.onMetrics = undefined
     return had
   }),
-  clients(): ClientInfo[] {
+  async clients(): Promise<ClientInfo[]> {
     callsHandled++
-    return clientList()
+    return cluster ? clusterList() : clientList()
+  },
+  async pingClient(id: string): Promise<PingResult> {
+    callsHandled++
+    if (typeof id !== 'string' || id === '') throw new TypeError('pingClient(id): id must be a connection id')
+    const t0 = performance.now()
+    const answer = await wc.connection(id).with({ timeout: 5000 }).remote.ping()
+    const rttMs = round(performance.now() - t0, 2)
+    const node = cluster ? id.slice(0, id.lastIndexOf(':')) : undefined
+    return { answer: String(answer), rttMs, ...(node ? { node } : {}) }
   },
   divide(a: number, b: number): number {
     callsHandled++
@@ -308,10 +426,20 @@ export type DemoServerApi = typeof api
 
 const httpServer = createServer(handleHttp)
 
+/** With REDIS_URL, this server is one node of a cluster (loaded only then). */
+const cluster: Cluster | undefined = REDIS_URL
+  ? (await import('@wirecall/redis')).redisCluster({
+      url: REDIS_URL,
+      ...(NODE_ID ? { nodeId: NODE_ID } : {}),
+      nodeService: nodeApi,
+    })
+  : undefined
+
 const wc = await serve<PageApi>({
   server: httpServer,
   path: '/rpc',
   service: api,
+  ...(cluster ? { cluster } : {}),
   onConnection(conn) {
     const entry: ClientEntry = {
       info: { id: conn.id, name: null, address: conn.peer?.address, connectedAt: Date.now() },
@@ -380,7 +508,20 @@ await listenOnFreePort()
 const addr = httpServer.address()
 const port = typeof addr === 'object' && addr ? addr.port : PORT
 const timer = setInterval(pushMetrics, INTERVAL_MS)
-console.log(`wirecall demo listening on http://${HOST}:${port}/  (WebSocket at ws://${HOST}:${port}/rpc, pid ${process.pid})`)
+const clusterTimer = cluster ? setInterval(() => clients.size > 0 && refreshCluster(), CLUSTER_REFRESH_MS) : undefined
+const clusterNote = cluster ? `, cluster node ${wc.nodeId} on ${redactUrl(REDIS_URL!)}` : ''
+console.log(`wirecall demo listening on http://${HOST}:${port}/  (WebSocket at ws://${HOST}:${port}/rpc, pid ${process.pid}${clusterNote})`)
+
+/** The Redis URL without its password, for logs. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '***'
+    return u.toString()
+  } catch {
+    return '(unparsable REDIS_URL)'
+  }
+}
 
 let stopping = false
 async function shutdown(signal: string): Promise<void> {
@@ -388,6 +529,7 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true
   console.log(`${signal}: shutting down`)
   clearInterval(timer)
+  clearInterval(clusterTimer)
   loopDelay.disable()
   const force = setTimeout(() => process.exit(1), 3000)
   force.unref()

@@ -2,14 +2,16 @@
  * wirecall live dashboard — the page.
  *
  * The page connects to the server with `@wirecall/browser`, registers its own
- * service (the server calls `getName()` and `clientsChanged()` on it), and
- * subscribes with a plain function that the server calls every 500 ms.
+ * service (the server calls `getName()`, `clientsChanged()` and `ping()` on it),
+ * and subscribes with a plain function that the server calls every 500 ms.
+ * Behind `npm run demo:cluster` the client list is the whole cluster's, each
+ * entry labelled with its node, and "ping" reaches a page on any node.
  */
 import { connect } from '@wirecall/browser'
 import { RemoteError, service } from '@wirecall/core'
 import { LineChart } from './chart.js'
 import { formatNumber } from './chart-data.js'
-import type { ClientInfo, Metrics, PageApi, ServerApi } from './shared.js'
+import type { ClientInfo, Metrics, PageApi, PingResult, ServerApi } from './shared.js'
 import './style.css'
 
 type Client = Awaited<ReturnType<typeof connect<ServerApi>>>
@@ -135,23 +137,62 @@ function formatUptime(ms: number): string {
 
 // ---------------------------------------------------------------- clients list
 
+/** The last ping result per client id, kept across re-renders of the list. */
+const pingResults = new Map<string, { kind: 'pending' | 'result' | 'error'; text: string; title?: string }>()
+let lastList: ClientInfo[] = []
+
 function renderClients(list: ClientInfo[]): void {
+  lastList = list
+  const ids = new Set(list.map((c) => c.id))
+  for (const id of pingResults.keys()) if (!ids.has(id)) pingResults.delete(id)
   const ul = $('client-list')
   ul.replaceChildren(
     ...list.map((c) => {
       const me = c.id === myId
       const since = new Date(c.connectedAt).toLocaleTimeString([], { hour12: false })
-      return el(
+      const ping = pingResults.get(c.id)
+      const item = el(
         'li',
         { class: me ? 'client me' : 'client', 'data-testid': 'client-item', 'data-client-id': c.id, 'data-me': String(me) },
         el('span', { class: 'dot', 'aria-hidden': 'true' }),
         el('span', { class: 'client-name', 'data-testid': 'client-name' }, c.name ?? 'asking…'),
         me ? el('span', { class: 'tag' }, 'you') : '',
-        el('span', { class: 'client-meta mono muted' }, `${c.id.slice(0, 8)} · since ${since}`),
+        // Hidden on a single server (no node); in a cluster, where this page is connected.
+        c.node ? el('span', { class: 'node-tag mono', 'data-testid': 'client-node', title: 'cluster node' }, c.node) : '',
+        el('span', { class: 'client-meta mono muted' }, `${c.id.length > 12 ? `${c.id.slice(0, 12)}…` : c.id} · since ${since}`),
+        el('button', { type: 'button', class: 'ping', 'data-testid': 'client-ping', title: `ask the server to call ${c.name ?? 'this page'}'s ping()` }, 'ping'),
       )
+      if (ping) {
+        item.append(
+          el('span', { class: 'ping-result', 'data-testid': 'client-ping-result', 'data-kind': ping.kind, ...(ping.title ? { title: ping.title } : {}) }, ping.text),
+        )
+      }
+      item.querySelector('button')?.addEventListener('click', () => void pingClient(c.id))
+      return item
     }),
   )
   $('client-count').textContent = String(list.length)
+}
+
+/** Ask our server to call that page's ping() (on whatever node it is connected to); show the answer and round trip. */
+async function pingClient(id: string): Promise<void> {
+  if (!client) return
+  pingResults.set(id, { kind: 'pending', text: 'pinging…' })
+  renderClients(lastList)
+  const t0 = performance.now()
+  try {
+    const r: PingResult = await client.remote.pingClient(id)
+    const total = performance.now() - t0
+    pingResults.set(id, {
+      kind: 'result',
+      text: `${r.answer} · ${formatNumber(total)} ms`,
+      title: `round trip from this page: ${total.toFixed(1)} ms; server ⇄ that page${r.node ? ` (node ${r.node})` : ''}: ${r.rttMs} ms`,
+    })
+  } catch (err) {
+    const e = describeError(err)
+    pingResults.set(id, { kind: 'error', text: `${e.name}: ${e.message}` })
+  }
+  if (pingResults.has(id)) renderClients(lastList)
 }
 
 // ---------------------------------------------------------------- connection
@@ -169,6 +210,7 @@ function setState(state: ConnState): void {
 const pageService = service({
   getName: () => myName,
   clientsChanged: (list: ClientInfo[]) => renderClients(list),
+  ping: () => `pong from ${myName}`,
 }) satisfies PageApi
 
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/rpc`
@@ -178,6 +220,7 @@ async function subscribe(c: Client): Promise<void> {
   const info = await c.remote.subscribe(onMetrics)
   myId = info.clientId
   $('my-id').textContent = `#${info.clientId.slice(0, 8)}`
+  $('my-node').textContent = info.node ? `on node ${info.node}` : ''
   renderClients(await c.remote.clients())
   log(`subscribed to metrics every ${info.intervalMs} ms`)
 }

@@ -39,6 +39,18 @@ export interface ClientInfo {
   name: string | null
   address?: string
   connectedAt: number
+  /** The cluster node the page is connected to (`npm run demo:cluster`); absent on a single server. */
+  node?: string
+}
+
+/** What `pingClient` reports: the other page's answer and how long the server waited for it. */
+export interface PingResult {
+  /** What the pinged page's `ping()` returned. */
+  answer: string
+  /** The node that holds the pinged page (absent on a single server). */
+  node?: string
+  /** Server -> pinged page -> server, measured on the server that was asked, ms (crosses Redis when the page is on another node). */
+  rttMs: number
 }
 
 export interface SubscribeResult {
@@ -47,6 +59,8 @@ export interface SubscribeResult {
   intervalMs: number
   pid: number
   startedAt: number
+  /** This server's node id in a cluster (absent on a single server). */
+  node?: string
 }
 
 /** What the server exposes to pages. */
@@ -60,6 +74,11 @@ export interface ServerApi {
   /** a / b; RangeError when b is 0, InvalidOperandError when an operand is not a finite number. */
   divide(a: number, b: number): number
   echo(text: string): string
+  /**
+   * Call `ping()` on the page of connection `id`, wherever it is connected in the cluster
+   * (`server.connection(id).remote.ping()`), and report its answer and the round trip.
+   */
+  pingClient(id: string): PingResult
 }
 
 /** What each page exposes to the server (reached through `conn.remote`). */
@@ -68,6 +87,8 @@ export interface PageApi {
   getName(): string
   /** The server tells every page when the client list changes. */
   clientsChanged(list: ClientInfo[]): void
+  /** Another page asked its server to ping this one: answer with a short text. */
+  ping(): string
 }
 
 /** Name of the custom error `divide` throws for non-numeric operands. */
