@@ -37,14 +37,19 @@ export class DemoServer {
   private child: ChildProcess | undefined
   private log: string[] = []
   private _port: number
+  private readonly env: Readonly<Record<string, string>>
 
-  private constructor(port: number) {
+  private constructor(port: number, env: Readonly<Record<string, string>>) {
     this._port = port
+    this.env = env
   }
 
-  /** Start a server; port 0 lets the OS pick a free port (the real one is parsed from its banner). */
-  static async start(port = 0): Promise<DemoServer> {
-    const server = new DemoServer(port)
+  /**
+   * Start a server; port 0 lets the OS pick a free port (the real one is parsed from its banner).
+   * `env` adds to the server's environment, e.g. `{ REDIS_URL, NODE_ID }` for a cluster node.
+   */
+  static async start(port = 0, env: Readonly<Record<string, string>> = {}): Promise<DemoServer> {
+    const server = new DemoServer(port, env)
     await server.start()
     return server
   }
@@ -93,7 +98,7 @@ export class DemoServer {
   private spawnOnce(deadline: number): Promise<void> {
     const child = spawn(process.execPath, ['--import', PARENT_WATCHDOG, SERVER_JS], {
       cwd: DEMO_DIR,
-      env: { ...process.env, PORT: String(this._port) },
+      env: { ...process.env, ...this.env, PORT: String(this._port) },
       stdio: ['pipe', 'pipe', 'pipe'],
     })
     this.child = child
