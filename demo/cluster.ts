@@ -7,7 +7,8 @@
  * its node, and can ping each other through the cluster.
  *
  *   node server-dist/cluster.js                              own redis-server on a free port; nodes on 5173 and the next free port
- *   REDIS_URL=redis://127.0.0.1:6379 node server-dist/cluster.js   that Redis if it answers; if not (and it is local), start one there
+ *   REDIS_URL=redis://127.0.0.1:6379 node server-dist/cluster.js   that Redis if it answers (nodes then get a random
+ *                                                            suffix, node1-x7k2: ids must be unique in a cluster); if not (and it is local), start one there
  *   PORT=8080 node server-dist/cluster.js                    nodes on exactly 8080 and 8081 (PORT=0: any free ports)
  *
  * A redis-server started here runs without persistence in a temp dir and is
@@ -25,7 +26,7 @@ const HOST = '127.0.0.1'
 const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server'
 const SETPRIV = '/usr/bin/setpriv'
 const SERVER_JS = fileURLToPath(new URL('./server.js', import.meta.url))
-const NODES = ['node1', 'node2'] as const
+const NODE_NAMES = ['node1', 'node2'] as const
 const START_TIMEOUT_MS = 15_000
 const STOP_TIMEOUT_MS = 5_000
 
@@ -269,6 +270,10 @@ try {
   const explicit = process.env.PORT !== undefined && process.env.PORT !== ''
   const base = explicit ? Number(process.env.PORT) : Number(process.env.PORT_FROM || 5173)
   if (!Number.isInteger(base) || base < 0 || base > 65534) throw new Error(`PORT must be 0..65534, got ${process.env.PORT ?? process.env.PORT_FROM}`)
+  // On a Redis of our own the nodes are node1 and node2. A shared Redis may hold other demo
+  // nodes (another demo:cluster): node ids must be unique in a cluster, so add a random tag.
+  const tag = redis.child ? '' : `-${Math.random().toString(36).slice(2, 6)}`
+  const NODES = NODE_NAMES.map((n) => `${n}${tag}`)
   const urls: string[] = []
   let next = base
   for (const nodeId of NODES) {
