@@ -20,7 +20,10 @@ export interface PresenceEntry {
   readonly identity: unknown
   /** Topics the connection is a member of. */
   readonly topics: readonly string[]
-  /** When it connected, ms since the epoch. */
+  /**
+   * When it connected, ms since the epoch. Kept only in a cluster (one number
+   * per connection is not worth it otherwise): 0 from a server without one.
+   */
   readonly since: number
 }
 
