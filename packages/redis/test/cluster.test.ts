@@ -186,6 +186,11 @@ describe('calls to a page on another node', () => {
     await expect(a!.connection('node1:c424242').remote.hello('x')).rejects.toBeInstanceOf(ConnectionClosedError)
     await expect(a!.connection('nowhere:c1').remote.hello('x')).rejects.toBeInstanceOf(ConnectionClosedError)
     await expect(a!.connection('c1').remote.hello('x')).rejects.toBeInstanceOf(ConnectionClosedError)
+    // Ids that server code might pass on from a page, unchecked: each one a clear, quick refusal.
+    for (const hostile of ['', ':', '::::', 'node1:', ':c1', 'x'.repeat(1 << 20) + ':c1', 'node1:c1\u0000', 'a:b:c:d']) {
+      await expect(a!.connection(hostile).with({ timeout: 1000 }).remote.hello('x')).rejects.toBeInstanceOf(ConnectionClosedError)
+    }
+    expect(await a!.lookup('x'.repeat(1 << 20))).toBeUndefined()
   })
 
   test('timeouts and AbortSignal work across nodes; a function argument gets a ParameterError naming the limit', async () => {
