@@ -21,6 +21,7 @@ import {
 } from '@wirecall/core'
 import { MsgpackCodec, fromWireError, toWireError, errorPolicy, resolvePath } from '@wirecall/core/internal'
 import type { Cluster, Connection, FanoutTarget, LocalNode, PresenceEntry } from '@wirecall/node'
+import { NodeLinks, type LinkOptions } from './links.js'
 
 /** Options of `redisCluster()`. */
 export interface RedisClusterOptions {
@@ -47,6 +48,14 @@ export interface RedisClusterOptions {
    * pages. Arguments and results are data only.
    */
   readonly nodeService?: object
+  /**
+   * Direct links between nodes for calls (`true`: listen on 127.0.0.1, any
+   * port). Calls to pages on other nodes and to node services then take one
+   * WebSocket hop each way instead of two Redis pub/sub hops; presence and
+   * fan-out stay on Redis. Off by default: across machines, say where other
+   * nodes reach this one (`host: '0.0.0.0', advertise: 'ws://10.0.0.5:7001'`).
+   */
+  readonly links?: boolean | LinkOptions
   /** Error classes re-raised as themselves from calls to other nodes' pages (as `SessionOptions.errors`). */
   readonly errors?: ErrorTable
   /** Where connection problems with Redis are reported. @default console */
@@ -105,8 +114,11 @@ class RedisCluster implements Cluster {
   private readonly logger: { warn(message: string, ...details: unknown[]): void }
   /** `<node id>\0`, the head of this node's fan-out messages. */
   private readonly tag: Buffer
-  /** The value of this node's liveness key: what its node service offers, for `callNode(undefined, ...)`. */
-  private readonly nodeInfo: string
+  /** The value of this node's liveness key: what its node service offers, and its link URL. */
+  private nodeInfo: string
+  private links: NodeLinks | undefined
+  /** Other nodes' link URLs (null: the node has none), read from their liveness keys when first needed. */
+  private readonly linkUrls = new Map<string, string | null>()
   private nextAnyNode = 0
 
   constructor(private readonly options: RedisClusterOptions) {
@@ -157,6 +169,7 @@ class RedisCluster implements Cluster {
   async attach(node: LocalNode): Promise<void> {
     this.local = node
     await this.connectOnce()
+    if (this.options.links) await this.startLinks(this.options.links === true ? {} : this.options.links)
     await this.sub.subscribe([this.key('n', this.nodeId), this.key('all')], (message: Buffer, channel: Buffer) => this.onMessage(message, channel.toString()), true)
     await this.announce()
     this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs)
@@ -185,6 +198,54 @@ class RedisCluster implements Cluster {
       this.pub.off('error', onError!)
       this.sub.off('error', onError!)
     }
+  }
+
+  /** Listen for links from the other nodes, with the cluster's secret (created by the first node that needs it). */
+  private async startLinks(options: LinkOptions): Promise<void> {
+    await this.pub.set(this.key('secret'), randomId() + randomId() + randomId(), { NX: true })
+    const secret = await this.pub.get(this.key('secret'))
+    if (!secret) throw new Error('redisCluster: could not read the cluster secret for node links')
+    const links = new NodeLinks(options, this.nodeId, secret, {
+      callPage: async (id, path, args, timeout) => {
+        const conn = this.local?.connection(id)
+        if (!conn) throw new ConnectionClosedError(`connection ${id} is closed`)
+        return this.dataOnly(path, 'result', await conn.call(path, args, { timeout }))
+      },
+      callNode: async (path, args, timeout, from) => this.dataOnly(path, 'result', await this.runNodeCall(path, args, timeout, from)),
+    })
+    await links.start()
+    this.links = links
+    this.nodeInfo = JSON.stringify({ ...(JSON.parse(this.nodeInfo) as object), link: links.url })
+  }
+
+  /** Across nodes, arguments and results are data only, whichever way they travel. */
+  private dataOnly<T>(path: string, what: 'arguments' | 'result', value: T): T {
+    try {
+      this.codec.encode(value, undefined)
+    } catch (err) {
+      throw new ParameterError(
+        `${what === 'result' ? 'the result' : 'arguments'} of ${path} cannot cross to another node: ${(err as Error).message} (across nodes, arguments and results are data only)`,
+        { cause: err },
+      )
+    }
+    return value
+  }
+
+  /** The link URL of `node`, if both ends have links. */
+  private async linkUrl(node: string): Promise<string | undefined> {
+    if (!this.links) return undefined
+    let url = this.linkUrls.get(node)
+    if (url === undefined) {
+      const info = await this.pub.get(this.key('node', node)).catch(() => null)
+      try {
+        url = info ? ((JSON.parse(info) as { link?: string }).link ?? null) : null
+      } catch {
+        url = null
+      }
+      // A node without a liveness key may be starting: ask again next time.
+      if (info) this.linkUrls.set(node, url)
+    }
+    return url ?? undefined
   }
 
   /** Register this node and write its presence hash from scratch. */
@@ -302,7 +363,27 @@ class RedisCluster implements Cluster {
       return conn ? conn.call(path, args, options) : Promise.reject(new ConnectionClosedError(`connection ${id} is closed`))
     }
     if (this.isClosed) return Promise.reject(new ConnectionClosedError(`cannot call ${id}: this node left the cluster`))
+    if (this.links) return this.viaLink(node, 'page', path, [id, path], args, options, () =>
+      this.request(node, `connection ${id}`, path, (callId) => [CALL, callId, this.nodeId, id, path, args], options))
     return this.request(node, `connection ${id}`, path, (callId) => [CALL, callId, this.nodeId, id, path, args], options)
+  }
+
+  /** A call over the link to `node` when it has one, else `fallback` (through Redis). */
+  private async viaLink(
+    node: string, method: 'page' | 'node', path: string, head: unknown[], args: unknown[],
+    options: CallOptions | undefined, fallback: () => Promise<unknown>,
+  ): Promise<unknown> {
+    const url = await this.linkUrl(node)
+    if (!url) return fallback()
+    this.dataOnly(path, 'arguments', args)
+    const timeout = options?.timeout ?? DEFAULT_TIMEOUT_MS
+    try {
+      return await this.links!.call(node, url, method, [...head, args, timeout], timeout, options?.signal)
+    } catch (err) {
+      // The node may have gone or come back elsewhere: read its address again next time.
+      if (err instanceof ConnectionClosedError) this.linkUrls.delete(node)
+      throw err
+    }
   }
 
   /** Send a call to `node`'s inbox and wait for its answer (timeout, abort, node gone). */
@@ -344,7 +425,8 @@ class RedisCluster implements Cluster {
     if (this.isClosed) throw new ConnectionClosedError(`cannot call ${path}: this node left the cluster`)
     const target = node ?? (await this.pickNode(path))
     if (target === this.nodeId) return this.runNodeCall(path, args, options?.timeout ?? DEFAULT_TIMEOUT_MS, this.nodeId)
-    return this.request(target, `node ${target}`, path, (callId) => [NODE_CALL, callId, this.nodeId, path, args], options)
+    const viaRedis = () => this.request(target, `node ${target}`, path, (callId) => [NODE_CALL, callId, this.nodeId, path, args], options)
+    return this.links ? this.viaLink(target, 'node', path, [path], args, options, viaRedis) : viaRedis()
   }
 
   /** A live node whose node service offers the first member of `path` (round robin over them). */
@@ -522,6 +604,7 @@ class RedisCluster implements Cluster {
     this.isClosed = true
     clearInterval(this.heartbeat)
     for (const id of [...this.pending.keys()]) this.settle(id, new ConnectionClosedError('this node left the cluster'))
+    await this.links?.close()
     if (this.pub.isReady) {
       await this.pub.multi().sRem(this.key('nodes'), this.nodeId).del([this.key('node', this.nodeId), this.key('p', this.nodeId)]).exec().catch(() => {})
     }

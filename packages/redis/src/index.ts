@@ -3,3 +3,4 @@
  * Re-exports only.
  */
 export { redisCluster, type RedisClusterOptions } from './cluster.js'
+export type { LinkOptions } from './links.js'

@@ -34,14 +34,14 @@ let prefixCount = 0
 const prefixes = new Map<string, string>()
 
 /** `n` nodes sharing one fresh prefix (tests do not see each other's clusters), named `<name>0`, `<name>1`... */
-async function nodes(n: number, name = 'node'): Promise<WirecallServer<Page>[]> {
+async function nodes(n: number, name = 'node', links = false): Promise<WirecallServer<Page>[]> {
   const prefix = `t${++prefixCount}-${Date.now()}`
   prefixes.set(name, prefix)
   const servers: WirecallServer<Page>[] = []
   for (let i = 0; i < n; i++) {
     const server = await serve<Page>({
       service: api, port: 0, logger: quiet,
-      cluster: redisCluster({ url: redis().url, prefix, nodeId: `${name}${i}`, heartbeatMs: 200, nodeTtlMs: 600, logger: quiet }),
+      cluster: redisCluster({ url: redis().url, prefix, nodeId: `${name}${i}`, heartbeatMs: 200, nodeTtlMs: 600, logger: quiet, links }),
       onConnection: (conn) => conn.join('news'),
     })
     open.push(server)
@@ -162,9 +162,9 @@ describe('presence', () => {
   })
 })
 
-describe('calls to a page on another node', () => {
+describe.each([['through Redis', false], ['over node links', true]])('calls to a page on another node, %s', (_mode, links) => {
   test('result and remote error (name, code) as for a local call', async () => {
-    const [a, , c] = await nodes(3)
+    const [a, , c] = await nodes(3, 'node', links)
     await page(c!, 'pc')
     const id = [...c!.connections][0]!.id
     const remote = a!.connection(id).remote
@@ -176,7 +176,7 @@ describe('calls to a page on another node', () => {
   })
 
   test('a connection that closes during the call, an unknown id and a gone node reject with ConnectionClosedError', async () => {
-    const [a, c] = await nodes(2)
+    const [a, c] = await nodes(2, 'node', links)
     const pc = await page(c!, 'pc')
     const id = [...c!.connections][0]!.id
     const call = a!.connection(id).remote.slow(2000)
@@ -194,7 +194,7 @@ describe('calls to a page on another node', () => {
   })
 
   test('timeouts and AbortSignal work across nodes; a function argument gets a ParameterError naming the limit', async () => {
-    const [a, c] = await nodes(2)
+    const [a, c] = await nodes(2, 'node', links)
     await page(c!, 'pc')
     const id = [...c!.connections][0]!.id
     const handle = a!.connection(id)
@@ -210,7 +210,7 @@ describe('calls to a page on another node', () => {
   })
 
   test('10,000 cross-node calls: none lost, none duplicated, none wrong', async () => {
-    const [a, c] = await nodes(2)
+    const [a, c] = await nodes(2, 'node', links)
     await page(c!, 'pc')
     const id = [...c!.connections][0]!.id
     const remote = a!.connection(id).remote
