@@ -51,7 +51,8 @@ export async function startServer({ host = '127.0.0.1', allowedOrigins } = {}) {
 
 /**
  * A cluster node for the cluster-fanout scenario: the same service, joined to the other nodes by
- * `serve({ cluster: redisCluster({ url, prefix, nodeId }) })` from @wirecall/redis.
+ * `serve({ cluster: redisCluster({ url, prefix, nodeId, links: true }) })` from @wirecall/redis
+ * (calls between nodes over direct links; fan-out and presence over Redis).
  */
 export async function startClusterServer({ host = '127.0.0.1', url, prefix, nodeId }) {
   const { redisCluster } = await import('@wirecall/redis')
@@ -63,7 +64,7 @@ export async function startClusterServer({ host = '127.0.0.1', url, prefix, node
   })
   const server = await serve({
     server: http,
-    cluster: redisCluster({ url, prefix, nodeId }),
+    cluster: redisCluster({ url, prefix, nodeId, links: true }),
     service: service({
       add: (a, b) => a + b,
       join: withContext((ctx, topic) => { ctx.connection.join(topic); return true }),
