@@ -26,11 +26,15 @@ const OUTPUT_LIMIT = 8_192
 export interface RedisServerOptions {
   /** Started with `--requirepass`; clients must AUTH. Also part of `url`. */
   password?: string
+  /** Also listen with TLS on a second port (`tlsUrl`), with this certificate (PEM files); clients need not present one. */
+  tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string }
 }
 
 export interface RedisServer {
   /** `redis://[:password@]127.0.0.1:port` */
   readonly url: string
+  /** `rediss://127.0.0.1:tlsPort`, when started with `tls`. */
+  readonly tlsUrl?: string
   readonly port: number
   /** SIGTERM, then SIGKILL after 2 s; resolves once the process has exited. Idempotent. */
   stop(): Promise<void>
@@ -143,13 +147,17 @@ interface Running {
 }
 
 /** Spawns redis-server on `port` and waits until it answers PING; throws BindError when the port was taken. */
-async function launch(port: number, password: string | undefined): Promise<Running> {
+async function launch(port: number, password: string | undefined, tls?: { port: number; options: NonNullable<RedisServerOptions['tls']> }): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), 'wirecall-redis-'))
   const args = [
     '--port', String(port), '--bind', HOST,
     '--save', '', '--appendonly', 'no',
     '--dir', dir, '--daemonize', 'no', '--logfile', '',
     ...(password === undefined ? [] : ['--requirepass', password]),
+    ...(tls ? [
+      '--tls-port', String(tls.port), '--tls-cert-file', tls.options.certFile, '--tls-key-file', tls.options.keyFile,
+      '--tls-ca-cert-file', tls.options.caFile, '--tls-auth-clients', 'no',
+    ] : []),
   ]
   // setpriv execs redis-server in place (same pid) with "SIGKILL me when my parent dies".
   const child = hasSetpriv()
@@ -233,10 +241,12 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
   const { password } = options
   let running: Running | undefined
   let port = 0
+  let tls: { port: number; options: NonNullable<RedisServerOptions['tls']> } | undefined
   for (let attempt = 1; ; attempt++) {
     port = await pickPort()
+    tls = options.tls ? { port: await pickPort(), options: options.tls } : undefined
     try {
-      running = await launch(port, password)
+      running = await launch(port, password, tls)
       break
     } catch (error) {
       if (!(error instanceof BindError) || attempt >= PORT_ATTEMPTS) throw error
@@ -246,11 +256,12 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
   const auth = password === undefined ? '' : `:${encodeURIComponent(password)}@`
   return {
     url: `redis://${auth}${HOST}:${port}`,
+    ...(tls ? { tlsUrl: `rediss://${auth}${HOST}:${tls.port}` } : {}),
     port,
     stop: () => terminate(current),
     async restart() {
       await terminate(current)
-      current = await launch(port, password)
+      current = await launch(port, password, tls)
     },
     kill() {
       if (!current.hasExited()) current.child.kill('SIGKILL')
