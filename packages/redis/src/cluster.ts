@@ -17,61 +17,19 @@
 import { createClient, type RedisClientOptions } from '@redis/client'
 import {
   AbortError, ConnectionClosedError, NotFoundError, ParameterError, TimeoutError, DEFAULT_TIMEOUT_MS,
-  type CallOptions, type ErrorTable,
+  type CallOptions,
 } from '@wirecall/core'
 import { MsgpackCodec, fromWireError, toWireError, errorPolicy, resolvePath } from '@wirecall/core/internal'
 import type { Cluster, Connection, FanoutTarget, LocalNode, PresenceEntry } from '@wirecall/node'
 import { NodeLinks, type LinkOptions } from './links.js'
-
-/** Options of `redisCluster()`. */
-export interface RedisClusterOptions {
-  /** Redis URL: `redis://[:password@]host:port[/db]`, or `rediss://` for TLS. */
-  readonly url?: string
-  /** More options for the official client (`@redis/client`'s `createClient`), e.g. `socket.tls`, `password`. */
-  readonly redis?: RedisClientOptions
-  /** This node's id: letters, digits, `_` and `-`. @default random, 10 characters */
-  readonly nodeId?: string
-  /** Prefix of every channel and key, to share one Redis between clusters. @default 'wirecall' */
-  readonly prefix?: string
-  /** How often this node refreshes its liveness key. @default 2000 */
-  readonly heartbeatMs?: number
-  /**
-   * How long a node that stopped refreshing (killed, frozen, cut off from
-   * Redis) stays in presence and keeps receiving calls: the bound on how
-   * stale presence can be. @default 6000
-   */
-  readonly nodeTtlMs?: number
-  /**
-   * The service this node offers to the other nodes (`server.node(id).remote`,
-   * or `server.node().remote` for any node offering the method): built with
-   * `service()`/`@expose` like a page-facing service, and never reachable from
-   * pages. Arguments and results are data only.
-   */
-  readonly nodeService?: object
-  /**
-   * Direct links between nodes for calls (`true`: listen on 127.0.0.1, any
-   * port). Calls to pages on other nodes and to node services then take one
-   * WebSocket hop each way instead of two Redis pub/sub hops; presence and
-   * fan-out stay on Redis. Off by default: across machines, say where other
-   * nodes reach this one (`host: '0.0.0.0', advertise: 'ws://10.0.0.5:7001'`).
-   */
-  readonly links?: boolean | LinkOptions
-  /** Error classes re-raised as themselves from calls to other nodes' pages (as `SessionOptions.errors`). */
-  readonly errors?: ErrorTable
-  /** Where connection problems with Redis are reported. @default console */
-  readonly logger?: {
-    /** One line per outage and per recovery, and messages that could not be used. */
-    warn(message: string, ...details: unknown[]): void
-  }
-}
+import type { RedisClusterOptions } from './options.js'
+import { NODE_ID, jsonSafe, nodeOf, offeredNames, parseEntry, randomId } from './names.js'
 
 /** Inbox message kinds (first element of the msgpack array). */
 const DELIVER = 0
 const CALL = 1
 const RESULT = 2
 const NODE_CALL = 3
-
-const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/
 
 /** Answers kept while this node's Redis connection for publishing is reconnecting. */
 const MAX_HELD_ANSWERS = 10_000
@@ -610,47 +568,4 @@ class RedisCluster implements Cluster {
     }
     await Promise.all([this.sub, this.pub].map((c) => (c.isOpen ? c.close().catch(() => c.destroy()) : undefined)))
   }
-}
-
-/** The node of a cluster connection id (`<node>:c<n>`). */
-function nodeOf(id: string): string | undefined {
-  const colon = id.lastIndexOf(':')
-  return colon > 0 ? id.slice(0, colon) : undefined
-}
-
-function parseEntry(id: string, node: string, json: string): PresenceEntry {
-  const data = JSON.parse(json) as { identity?: unknown; topics?: string[]; since?: number }
-  return { id, node, identity: data.identity ?? null, topics: data.topics ?? [], since: data.since ?? 0 }
-}
-
-/** Identity as JSON data (presence is read by other processes); what JSON cannot carry becomes its string form. */
-function jsonSafe(value: unknown): unknown {
-  if (value === undefined) return null
-  try {
-    return JSON.parse(JSON.stringify(value)) as unknown
-  } catch {
-    return String(value)
-  }
-}
-
-function randomId(): string {
-  let id = ''
-  const bytes = crypto.getRandomValues(new Uint8Array(10))
-  for (const b of bytes) id += 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]
-  return id
-}
-
-/** The top-level members a node service offers (for "any node offering it"). */
-function offeredNames(root: object): string[] {
-  const router = root as { names?: () => string[] }
-  if (typeof router.names === 'function') return router.names()
-  const names = new Set<string>()
-  for (let o: object | null = root; o && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
-    for (const key of Object.getOwnPropertyNames(o)) {
-      if (key === 'constructor') continue
-      const value = (root as Record<string, unknown>)[key]
-      if (resolvePath(root, key) || (typeof value === 'object' && value !== null)) names.add(key)
-    }
-  }
-  return [...names]
 }
