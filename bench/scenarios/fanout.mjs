@@ -4,7 +4,7 @@
 // has more than MAX_BACKLOG bytes queued in user space; see lib/push.mjs) for --duration s.
 // The clients count what they receive and check the order; the result is notifications delivered
 // per second summed over all members: received / (last receipt - first receipt), client clock.
-import { sleep } from '../lib/stats.mjs'
+import { subscriberCounting } from '../lib/subscribers.mjs'
 
 export const id = 'fanout'
 export const requires = ['topics']
@@ -102,37 +102,5 @@ export const client = {
     }
     return state
   },
-  reset(state) {
-    for (const ctr of state.counters) { ctr.count = 0; ctr.next = 0; ctr.outOfOrder = 0 }
-    state.firstAt = 0
-    state.lastAt = 0
-  },
-  /** Wait until every client has `expected` notifications; give up after timeoutMs, or idleMs without progress. */
-  async wait(state, { expected, timeoutMs, idleMs }) {
-    const total = () => state.counters.reduce((s, c) => s + c.count, 0)
-    const want = expected * state.counters.length
-    const t0 = Date.now()
-    let last = -1
-    let lastChange = t0
-    for (;;) {
-      const got = total()
-      if (got >= want) break
-      const t = Date.now()
-      if (got !== last) { last = got; lastChange = t }
-      if (t - t0 > timeoutMs || t - lastChange > idleMs) break
-      await sleep(10)
-    }
-    const counts = state.counters.map((c) => c.count)
-    return {
-      received: total(),
-      outOfOrder: state.counters.reduce((s, c) => s + c.outOfOrder, 0),
-      minPerClient: Math.min(...counts),
-      maxPerClient: Math.max(...counts),
-      firstAt: state.firstAt,
-      lastAt: state.lastAt,
-    }
-  },
-  async teardown(state) {
-    await Promise.allSettled(state.clients.map((c) => c.close()))
-  },
+  ...subscriberCounting,
 }
