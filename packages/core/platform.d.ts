@@ -34,3 +34,5 @@ declare class TextDecoder {
   constructor(label?: string, options?: { fatal?: boolean; ignoreBOM?: boolean })
   decode(input?: Uint8Array): string
 }
+/** High-resolution time (browsers, Node 16+, Deno, Bun, workers): call latencies for observers. */
+declare var performance: { now(): number }

@@ -13,7 +13,8 @@ import {
   ShuttingDownError, WirecallError, clip, toWireError,
 } from './errors.js'
 import type { SessionConfig } from './options.js'
-import { MessageType } from './protocol.js'
+import type { IncomingObservation, ObservedSession } from './observe.js'
+import { MessageType, type Metadata } from './protocol.js'
 import type { References } from './references.js'
 import { resolvePath, type Handler } from './router.js'
 import { describePeer, type ContextFields, type PeerInfo } from './contextual.js'
@@ -39,11 +40,9 @@ export interface IncomingState {
 }
 
 /** What incoming calls need from their session. */
-export interface IncomingHost extends IncomingState {
+export interface IncomingHost extends IncomingState, ObservedSession {
   readonly config: SessionConfig
-  readonly closed: boolean
   readonly peer: PeerInfo | undefined
-  readonly identity: unknown
   readonly refsTable: References | undefined
   /** Encode a message, undoing the reference exports it counted if it cannot be encoded. */
   encodeFrame(message: unknown[]): Uint8Array | Uint8Array[]
@@ -61,21 +60,22 @@ export const isThenable = (v: unknown): v is PromiseLike<unknown> =>
 // ------------------------------------------------------------ binary calls
 
 /** `[0, id, method, params]`. Returns false when no handler saw the params (the frame's imports can be given back). */
-export function request(s: IncomingHost, id: number, method: string, params: unknown[]): boolean {
+export function request(s: IncomingHost, id: number, method: string, params: unknown[], metadata?: Metadata): boolean {
   if (s.running?.has(id)) {
     // Two live calls under one id could not be told apart (a cancel would reach one, the close
     // only the other's signal): the newcomer is refused and the running one goes on.
     reply(s, id, new ProtocolError(`request id ${id} is already in use by a running call`), undefined, method)
     return false
   }
+  const observation = s.config.observer?.incoming?.(s, method, 'call', metadata)
   const handler = resolve(s, method)
   if (!handler || handler instanceof Error) {
-    reply(s, id, handler ?? new NotFoundError(`no such method: ${clip(method)}`), undefined, method)
+    reply(s, id, handler ?? new NotFoundError(`no such method: ${clip(method)}`), undefined, method, observation)
     return false
   }
   const refused = start(s, method)
   if (refused) {
-    reply(s, id, refused, undefined, method)
+    reply(s, id, refused, undefined, method, observation)
     return false
   }
   let controller: AbortController | undefined
@@ -85,23 +85,25 @@ export function request(s: IncomingHost, id: number, method: string, params: unk
   }
   let result: unknown
   try {
-    result = execute(s, handler, method, params, controller?.signal)
+    result = observation
+      ? observation.run(() => execute(s, handler, method, params, controller?.signal))
+      : execute(s, handler, method, params, controller?.signal)
   } catch (err) {
     finish(s, id, controller)
     // `reply` reads an undefined error as success: a handler that did `throw undefined`
     // must not look like it returned. Same substitution as the async path below.
-    reply(s, id, err ?? new Error('threw ' + String(err)), undefined, method)
+    reply(s, id, err ?? new Error('threw ' + String(err)), undefined, method, observation)
     return true
   }
   if (isThenable(result)) {
     if (!controller) (s.running ??= new Map()).set(id, undefined)
     result.then(
-      (value) => answerLater(s, id, controller, undefined, value, method),
-      (err: unknown) => answerLater(s, id, controller, err ?? new Error('rejected with ' + String(err)), undefined, method),
+      (value) => answerLater(s, id, controller, undefined, value, method, observation),
+      (err: unknown) => answerLater(s, id, controller, err ?? new Error('rejected with ' + String(err)), undefined, method, observation),
     )
   } else {
     finish(s, id, controller)
-    reply(s, id, undefined, result, method)
+    reply(s, id, undefined, result, method, observation)
   }
   return true
 }
@@ -112,9 +114,14 @@ export function cancel(s: IncomingHost, id: number): void {
 }
 
 /** An async handler settled: answer, unless the caller cancelled. Runs in a promise callback, so it never throws. */
-function answerLater(s: IncomingHost, id: number, controller: AbortController | undefined, error: unknown, value: unknown, method: string): void {
+function answerLater(
+  s: IncomingHost, id: number, controller: AbortController | undefined, error: unknown, value: unknown, method: string,
+  observation: IncomingObservation | undefined,
+): void {
   try {
-    if (finish(s, id, controller)) reply(s, id, error, value, method)
+    if (finish(s, id, controller)) reply(s, id, error, value, method, observation)
+    // Nobody is waiting for the answer; the observer still learns how the call ended.
+    else observation?.end(controller?.signal.aborted ? controller.signal.reason : new ConnectionClosedError('connection closed'))
   } catch (err) {
     s.log('error', `[wirecall] could not answer ${clip(method)}:`, err)
   }
@@ -128,17 +135,24 @@ function finish(s: IncomingHost, id: number, controller: AbortController | undef
 }
 
 /** Answer a request; also how a frame we cannot use is refused (`ProtocolError`). */
-export function reply(s: IncomingHost, id: number, error: unknown, result: unknown, method: string): void {
-  if (s.closed) return
+export function reply(
+  s: IncomingHost, id: number, error: unknown, result: unknown, method: string, observation?: IncomingObservation,
+): void {
+  if (s.closed) {
+    observation?.end(error ?? new ConnectionClosedError('connection closed before the answer was sent'))
+    return
+  }
   if (error === undefined) {
     try {
       s.transmit(s.encodeFrame([MessageType.RESPONSE, id, null, result]))
+      observation?.end()
       return
     } catch (err) {
       // Keep library errors (OverloadedError past maxExportedRefs) as themselves for the caller.
       error = WirecallError.is(err) ? err : new TypeError(`result of ${clip(method)} could not be encoded: ${(err as Error).message}`)
     }
   }
+  observation?.end(error)
   logHandlerError(s, method, error)
   // The library's own errors (overload, not found, shutdown...) never carry a stack: it would only
   // show our internals, and a flood of refusals must not cost a stack trace each on the wire.
@@ -170,7 +184,22 @@ export function listen(s: IncomingHost, path: string, listener: Listener): () =>
 }
 
 /** `[2, method, params]`. Returns false when nobody saw the params. */
-export function notification(s: IncomingHost, method: string, params: unknown[]): boolean {
+export function notification(s: IncomingHost, method: string, params: unknown[], metadata?: Metadata): boolean {
+  const observation = s.config.observer?.incoming?.(s, method, 'notification', metadata)
+  if (observation) {
+    let seen = false
+    try {
+      seen = observation.run(() => deliverNotification(s, method, params))
+    } finally {
+      // A notification's observation covers its delivery; async handlers are not awaited (no one gets an answer).
+      observation.end(seen ? undefined : new NotFoundError(`no such method: ${clip(method)}`))
+    }
+    return seen
+  }
+  return deliverNotification(s, method, params)
+}
+
+function deliverNotification(s: IncomingHost, method: string, params: unknown[]): boolean {
   const listeners = s.listeners?.get(method)
   if (listeners) {
     for (const listener of [...listeners]) runNotificationHandler(s, method, () => listener(...params))
@@ -224,6 +253,16 @@ function runNotificationHandler(s: IncomingHost, method: string, run: () => unkn
  * counted like the same calls sent as binary frames.
  */
 export function textCall(s: IncomingHost, method: string, params: unknown[]): Promise<unknown> {
+  const observation = s.config.observer?.incoming?.(s, method, 'call', undefined)
+  if (!observation) return runTextCall(s, method, params, runDirectly)
+  const settled = runTextCall(s, method, params, (run) => observation.run(run))
+  settled.then(() => observation.end(), (err: unknown) => observation.end(err))
+  return settled
+}
+
+const runDirectly = <T>(run: () => T): T => run()
+
+function runTextCall(s: IncomingHost, method: string, params: unknown[], within: <T>(run: () => T) => T): Promise<unknown> {
   const handler = resolve(s, method)
   if (!handler || handler instanceof Error) return Promise.reject(handler ?? new NotFoundError(`no such method: ${clip(method)}`))
   const refused = start(s, method)
@@ -235,7 +274,7 @@ export function textCall(s: IncomingHost, method: string, params: unknown[]): Pr
   }
   let result: unknown
   try {
-    result = execute(s, handler, method, params, controller?.signal)
+    result = within(() => execute(s, handler, method, params, controller?.signal))
   } catch (err) {
     done()
     logHandlerError(s, method, err)

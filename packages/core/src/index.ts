@@ -23,3 +23,11 @@ export type { ValueType, ValueClass } from './codec.js'
 export { ExtData, DecodeError } from './msgpack.js'
 export { jsonRpc, type TextProtocol, type TextPeer } from './json-rpc.js'
 export type { Transport, TransportReceiver } from './transport.js'
+export {
+  combineObservers, type Observer, type ObservedSession, type OutgoingObservation, type IncomingObservation,
+  type MessageKind, type Metadata,
+} from './observe.js'
+export {
+  createMetrics, outcomeOf, LATENCY_BUCKETS_MS, MAX_TRACKED_METHODS,
+  type Metrics, type MetricsSnapshot, type MethodMetrics, type SessionMetrics,
+} from './metrics.js'

@@ -7,6 +7,7 @@ import type { PeerInfo } from './contextual.js'
 import { errorPolicy, type ErrorClass, type ErrorPolicy, type ErrorPolicyOptions, type ErrorTable } from './errors.js'
 import type { TextProtocol } from './json-rpc.js'
 import { resolveLimits, type Limits } from './limits.js'
+import { guardObserver, type Observer } from './observe.js'
 
 /** Where wirecall reports what it cannot send back to anyone. */
 export interface Logger {
@@ -93,6 +94,12 @@ export interface SessionOptions extends ErrorPolicyOptions {
    * per server; a client session has none.
    */
   readonly budget?: SharedBudget
+  /**
+   * Told about every call, notification and byte (metrics, tracing): one
+   * observer or several, e.g. `[createMetrics(), openTelemetry()]`.
+   * @default none: nothing is measured and nothing is paid.
+   */
+  readonly observer?: Observer | readonly Observer[]
 }
 
 /** Counters for debugging and leak checks. */
@@ -123,10 +130,15 @@ export interface SessionConfig {
   readonly logger: Logger
   readonly textFrames: TextProtocol | undefined
   readonly budget: SharedBudget | undefined
+  /** Guarded (a throwing hook is logged), or undefined when nothing observes. */
+  readonly observer: Observer | undefined
 }
 
 /** Default timeout of outgoing calls (`SessionOptions.timeout`): long enough for real work, short enough that a lost reply never hangs a UI. */
 export const DEFAULT_TIMEOUT_MS = 30_000
+
+const hasObserver = (o: SessionOptions['observer']): o is Observer | readonly Observer[] =>
+  o !== undefined && (!Array.isArray(o) || o.length > 0)
 
 const configs = new WeakMap<SessionOptions, SessionConfig>()
 
@@ -144,6 +156,7 @@ export function configOf(options: SessionOptions): SessionConfig {
       logger: options.logger ?? console,
       textFrames: options.textFrames,
       budget: options.budget,
+      observer: hasObserver(options.observer) ? guardObserver(options.observer!, options.logger ?? console) : undefined,
     }
     configs.set(options, config)
   }

@@ -7,11 +7,11 @@
  */
 
 export const MessageType = {
-  /** `[0, msgid, method, params]` */
+  /** `[0, msgid, method, params]`, or `[0, msgid, method, params, metadata]` */
   REQUEST: 0,
   /** `[1, msgid, error, result]` */
   RESPONSE: 1,
-  /** `[2, method, params]` */
+  /** `[2, method, params]`, or `[2, method, params, metadata]` */
   NOTIFICATION: 2,
   /** `[3, msgid]`: the caller gave up on request msgid (abort or timeout); the handler's signal fires. */
   CANCEL: 3,
@@ -22,10 +22,18 @@ export const MessageType = {
 /** Largest msgid: msgpack-rpc ids are uint32. */
 export const MAX_MSGID = 0xffff_ffff
 
+/**
+ * The optional trailing element of a request or notification: string keys to
+ * string values (W3C trace context: `traceparent`, `tracestate`). A plain
+ * msgpack-rpc peer never sends it and ignores it; a value of any other shape
+ * is ignored here too.
+ */
+export type Metadata = Readonly<Record<string, string>>
+
 export type Message =
-  | { type: 0; id: number; method: string; params: unknown[] }
+  | { type: 0; id: number; method: string; params: unknown[]; metadata: Metadata | undefined }
   | { type: 1; id: number; error: unknown; result: unknown }
-  | { type: 2; method: string; params: unknown[] }
+  | { type: 2; method: string; params: unknown[]; metadata: Metadata | undefined }
   | { type: 3; id: number }
   | { type: 4; releases: number[] }
 
@@ -61,7 +69,7 @@ export function parseMessage(frame: unknown): Message {
       if (frame.length < 4) throw new FrameError('request must be [0, msgid, method, params]', id)
       if (typeof method !== 'string' || method.length === 0) throw new FrameError('method must be a non-empty string', id)
       if (!Array.isArray(params)) throw new FrameError('params must be an array', id)
-      return { type: 0, id, method, params }
+      return { type: 0, id, method, params, metadata: frame.length > 4 ? metadataOf(frame[4]) : undefined }
     }
     case 1: {
       const id: unknown = frame[1], error: unknown = frame[2], result: unknown = frame[3]
@@ -73,7 +81,7 @@ export function parseMessage(frame: unknown): Message {
       if (typeof method !== 'string' || method.length === 0 || !Array.isArray(params) || frame.length < 3) {
         throw new FrameError('notification must be [2, method, params]')
       }
-      return { type: 2, method, params }
+      return { type: 2, method, params, metadata: frame.length > 3 ? metadataOf(frame[3]) : undefined }
     }
     case 3: {
       const id = frame[1]
@@ -90,6 +98,23 @@ export function parseMessage(frame: unknown): Message {
     default:
       throw new FrameError(`unknown message type ${typeof type === 'number' ? type : typeof type}`, isId(frame[1]) ? frame[1] : undefined)
   }
+}
+
+/** Most metadata entries read from one message; the rest are ignored (a peer cannot make us copy a huge map). */
+export const MAX_METADATA_ENTRIES = 8
+
+/** The metadata slot if it has the documented shape (string keys to strings), else undefined. */
+function metadataOf(value: unknown): Metadata | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || ArrayBuffer.isView(value)) return undefined
+  let metadata: Record<string, string> | undefined
+  let taken = 0
+  for (const key in value) {
+    const entry: unknown = (value as Record<string, unknown>)[key]
+    if (typeof entry !== 'string') continue
+    ;(metadata ??= Object.create(null) as Record<string, string>)[key] = entry
+    if (++taken === MAX_METADATA_ENTRIES) break
+  }
+  return metadata
 }
 
 /**

@@ -100,6 +100,7 @@ export class Session<RemoteService = unknown> {
     this.identity = options.identity
     this.bridge = new SessionBridge(this)
     transport.start(this.bridge)
+    this.config.observer?.sessionOpened?.(this)
   }
 
   /** The peer's address, as far as the transport knows. */
@@ -163,16 +164,23 @@ export class Session<RemoteService = unknown> {
       return Promise.reject(new OverloadedError(`cannot call ${clip(path)}: peer is not reading (${buffered} bytes queued)`))
     }
     const id = this.allocateId()
+    const observation = this.config.observer?.outgoing?.(this, path, 'call')
     let frame: Uint8Array | Uint8Array[]
     try {
-      frame = this.encodeFrame([MessageType.REQUEST, id, path, args])
+      frame = this.encodeFrame(observation?.metadata
+        ? [MessageType.REQUEST, id, path, args, observation.metadata]
+        : [MessageType.REQUEST, id, path, args])
     } catch (err) {
-      return Promise.reject(encodeFailure(path, err))
+      const failure = encodeFailure(path, err)
+      observation?.end(failure)
+      return Promise.reject(failure)
     }
     const timeout = options?.timeout ?? this.config.defaultTimeout
     const promise = this.pending.add(id, path, timeout, signal, signal ? () => this.abortCall(id, path, signal) : undefined)
     if (debug.enabled) debug(`${this.peerLabel ?? 'peer'} sent request #${id} ${path}`)
     this.transmit(frame)
+    // The caller's promise is returned as is; this branch handles its own rejection.
+    if (observation) promise.then(() => observation.end(), (err: unknown) => observation.end(err))
     return promise
   }
 
@@ -180,7 +188,17 @@ export class Session<RemoteService = unknown> {
   sendNotification(path: string, args: unknown[]): void {
     if (this.isClosed) return
     if (debug.enabled) debug(`${this.peerLabel ?? 'peer'} sent notification ${path}`)
-    this.transmit(this.encodeFrame([MessageType.NOTIFICATION, path, args]))
+    const observation = this.config.observer?.outgoing?.(this, path, 'notification')
+    if (!observation) return this.transmit(this.encodeFrame([MessageType.NOTIFICATION, path, args]))
+    try {
+      this.transmit(this.encodeFrame(observation.metadata
+        ? [MessageType.NOTIFICATION, path, args, observation.metadata]
+        : [MessageType.NOTIFICATION, path, args]))
+    } catch (err) {
+      observation.end(err)
+      throw err
+    }
+    observation.end()
   }
 
   /**
@@ -241,10 +259,14 @@ export class Session<RemoteService = unknown> {
 
   /** Send a frame encoded by `encodeBroadcast`. Returns false when dropped (closed or slow peer). */
   sendEncoded(frame: Uint8Array): boolean {
-    if (this.isClosed) return false
+    const observer = this.config.observer
     const buffered = this.transport.bufferedAmount
-    if (buffered !== undefined && buffered > this.limits.sendHighWaterMark) return false
+    if (this.isClosed || (buffered !== undefined && buffered > this.limits.sendHighWaterMark)) {
+      observer?.dropped?.(this)
+      return false
+    }
     this.transport.send(frame)
+    observer?.bytes?.(this, 'out', frame.byteLength)
     return true
   }
 
@@ -296,11 +318,20 @@ export class Session<RemoteService = unknown> {
   transmit(frame: Uint8Array | Uint8Array[] | string): void {
     if (Array.isArray(frame)) this.transport.sendParts!(frame)
     else this.transport.send(frame)
+    if (this.config.observer?.bytes) this.countSent(frame)
   }
 
   /** @internal Send a message that carries no references (cancel, release). */
   sendControl(message: unknown[]): void {
-    if (!this.isClosed) this.transport.send(this.config.codec.encode(message, undefined))
+    if (!this.isClosed) this.transmit(this.config.codec.encode(message, undefined))
+  }
+
+  private countSent(frame: Uint8Array | Uint8Array[] | string): void {
+    let count = 0
+    if (typeof frame === 'string') count = frame.length // UTF-16 units; exact for the ASCII JSON-RPC mostly is
+    else if (Array.isArray(frame)) for (const part of frame) count += part.byteLength
+    else count = frame.byteLength
+    this.config.observer!.bytes!(this, 'out', count)
   }
 
   private abortCall(id: number, path: string, signal: AbortSignal): void {
@@ -328,6 +359,7 @@ export class Session<RemoteService = unknown> {
   /** @internal One frame from the transport. */
   receive(frame: Uint8Array | string): void {
     if (this.isClosed) return
+    this.config.observer?.bytes?.(this, 'in', typeof frame === 'string' ? frame.length : frame.byteLength)
     if (typeof frame === 'string') return this.receiveText(frame)
     const limits = this.limits
     if (frame.byteLength > limits.maxFrameBytes) {
@@ -364,7 +396,7 @@ export class Session<RemoteService = unknown> {
   private dispatch(message: Message): boolean {
     switch (message.type) {
       case MessageType.REQUEST:
-        return incoming.request(this, message.id, message.method, message.params)
+        return incoming.request(this, message.id, message.method, message.params, message.metadata)
       case MessageType.RESPONSE: {
         const error = message.error == null ? undefined : fromWireError(message.error, this.peerLabel, this.config.errorTable)
         if (this.pendingTable?.settle(message.id, error, message.result)) return true
@@ -372,7 +404,7 @@ export class Session<RemoteService = unknown> {
         return false
       }
       case MessageType.NOTIFICATION:
-        return incoming.notification(this, message.method, message.params)
+        return incoming.notification(this, message.method, message.params, message.metadata)
       case MessageType.CANCEL:
         incoming.cancel(this, message.id)
         return true
@@ -450,6 +482,7 @@ export class Session<RemoteService = unknown> {
     this.pendingTable?.rejectAll(() => new ConnectionClosedError(`connection closed before the call settled${why}`))
     incoming.abortAll(this, why)
     this.refsTable?.closeAll()
+    this.config.observer?.sessionClosed?.(this)
     const logger: Logger = this.config.logger
     const suppressed = this.logLimiter?.takeSuppressed()
     if (suppressed) this.reportSuppressed(suppressed)
