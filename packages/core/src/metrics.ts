@@ -23,6 +23,9 @@ export const LATENCY_BUCKETS_MS: readonly number[] = [
  */
 export const MAX_TRACKED_METHODS = 256
 
+/** Where methods past `MAX_TRACKED_METHODS` are counted. */
+const OTHER = '(other)'
+
 /** The outcome key of a call that succeeded. */
 export const OK = 'ok'
 
@@ -83,8 +86,10 @@ export interface MetricsSnapshot {
   readonly callsOut: readonly MethodMetrics[]
   /** Incoming notifications by method. */
   readonly notificationsIn: readonly MethodMetrics[]
-  /** Outgoing notifications by method (topic fan-outs are counted in `dropped` and bytes, not here). */
+  /** Outgoing notifications to one peer, by method. */
   readonly notificationsOut: readonly MethodMetrics[]
+  /** Fan-outs (topics, `all`, `to(ids)`) by audience: each counts once, whatever the number of members. */
+  readonly fanouts: readonly MethodMetrics[]
   readonly bytesIn: number
   readonly bytesOut: number
   /** Notifications dropped (slow consumers or closed members). */
@@ -120,7 +125,12 @@ class MethodTable {
     const key = method.charCodeAt(0) === 35 /* # */ ? '#ref' : method
     let counter = this.methods.get(key)
     if (counter) return counter
-    if (this.methods.size >= MAX_TRACKED_METHODS) return this.get('(other)')
+    if (this.methods.size >= MAX_TRACKED_METHODS) {
+      // One more entry past the bound, for everything else.
+      counter = this.methods.get(OTHER)
+      if (!counter) this.methods.set(OTHER, (counter = new MethodCounter(OTHER)))
+      return counter
+    }
     counter = new MethodCounter(key)
     this.methods.set(key, counter)
     return counter
@@ -243,6 +253,7 @@ export function createMetrics(): Metrics {
   let callsOut = new MethodTable()
   let notificationsIn = new MethodTable()
   let notificationsOut = new MethodTable()
+  let fanouts = new MethodTable()
   let sessionsOpened = 0
   let dropped = 0
   let bytesIn = 0
@@ -271,6 +282,12 @@ export function createMetrics(): Metrics {
       dropped++
       const counter = sessions.get(session)
       if (counter) counter.dropped++
+    },
+    fanout(_method, audience): OutgoingObservation {
+      const counter = fanouts.get(audience)
+      counter.count++
+      counter.inFlight++
+      return { end: (error) => counter.settle(error, undefined) }
     },
     outgoing(session, method, kind): OutgoingObservation {
       const counter = (kind === 'call' ? callsOut : notificationsOut).get(method)
@@ -319,6 +336,7 @@ export function createMetrics(): Metrics {
         callsOut: callsOut.list(),
         notificationsIn: notificationsIn.list(),
         notificationsOut: notificationsOut.list(),
+        fanouts: fanouts.list(),
         bytesIn,
         bytesOut,
         dropped,
@@ -331,6 +349,7 @@ export function createMetrics(): Metrics {
       callsOut = new MethodTable()
       notificationsIn = new MethodTable()
       notificationsOut = new MethodTable()
+      fanouts = new MethodTable()
       sessionsOpened = sessions.size
       dropped = bytesIn = bytesOut = 0
       for (const [session] of sessions) sessions.set(session, new SessionCounter(session))

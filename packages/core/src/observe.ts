@@ -58,6 +58,12 @@ export interface Observer {
   outgoing?(session: ObservedSession, method: string, kind: MessageKind): OutgoingObservation | undefined
   /** The peer's call or notification arrived, with the metadata it carried. */
   incoming?(session: ObservedSession, method: string, kind: MessageKind, metadata: Metadata | undefined): IncomingObservation | undefined
+  /**
+   * A notification is encoded once for many sessions (a topic, `all`, `to(ids)`):
+   * `audience` names it (the topic, `(all)`, `(to)`). The observation ends once
+   * the frame is encoded; its metadata reaches every member.
+   */
+  fanout?(method: string, audience: string): OutgoingObservation | undefined
   /** Bytes of whole WebSocket messages received (`in`) or sent (`out`). */
   bytes?(session: ObservedSession, direction: 'in' | 'out', count: number): void
   /** A notification for this session was dropped (slow consumer over `sendHighWaterMark`, or closed). */
@@ -65,6 +71,19 @@ export interface Observer {
 }
 
 const runDirectly = <T>(handler: () => T): T => handler()
+
+/** Several outgoing observations as one: the last metadata wins the slot. */
+function combineOutgoing(observations: (OutgoingObservation | undefined)[]): OutgoingObservation | undefined {
+  let metadata: Metadata | undefined
+  const ends: OutgoingObservation[] = []
+  for (const observation of observations) {
+    if (!observation) continue
+    ends.push(observation)
+    if (observation.metadata) metadata = observation.metadata
+  }
+  if (ends.length === 0) return undefined
+  return { metadata, end: (error) => { for (const e of ends) e.end(error) } }
+}
 
 /**
  * One observer out of several (`observer: [metrics, tracing]`): hooks run in
@@ -79,18 +98,8 @@ export function combineObservers(observers: readonly Observer[]): Observer {
     sessionClosed: (session) => { for (const o of list) o.sessionClosed?.(session) },
     bytes: (session, direction, count) => { for (const o of list) o.bytes?.(session, direction, count) },
     dropped: (session) => { for (const o of list) o.dropped?.(session) },
-    outgoing(session, method, kind) {
-      let metadata: Metadata | undefined
-      const ends: OutgoingObservation[] = []
-      for (const o of list) {
-        const observation = o.outgoing?.(session, method, kind)
-        if (!observation) continue
-        ends.push(observation)
-        if (observation.metadata) metadata = observation.metadata
-      }
-      if (ends.length === 0) return undefined
-      return { metadata, end: (error) => { for (const e of ends) e.end(error) } }
-    },
+    fanout: (method, audience) => combineOutgoing(list.map((o) => o.fanout?.(method, audience))),
+    outgoing: (session, method, kind) => combineOutgoing(list.map((o) => o.outgoing?.(session, method, kind))),
     incoming(session, method, kind, metadata) {
       const observations: IncomingObservation[] = []
       for (const o of list) {
@@ -147,6 +156,16 @@ export function guardObserver(observer: Observer | readonly Observer[], logger: 
   if (o.sessionClosed) guarded.sessionClosed = (session) => { try { o.sessionClosed!(session) } catch (err) { failed('sessionClosed', err) } }
   if (o.bytes) guarded.bytes = (session, direction, count) => { try { o.bytes!(session, direction, count) } catch (err) { failed('bytes', err) } }
   if (o.dropped) guarded.dropped = (session) => { try { o.dropped!(session) } catch (err) { failed('dropped', err) } }
+  if (o.fanout) {
+    guarded.fanout = (method, audience) => {
+      try {
+        return guardEnd(o.fanout!(method, audience), 'fanout')
+      } catch (err) {
+        failed('fanout', err)
+        return undefined
+      }
+    }
+  }
   if (o.outgoing) {
     guarded.outgoing = (session, method, kind) => {
       try {

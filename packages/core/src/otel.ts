@@ -99,6 +99,16 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): Observer {
     bytes: (_session, direction, count) => bytesCounter.add(count, { 'rpc.system': system, direction }),
     dropped: () => dropCounter.add(1, { 'rpc.system': system }),
 
+    fanout(path, audience): OutgoingObservation {
+      const parent = context.active()
+      const { service, method } = splitMethod(path)
+      const attributes: Attributes = { 'rpc.system': system, 'rpc.method': method, 'messaging.destination.name': audience }
+      if (service !== undefined) attributes['rpc.service'] = service
+      const span = tracer.startSpan(`${audience} publish`, { kind: SpanKind.PRODUCER, attributes }, parent)
+      const metadata = inject(trace.setSpan(parent, span), span)
+      return { metadata, end: (error) => finish(span, undefined, attributes, 0, error) }
+    },
+
     outgoing(session, path, kind: MessageKind): OutgoingObservation {
       const parent = context.active()
       const attributes = attributesOf(path, session)

@@ -251,10 +251,26 @@ export class Session<RemoteService = unknown> {
     return this.closing.promise
   }
 
-  /** Encode a notification once for many sessions (topic fan-out). Data only: no references. */
-  static encodeBroadcast(path: string, args: unknown[], options: SessionOptions = {}): Uint8Array {
+  /**
+   * Encode a notification once for many sessions (topic fan-out). Data only:
+   * no references. `audience` names the fan-out for observers (a topic name,
+   * `(all)`, `(to)`); an observer's metadata (trace context) rides in the
+   * frame, so every member's handler joins the sender's trace.
+   */
+  static encodeBroadcast(path: string, args: unknown[], options: SessionOptions = {}, audience = '(broadcast)'): Uint8Array {
     // The members' codec, so their registered value types cross as themselves.
-    return configOf(options).codec.encode([MessageType.NOTIFICATION, path, args], undefined)
+    const config = configOf(options)
+    const observation = config.observer?.fanout?.(path, audience)
+    if (!observation) return config.codec.encode([MessageType.NOTIFICATION, path, args], undefined)
+    try {
+      const message = observation.metadata ? [MessageType.NOTIFICATION, path, args, observation.metadata] : [MessageType.NOTIFICATION, path, args]
+      const frame = config.codec.encode(message, undefined)
+      observation.end()
+      return frame
+    } catch (err) {
+      observation.end(err)
+      throw err
+    }
   }
 
   /** Send a frame encoded by `encodeBroadcast`. Returns false when dropped (closed or slow peer). */

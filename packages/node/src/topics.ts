@@ -148,7 +148,7 @@ export class Topics<ClientService> implements TopicRegistry<ClientService> {
 
   private broadcast(target: { topic: string } | { all: true }): Broadcast<ClientService> {
     const send = (path: string, args: unknown[]): FanoutResult => {
-      const frame = Session.encodeBroadcast(path, args, this.options)
+      const frame = Session.encodeBroadcast(path, args, this.options, 'topic' in target ? target.topic : '(all)')
       const members = 'topic' in target ? (this.groups.get(target.topic) ?? NONE) : this.connections
       const result = this.deliverTo(members, frame)
       this.cluster?.publish(target, frame)
@@ -158,7 +158,7 @@ export class Topics<ClientService> implements TopicRegistry<ClientService> {
   }
 
   private sendTo(receivers: Iterable<Connection<ClientService> | string>, path: string, args: unknown[]): FanoutResult {
-    const frame = Session.encodeBroadcast(path, args, this.options)
+    const frame = Session.encodeBroadcast(path, args, this.options, '(to)')
     const local: Connection<ClientService>[] = []
     const remote: string[] = []
     for (const r of receivers) {

@@ -1,0 +1,174 @@
+/**
+ * @wirecall/core/otel with the OpenTelemetry SDK: one trace across a call
+ * and the callback it makes, span kinds, names, attributes and statuses for
+ * success, remote error, timeout and abort, and duration histograms.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base'
+import { MeterProvider, MetricReader, type HistogramMetricData } from '@opentelemetry/sdk-metrics'
+import { ErrorCode, Router, service, withContext } from '../src/index.js'
+import { createBroadcast } from '../src/internal.js'
+import { openTelemetry } from '../src/otel.js'
+import { allowLiveRefs, pair, rejection } from './harness.js'
+
+class Refused extends Error {
+  code = 'E_REFUSED'
+}
+
+class TestReader extends MetricReader {
+  protected async onForceFlush(): Promise<void> {}
+  protected async onShutdown(): Promise<void> {}
+}
+
+const exporter = new InMemorySpanExporter()
+const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] })
+const tracer = provider.getTracer('test')
+const contextManager = new AsyncLocalStorageContextManager()
+
+beforeAll(() => {
+  context.setGlobalContextManager(contextManager.enable())
+})
+afterAll(() => {
+  context.disable()
+})
+beforeEach(() => exporter.reset())
+
+const api = new Router()
+  .add('math', service({ add: (a: number, b: number) => a + b }))
+  .add('work', service({
+    // Calls back into the caller's page: that call must join the same trace.
+    run: async (report: (step: string) => Promise<string>) => `done after ${await report('half')}`,
+    fail: () => { throw new Refused('no') },
+    slow: withContext(({ signal }) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)))),
+  }))
+type Api = {
+  math: { add(a: number, b: number): number }
+  work: { run(report: (step: string) => Promise<string>): Promise<string>; fail(): void; slow(): Promise<void> }
+}
+
+const spans = (): ReadableSpan[] => exporter.getFinishedSpans()
+const named = (name: string, kind: SpanKind) => spans().find((s) => s.name === name && s.kind === kind)
+
+describe('openTelemetry()', () => {
+  it('continues the caller\'s trace through the handler and a callback back into the caller', async () => {
+    const { client, server } = pair<Api>({ service: api, observer: openTelemetry({ tracer }) }, { observer: openTelemetry({ tracer }) })
+    allowLiveRefs(client, server) // the callback stays exported until the server's proxy is collected
+    const result = await tracer.startActiveSpan('click', async (root) => {
+      try {
+        return await client.remote.work.run(async (step) => `ack ${step}`)
+      } finally {
+        root.end()
+      }
+    })
+    expect(result).toBe('done after ack half')
+
+    const root = named('click', SpanKind.INTERNAL)!
+    const clientCall = named('work.run', SpanKind.CLIENT)!
+    const serverCall = named('work.run', SpanKind.SERVER)!
+    const callbackOut = spans().find((s) => s.kind === SpanKind.CLIENT && s.name.startsWith('#'))!
+    const callbackIn = spans().find((s) => s.kind === SpanKind.SERVER && s.name.startsWith('#'))!
+    for (const span of [clientCall, serverCall, callbackOut, callbackIn]) {
+      expect(span, 'every hop has a span').toBeDefined()
+      expect(span.spanContext().traceId).toBe(root.spanContext().traceId)
+    }
+    expect(clientCall.parentSpanContext?.spanId).toBe(root.spanContext().spanId)
+    expect(serverCall.parentSpanContext?.spanId).toBe(clientCall.spanContext().spanId)
+    expect(serverCall.parentSpanContext?.isRemote).toBe(true)
+    expect(callbackOut.parentSpanContext?.spanId).toBe(serverCall.spanContext().spanId)
+    expect(callbackIn.parentSpanContext?.spanId).toBe(callbackOut.spanContext().spanId)
+    expect(serverCall.attributes).toMatchObject({ 'rpc.system': 'wirecall', 'rpc.service': 'work', 'rpc.method': 'run' })
+    expect(serverCall.status.code).toBe(SpanStatusCode.UNSET)
+  })
+
+  it('without a caller span, the handler starts a trace of its own', async () => {
+    const { client } = pair<Api>({ service: api, observer: openTelemetry({ tracer }) })
+    expect(await client.remote.math.add(1, 2)).toBe(3)
+    const server = named('math.add', SpanKind.SERVER)!
+    expect(server.parentSpanContext).toBeUndefined()
+  })
+
+  it('marks remote errors, timeouts and aborts with status ERROR and error.type', async () => {
+    const { client } = pair<Api>({ service: api, observer: openTelemetry({ tracer }) }, { observer: openTelemetry({ tracer }) })
+    expect((await rejection(client.remote.work.fail())).code).toBe('E_REFUSED')
+    expect((await rejection(client.with({ timeout: 20 }).remote.work.slow())).code).toBe(ErrorCode.TIMEOUT)
+    const controller = new AbortController()
+    const aborted = client.with({ signal: controller.signal }).remote.work.slow()
+    controller.abort()
+    expect((await rejection(aborted)).code).toBe(ErrorCode.ABORTED)
+    await new Promise((r) => setTimeout(r, 20))
+
+    const failClient = named('work.fail', SpanKind.CLIENT)!
+    const failServer = named('work.fail', SpanKind.SERVER)!
+    for (const span of [failClient, failServer]) {
+      expect(span.status.code).toBe(SpanStatusCode.ERROR)
+      expect(span.attributes['error.type']).toBe('E_REFUSED')
+    }
+    const slow = spans().filter((s) => s.name === 'work.slow' && s.kind === SpanKind.CLIENT).map((s) => s.attributes['error.type'])
+    expect(slow.sort()).toEqual([ErrorCode.ABORTED, ErrorCode.TIMEOUT])
+    const slowServer = spans().filter((s) => s.name === 'work.slow' && s.kind === SpanKind.SERVER)
+    expect(slowServer).toHaveLength(2)
+    for (const span of slowServer) expect(span.status.code).toBe(SpanStatusCode.ERROR)
+  })
+
+  it('writes W3C traceparent in the metadata slot even with no propagator registered', async () => {
+    const { client, clientTransport } = pair<Api>({ service: api }, { observer: openTelemetry({ tracer }) })
+    clientTransport.log = true
+    await client.remote.math.add(1, 1)
+    const { decode } = await import('@msgpack/msgpack')
+    const request = decode(clientTransport.sent[0] as Uint8Array) as unknown[]
+    expect(request).toHaveLength(5)
+    expect((request[4] as Record<string, string>).traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/)
+    const span = named('math.add', SpanKind.CLIENT)!
+    expect((request[4] as Record<string, string>).traceparent).toContain(span.spanContext().spanId)
+  })
+
+  it('records rpc.client.duration and rpc.server.duration histograms with the outcome', async () => {
+    const reader = new TestReader()
+    const meterProvider = new MeterProvider({ readers: [reader] })
+    const meter = meterProvider.getMeter('test')
+    const { client } = pair<Api>({ service: api, observer: openTelemetry({ tracer, meter }) }, { observer: openTelemetry({ tracer, meter }) })
+    for (let i = 0; i < 3; i++) await client.remote.math.add(i, i)
+    await rejection(client.remote.work.fail())
+    const { resourceMetrics } = await reader.collect()
+    const all = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics)
+    const server = all.find((m) => m.descriptor.name === 'rpc.server.duration') as HistogramMetricData
+    const points = server.dataPoints.map((p) => ({ method: p.attributes['rpc.method'], error: p.attributes['error.type'], count: p.value.count }))
+    expect(points).toEqual(expect.arrayContaining([
+      { method: 'add', error: undefined, count: 3 },
+      { method: 'fail', error: 'E_REFUSED', count: 1 },
+    ]))
+    const client_ = all.find((m) => m.descriptor.name === 'rpc.client.duration') as HistogramMetricData
+    expect(client_.dataPoints.reduce((n, p) => n + p.value.count, 0)).toBe(4)
+    await meterProvider.shutdown()
+  })
+
+  it('a topic fan-out carries the publisher\'s trace to every member\'s handler', async () => {
+    const serverOptions = { observer: openTelemetry({ tracer }) }
+    const received: string[] = []
+    const members = [0, 1].map(() => pair({ ...serverOptions }, {
+      service: service({ tick: (n: number) => void received.push(`tick ${n}`) }),
+      observer: openTelemetry({ tracer }),
+    }))
+    const topic = createBroadcast(() => members.map((m) => m.server), undefined, serverOptions)
+    tracer.startActiveSpan('publish-job', (root) => {
+      topic.send('tick', [1])
+      root.end()
+    })
+    await new Promise((r) => setTimeout(r, 10))
+    expect(received).toEqual(['tick 1', 'tick 1'])
+    const root = named('publish-job', SpanKind.INTERNAL)!
+    const producer = spans().find((s) => s.kind === SpanKind.PRODUCER)!
+    expect(producer.parentSpanContext?.spanId).toBe(root.spanContext().spanId)
+    const consumers = spans().filter((s) => s.kind === SpanKind.CONSUMER && s.name === 'tick')
+    expect(consumers).toHaveLength(2)
+    for (const c of consumers) expect(c.parentSpanContext?.spanId).toBe(producer.spanContext().spanId)
+  })
+
+  it('keeps no span open when the tracer is the API\'s no-op (no provider registered)', async () => {
+    const { client } = pair<Api>({ service: api, observer: openTelemetry({ tracer: trace.getTracer('none') }) })
+    expect(await client.remote.math.add(2, 2)).toBe(4)
+    expect(spans()).toHaveLength(0)
+  })
+})
