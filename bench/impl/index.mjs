@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url'
 import { dirname, join } from 'node:path'
 
 export const FLOOR = 'raw'
-export const IMPL_IDS = ['raw', 'wirecall', 'birpc', 'rpc-websockets', 'socket.io', 'capnweb', 'trpc']
+export const IMPL_IDS = ['raw', 'wirecall', 'wirecall-metrics', 'birpc', 'rpc-websockets', 'socket.io', 'capnweb', 'trpc']
 
 const here = dirname(new URL(import.meta.url).pathname)
 

@@ -11,7 +11,8 @@ export const description = 'serve()/connect() from @wirecall/node, service() fro
 export const capabilities = { callback: true, topics: true, browser: true, page: true, cluster: true }
 
 /** allowedOrigins: for the page scenario, whose page is served from another port (another origin). */
-export async function startServer({ host = '127.0.0.1', allowedOrigins } = {}) {
+/** `observer`: for the `wirecall-metrics` variant (metrics on, same server otherwise). */
+export async function startServer({ host = '127.0.0.1', allowedOrigins, observer } = {}) {
   // serve() on our own http.Server (documented `server` option) only so that the fan-out scenario
   // can read every TCP socket's write queue, the same measure as for the other implementations.
   const http = createServer()
@@ -24,6 +25,7 @@ export async function startServer({ host = '127.0.0.1', allowedOrigins } = {}) {
   const server = await serve({
     server: http,
     ...(allowedOrigins ? { allowedOrigins } : {}),
+    ...(observer ? { observer } : {}),
     service: service({
       add: (a, b) => a + b,
       echo: (buf) => buf,
@@ -95,9 +97,10 @@ export async function clusterSubscribed(command, { prefix, topic, nodes }) {
   return count >= nodes
 }
 
-export async function createClient(port, { onTick, methods } = {}) {
+export async function createClient(port, { onTick, methods, observer } = {}) {
   // A page-side service only when the scenario needs one (the other scenarios stay as before).
-  const client = await connect(`ws://127.0.0.1:${port}`, onTick ? { service: service({ tick: onTick, ...methods }) } : undefined)
+  const options = onTick ? { service: service({ tick: onTick, ...methods }) } : undefined
+  const client = await connect(`ws://127.0.0.1:${port}`, observer ? { ...options, observer } : options)
   return {
     call: (a, b) => client.remote.add(a, b),
     echo: async (buf) => toU8(await client.remote.echo(buf)),
