@@ -28,12 +28,13 @@ import { createReadStream, statSync } from 'node:fs'
 import { extname, join, normalize, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { release, service, withContext, type CallContext } from '@wirecall/core'
+import { createMetrics, release, service, withContext, type CallContext } from '@wirecall/core'
 import { serve, type Cluster, type Connection } from '@wirecall/node'
 import {
   INVALID_OPERAND,
   type ClientInfo,
   type Metrics,
+  type OperatorView,
   type PageApi,
   type PingResult,
   type SubscribeResult,
@@ -370,7 +371,15 @@ function pushMetrics(): void {
 
 // ---------------------------------------------------------------- the service
 
+/** What every connection does, for the operator panel (operator.html): the server's observer. */
+const serverMetrics = createMetrics()
+
 const api = service({
+  operator: (): OperatorView => ({
+    metrics: serverMetrics.snapshot(),
+    names: Object.fromEntries([...clients].map(([id, c]) => [id, c.info.name ?? '…'])),
+    ...(wc.nodeId ? { node: wc.nodeId } : {}),
+  }),
   subscribe: withContext((ctx: CallContext<PageConn>, onMetrics: MetricsCallback): SubscribeResult => {
     callsHandled++
     if (typeof onMetrics !== 'function') throw new TypeError('subscribe(onMetrics): onMetrics must be a function')
@@ -439,6 +448,7 @@ const wc = await serve<PageApi>({
   server: httpServer,
   path: '/rpc',
   service: api,
+  observer: serverMetrics,
   ...(cluster ? { cluster } : {}),
   onConnection(conn) {
     const entry: ClientEntry = {

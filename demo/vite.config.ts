@@ -23,6 +23,8 @@ export default defineConfig({
     ],
   },
   build: {
+    // Two pages: the dashboard and the operator panel (operator.html).
+    rollupOptions: { input: { main: here('./index.html'), operator: here('./operator.html') } },
     outDir: here('./dist'),
     emptyOutDir: true,
     target: 'es2022',

@@ -6,6 +6,8 @@
  * `conn.remote` as `Remote<PageApi>`. One definition, no code generation.
  */
 
+import type { MetricsSnapshot } from '@wirecall/core'
+
 /** One sample of the server's vital signs, pushed every `intervalMs`. */
 export interface Metrics {
   /** Sequence number of the sample since the server started. */
@@ -63,8 +65,20 @@ export interface SubscribeResult {
   node?: string
 }
 
+/** The operator panel's view of a server (operator.html), built from `createMetrics().snapshot()`. */
+export interface OperatorView {
+  /** The metrics snapshot of this server (every connection it holds). */
+  metrics: MetricsSnapshot
+  /** Display names of this server's pages, by connection id. */
+  names: Record<string, string>
+  /** This server's node id in a cluster (absent on a single server). */
+  node?: string
+}
+
 /** What the server exposes to pages. */
 export interface ServerApi {
+  /** The operator panel: connections, top methods, errors, slow consumers, references held. */
+  operator(): OperatorView
   /** Start pushing `Metrics` into `onMetrics` (a page function sent by reference). */
   subscribe(onMetrics: (m: Metrics) => void): SubscribeResult
   /** Stop the push for the calling connection. */
