@@ -13,7 +13,7 @@ import {
   ShuttingDownError, WirecallError, clip, toWireError,
 } from './errors.js'
 import type { SessionConfig } from './options.js'
-import type { IncomingObservation, ObservedSession } from './observe.js'
+import { safelyEnd, safelyStartIncoming, type IncomingObservation, type ObservedSession, type SessionObserver } from './observe.js'
 import { MessageType, type Metadata } from './protocol.js'
 import type { References } from './references.js'
 import { resolvePath, type Handler } from './router.js'
@@ -42,6 +42,8 @@ export interface IncomingState {
 /** What incoming calls need from their session. */
 export interface IncomingHost extends IncomingState, ObservedSession {
   readonly config: SessionConfig
+  /** What observes this session, if anything. */
+  readonly observer: SessionObserver | undefined
   readonly peer: PeerInfo | undefined
   readonly refsTable: References | undefined
   /** Encode a message, undoing the reference exports it counted if it cannot be encoded. */
@@ -67,7 +69,7 @@ export function request(s: IncomingHost, id: number, method: string, params: unk
     reply(s, id, new ProtocolError(`request id ${id} is already in use by a running call`), undefined, method)
     return false
   }
-  const observation = s.config.observer?.incoming?.(s, method, 'call', metadata)
+  const observation = s.observer ? safelyStartIncoming(s.observer, method, 'call', metadata, s.config.logger) : undefined
   const handler = resolve(s, method)
   if (!handler || handler instanceof Error) {
     reply(s, id, handler ?? new NotFoundError(`no such method: ${clip(method)}`), undefined, method, observation)
@@ -85,7 +87,7 @@ export function request(s: IncomingHost, id: number, method: string, params: unk
   }
   let result: unknown
   try {
-    result = observation
+    result = observation?.run
       ? observation.run(() => execute(s, handler, method, params, controller?.signal))
       : execute(s, handler, method, params, controller?.signal)
   } catch (err) {
@@ -121,7 +123,7 @@ function answerLater(
   try {
     if (finish(s, id, controller)) reply(s, id, error, value, method, observation)
     // Nobody is waiting for the answer; the observer still learns how the call ended.
-    else observation?.end(controller?.signal.aborted ? controller.signal.reason : new ConnectionClosedError('connection closed'))
+    else if (observation) safelyEnd(observation, controller?.signal.aborted ? controller.signal.reason : new ConnectionClosedError('connection closed'), s.config.logger)
   } catch (err) {
     s.log('error', `[wirecall] could not answer ${clip(method)}:`, err)
   }
@@ -139,20 +141,20 @@ export function reply(
   s: IncomingHost, id: number, error: unknown, result: unknown, method: string, observation?: IncomingObservation,
 ): void {
   if (s.closed) {
-    observation?.end(error ?? new ConnectionClosedError('connection closed before the answer was sent'))
+    if (observation) safelyEnd(observation, error ?? new ConnectionClosedError('connection closed before the answer was sent'), s.config.logger)
     return
   }
   if (error === undefined) {
     try {
       s.transmit(s.encodeFrame([MessageType.RESPONSE, id, null, result]))
-      observation?.end()
+      if (observation) safelyEnd(observation, undefined, s.config.logger)
       return
     } catch (err) {
       // Keep library errors (OverloadedError past maxExportedRefs) as themselves for the caller.
       error = WirecallError.is(err) ? err : new TypeError(`result of ${clip(method)} could not be encoded: ${(err as Error).message}`)
     }
   }
-  observation?.end(error)
+  if (observation) safelyEnd(observation, error, s.config.logger)
   logHandlerError(s, method, error)
   // The library's own errors (overload, not found, shutdown...) never carry a stack: it would only
   // show our internals, and a flood of refusals must not cost a stack trace each on the wire.
@@ -185,14 +187,14 @@ export function listen(s: IncomingHost, path: string, listener: Listener): () =>
 
 /** `[2, method, params]`. Returns false when nobody saw the params. */
 export function notification(s: IncomingHost, method: string, params: unknown[], metadata?: Metadata): boolean {
-  const observation = s.config.observer?.incoming?.(s, method, 'notification', metadata)
+  const observation = s.observer ? safelyStartIncoming(s.observer, method, 'notification', metadata, s.config.logger) : undefined
   if (observation) {
     let seen = false
     try {
-      seen = observation.run(() => deliverNotification(s, method, params))
+      seen = observation.run ? observation.run(() => deliverNotification(s, method, params)) : deliverNotification(s, method, params)
     } finally {
       // A notification's observation covers its delivery; async handlers are not awaited (no one gets an answer).
-      observation.end(seen ? undefined : new NotFoundError(`no such method: ${clip(method)}`))
+      safelyEnd(observation, seen ? undefined : new NotFoundError(`no such method: ${clip(method)}`), s.config.logger)
     }
     return seen
   }
@@ -253,10 +255,11 @@ function runNotificationHandler(s: IncomingHost, method: string, run: () => unkn
  * counted like the same calls sent as binary frames.
  */
 export function textCall(s: IncomingHost, method: string, params: unknown[]): Promise<unknown> {
-  const observation = s.config.observer?.incoming?.(s, method, 'call', undefined)
+  const observation = s.observer ? safelyStartIncoming(s.observer, method, 'call', undefined, s.config.logger) : undefined
   if (!observation) return runTextCall(s, method, params, runDirectly)
-  const settled = runTextCall(s, method, params, (run) => observation.run(run))
-  settled.then(() => observation.end(), (err: unknown) => observation.end(err))
+  const settled = runTextCall(s, method, params, observation.run ? (run) => observation.run!(run) : runDirectly)
+  const { logger } = s.config
+  settled.then(() => safelyEnd(observation, undefined, logger), (err: unknown) => safelyEnd(observation, err, logger))
   return settled
 }
 

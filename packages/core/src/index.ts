@@ -24,7 +24,7 @@ export { ExtData, DecodeError } from './msgpack.js'
 export { jsonRpc, type TextProtocol, type TextPeer } from './json-rpc.js'
 export type { Transport, TransportReceiver } from './transport.js'
 export {
-  combineObservers, type Observer, type ObservedSession, type OutgoingObservation, type IncomingObservation,
+  combineObservers, type Observer, type SessionObserver, type ObservedSession, type OutgoingObservation, type IncomingObservation,
   type MessageKind, type Metadata,
 } from './observe.js'
 export {

@@ -2,10 +2,14 @@
  * The observation seam: what a session tells an `Observer` (metrics,
  * tracing) about the calls, notifications and bytes that cross it.
  *
- * Sessions read `config.observer` once per message and do nothing more when
- * it is undefined, so a server without observers pays one property read per
- * message. Observers never see argument values: only method names, outcomes
- * and sizes.
+ * An observer is asked once per session for a `SessionObserver`, which the
+ * session keeps in a field: the hot path calls it directly, with no lookup,
+ * and a session without observers pays one undefined check per message.
+ * Observers never see argument values: only method names, outcomes, sizes.
+ *
+ * A hook that throws is logged and never breaks the call: sessions call
+ * hooks through the `safely*` helpers below (a try/catch at the call site,
+ * so no wrapper object is allocated per call).
  */
 import type { Metadata } from './protocol.js'
 import type { SessionStats } from './options.js'
@@ -37,40 +41,156 @@ export interface OutgoingObservation {
 
 /** An incoming call or notification being observed. */
 export interface IncomingObservation {
-  /** Run the handler inside this observation (a tracer makes its span current here). */
-  run<T>(handler: () => T): T
+  /** Run the handler inside this observation (a tracer makes its span current here); must call it and return its result. */
+  run?<T>(handler: () => T): T
   /** The handler settled (`error` undefined on success), or the call was refused before it ran. */
   end(error?: unknown): void
 }
 
+/** What observes one session: every hook optional. */
+export interface SessionObserver {
+  /** This side starts a call or sends a notification; return what to carry and how to end it. */
+  outgoing?(method: string, kind: MessageKind): OutgoingObservation | undefined
+  /** The peer's call or notification arrived, with the metadata it carried. */
+  incoming?(method: string, kind: MessageKind, metadata: Metadata | undefined): IncomingObservation | undefined
+  /** Bytes of whole WebSocket messages received (`in`) or sent (`out`). */
+  bytes?(direction: 'in' | 'out', count: number): void
+  /** A notification for this session was dropped (slow consumer over `sendHighWaterMark`, or closed). */
+  dropped?(): void
+  /** The session ended. */
+  closed?(): void
+}
+
 /**
- * Told about every call, notification and byte of the sessions it is given
- * to (`SessionOptions.observer`). Every hook is optional; a hook that throws
- * is logged and never breaks the call. `createMetrics()` and
- * `openTelemetry()` (from `@wirecall/core/otel`) are observers.
+ * Told about the calls, notifications and bytes of the sessions it is given
+ * to (`SessionOptions.observer`). `createMetrics()` and `openTelemetry()`
+ * (from `@wirecall/core/otel`) are observers.
  */
 export interface Observer {
-  /** A session started (a connection was accepted, or a client connected). */
-  sessionOpened?(session: ObservedSession): void
-  /** A session ended. */
-  sessionClosed?(session: ObservedSession): void
-  /** This side starts a call or sends a notification; return what to carry and how to end it. */
-  outgoing?(session: ObservedSession, method: string, kind: MessageKind): OutgoingObservation | undefined
-  /** The peer's call or notification arrived, with the metadata it carried. */
-  incoming?(session: ObservedSession, method: string, kind: MessageKind, metadata: Metadata | undefined): IncomingObservation | undefined
+  /** A session started (a connection was accepted, or a client connected): what observes it, or undefined. */
+  session?(session: ObservedSession): SessionObserver | undefined
   /**
    * A notification is encoded once for many sessions (a topic, `all`, `to(ids)`):
    * `audience` names it (the topic, `(all)`, `(to)`). The observation ends once
    * the frame is encoded; its metadata reaches every member.
    */
   fanout?(method: string, audience: string): OutgoingObservation | undefined
-  /** Bytes of whole WebSocket messages received (`in`) or sent (`out`). */
-  bytes?(session: ObservedSession, direction: 'in' | 'out', count: number): void
-  /** A notification for this session was dropped (slow consumer over `sendHighWaterMark`, or closed). */
-  dropped?(session: ObservedSession): void
 }
 
-const runDirectly = <T>(handler: () => T): T => handler()
+/** Where a failing observer is reported. */
+export interface ErrorSink {
+  error(message: string, ...details: unknown[]): void
+}
+
+function report(sink: ErrorSink, hook: string, err: unknown): void {
+  try {
+    sink.error(`[wirecall] observer hook ${hook} threw:`, err)
+  } catch {
+    // The logger failed too; nothing left to report to.
+  }
+}
+
+/** `observer.session(session)`, or undefined when it throws (logged). */
+export function safelyObserveSession(observer: Observer, session: ObservedSession, sink: ErrorSink): SessionObserver | undefined {
+  try {
+    return observer.session?.(session)
+  } catch (err) {
+    report(sink, 'session', err)
+    return undefined
+  }
+}
+
+/** `so.outgoing(...)`, or undefined when it throws (logged). */
+export function safelyStartOutgoing(so: SessionObserver, method: string, kind: MessageKind, sink: ErrorSink): OutgoingObservation | undefined {
+  try {
+    return so.outgoing?.(method, kind)
+  } catch (err) {
+    report(sink, 'outgoing', err)
+    return undefined
+  }
+}
+
+/** `so.incoming(...)`, or undefined when it throws (logged). */
+export function safelyStartIncoming(
+  so: SessionObserver, method: string, kind: MessageKind, metadata: Metadata | undefined, sink: ErrorSink,
+): IncomingObservation | undefined {
+  try {
+    return so.incoming?.(method, kind, metadata)
+  } catch (err) {
+    report(sink, 'incoming', err)
+    return undefined
+  }
+}
+
+/** `observer.fanout(...)`, or undefined when it throws (logged). */
+export function safelyStartFanout(observer: Observer, method: string, audience: string, sink: ErrorSink): OutgoingObservation | undefined {
+  try {
+    return observer.fanout?.(method, audience)
+  } catch (err) {
+    report(sink, 'fanout', err)
+    return undefined
+  }
+}
+
+/** End an observation; a throw is logged. */
+export function safelyEnd(observation: OutgoingObservation | IncomingObservation, error: unknown, sink: ErrorSink): void {
+  try {
+    observation.end(error)
+  } catch (err) {
+    report(sink, 'end', err)
+  }
+}
+
+/** `so.bytes(...)` (per message: no closure); a throw is logged. */
+export function safelyCount(so: SessionObserver, direction: 'in' | 'out', count: number, sink: ErrorSink): void {
+  try {
+    so.bytes!(direction, count)
+  } catch (err) {
+    report(sink, 'bytes', err)
+  }
+}
+
+/** Call a rare void hook (`dropped`, `closed`); a throw is logged. */
+export function safely(sink: ErrorSink, hook: string, call: () => void): void {
+  try {
+    call()
+  } catch (err) {
+    report(sink, hook, err)
+  }
+}
+
+/**
+ * One observer out of several (`observer: [metrics, tracing]`): hooks run in
+ * order; the last outgoing observation that carries metadata wins the slot
+ * (put the tracer last); the first observer's `run` is outermost.
+ */
+export function combineObservers(observers: readonly Observer[]): Observer {
+  const list = observers.filter(Boolean)
+  if (list.length === 1) return list[0]!
+  return {
+    fanout: (method, audience) => combineOutgoing(list.map((o) => o.fanout?.(method, audience))),
+    session(session) {
+      const parts = list.map((o) => o.session?.(session)).filter((so): so is SessionObserver => so !== undefined)
+      if (parts.length <= 1) return parts[0]
+      return {
+        outgoing: (method, kind) => combineOutgoing(parts.map((so) => so.outgoing?.(method, kind))),
+        incoming(method, kind, metadata) {
+          const observations = parts.map((so) => so.incoming?.(method, kind, metadata)).filter((o): o is IncomingObservation => o !== undefined)
+          if (observations.length === 0) return undefined
+          const runners = observations.filter((o) => o.run)
+          const run = runners.reduceRight<(<T>(handler: () => T) => T) | undefined>(
+            (inner, o) => <T>(handler: () => T): T => o.run!(inner ? () => inner(handler) : handler),
+            undefined,
+          )
+          return { ...(run ? { run } : {}), end: (error?: unknown) => { for (const o of observations) o.end(error) } }
+        },
+        bytes: (direction, count) => { for (const so of parts) so.bytes?.(direction, count) },
+        dropped: () => { for (const so of parts) so.dropped?.() },
+        closed: () => { for (const so of parts) so.closed?.() },
+      }
+    },
+  }
+}
 
 /** Several outgoing observations as one: the last metadata wins the slot. */
 function combineOutgoing(observations: (OutgoingObservation | undefined)[]): OutgoingObservation | undefined {
@@ -82,111 +202,6 @@ function combineOutgoing(observations: (OutgoingObservation | undefined)[]): Out
     if (observation.metadata) metadata = observation.metadata
   }
   if (ends.length === 0) return undefined
+  if (ends.length === 1) return ends[0]
   return { metadata, end: (error) => { for (const e of ends) e.end(error) } }
-}
-
-/**
- * One observer out of several (`observer: [metrics, tracing]`): hooks run in
- * order; the last outgoing observation that carries metadata wins the slot
- * (put the tracer last).
- */
-export function combineObservers(observers: readonly Observer[]): Observer {
-  const list = observers.filter(Boolean)
-  if (list.length === 1) return list[0]!
-  return {
-    sessionOpened: (session) => { for (const o of list) o.sessionOpened?.(session) },
-    sessionClosed: (session) => { for (const o of list) o.sessionClosed?.(session) },
-    bytes: (session, direction, count) => { for (const o of list) o.bytes?.(session, direction, count) },
-    dropped: (session) => { for (const o of list) o.dropped?.(session) },
-    fanout: (method, audience) => combineOutgoing(list.map((o) => o.fanout?.(method, audience))),
-    outgoing: (session, method, kind) => combineOutgoing(list.map((o) => o.outgoing?.(session, method, kind))),
-    incoming(session, method, kind, metadata) {
-      const observations: IncomingObservation[] = []
-      for (const o of list) {
-        const observation = o.incoming?.(session, method, kind, metadata)
-        if (observation) observations.push(observation)
-      }
-      if (observations.length === 0) return undefined
-      // Nested: the first observer's context is outermost.
-      const run = observations.reduceRight<<T>(handler: () => T) => T>(
-        (inner, o) => (handler) => o.run(() => inner(handler)),
-        runDirectly,
-      )
-      return { run, end: (error) => { for (const o of observations) o.end(error) } }
-    },
-  }
-}
-
-/** Where a failing observer is reported. */
-interface ErrorSink {
-  error(message: string, ...details: unknown[]): void
-}
-
-/**
- * The observer a session uses: every hook and every `end` guarded, so an
- * observer that throws is logged and the call goes on. (`run` is not
- * guarded: it must call the handler, and the handler's own throw is the
- * call's outcome.)
- */
-export function guardObserver(observer: Observer | readonly Observer[], logger: ErrorSink): Observer {
-  const o = Array.isArray(observer) ? combineObservers(observer) : (observer as Observer)
-  const failed = (hook: string, err: unknown) => {
-    try {
-      logger.error(`[wirecall] observer hook ${hook} threw:`, err)
-    } catch {
-      // The logger failed too; nothing left to report to.
-    }
-  }
-  const guardEnd = <T extends { end(error?: unknown): void }>(observation: T | undefined, hook: string): T | undefined => {
-    if (!observation) return undefined
-    const end = observation.end.bind(observation)
-    return {
-      ...observation,
-      end(error?: unknown) {
-        try {
-          end(error)
-        } catch (err) {
-          failed(`${hook}().end`, err)
-        }
-      },
-    }
-  }
-  const guarded: Observer = {}
-  if (o.sessionOpened) guarded.sessionOpened = (session) => { try { o.sessionOpened!(session) } catch (err) { failed('sessionOpened', err) } }
-  if (o.sessionClosed) guarded.sessionClosed = (session) => { try { o.sessionClosed!(session) } catch (err) { failed('sessionClosed', err) } }
-  if (o.bytes) guarded.bytes = (session, direction, count) => { try { o.bytes!(session, direction, count) } catch (err) { failed('bytes', err) } }
-  if (o.dropped) guarded.dropped = (session) => { try { o.dropped!(session) } catch (err) { failed('dropped', err) } }
-  if (o.fanout) {
-    guarded.fanout = (method, audience) => {
-      try {
-        return guardEnd(o.fanout!(method, audience), 'fanout')
-      } catch (err) {
-        failed('fanout', err)
-        return undefined
-      }
-    }
-  }
-  if (o.outgoing) {
-    guarded.outgoing = (session, method, kind) => {
-      try {
-        return guardEnd(o.outgoing!(session, method, kind), 'outgoing')
-      } catch (err) {
-        failed('outgoing', err)
-        return undefined
-      }
-    }
-  }
-  if (o.incoming) {
-    guarded.incoming = (session, method, kind, metadata) => {
-      try {
-        const observation = o.incoming!(session, method, kind, metadata)
-        // `run` keeps its `this` (an observation may be a class instance).
-        return guardEnd(observation && { run: observation.run.bind(observation), end: observation.end.bind(observation) }, 'incoming')
-      } catch (err) {
-        failed('incoming', err)
-        return undefined
-      }
-    }
-  }
-  return guarded
 }

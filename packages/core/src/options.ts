@@ -7,7 +7,7 @@ import type { PeerInfo } from './contextual.js'
 import { errorPolicy, type ErrorClass, type ErrorPolicy, type ErrorPolicyOptions, type ErrorTable } from './errors.js'
 import type { TextProtocol } from './json-rpc.js'
 import { resolveLimits, type Limits } from './limits.js'
-import { guardObserver, type Observer } from './observe.js'
+import { combineObservers, type Observer } from './observe.js'
 
 /** Where wirecall reports what it cannot send back to anyone. */
 export interface Logger {
@@ -130,7 +130,7 @@ export interface SessionConfig {
   readonly logger: Logger
   readonly textFrames: TextProtocol | undefined
   readonly budget: SharedBudget | undefined
-  /** Guarded (a throwing hook is logged), or undefined when nothing observes. */
+  /** The observers as one, or undefined when nothing observes. */
   readonly observer: Observer | undefined
 }
 
@@ -156,7 +156,9 @@ export function configOf(options: SessionOptions): SessionConfig {
       logger: options.logger ?? console,
       textFrames: options.textFrames,
       budget: options.budget,
-      observer: hasObserver(options.observer) ? guardObserver(options.observer!, options.logger ?? console) : undefined,
+      observer: hasObserver(options.observer)
+        ? (Array.isArray(options.observer) ? combineObservers(options.observer) : options.observer as Observer)
+        : undefined,
     }
     configs.set(options, config)
   }

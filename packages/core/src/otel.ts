@@ -18,7 +18,7 @@ import {
   type Attributes, type Context, type Histogram, type Meter, type Span, type TextMapGetter, type Tracer,
 } from '@opentelemetry/api'
 import { outcomeOf, OK } from './metrics.js'
-import type { IncomingObservation, MessageKind, Metadata, ObservedSession, Observer, OutgoingObservation } from './observe.js'
+import type { IncomingObservation, MessageKind, Metadata, ObservedSession, Observer, OutgoingObservation, SessionObserver } from './observe.js'
 
 /** Options of `openTelemetry()`. */
 export interface OpenTelemetryOptions {
@@ -93,12 +93,11 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): Observer {
     }
   }
 
-  return {
-    sessionOpened: () => openSessions.add(1, { 'rpc.system': system }),
-    sessionClosed: () => openSessions.add(-1, { 'rpc.system': system }),
-    bytes: (_session, direction, count) => bytesCounter.add(count, { 'rpc.system': system, direction }),
-    dropped: () => dropCounter.add(1, { 'rpc.system': system }),
+  const systemOnly: Attributes = { 'rpc.system': system }
+  const bytesIn: Attributes = { 'rpc.system': system, direction: 'in' }
+  const bytesOut: Attributes = { 'rpc.system': system, direction: 'out' }
 
+  return {
     fanout(path, audience): OutgoingObservation {
       const parent = context.active()
       const { service, method } = splitMethod(path)
@@ -109,27 +108,36 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): Observer {
       return { metadata, end: (error) => finish(span, undefined, attributes, 0, error) }
     },
 
-    outgoing(session, path, kind: MessageKind): OutgoingObservation {
-      const parent = context.active()
-      const attributes = attributesOf(path, session)
-      const span = tracer.startSpan(path, { kind: kind === 'call' ? SpanKind.CLIENT : SpanKind.PRODUCER, attributes }, parent)
-      const metadata = inject(trace.setSpan(parent, span), span)
-      const started = performance.now()
+    session(session): SessionObserver {
+      openSessions.add(1, systemOnly)
       return {
-        metadata,
-        end: (error) => finish(span, kind === 'call' ? clientDuration : undefined, attributes, started, error),
-      }
-    },
+        closed: () => openSessions.add(-1, systemOnly),
+        bytes: (direction, count) => bytesCounter.add(count, direction === 'in' ? bytesIn : bytesOut),
+        dropped: () => dropCounter.add(1, systemOnly),
 
-    incoming(session, path, kind: MessageKind, metadata: Metadata | undefined): IncomingObservation {
-      const parent = metadata ? extract(metadata) : ROOT_CONTEXT
-      const attributes = attributesOf(path, session)
-      const span = tracer.startSpan(path, { kind: kind === 'call' ? SpanKind.SERVER : SpanKind.CONSUMER, attributes }, parent)
-      const active = trace.setSpan(parent, span)
-      const started = performance.now()
-      return {
-        run: (handler) => context.with(active, handler),
-        end: (error) => finish(span, kind === 'call' ? serverDuration : undefined, attributes, started, error),
+        outgoing(path, kind: MessageKind): OutgoingObservation {
+          const parent = context.active()
+          const attributes = attributesOf(path, session)
+          const span = tracer.startSpan(path, { kind: kind === 'call' ? SpanKind.CLIENT : SpanKind.PRODUCER, attributes }, parent)
+          const metadata = inject(trace.setSpan(parent, span), span)
+          const started = performance.now()
+          return {
+            metadata,
+            end: (error) => finish(span, kind === 'call' ? clientDuration : undefined, attributes, started, error),
+          }
+        },
+
+        incoming(path, kind: MessageKind, metadata: Metadata | undefined): IncomingObservation {
+          const parent = metadata ? extract(metadata) : ROOT_CONTEXT
+          const attributes = attributesOf(path, session)
+          const span = tracer.startSpan(path, { kind: kind === 'call' ? SpanKind.SERVER : SpanKind.CONSUMER, attributes }, parent)
+          const active = trace.setSpan(parent, span)
+          const started = performance.now()
+          return {
+            run: (handler) => context.with(active, handler),
+            end: (error) => finish(span, kind === 'call' ? serverDuration : undefined, attributes, started, error),
+          }
+        },
       }
     },
   }

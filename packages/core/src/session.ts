@@ -17,6 +17,9 @@ import {
   WirecallError, abortError, clip, encodeFailure, fromWireError,
 } from './errors.js'
 import * as incoming from './incoming.js'
+import {
+  safely, safelyCount, safelyEnd, safelyObserveSession, safelyStartFanout, safelyStartOutgoing, type SessionObserver,
+} from './observe.js'
 import type { Limits } from './limits.js'
 import { LOG_RATE, LogLimiter } from './log-limiter.js'
 import { configOf, type CallOptions, type Logger, type SessionConfig, type SessionOptions, type SessionStats } from './options.js'
@@ -90,6 +93,8 @@ export class Session<RemoteService = unknown> {
   private lateReplies = 0
   /** @internal Frames that could not be used, for `stats()`. */
   malformedCount = 0
+  /** @internal What observes this session (`SessionOptions.observer`), if anything. */
+  observer: SessionObserver | undefined
   private isClosed = false
 
   /** Start a session over `transport` (which it starts at once); adapters do this for you. */
@@ -100,7 +105,7 @@ export class Session<RemoteService = unknown> {
     this.identity = options.identity
     this.bridge = new SessionBridge(this)
     transport.start(this.bridge)
-    this.config.observer?.sessionOpened?.(this)
+    if (this.config.observer) this.observer = safelyObserveSession(this.config.observer, this, this.config.logger)
   }
 
   /** The peer's address, as far as the transport knows. */
@@ -164,7 +169,8 @@ export class Session<RemoteService = unknown> {
       return Promise.reject(new OverloadedError(`cannot call ${clip(path)}: peer is not reading (${buffered} bytes queued)`))
     }
     const id = this.allocateId()
-    const observation = this.config.observer?.outgoing?.(this, path, 'call')
+    const observer = this.observer
+    const observation = observer ? safelyStartOutgoing(observer, path, 'call', this.config.logger) : undefined
     let frame: Uint8Array | Uint8Array[]
     try {
       frame = this.encodeFrame(observation?.metadata
@@ -172,7 +178,7 @@ export class Session<RemoteService = unknown> {
         : [MessageType.REQUEST, id, path, args])
     } catch (err) {
       const failure = encodeFailure(path, err)
-      observation?.end(failure)
+      if (observation) safelyEnd(observation, failure, this.config.logger)
       return Promise.reject(failure)
     }
     const timeout = options?.timeout ?? this.config.defaultTimeout
@@ -180,7 +186,10 @@ export class Session<RemoteService = unknown> {
     if (debug.enabled) debug(`${this.peerLabel ?? 'peer'} sent request #${id} ${path}`)
     this.transmit(frame)
     // The caller's promise is returned as is; this branch handles its own rejection.
-    if (observation) promise.then(() => observation.end(), (err: unknown) => observation.end(err))
+    if (observation) {
+      const { logger } = this.config
+      promise.then(() => safelyEnd(observation, undefined, logger), (err: unknown) => safelyEnd(observation, err, logger))
+    }
     return promise
   }
 
@@ -188,17 +197,18 @@ export class Session<RemoteService = unknown> {
   sendNotification(path: string, args: unknown[]): void {
     if (this.isClosed) return
     if (debug.enabled) debug(`${this.peerLabel ?? 'peer'} sent notification ${path}`)
-    const observation = this.config.observer?.outgoing?.(this, path, 'notification')
+    const observer = this.observer
+    const observation = observer ? safelyStartOutgoing(observer, path, 'notification', this.config.logger) : undefined
     if (!observation) return this.transmit(this.encodeFrame([MessageType.NOTIFICATION, path, args]))
     try {
       this.transmit(this.encodeFrame(observation.metadata
         ? [MessageType.NOTIFICATION, path, args, observation.metadata]
         : [MessageType.NOTIFICATION, path, args]))
     } catch (err) {
-      observation.end(err)
+      safelyEnd(observation, err, this.config.logger)
       throw err
     }
-    observation.end()
+    safelyEnd(observation, undefined, this.config.logger)
   }
 
   /**
@@ -260,29 +270,29 @@ export class Session<RemoteService = unknown> {
   static encodeBroadcast(path: string, args: unknown[], options: SessionOptions = {}, audience = '(broadcast)'): Uint8Array {
     // The members' codec, so their registered value types cross as themselves.
     const config = configOf(options)
-    const observation = config.observer?.fanout?.(path, audience)
+    const observation = config.observer ? safelyStartFanout(config.observer, path, audience, config.logger) : undefined
     if (!observation) return config.codec.encode([MessageType.NOTIFICATION, path, args], undefined)
     try {
       const message = observation.metadata ? [MessageType.NOTIFICATION, path, args, observation.metadata] : [MessageType.NOTIFICATION, path, args]
       const frame = config.codec.encode(message, undefined)
-      observation.end()
+      safelyEnd(observation, undefined, config.logger)
       return frame
     } catch (err) {
-      observation.end(err)
+      safelyEnd(observation, err, config.logger)
       throw err
     }
   }
 
   /** Send a frame encoded by `encodeBroadcast`. Returns false when dropped (closed or slow peer). */
   sendEncoded(frame: Uint8Array): boolean {
-    const observer = this.config.observer
+    const observer = this.observer
     const buffered = this.transport.bufferedAmount
     if (this.isClosed || (buffered !== undefined && buffered > this.limits.sendHighWaterMark)) {
-      observer?.dropped?.(this)
+      if (observer?.dropped) safely(this.config.logger, 'dropped', () => observer.dropped!())
       return false
     }
     this.transport.send(frame)
-    observer?.bytes?.(this, 'out', frame.byteLength)
+    if (observer?.bytes) safelyCount(observer, 'out', frame.byteLength, this.config.logger)
     return true
   }
 
@@ -334,7 +344,7 @@ export class Session<RemoteService = unknown> {
   transmit(frame: Uint8Array | Uint8Array[] | string): void {
     if (Array.isArray(frame)) this.transport.sendParts!(frame)
     else this.transport.send(frame)
-    if (this.config.observer?.bytes) this.countSent(frame)
+    if (this.observer?.bytes) this.countSent(frame)
   }
 
   /** @internal Send a message that carries no references (cancel, release). */
@@ -347,7 +357,7 @@ export class Session<RemoteService = unknown> {
     if (typeof frame === 'string') count = frame.length // UTF-16 units; exact for the ASCII JSON-RPC mostly is
     else if (Array.isArray(frame)) for (const part of frame) count += part.byteLength
     else count = frame.byteLength
-    this.config.observer!.bytes!(this, 'out', count)
+    safelyCount(this.observer!, 'out', count, this.config.logger)
   }
 
   private abortCall(id: number, path: string, signal: AbortSignal): void {
@@ -375,7 +385,8 @@ export class Session<RemoteService = unknown> {
   /** @internal One frame from the transport. */
   receive(frame: Uint8Array | string): void {
     if (this.isClosed) return
-    this.config.observer?.bytes?.(this, 'in', typeof frame === 'string' ? frame.length : frame.byteLength)
+    const observer = this.observer
+    if (observer?.bytes) safelyCount(observer, 'in', typeof frame === 'string' ? frame.length : frame.byteLength, this.config.logger)
     if (typeof frame === 'string') return this.receiveText(frame)
     const limits = this.limits
     if (frame.byteLength > limits.maxFrameBytes) {
@@ -498,7 +509,8 @@ export class Session<RemoteService = unknown> {
     this.pendingTable?.rejectAll(() => new ConnectionClosedError(`connection closed before the call settled${why}`))
     incoming.abortAll(this, why)
     this.refsTable?.closeAll()
-    this.config.observer?.sessionClosed?.(this)
+    const observer = this.observer
+    if (observer?.closed) safely(this.config.logger, 'closed', () => observer.closed!())
     const logger: Logger = this.config.logger
     const suppressed = this.logLimiter?.takeSuppressed()
     if (suppressed) this.reportSuppressed(suppressed)

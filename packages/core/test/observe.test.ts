@@ -116,12 +116,14 @@ describe('createMetrics', () => {
 describe('the metadata slot', () => {
   it('carries what the outgoing observation gives to the incoming observer, for calls and notifications', async () => {
     const seen: [string, string, Metadata | undefined][] = []
-    const sender: Observer = { outgoing: (_s, method) => ({ metadata: { traceparent: `tp-${method}` }, end() {} }) }
+    const sender: Observer = { session: () => ({ outgoing: (method) => ({ metadata: { traceparent: `tp-${method}` }, end() {} }) }) }
     const receiver: Observer = {
-      incoming: (_s, method, kind, metadata) => {
-        seen.push([method, kind, metadata])
-        return { run: (h) => h(), end() {} }
-      },
+      session: () => ({
+        incoming: (method, kind, metadata) => {
+          seen.push([method, kind, metadata])
+          return { end() {} }
+        },
+      }),
     }
     const { client } = pair<typeof api>({ service: api, observer: receiver }, { observer: sender })
     await client.remote.add(1, 2)
@@ -139,7 +141,7 @@ describe('the metadata slot', () => {
 
   it('ignores slots of another shape, and keeps at most 8 string entries of a map', async () => {
     const seen: (Metadata | undefined)[] = []
-    const receiver: Observer = { incoming: (_s, _m, _k, metadata) => (seen.push(metadata), { run: (h) => h(), end() {} }) }
+    const receiver: Observer = { session: () => ({ incoming: (_m, _k, metadata) => (seen.push(metadata), { end() {} }) }) }
     const { server, serverTransport } = pair({ service: api, observer: receiver })
     const big = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${i}`, 'v']))
     const slots: unknown[] = ['text', 7, [1, 2], new Uint8Array(3), null, { a: 1, b: 'ok' }, big]
@@ -157,16 +159,16 @@ describe('the metadata slot', () => {
 describe('a failing observer', () => {
   it('is logged and never breaks calls, notifications or the connection', async () => {
     const boom = () => { throw new Error('observer bug') }
-    const broken: Observer = {
-      sessionOpened: boom, sessionClosed: boom, bytes: boom, dropped: boom,
-      outgoing: boom, incoming: boom,
-    }
+    const broken: Observer = { session: boom }
+    const brokenHooks: Observer = { session: () => ({ bytes: boom, dropped: boom, closed: boom, outgoing: boom, incoming: boom }) }
     const endsBadly: Observer = {
-      outgoing: () => ({ end: boom }),
-      incoming: () => ({ run: (h) => h(), end: boom }),
+      session: () => ({
+        outgoing: () => ({ end: boom }),
+        incoming: () => ({ run: (h) => h(), end: boom }),
+      }),
     }
     const logger = { ...silent, errors: [] as unknown[][], error(...args: unknown[]) { this.errors.push(args) } }
-    const { client } = pair<typeof api>({ service: api, observer: [broken, endsBadly], logger }, { observer: endsBadly, logger })
+    const { client } = pair<typeof api>({ service: api, observer: [broken, endsBadly], logger }, { observer: [brokenHooks, endsBadly], logger })
     expect(await client.remote.add(2, 3)).toBe(5)
     expect((await rejection(client.remote.fail())).code).toBe('E_REFUSED')
     client.notify.log('x')
@@ -177,7 +179,7 @@ describe('a failing observer', () => {
 
   it('a NotFoundError for an unknown method reaches the observer as its code', async () => {
     const outcomes: unknown[] = []
-    const observer: Observer = { incoming: () => ({ run: (h) => h(), end: (e) => outcomes.push(e) }) }
+    const observer: Observer = { session: () => ({ incoming: () => ({ end: (e) => outcomes.push(e) }) }) }
     const { client } = pair({ service: api, observer })
     await rejection((client.remote as unknown as { x(): Promise<void> }).x())
     expect(outcomes[0]).toBeInstanceOf(NotFoundError)
