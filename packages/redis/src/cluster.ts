@@ -44,6 +44,11 @@ interface PendingCall {
 
 type Client = ReturnType<typeof createClient>
 
+/** A value that is data whatever the codec: nothing inside to check. */
+function isPrimitive(value: unknown): boolean {
+  return value === null || (typeof value !== 'object' && typeof value !== 'function')
+}
+
 /** A cluster over Redis: `serve({ cluster: redisCluster({ url }) })`. */
 export function redisCluster(options: RedisClusterOptions = {}): Cluster {
   return new RedisCluster(options)
@@ -164,10 +169,10 @@ class RedisCluster implements Cluster {
     const secret = await this.pub.get(this.key('secret'))
     if (!secret) throw new Error('redisCluster: could not read the cluster secret for node links')
     const links = new NodeLinks(options, this.nodeId, secret, {
-      callPage: async (id, path, args, timeout) => {
+      callPage: (id, path, args, timeout) => {
         const conn = this.local?.connection(id)
-        if (!conn) throw new ConnectionClosedError(`connection ${id} is closed`)
-        return this.dataOnly(path, 'result', await conn.call(path, args, { timeout }))
+        if (!conn) return Promise.reject(new ConnectionClosedError(`connection ${id} is closed`))
+        return conn.call(path, args, { timeout }).then((result) => this.dataOnly(path, 'result', result))
       },
       callNode: async (path, args, timeout, from) => this.dataOnly(path, 'result', await this.runNodeCall(path, args, timeout, from)),
     })
@@ -176,8 +181,14 @@ class RedisCluster implements Cluster {
     this.nodeInfo = JSON.stringify({ ...(JSON.parse(this.nodeInfo) as object), link: links.url })
   }
 
-  /** Across nodes, arguments and results are data only, whichever way they travel. */
+  /**
+   * Across nodes, arguments and results are data only, whichever way they
+   * travel. Primitives are data by definition, so the common case (a few
+   * numbers and strings) skips the trial encoding: that encode is work on the
+   * relay path of every call, on both nodes.
+   */
   private dataOnly<T>(path: string, what: 'arguments' | 'result', value: T): T {
+    if (what === 'result' ? isPrimitive(value) : (value as unknown[]).every(isPrimitive)) return value
     try {
       this.codec.encode(value, undefined)
     } catch (err) {
@@ -326,22 +337,34 @@ class RedisCluster implements Cluster {
     return this.request(node, `connection ${id}`, path, (callId) => [CALL, callId, this.nodeId, id, path, args], options)
   }
 
-  /** A call over the link to `node` when it has one, else `fallback` (through Redis). */
-  private async viaLink(
+  /**
+   * A call over the link to `node` when it has one, else `fallback` (through
+   * Redis). Once the node's address is known and its link is open, the call
+   * goes out in this same tick: no awaits before the frame is written.
+   */
+  private viaLink(
     node: string, method: 'page' | 'node', path: string, head: unknown[], args: unknown[],
     options: CallOptions | undefined, fallback: () => Promise<unknown>,
   ): Promise<unknown> {
-    const url = await this.linkUrl(node)
-    if (!url) return fallback()
-    this.dataOnly(path, 'arguments', args)
-    const timeout = options?.timeout ?? DEFAULT_TIMEOUT_MS
+    const known = this.linkUrls.get(node)
+    if (known === undefined) return this.linkUrl(node).then((url) => (url ? this.overLink(node, url, method, path, head, args, options) : fallback()))
+    return known ? this.overLink(node, known, method, path, head, args, options) : fallback()
+  }
+
+  private overLink(
+    node: string, url: string, method: 'page' | 'node', path: string, head: unknown[], args: unknown[], options: CallOptions | undefined,
+  ): Promise<unknown> {
     try {
-      return await this.links!.call(node, url, method, [...head, args, timeout], timeout, options?.signal)
+      this.dataOnly(path, 'arguments', args)
     } catch (err) {
+      return Promise.reject(err)
+    }
+    const timeout = options?.timeout ?? DEFAULT_TIMEOUT_MS
+    return this.links!.call(node, url, method, [...head, args, timeout], timeout, options?.signal).catch((err: unknown) => {
       // The node may have gone or come back elsewhere: read its address again next time.
       if (err instanceof ConnectionClosedError) this.linkUrls.delete(node)
       throw err
-    }
+    })
   }
 
   /** Send a call to `node`'s inbox and wait for its answer (timeout, abort, node gone). */
