@@ -16,14 +16,11 @@
  * with this process (setpriv --pdeathsig) even if it is killed outright.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs'
-import { createConnection, createServer } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { accessSync, constants } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { REDIS_SERVER, rawPing, redisServerInstalled, startRedisServer, type RedisServerProcess } from '@wirecall/redis/testing'
 
 const HOST = '127.0.0.1'
-const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server'
 const SETPRIV = '/usr/bin/setpriv'
 const SERVER_JS = fileURLToPath(new URL('./server.js', import.meta.url))
 const NODE_NAMES = ['node1', 'node2'] as const
@@ -32,7 +29,7 @@ const STOP_TIMEOUT_MS = 5_000
 
 const children = new Set<ChildProcess>()
 let stopping = false
-let redis: { url: string; child?: ChildProcess } | undefined
+let redis: { url: string; server?: RedisServerProcess } | undefined
 
 function say(line: string): void {
   console.log(`[cluster] ${line}`)
@@ -99,88 +96,31 @@ async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<v
 
 /** The first reply line of PING (after AUTH when there is a password), or undefined when nothing answers. */
 function redisPing(host: string, port: number, password: string | undefined, timeoutMs = 1000): Promise<string | undefined> {
-  const resp = (...args: string[]) => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`
-  const commands = password ? [resp('AUTH', password), resp('PING')] : [resp('PING')]
-  return new Promise((resolve) => {
-    const socket = createConnection({ host, port })
-    let buffered = ''
-    const done = (reply: string | undefined) => {
-      clearTimeout(timer)
-      socket.destroy()
-      resolve(reply)
-    }
-    const timer = setTimeout(() => done(undefined), timeoutMs)
-    socket.setEncoding('utf8')
-    socket.on('error', () => done(undefined))
-    socket.once('connect', () => socket.write(commands.join('')))
-    socket.on('data', (chunk: string) => {
-      buffered += chunk
-      const lines = buffered.split('\r\n').slice(0, -1)
-      if (lines.length >= commands.length) done(lines.find((l) => l.startsWith('-')) ?? lines[lines.length - 1])
-    })
-    socket.once('close', () => done(buffered ? buffered.split('\r\n')[0] : undefined))
-  })
+  return rawPing(port, password, timeoutMs, host).catch(() => undefined)
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, HOST, () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address ? address.port : 0
-      server.close(() => (port ? resolve(port) : reject(new Error('could not read an ephemeral port'))))
-    })
-  })
-}
-
-/** A redis-server of our own on `port`: no persistence, temp dir, never daemonized. Resolves once it answers PING. */
-async function startRedis(port: number, password: string | undefined): Promise<ChildProcess> {
-  if (!executable(REDIS_SERVER)) {
+/**
+ * A redis-server of our own on `port` (`@wirecall/redis/testing`, the same
+ * starter as the tests use): no persistence, temp dir, never daemonized, in its
+ * own process group (Ctrl-C reaches only this launcher, which stops it after
+ * the nodes), and SIGKILLed if this process dies. Resolves once it answers PING.
+ */
+async function startRedis(port: number | undefined, password: string | undefined): Promise<RedisServerProcess> {
+  if (!redisServerInstalled()) {
     throw new Error(
       `${REDIS_SERVER} is missing: install it (apt-get install -y redis-server), or point REDIS_URL at a running Redis.`,
     )
   }
-  const dir = mkdtempSync(join(tmpdir(), 'wirecall-demo-redis-'))
-  const args = [
-    '--port', String(port), '--bind', HOST,
-    '--save', '', '--appendonly', 'no',
-    '--dir', dir, '--daemonize', 'no', '--logfile', '',
-    ...(password ? ['--requirepass', password] : []),
-  ]
-  const child = launch(REDIS_SERVER, args, process.env, 'KILL')
-  child.once('exit', () => rmSync(dir, { recursive: true, force: true }))
-  let output = ''
-  child.stdout?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-4000)))
-  child.stderr?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-4000)))
-  const deadline = Date.now() + 10_000
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`redis-server on ${HOST}:${port} exited before answering. Its output:\n${output}`)
-    }
-    if ((await redisPing(HOST, port, password, 500)) === '+PONG') return child
-    if (Date.now() > deadline) {
-      await stopChild(child, 'SIGKILL')
-      throw new Error(`redis-server on ${HOST}:${port} did not answer PING within 10 s. Its output:\n${output}`)
-    }
-    await sleep(30)
-  }
+  return startRedisServer({ ...(port === undefined ? {} : { port }), ...(password === undefined ? {} : { password }), detached: true })
 }
 
 /** The Redis to use: REDIS_URL when something answers there, else one started here. */
-async function ensureRedis(): Promise<{ url: string; child?: ChildProcess }> {
+async function ensureRedis(): Promise<{ url: string; server?: RedisServerProcess }> {
   const given = process.env.REDIS_URL
   if (!given) {
-    for (let attempt = 1; ; attempt++) {
-      const port = await freePort()
-      try {
-        const child = await startRedis(port, undefined)
-        return { url: `redis://${HOST}:${port}`, child }
-      } catch (err) {
-        // Someone took the port between the probe and redis-server's bind: try another.
-        if (attempt >= 5 || !/in use|bind/i.test(String(err))) throw err
-      }
-    }
+    // Any free port (another one is tried when someone takes it between the probe and redis-server's bind).
+    const server = await startRedis(undefined, undefined)
+    return { url: server.url, server }
   }
   const url = new URL(given)
   const host = url.hostname.replace(/^\[|\]$/g, '') || HOST
@@ -196,8 +136,8 @@ async function ensureRedis(): Promise<{ url: string; child?: ChildProcess }> {
     throw new Error(`nothing answers at ${redactUrl(given)}, and it is not a plain local Redis this script can start`)
   }
   say(`nothing answers at ${redactUrl(given)}: starting redis-server on ${HOST}:${port}`)
-  const child = await startRedis(port, password)
-  return { url: given, child }
+  const server = await startRedis(port, password)
+  return { url: given, server }
 }
 
 function redactUrl(raw: string): string {
@@ -240,10 +180,9 @@ function startNode(nodeId: string, redisUrl: string, portEnv: Record<string, str
 async function shutdown(code: number, why: string): Promise<never> {
   if (!stopping) {
     stopping = true
-    say(`${why}: stopping the nodes${redis?.child ? ', then Redis' : ''}`)
-    const nodes = [...children].filter((c) => c !== redis?.child)
-    await Promise.all(nodes.map((c) => stopChild(c, 'SIGTERM')))
-    if (redis?.child) await stopChild(redis.child, 'SIGTERM')
+    say(`${why}: stopping the nodes${redis?.server ? ', then Redis' : ''}`)
+    await Promise.all([...children].map((c) => stopChild(c, 'SIGTERM')))
+    await redis?.server?.stop()
     say('stopped')
   }
   process.exit(code)
@@ -259,10 +198,11 @@ process.on('exit', () => {
 
 try {
   redis = await ensureRedis()
-  if (redis.child) {
-    say(`started redis-server at ${redis.url} (pid ${redis.child.pid}, no persistence; stopped on exit)`)
-    relay(redis.child, 'redis')
-    redis.child.once('exit', (code, signal) => {
+  if (redis.server) {
+    const child = redis.server.child
+    say(`started redis-server at ${redis.url} (pid ${child.pid}, no persistence; stopped on exit)`)
+    relay(child, 'redis')
+    child.once('exit', (code, signal) => {
       if (!stopping) void shutdown(1, `redis-server exited (code ${code}, signal ${signal})`)
     })
   }
@@ -272,7 +212,7 @@ try {
   if (!Number.isInteger(base) || base < 0 || base > 65534) throw new Error(`PORT must be 0..65534, got ${process.env.PORT ?? process.env.PORT_FROM}`)
   // On a Redis of our own the nodes are node1 and node2. A shared Redis may hold other demo
   // nodes (another demo:cluster): node ids must be unique in a cluster, so add a random tag.
-  const tag = redis.child ? '' : `-${Math.random().toString(36).slice(2, 6)}`
+  const tag = redis.server ? '' : `-${Math.random().toString(36).slice(2, 6)}`
   const NODES = NODE_NAMES.map((n) => `${n}${tag}`)
   const urls: string[] = []
   let next = base
@@ -288,7 +228,7 @@ try {
   }
 
   console.log('')
-  say(`wirecall demo cluster: ${NODES.length} nodes over ${redactUrl(redis.url)}${redis.child ? ' (started here)' : ''}`)
+  say(`wirecall demo cluster: ${NODES.length} nodes over ${redactUrl(redis.url)}${redis.server ? ' (started here)' : ''}`)
   NODES.forEach((nodeId, i) => say(`  ${nodeId}: ${urls[i]}`))
   say('open a tab on each node; Ctrl-C stops everything')
   console.log('')

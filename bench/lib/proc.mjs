@@ -43,7 +43,9 @@ export class Child {
     this.lineWaiters = []
     this.cp = fork(join(benchDir, script), args, {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      execArgv: gc ? ['--expose-gc'] : [],
+      // BENCH_CPU_PROF=<dir>: every child writes a V8 CPU profile there when it exits (for finding
+      // where a scenario's time goes; off by default, it slows the process it profiles).
+      execArgv: [...(gc ? ['--expose-gc'] : []), ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])],
       serialization: 'json',
       // Every implementation on the same ws: bench/node_modules holds bufferutil (a native add-on that
       // peers pull in), which the floor's and the peers' ws would load while wirecall's ws (from the

@@ -2,7 +2,9 @@
 // implementations. Each implementation only says how to call the subscribed client callback, how
 // to publish one notification to a topic, and how many bytes are queued for its slowest member;
 // the loops, the checks and the flow control are the same for all of them.
+import { createConnection } from 'node:net'
 import { sequentialLoop } from './loops.mjs'
+import { percentile } from './stats.mjs'
 
 const immediate = () => new Promise((r) => setImmediate(r))
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
@@ -111,23 +113,81 @@ export function maxWritable(sockets) {
 }
 
 /**
- * Methods `pageIds` and `callLoop` for a cluster node's handle (cluster-fanout scenario):
+ * Methods `pageIds` and `callCompare` for a cluster node's handle (cluster-fanout scenario):
  * `ids()` lists the ids of this node's connections (cluster-wide ids), `callPage(id, n)` calls the
  * page method `inc(n)` on the connection `id`, wherever in the cluster it is, and resolves with its
- * result. `callLoop` awaits one call after another and checks every result is n + 1.
+ * result. Every result is checked (n + 1).
+ *
+ * `callCompare` times three things one after another, round robin, in the same window: a call to
+ * a page of another node (`remoteId`), a call to a page of this node (`localId`), and one Redis
+ * `PING` round trip from this process (raw RESP on one socket with no delay, no client library:
+ * the cost of the network hop itself). So the cross-node call, the local call it is compared to,
+ * and the Redis round trip in the aim (cross-node p50 ≤ 2 × local p50 + PING p50) all see the
+ * same load, the same client processes and the same placement.
  */
 export function clusterCallMethods({ ids, callPage }) {
   return {
     pageIds: () => ids(),
-    async callLoop({ id, warmup = 0, duration }) {
-      let n = 0
-      const op = async () => {
-        const r = await callPage(id, n)
-        if (r !== n + 1) throw new Error(`inc(${n}) on ${id} returned ${JSON.stringify(r)}, expected ${n + 1}`)
-        n = (n + 1) & 0x3fffffff
+    async callCompare({ remoteId, localId, redisPort, warmup = 0, duration }) {
+      const ping = await redisPinger(redisPort)
+      try {
+        let n = 0
+        const call = async (id) => {
+          const r = await callPage(id, n)
+          if (r !== n + 1) throw new Error(`inc(${n}) on ${id} returned ${JSON.stringify(r)}, expected ${n + 1}`)
+          n = (n + 1) & 0x3fffffff
+        }
+        const ops = [() => call(remoteId), () => call(localId), ping.once]
+        const samples = ops.map(() => [])
+        const end0 = now() + warmup * 1000
+        while (now() < end0) for (const op of ops) await op()
+        const end = now() + duration * 1000
+        while (now() < end) {
+          for (let k = 0; k < ops.length; k++) {
+            const t = now()
+            await ops[k]()
+            samples[k].push(now() - t)
+          }
+        }
+        const us = (a, p) => percentile(a, p) * 1000
+        const [remote, local, redis] = samples
+        return {
+          rounds: remote.length,
+          remoteP50us: us(remote, 0.5), remoteP99us: us(remote, 0.99),
+          localP50us: us(local, 0.5), localP99us: us(local, 0.99),
+          redisPingP50us: us(redis, 0.5), redisPingP99us: us(redis, 0.99),
+        }
+      } finally {
+        ping.close()
       }
-      const r = await sequentialLoop(op, { warmup, duration })
-      return { callsPerSec: r.opsPerSec, p50us: r.p50ms * 1000, p99us: r.p99ms * 1000, calls: r.ops }
     },
+  }
+}
+
+/** One TCP connection to Redis on 127.0.0.1 that times `PING` round trips (`once()` resolves on `+PONG`). */
+async function redisPinger(port) {
+  const socket = createConnection({ host: '127.0.0.1', port, noDelay: true })
+  await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+  let waiting = null
+  let buf = ''
+  socket.setEncoding('latin1')
+  socket.on('error', (err) => waiting?.reject(err))
+  socket.on('close', () => waiting?.reject(new Error('redis closed the PING connection')))
+  socket.on('data', (d) => {
+    buf += d
+    if (!buf.endsWith('\r\n')) return
+    const w = waiting
+    waiting = null
+    const line = buf
+    buf = ''
+    if (line === '+PONG\r\n') w?.resolve()
+    else w?.reject(new Error(`redis answered PING with ${JSON.stringify(line.slice(0, 80))}`))
+  })
+  return {
+    once: () => new Promise((resolve, reject) => {
+      waiting = { resolve, reject }
+      socket.write('*1\r\n$4\r\nPING\r\n')
+    }),
+    close: () => socket.destroy(),
   }
 }

@@ -1,48 +1,13 @@
-// A throwaway redis-server for the cluster scenario: Debian's /usr/bin/redis-server as a child
-// process on an ephemeral port of 127.0.0.1, no persistence, in its own temp dir, never daemonized.
-// It is killed (SIGKILL) when this process exits for any reason Node sees, and, through
-// `setpriv --pdeathsig KILL` when present, also when this process dies any other way (SIGKILL).
-// The logic follows packages/redis/test/redis-server.ts (not imported: bench/ never loads test files).
-// No npm dependency: readiness and the few queries the scenario needs are raw RESP over node:net.
-import { spawn } from 'node:child_process'
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs'
-import { createConnection, createServer } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+// A throwaway redis-server for the cluster scenario: startRedisServer from @wirecall/redis/testing
+// (the starter the tests, the e2e suite and the demo use): Debian's /usr/bin/redis-server as a child
+// process on an ephemeral port of 127.0.0.1, no persistence, in its own temp dir, never daemonized,
+// killed (SIGKILL) when this process exits and, through `setpriv --pdeathsig KILL` when present,
+// also when this process dies any other way. The few queries the scenario needs are raw RESP here.
+import { createConnection } from 'node:net'
+import { REDIS_SERVER, redisServerInstalled, startRedisServer } from '@wirecall/redis/testing'
 
-export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server'
-const SETPRIV = '/usr/bin/setpriv'
+export { REDIS_SERVER }
 const HOST = '127.0.0.1'
-const READY_TIMEOUT_MS = 10_000
-const STOP_GRACE_MS = 2_000
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-
-const live = new Map() // child -> temp dir
-let hookInstalled = false
-function installExitHook() {
-  if (hookInstalled) return
-  hookInstalled = true
-  process.on('exit', () => {
-    for (const [child, dir] of live) {
-      try { child.kill('SIGKILL') } catch {}
-      try { rmSync(dir, { recursive: true, force: true }) } catch {}
-    }
-    live.clear()
-  })
-}
-
-const executable = (p) => { try { accessSync(p, constants.X_OK); return true } catch { return false } }
-
-function pickPort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, HOST, () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 const resp = (args) => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join('')}`
 
@@ -105,67 +70,13 @@ export function redisCommand(port, args, timeoutMs = 1000) {
  * `extraArgs` go on its command line (e.g. ['--client-output-buffer-limit', 'pubsub 0 0 0']).
  */
 export async function startRedis({ extraArgs = [] } = {}) {
-  if (!executable(REDIS_SERVER)) throw new Error(`${REDIS_SERVER} is missing: apt-get install -y redis-server (or set REDIS_SERVER)`)
-  for (let attempt = 1; ; attempt++) {
-    const port = await pickPort()
-    try {
-      return await launch(port, extraArgs)
-    } catch (err) {
-      if (!err.bind || attempt >= 5) throw err
-    }
-  }
-}
-
-async function launch(port, extraArgs) {
-  const dir = mkdtempSync(join(tmpdir(), 'wirecall-bench-redis-'))
-  const args = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no',
-    '--dir', dir, '--daemonize', 'no', '--logfile', '', ...extraArgs]
-  const child = executable(SETPRIV)
-    ? spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', REDIS_SERVER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-  live.set(child, dir)
-  installExitHook()
-  let output = ''
-  const keep = (d) => { output = (output + d).slice(-8192) }
-  child.stdout.on('data', keep)
-  child.stderr.on('data', keep)
-  let exitInfo = null
-  let spawnError = null
-  child.once('error', (e) => { spawnError = e })
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => {
-    exitInfo = signal ? `signal ${signal}` : `code ${code}`
-    live.delete(child)
-    rmSync(dir, { recursive: true, force: true })
-    resolve()
-  }))
-  const deadline = Date.now() + READY_TIMEOUT_MS
-  for (;;) {
-    if (spawnError) { child.kill('SIGKILL'); await exited; throw new Error(`could not spawn ${REDIS_SERVER}: ${spawnError.message}`) }
-    if (exitInfo) {
-      const err = new Error(`redis-server on port ${port} exited (${exitInfo}) before accepting connections: ${output.trim().split('\n').slice(-3).join(' | ')}`)
-      err.bind = /Address already in use|bind: /i.test(output)
-      throw err
-    }
-    const pong = await Promise.race([redisCommand(port, ['PING'], 500).catch(() => ''), exited.then(() => '')])
-    if (pong === 'PONG') break
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL')
-      await exited
-      throw new Error(`redis-server on port ${port} did not answer PING within ${READY_TIMEOUT_MS} ms: ${output.trim().slice(-300)}`)
-    }
-    await sleep(20)
-  }
+  if (!redisServerInstalled()) throw new Error(`${REDIS_SERVER} is missing: apt-get install -y redis-server (or set REDIS_SERVER)`)
+  const server = await startRedisServer({ args: extraArgs })
   return {
-    url: `redis://${HOST}:${port}`,
-    port,
-    pid: child.pid, // setpriv execs redis-server in place: the same pid
-    command: (a, timeoutMs) => redisCommand(port, a, timeoutMs),
-    async stop() {
-      if (exitInfo) return
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS)
-      await exited
-      clearTimeout(timer)
-    },
+    url: server.url,
+    port: server.port,
+    pid: server.child.pid, // setpriv execs redis-server in place: the same pid
+    command: (a, timeoutMs) => redisCommand(server.port, a, timeoutMs),
+    stop: () => server.stop(),
   }
 }

@@ -27,16 +27,22 @@ const TOPIC = 'bench'
 const BURST = 32
 const MAX_BACKLOG = 64 * 1024
 const CHECK_COUNT = 200
-const CALL_SECONDS = 0.5
+/** How long node 0 times the calls of one repetition (cross-node, local and Redis PING, round robin). */
+const CALL_SECONDS = 1
 export const legend = `cluster fan-out: ${NODES} server processes joined through one redis-server (7.x, no persistence, pub/sub output buffers unlimited), ${PER_NODE} clients per node ` +
   `(one client process per node) in one topic/room; node 0 publishes tick(i) for --duration s like fan-out (pausing only while one of its own members has > ${MAX_BACKLOG / 1024} KiB queued); ` +
   `notif/s = deliveries summed over all ${NODES * PER_NODE} clients (every one received, in order, checked). raw has no cluster (n/a): Nx in these columns = impl ÷ socket.io with its Redis adapter (aim: wirecall ≥ 2x). ` +
-  `x-node/local call µs: node 0 awaits inc(n) on a page of node 1 / of node 0, one call at a time for ${CALL_SECONDS} s (p50, p99)`
+  `x-node/local call µs: node 0 awaits inc(n) on a page of node 1 / of node 0 and a Redis PING (raw RESP from node 0's process), one at a time, round robin for ${CALL_SECONDS} s ` +
+  `(all three under the same load); aim µs = 2 × local p50 + PING p50 (the issue's aim for a cross-node call), x-node ÷ aim ≤ 1.00 when it holds`
 export const columns = [
   { key: 'deliveredPerSec', header: 'cluster notif/s', better: 'higher', digits: 0 },
   { key: 'remoteP50us', header: 'x-node call p50 µs', better: 'lower', digits: 0 },
   { key: 'remoteP99us', header: 'x-node p99 µs', better: 'lower', digits: 0 },
   { key: 'localP50us', header: 'local call p50 µs', better: 'lower', digits: 0 },
+  { key: 'localP99us', header: 'local p99 µs', better: 'lower', digits: 0 },
+  { key: 'redisPingP50us', header: 'Redis PING p50 µs', better: 'lower', digits: 0 },
+  { key: 'aimUs', header: 'aim µs', better: 'lower', digits: 0 },
+  { key: 'remoteOverAim', header: 'x-node ÷ aim', better: 'lower', digits: 2 },
 ]
 
 const publishArgs = { topic: TOPIC, burst: BURST, maxBacklog: MAX_BACKLOG }
@@ -90,6 +96,7 @@ export async function open(ctx) {
   try {
     const r = await acquireRedis(ctx)
     h.redisHeld = true
+    h.redisPort = r.port
     const impl = await loadImpl(ctx.implId)
     for (let n = 0; n < NODES; n++) {
       const child = new Child('cluster-server.mjs', [ctx.implId, r.url, h.prefix, `n${n}`], { label: `cluster-server(${ctx.implId} n${n})`, verbose: ctx.opts.verbose })
@@ -126,14 +133,19 @@ export async function rep(h, ctx) {
   const rewarm = Math.min(0.25, o.warmup)
   if (rewarm > 0) await round(h, { duration: rewarm })
   const { pub, received, span, perNode } = await round(h, { duration: o.duration })
-  const remote = await h.servers[0].call('callLoop', { id: h.remoteId, warmup: 0.1, duration: CALL_SECONDS }, 30_000)
-  const local = await h.servers[0].call('callLoop', { id: h.localId, warmup: 0.1, duration: CALL_SECONDS }, 30_000)
+  const calls = await h.servers[0].call('callCompare', { remoteId: h.remoteId, localId: h.localId, redisPort: h.redisPort, warmup: 0.1, duration: CALL_SECONDS }, 30_000)
+  const aimUs = 2 * calls.localP50us + calls.redisPingP50us
   return {
     deliveredPerSec: received / span,
-    remoteP50us: remote.p50us,
-    remoteP99us: remote.p99us,
-    localP50us: local.p50us,
-    localP99us: local.p99us,
+    remoteP50us: calls.remoteP50us,
+    remoteP99us: calls.remoteP99us,
+    localP50us: calls.localP50us,
+    localP99us: calls.localP99us,
+    redisPingP50us: calls.redisPingP50us,
+    redisPingP99us: calls.redisPingP99us,
+    aimUs,
+    remoteOverAim: calls.remoteP50us / aimUs,
+    callRounds: calls.rounds,
     published: pub.sent,
     publishPerSec: pub.sent / pub.seconds,
     delivered: received,

@@ -9,7 +9,7 @@ import { test as base, expect, type Browser, type BrowserContext, type Page } fr
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { DemoServer } from '../support/demo-server.js'
-import { startRedis, type RedisServer } from '../support/redis-server.js'
+import { startRedisServer as startRedis, type RedisServerProcess as RedisServer } from '@wirecall/redis/testing'
 
 const CLUSTER_JS = fileURLToPath(new URL('../../demo/server-dist/cluster.js', import.meta.url))
 

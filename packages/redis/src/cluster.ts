@@ -14,7 +14,7 @@
  * while it exists: refreshed every `heartbeatMs`, expires after `nodeTtlMs`),
  * `<prefix>:p:<node>` (hash: connection id -> presence entry as JSON).
  */
-import { createClient, type RedisClientOptions } from '@redis/client'
+import { createClient, createCluster, type RedisClientOptions } from '@redis/client'
 import {
   AbortError, ConnectionClosedError, NotFoundError, ParameterError, TimeoutError, DEFAULT_TIMEOUT_MS,
   type CallOptions,
@@ -42,7 +42,76 @@ interface PendingCall {
   readonly cleanup: () => void
 }
 
-type Client = ReturnType<typeof createClient>
+/**
+ * The part of a Redis client this adapter uses, the same for one Redis
+ * (`createClient`) and for a Redis Cluster (`createCluster`): commands,
+ * `MULTI` on keys of one hash slot, and pub/sub (classic or sharded, chosen
+ * once in the constructor).
+ */
+interface Client {
+  readonly isReady: boolean
+  readonly isOpen: boolean
+  connect(): Promise<unknown>
+  close(): Promise<unknown>
+  destroy(): void
+  duplicate(): Client
+  on(event: string, listener: (...args: never[]) => void): unknown
+  once(event: string, listener: (...args: never[]) => void): unknown
+  off(event: string, listener: (...args: never[]) => void): unknown
+  set(key: string, value: string, options?: { PX?: number; NX?: boolean }): Promise<unknown>
+  get(key: string): Promise<string | null>
+  exists(key: string): Promise<number>
+  del(keys: string | string[]): Promise<number>
+  sAdd(key: string, members: string | string[]): Promise<number>
+  sRem(key: string, members: string | string[]): Promise<number>
+  sMembers(key: string): Promise<string[]>
+  hSet(key: string, field: string | Record<string, string>, value?: string): Promise<number>
+  hDel(key: string, field: string): Promise<number>
+  hGet(key: string, field: string): Promise<string | null | undefined>
+  hGetAll(key: string): Promise<Record<string, string>>
+  multi(): Multi
+  publish(channel: string, message: Buffer): Promise<number>
+  sPublish(channel: string, message: Buffer): Promise<number>
+  subscribe(channels: string | string[], listener: (message: Buffer, channel: Buffer) => void, bufferMode: true): Promise<void>
+  unsubscribe(channels: string, listener: (message: Buffer, channel: Buffer) => void, bufferMode: true): Promise<void>
+  sSubscribe(channels: string | string[], listener: (message: Buffer, channel: Buffer) => void, bufferMode: true): Promise<void>
+  sUnsubscribe(channels: string, listener: (message: Buffer, channel: Buffer) => void, bufferMode: true): Promise<void>
+}
+
+/** A `MULTI` of this adapter: every key in it is in one hash slot (see `liveKey`). */
+interface Multi {
+  set(key: string, value: string, options?: { PX?: number }): Multi
+  del(keys: string | string[]): Multi
+  hSet(key: string, fields: Record<string, string>): Multi
+  pExpire(key: string, ms: number): Multi
+  exec(): Promise<unknown>
+}
+
+/** A value that is data whatever the codec: nothing inside to check. */
+function isPrimitive(value: unknown): boolean {
+  return value === null || (typeof value !== 'object' && typeof value !== 'function')
+}
+
+/**
+ * The options of `createCluster` for `redisCluster({ url, sharded: true })`:
+ * `url` is one node of the Redis Cluster (the client discovers the others),
+ * and every connection, to discovered nodes too, gets the same client options
+ * and the URL's credentials and TLS.
+ */
+function clusterOptions(url: string | undefined, client: RedisClientOptions): Parameters<typeof createCluster>[0] {
+  if (!url) throw new TypeError('redisCluster: sharded needs the url of one node of the Redis Cluster')
+  const parsed = new URL(url)
+  const { url: _ignored, ...defaults } = client
+  return {
+    rootNodes: [{ url }],
+    defaults: {
+      ...defaults,
+      ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+      ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+      ...(parsed.protocol === 'rediss:' ? { socket: { ...defaults.socket, tls: true } as RedisClientOptions['socket'] } : {}),
+    },
+  }
+}
 
 /** A cluster over Redis: `serve({ cluster: redisCluster({ url }) })`. */
 export function redisCluster(options: RedisClusterOptions = {}): Cluster {
@@ -56,6 +125,8 @@ class RedisCluster implements Cluster {
   private readonly nodeTtlMs: number
   private readonly pub: Client
   private readonly sub: Client
+  /** Redis Cluster with sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`) instead of one Redis with `PUBLISH`/`SUBSCRIBE`. */
+  private readonly sharded: boolean
   /** Data only: without a reference host, functions and services are refused while encoding. */
   private readonly codec = new MsgpackCodec()
   private readonly policy = errorPolicy({ exposeErrorStacks: false })
@@ -102,7 +173,9 @@ class RedisCluster implements Cluster {
         ...options.redis?.socket,
       } as RedisClientOptions['socket'],
     }
-    this.pub = createClient(clientOptions)
+    this.sharded = options.sharded === true
+    // Both client kinds have the methods of `Client`; their own types are generic over modules and RESP versions.
+    this.pub = (this.sharded ? createCluster(clusterOptions(options.url, clientOptions)) : createClient(clientOptions)) as unknown as Client
     this.sub = this.pub.duplicate()
     let reported = false
     const onError = (err: Error) => {
@@ -110,9 +183,13 @@ class RedisCluster implements Cluster {
       if (!reported) this.logger.warn(`[wirecall] redis cluster node ${this.nodeId}: ${err.message} (reconnecting)`)
       reported = true
     }
-    this.pub.on('error', onError)
-    this.sub.on('error', onError)
-    this.pub.on('ready', () => {
+    // A cluster client reports per Redis node; a plain client for itself.
+    const [errorEvent, readyEvent] = this.sharded ? ['node-error', 'node-ready'] : ['error', 'ready']
+    for (const c of [this.pub, this.sub]) {
+      c.on(errorEvent, onError)
+      if (this.sharded) c.on('error', onError)
+    }
+    this.pub.on(readyEvent, () => {
       if (reported) this.logger.warn(`[wirecall] redis cluster node ${this.nodeId}: connected again`)
       reported = false
       // After an outage the keys may have expired: announce this node and its connections again.
@@ -124,11 +201,41 @@ class RedisCluster implements Cluster {
     return [this.prefix, ...parts].join(':')
   }
 
+  /**
+   * A node's liveness key, `<prefix>:node:{<node>}`. The braces are a hash
+   * tag: in a Redis Cluster it and the node's presence hash are in one slot,
+   * so one `MULTI` can refresh both (one Redis ignores the braces).
+   */
+  private liveKey(node: string): string {
+    return `${this.prefix}:node:{${node}}`
+  }
+
+  /** A node's presence hash, `<prefix>:p:{<node>}` (same slot as its liveness key). */
+  private presenceKey(node: string): string {
+    return `${this.prefix}:p:{${node}}`
+  }
+
+  /** `PUBLISH`, or `SPUBLISH` on a Redis Cluster (the channel's shard forwards it). */
+  private send(channel: string, message: Buffer): Promise<number> {
+    return this.sharded ? this.pub.sPublish(channel, message) : this.pub.publish(channel, message)
+  }
+
+  private listen(channel: string, listener: (message: Buffer, channel: Buffer) => void): Promise<void> {
+    return this.sharded ? this.sub.sSubscribe(channel, listener, true) : this.sub.subscribe(channel, listener, true)
+  }
+
+  private unlisten(channel: string, listener: (message: Buffer, channel: Buffer) => void): Promise<void> {
+    return this.sharded ? this.sub.sUnsubscribe(channel, listener, true) : this.sub.unsubscribe(channel, listener, true)
+  }
+
   async attach(node: LocalNode): Promise<void> {
     this.local = node
     await this.connectOnce()
     if (this.options.links) await this.startLinks(this.options.links === true ? {} : this.options.links)
-    await this.sub.subscribe([this.key('n', this.nodeId), this.key('all')], (message: Buffer, channel: Buffer) => this.onMessage(message, channel.toString()), true)
+    // One channel at a time: on a Redis Cluster each is in its own slot.
+    const onMessage = (message: Buffer, channel: Buffer) => this.onMessage(message, channel.toString())
+    await this.listen(this.key('n', this.nodeId), onMessage)
+    await this.listen(this.key('all'), onMessage)
     await this.announce()
     this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs)
     this.heartbeat.unref()
@@ -164,10 +271,10 @@ class RedisCluster implements Cluster {
     const secret = await this.pub.get(this.key('secret'))
     if (!secret) throw new Error('redisCluster: could not read the cluster secret for node links')
     const links = new NodeLinks(options, this.nodeId, secret, {
-      callPage: async (id, path, args, timeout) => {
+      callPage: (id, path, args, timeout) => {
         const conn = this.local?.connection(id)
-        if (!conn) throw new ConnectionClosedError(`connection ${id} is closed`)
-        return this.dataOnly(path, 'result', await conn.call(path, args, { timeout }))
+        if (!conn) return Promise.reject(new ConnectionClosedError(`connection ${id} is closed`))
+        return conn.call(path, args, { timeout }).then((result) => this.dataOnly(path, 'result', result))
       },
       callNode: async (path, args, timeout, from) => this.dataOnly(path, 'result', await this.runNodeCall(path, args, timeout, from)),
     })
@@ -176,8 +283,14 @@ class RedisCluster implements Cluster {
     this.nodeInfo = JSON.stringify({ ...(JSON.parse(this.nodeInfo) as object), link: links.url })
   }
 
-  /** Across nodes, arguments and results are data only, whichever way they travel. */
+  /**
+   * Across nodes, arguments and results are data only, whichever way they
+   * travel. Primitives are data by definition, so the common case (a few
+   * numbers and strings) skips the trial encoding: that encode is work on the
+   * relay path of every call, on both nodes.
+   */
   private dataOnly<T>(path: string, what: 'arguments' | 'result', value: T): T {
+    if (what === 'result' ? isPrimitive(value) : (value as unknown[]).every(isPrimitive)) return value
     try {
       this.codec.encode(value, undefined)
     } catch (err) {
@@ -194,7 +307,7 @@ class RedisCluster implements Cluster {
     if (!this.links) return undefined
     let url = this.linkUrls.get(node)
     if (url === undefined) {
-      const info = await this.pub.get(this.key('node', node)).catch(() => null)
+      const info = await this.pub.get(this.liveKey(node)).catch(() => null)
       try {
         url = info ? ((JSON.parse(info) as { link?: string }).link ?? null) : null
       } catch {
@@ -211,27 +324,28 @@ class RedisCluster implements Cluster {
     const local = this.local!
     const entries: Record<string, string> = {}
     for (const conn of local.connections()) entries[conn.id] = this.entryJson(conn)
+    await this.pub.sAdd(this.key('nodes'), this.nodeId)
+    // The rest in one slot (hash tag): one MULTI on one Redis and on a Redis Cluster.
     const multi = this.pub.multi()
-      .sAdd(this.key('nodes'), this.nodeId)
-      .set(this.key('node', this.nodeId), this.nodeInfo, { PX: this.nodeTtlMs })
-      .del(this.key('p', this.nodeId))
-    if (Object.keys(entries).length > 0) multi.hSet(this.key('p', this.nodeId), entries)
-    multi.pExpire(this.key('p', this.nodeId), this.nodeTtlMs * 10)
+      .set(this.liveKey(this.nodeId), this.nodeInfo, { PX: this.nodeTtlMs })
+      .del(this.presenceKey(this.nodeId))
+    if (Object.keys(entries).length > 0) multi.hSet(this.presenceKey(this.nodeId), entries)
+    multi.pExpire(this.presenceKey(this.nodeId), this.nodeTtlMs * 10)
     await multi.exec()
   }
 
   private beat(): void {
     if (!this.pub.isReady) return
     this.pub.multi()
-      .set(this.key('node', this.nodeId), this.nodeInfo, { PX: this.nodeTtlMs })
-      .pExpire(this.key('p', this.nodeId), this.nodeTtlMs * 10)
+      .set(this.liveKey(this.nodeId), this.nodeInfo, { PX: this.nodeTtlMs })
+      .pExpire(this.presenceKey(this.nodeId), this.nodeTtlMs * 10)
       .exec()
       .catch(() => {})
     // Calls waiting on a node that stopped beating would otherwise wait for their timeout.
     const nodes = new Set<string>()
     for (const call of this.pending.values()) nodes.add(call.node)
     for (const node of nodes) {
-      this.pub.exists(this.key('node', node)).then((alive) => {
+      this.pub.exists(this.liveKey(node)).then((alive) => {
         if (alive) return
         for (const [id, call] of this.pending) {
           if (call.node === node) this.settle(id, new ConnectionClosedError(`node ${node} left the cluster during the call`))
@@ -251,11 +365,11 @@ class RedisCluster implements Cluster {
   }
 
   opened(conn: Connection): void {
-    this.write((c) => c.hSet(this.key('p', this.nodeId), conn.id, this.entryJson(conn)))
+    this.write((c) => c.hSet(this.presenceKey(this.nodeId), conn.id, this.entryJson(conn)))
   }
 
   closed(conn: Connection): void {
-    this.write((c) => c.hDel(this.key('p', this.nodeId), conn.id))
+    this.write((c) => c.hDel(this.presenceKey(this.nodeId), conn.id))
   }
 
   joined(conn: Connection, topic: string): void {
@@ -275,7 +389,7 @@ class RedisCluster implements Cluster {
   private subscribeTopic(topic: string): void {
     let listener = this.topicListeners.get(topic)
     if (!listener) this.topicListeners.set(topic, (listener = (message: Buffer) => this.onTopic(topic, message)))
-    this.sub.subscribe(this.key('t', topic), listener, true).catch(() => {})
+    this.listen(this.key('t', topic), listener).catch(() => {})
   }
 
   left(conn: Connection, topic: string): void {
@@ -285,7 +399,7 @@ class RedisCluster implements Cluster {
       this.topicCounts.delete(topic)
       const listener = this.topicListeners.get(topic)
       this.topicListeners.delete(topic)
-      if (!this.isClosed && listener) this.sub.unsubscribe(this.key('t', topic), listener, true).catch(() => {})
+      if (!this.isClosed && listener) this.unlisten(this.key('t', topic), listener).catch(() => {})
     }
     if (!conn.closed) this.opened(conn)
   }
@@ -296,7 +410,7 @@ class RedisCluster implements Cluster {
     if ('topic' in target || 'all' in target) {
       // Tagged with this node's id: the publisher has served its own members already.
       const channel = 'topic' in target ? this.key('t', target.topic) : this.key('all')
-      this.pub.publish(channel, Buffer.concat([this.tag, payload])).catch(() => {})
+      this.send(channel, Buffer.concat([this.tag, payload])).catch(() => {})
     } else {
       // One message per node that holds some of the ids, never one per connection.
       const byNode = new Map<string, string[]>()
@@ -308,7 +422,7 @@ class RedisCluster implements Cluster {
         list.push(id)
       }
       for (const [node, ids] of byNode) {
-        this.pub.publish(this.key('n', node), Buffer.from(this.codec.encode([DELIVER, ids, frame], undefined))).catch(() => {})
+        this.send(this.key('n', node), Buffer.from(this.codec.encode([DELIVER, ids, frame], undefined))).catch(() => {})
       }
     }
   }
@@ -326,22 +440,34 @@ class RedisCluster implements Cluster {
     return this.request(node, `connection ${id}`, path, (callId) => [CALL, callId, this.nodeId, id, path, args], options)
   }
 
-  /** A call over the link to `node` when it has one, else `fallback` (through Redis). */
-  private async viaLink(
+  /**
+   * A call over the link to `node` when it has one, else `fallback` (through
+   * Redis). Once the node's address is known and its link is open, the call
+   * goes out in this same tick: no awaits before the frame is written.
+   */
+  private viaLink(
     node: string, method: 'page' | 'node', path: string, head: unknown[], args: unknown[],
     options: CallOptions | undefined, fallback: () => Promise<unknown>,
   ): Promise<unknown> {
-    const url = await this.linkUrl(node)
-    if (!url) return fallback()
-    this.dataOnly(path, 'arguments', args)
-    const timeout = options?.timeout ?? DEFAULT_TIMEOUT_MS
+    const known = this.linkUrls.get(node)
+    if (known === undefined) return this.linkUrl(node).then((url) => (url ? this.overLink(node, url, method, path, head, args, options) : fallback()))
+    return known ? this.overLink(node, known, method, path, head, args, options) : fallback()
+  }
+
+  private overLink(
+    node: string, url: string, method: 'page' | 'node', path: string, head: unknown[], args: unknown[], options: CallOptions | undefined,
+  ): Promise<unknown> {
     try {
-      return await this.links!.call(node, url, method, [...head, args, timeout], timeout, options?.signal)
+      this.dataOnly(path, 'arguments', args)
     } catch (err) {
+      return Promise.reject(err)
+    }
+    const timeout = options?.timeout ?? DEFAULT_TIMEOUT_MS
+    return this.links!.call(node, url, method, [...head, args, timeout], timeout, options?.signal).catch((err: unknown) => {
       // The node may have gone or come back elsewhere: read its address again next time.
       if (err instanceof ConnectionClosedError) this.linkUrls.delete(node)
       throw err
-    }
+    })
   }
 
   /** Send a call to `node`'s inbox and wait for its answer (timeout, abort, node gone). */
@@ -370,7 +496,7 @@ class RedisCluster implements Cluster {
         ? setTimeout(() => this.settle(callId, new TimeoutError(`call to ${path} on ${what} timed out after ${timeout} ms`)), timeout + 50)
         : undefined
       this.pending.set(callId, { node, resolve, reject, timer, cleanup: () => signal?.removeEventListener('abort', onAbort) })
-      this.pub.publish(this.key('n', node), Buffer.from(bytes)).then(
+      this.send(this.key('n', node), Buffer.from(bytes)).then(
         (receivers) => {
           if (receivers === 0) this.settle(callId, new ConnectionClosedError(`${what} is gone: node ${node} is not in the cluster`))
         },
@@ -392,7 +518,7 @@ class RedisCluster implements Cluster {
     this.ready()
     const member = path.split('.')[0]!
     const nodes = await this.pub.sMembers(this.key('nodes'))
-    const infos = await Promise.all(nodes.map((n) => this.pub.get(this.key('node', n))))
+    const infos = await Promise.all(nodes.map((n) => this.pub.get(this.liveKey(n))))
     const offering = nodes.filter((n, i) => {
       const info = infos[i]
       if (!info) return false
@@ -510,7 +636,7 @@ class RedisCluster implements Cluster {
 
   private sendAnswer(node: string, message: Buffer): void {
     if (this.pub.isReady) {
-      this.pub.publish(this.key('n', node), message).catch(() => {})
+      this.send(this.key('n', node), message).catch(() => {})
       return
     }
     if (this.held.length >= MAX_HELD_ANSWERS) return
@@ -518,7 +644,7 @@ class RedisCluster implements Cluster {
       this.pub.once('ready', () => {
         const held = this.held
         this.held = []
-        for (const h of held) this.pub.publish(this.key('n', h.node), h.message).catch(() => {})
+        for (const h of held) this.send(this.key('n', h.node), h.message).catch(() => {})
       })
     }
     this.held.push({ node, message })
@@ -529,10 +655,10 @@ class RedisCluster implements Cluster {
   async presence(): Promise<PresenceEntry[]> {
     this.ready()
     const nodes = await this.pub.sMembers(this.key('nodes'))
-    const alive = await Promise.all(nodes.map((n) => this.pub.exists(this.key('node', n))))
+    const alive = await Promise.all(nodes.map((n) => this.pub.exists(this.liveKey(n))))
     const out: PresenceEntry[] = []
     const gone: string[] = []
-    const hashes = await Promise.all(nodes.map((n, i) => (alive[i] ? this.pub.hGetAll(this.key('p', n)) : undefined)))
+    const hashes = await Promise.all(nodes.map((n, i) => (alive[i] ? this.pub.hGetAll(this.presenceKey(n)) : undefined)))
     nodes.forEach((node, i) => {
       const hash = hashes[i]
       if (!hash) return void gone.push(node)
@@ -540,7 +666,8 @@ class RedisCluster implements Cluster {
     })
     // Nodes whose liveness key expired left without saying so: forget them.
     if (gone.length > 0) {
-      this.pub.multi().sRem(this.key('nodes'), gone).del(gone.map((n) => this.key('p', n))).exec().catch(() => {})
+      this.pub.sRem(this.key('nodes'), gone).catch(() => {})
+      for (const n of gone) this.pub.del(this.presenceKey(n)).catch(() => {})
     }
     return out.sort((a, b) => a.since - b.since || (a.id < b.id ? -1 : 1))
   }
@@ -549,7 +676,7 @@ class RedisCluster implements Cluster {
     this.ready()
     const node = nodeOf(id)
     if (node === undefined) return undefined
-    const [alive, json] = await Promise.all([this.pub.exists(this.key('node', node)), this.pub.hGet(this.key('p', node), id)])
+    const [alive, json] = await Promise.all([this.pub.exists(this.liveKey(node)), this.pub.hGet(this.presenceKey(node), id)])
     return alive && json ? parseEntry(id, node, json) : undefined
   }
 
@@ -564,7 +691,10 @@ class RedisCluster implements Cluster {
     for (const id of [...this.pending.keys()]) this.settle(id, new ConnectionClosedError('this node left the cluster'))
     await this.links?.close()
     if (this.pub.isReady) {
-      await this.pub.multi().sRem(this.key('nodes'), this.nodeId).del([this.key('node', this.nodeId), this.key('p', this.nodeId)]).exec().catch(() => {})
+      await Promise.all([
+        this.pub.sRem(this.key('nodes'), this.nodeId),
+        this.pub.del([this.liveKey(this.nodeId), this.presenceKey(this.nodeId)]),
+      ]).catch(() => {})
     }
     await Promise.all([this.sub, this.pub].map((c) => (c.isOpen ? c.close().catch(() => c.destroy()) : undefined)))
   }

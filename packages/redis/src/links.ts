@@ -40,6 +40,8 @@ export class NodeLinks {
   private server: WirecallServer | undefined
   /** Open (or opening) links to other nodes, by node id. */
   private readonly sessions = new Map<string, Promise<Session>>()
+  /** The same links once open, for calls that need not wait a microtask for the promise. */
+  private readonly open = new Map<string, Session>()
   /** This node's link URL, once listening. */
   url: string | undefined
 
@@ -78,10 +80,12 @@ export class NodeLinks {
     this.url = this.options.advertise ?? `ws://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${this.server.port}`
   }
 
-  /** Call over the link to `node` at `url` (opened on first use, reused after). */
-  async call(node: string, url: string, method: 'page' | 'node', args: unknown[], timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
-    const session = await this.session(node, url)
-    return session.call(method, args, { timeout: timeoutMs, ...(signal ? { signal } : {}) })
+  /** Call over the link to `node` at `url` (opened on first use, reused after: then sent in this tick). */
+  call(node: string, url: string, method: 'page' | 'node', args: unknown[], timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
+    const options = { timeout: timeoutMs, ...(signal ? { signal } : {}) }
+    const open = this.open.get(node)
+    if (open && !open.closed) return open.call(method, args, options)
+    return this.session(node, url).then((session) => session.call(method, args, options))
   }
 
   private session(node: string, url: string): Promise<Session> {
@@ -90,9 +94,14 @@ export class NodeLinks {
       link = connect(url, { headers: { [SECRET_HEADER]: this.secret, 'x-wirecall-node': this.nodeId }, logger: { warn() {}, error() {} } })
       this.sessions.set(node, link)
       link.then(
-        (session) => session.onClose(() => {
-          if (this.sessions.get(node) === link) this.sessions.delete(node)
-        }),
+        (session) => {
+          if (this.sessions.get(node) !== link) return
+          this.open.set(node, session)
+          session.onClose(() => {
+            if (this.sessions.get(node) === link) this.sessions.delete(node)
+            if (this.open.get(node) === session) this.open.delete(node)
+          })
+        },
         () => this.sessions.delete(node),
       )
     }
@@ -102,6 +111,7 @@ export class NodeLinks {
   async close(): Promise<void> {
     const sessions = [...this.sessions.values()]
     this.sessions.clear()
+    this.open.clear()
     await Promise.all(sessions.map((s) => s.then((session) => session.close(), () => {})))
     await this.server?.close()
   }

@@ -7,6 +7,15 @@ import type { LinkOptions } from './links.js'
 export interface RedisClusterOptions {
   /** Redis URL: `redis://[:password@]host:port[/db]`, or `rediss://` for TLS. */
   readonly url?: string
+  /**
+   * `url` is a node of a Redis Cluster (7 or later): topic channels, node
+   * inboxes and `all` use sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`), so each
+   * channel's traffic goes through the one shard that owns its hash slot, and
+   * keys are spread over the shards. The client (`createCluster`) finds the
+   * other nodes; `redis` options and the URL's password and TLS apply to every
+   * connection. @default false (one Redis, classic pub/sub)
+   */
+  readonly sharded?: boolean
   /** More options for the official client (`@redis/client`'s `createClient`), e.g. `socket.tls`, `password`. */
   readonly redis?: RedisClientOptions
   /** This node's id: letters, digits, `_` and `-`. @default random, 10 characters */

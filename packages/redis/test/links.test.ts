@@ -22,7 +22,7 @@ async function linkUrl(prefix: string, node: string): Promise<string> {
   const client = createClient({ url: redis().url })
   await client.connect()
   try {
-    const reply = await client.get(`${prefix}:node:${node}`)
+    const reply = await client.get(`${prefix}:node:{${node}}`)
     const url = reply ? (JSON.parse(reply) as { link?: string }).link : undefined
     if (!url) throw new Error(`no link URL in ${reply}`)
     return url
