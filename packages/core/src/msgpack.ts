@@ -15,6 +15,8 @@
  * hooks; this file knows only the msgpack format itself and timestamps.
  */
 
+import { pauseStacks, resumeStacks } from './stackless.js'
+
 /** An extension value of a type nobody here understands; re-encoded untouched. */
 export class ExtData {
   /**
@@ -30,8 +32,15 @@ export class ExtData {
   ) {}
 }
 
-/** Thrown on input that is not valid msgpack or breaks a limit. */
-export class DecodeError extends Error {}
+/** Thrown on input that is not valid msgpack or breaks a limit. Carries no stack trace (see stackless.ts). */
+export class DecodeError extends Error {
+  /** @param message What is wrong with the input. */
+  constructor(message: string) {
+    const saved = pauseStacks()
+    super(message)
+    resumeStacks(saved)
+  }
+}
 
 /** Deepest nesting accepted when encoding or decoding. */
 export const MAX_DEPTH = 100
