@@ -50,7 +50,7 @@ mkdirSync(resultsDir, { recursive: true })
 // 1. Build the wirecall packages (tolerating failure).
 let build = { status: 'not run', detail: '--no-build' }
 if (opts.build && opts.only.includes('wirecall')) {
-  const browser = opts.scenarios.includes('bundle-size')
+  const browser = opts.scenarios.includes('bundle-size') || opts.scenarios.includes('page')
   const redis = opts.scenarios.includes('cluster-fanout')
   progress(`building @wirecall/core, @wirecall/node${browser ? ', @wirecall/browser' : ''}${redis ? ', @wirecall/redis' : ''} …`)
   build = await buildWirecall({ root: rootDir, logFile: join(resultsDir, 'build.log'), browser, redis })
