@@ -5,4 +5,4 @@
  */
 export * from '@wirecall/core'
 export { connect, createClient, BrowserClient, DEFAULT_RECONNECT, LIVENESS_PROBE, type BrowserConnectOptions, type ConnectionState, type ReconnectOptions } from './client.js'
-export { BrowserWebSocketTransport, type WebSocketLike, type WebSocketConstructor } from './transport.js'
+export { BrowserWebSocketTransport, type BrowserTransportOptions, type WebSocketLike, type WebSocketConstructor } from './transport.js'

@@ -34,7 +34,7 @@ export class ExtData {
 
 /** Thrown on input that is not valid msgpack or breaks a limit. Carries no stack trace (see stackless.ts). */
 export class DecodeError extends Error {
-  /** @param message What is wrong with the input. */
+  /** A decoding failure; `message` says what is wrong with the input. */
   constructor(message: string) {
     const saved = pauseStacks()
     super(message)
