@@ -12,6 +12,7 @@ import { buildWirecall } from './lib/build.mjs'
 import { installExitHandlers, killAllChildren, startServer, startClient, setPinning, pinStatus } from './lib/proc.mjs'
 import { median } from './lib/stats.mjs'
 import { renderTable, ratio } from './lib/table.mjs'
+import { checkAgainst, ratiosOf, writeBaseline } from './lib/check.mjs'
 
 const benchDir = dirname(new URL(import.meta.url).pathname)
 const rootDir = resolve(benchDir, '..')
@@ -49,7 +50,7 @@ mkdirSync(resultsDir, { recursive: true })
 // 1. Build the wirecall packages (tolerating failure).
 let build = { status: 'not run', detail: '--no-build' }
 if (opts.build && opts.only.includes('wirecall')) {
-  const browser = opts.scenarios.includes('bundle-size')
+  const browser = opts.scenarios.includes('bundle-size') || opts.scenarios.includes('page')
   const redis = opts.scenarios.includes('cluster-fanout')
   progress(`building @wirecall/core, @wirecall/node${browser ? ', @wirecall/browser' : ''}${redis ? ', @wirecall/redis' : ''} …`)
   build = await buildWirecall({ root: rootDir, logFile: join(resultsDir, 'build.log'), browser, redis })
@@ -215,4 +216,21 @@ writeFileSync(jsonPath, JSON.stringify({
   })),
 }, null, 2) + '\n')
 progress(`results written to ${jsonPath.replace(rootDir + '/', '')}`)
-process.exit(0)
+
+// 6. Baseline: --check compares this run's ratios with bench/baseline.json; --write-baseline records them.
+let checkFailed = false
+if (opts.check || opts.writeBaseline) {
+  const baselinePath = join(benchDir, 'baseline.json')
+  const current = ratiosOf(impls.filter((i) => !i.skipped && i.id !== FLOOR), columns,
+    (impl, c) => impl.results[c.scenario]?.error ? undefined : ratio(impl.results[c.scenario]?.median?.[c.key], baseFor(c.scenario)?.results[c.scenario]?.median?.[c.key]))
+  if (opts.check) {
+    const result = checkAgainst(baselinePath, current, columns)
+    console.log(['', ...result.lines].join('\n'))
+    checkFailed = result.failed
+  }
+  if (opts.writeBaseline) {
+    writeBaseline(baselinePath, current, { date: now.toISOString(), busy, loadAverage: { start: loadAtStart, end: loadAtEnd }, reps: opts.reps, duration: opts.duration })
+    progress(`baseline written to ${baselinePath.replace(rootDir + '/', '')}`)
+  }
+}
+process.exit(checkFailed ? 1 : 0)

@@ -13,6 +13,8 @@ export const USAGE = `usage: node run.mjs [options]      (npm run bench -- [opti
   --pin=MODE          split (default: server on CPU 0, client on CPU 1) | same (both CPU 0) | none
   --raw-cork          the raw floor corks its sockets per tick (write coalescing, as wirecall does)
   --no-build          do not build the wirecall packages (core, node; browser for bundle-size) first
+  --check             compare this run's ratios with bench/baseline.json; exit 1 naming any figure >10% worse
+  --write-baseline    record this run's ratios in bench/baseline.json (figures not run are kept)
   --verbose           pass child processes' output through to stderr
   --help`
 
@@ -30,6 +32,8 @@ export function parseArgs(argv) {
     pin: 'split',
     rawCork: false,
     verbose: false,
+    check: false,
+    writeBaseline: false,
     help: false,
   }
   const list = (v, known, what) => {
@@ -62,6 +66,8 @@ export function parseArgs(argv) {
       case 'raw-cork': opts.rawCork = true; break
       case 'no-build': opts.build = false; break
       case 'verbose': opts.verbose = true; break
+      case 'check': opts.check = true; break
+      case 'write-baseline': opts.writeBaseline = true; break
       case 'help': opts.help = true; break
       default: throw new Error(`unknown option --${k}`)
     }

@@ -1,4 +1,4 @@
-// Parent side of the `page-pipelined` scenario: bundle page/entry.js with Vite, start
+// Parent side of the `page` scenario: bundle page/entry.js with Vite, start
 // page/server.mjs (raw + wirecall servers in one Node process, and the page), and open the page in
 // Debian's Chromium through playwright-core (no Playwright browser download, no network
 // instrumentation: a plain page.evaluate per timed run). With --pin=split the server is pinned to
@@ -21,6 +21,8 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
   '--no-first-run',
 ]
+/** For the heap figure: `gc()` in the page, and `performance.memory` not rounded to 100 KB steps. */
+const PAGE_HEAP_ARGS = ['--js-flags=--expose-gc', '--enable-precise-memory-info']
 
 /** Bundle page/entry.js (production, minified) into a new temporary directory; returns it and how @wirecall/* was resolved. */
 async function buildPage() {
@@ -91,7 +93,7 @@ export async function openPageSession({ verbose = false } = {}) {
     server = new Child('page/server.mjs', [built.dir], { label: 'page server', verbose })
     const ports = JSON.parse((await server.waitStdout(/^PORTS (\{.*\})$/m, 20_000))[1])
     pinPid(server.cp.pid, 'server')
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...PAGE_HEAP_ARGS] })
     const page = await browser.newPage()
     const pageErrors = []
     page.on('pageerror', (err) => pageErrors.push(String(err)))
@@ -104,7 +106,12 @@ export async function openPageSession({ verbose = false } = {}) {
       from: built.from,
       chromium: browser.version(),
       setup: (impl) => page.evaluate(([i, url]) => window.bench.setup(i, url), [impl, `ws://127.0.0.1:${ports[impl]}/`]),
-      measure: (impl, args) => page.evaluate(([i, a]) => window.bench.measure(i, a), [impl, args]),
+      measure: (impl, what, args) => page.evaluate(([i, w, a]) => window.bench.measure(i, w, a), [impl, what, args]),
+      tickCount: (impl) => page.evaluate((i) => window.bench.tickCount(i), impl),
+      ticksReached: (impl, target, maxMs) => page.evaluate(([i, n, ms]) => window.bench.ticksReached(i, n, ms), [impl, target, maxMs]),
+      heapAfter: (impl, calls) => page.evaluate(([i, n]) => window.bench.heapAfter(i, n), [impl, calls]),
+      /** A command of the page's server process (page/server.mjs). */
+      server: (fn, args, timeoutMs) => server.call(fn, args, timeoutMs),
       closeClient: (impl) => page.evaluate((i) => window.bench.close(i), impl),
       close,
     }

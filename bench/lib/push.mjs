@@ -3,7 +3,7 @@
 // to publish one notification to a topic, and how many bytes are queued for its slowest member;
 // the loops, the checks and the flow control are the same for all of them.
 import { createConnection } from 'node:net'
-import { sequentialLoop } from './loops.mjs'
+import { pipelinedLoop, sequentialLoop } from './loops.mjs'
 import { percentile } from './stats.mjs'
 
 const immediate = () => new Promise((r) => setImmediate(r))
@@ -30,6 +30,17 @@ export function callbackMethods(getCallback) {
         if (r !== n + 1) throw new Error(`callback check: cb(${n}) returned ${JSON.stringify(r)}, expected ${n + 1}`)
       }
       return true
+    },
+    /** The server keeps `inflight` cb(n) calls outstanding for `duration` s (after `warmup` s); every result is checked. */
+    async callbackPipelined({ warmup = 0, duration, inflight = 256 }) {
+      const f = cb()
+      const op = async () => {
+        const n = (Math.random() * 0x3fffffff) | 0
+        const r = await f(n)
+        if (r !== n + 1) throw new Error(`cb(${n}) returned ${JSON.stringify(r)}, expected ${n + 1}`)
+      }
+      const r = await pipelinedLoop(op, { warmup, duration, inflight })
+      return { callsPerSec: r.opsPerSec, calls: r.ops }
     },
     /** The server awaits cb(n) one after another for `duration` s (after `warmup` s); every result is checked. */
     async callbackRun({ warmup = 0, duration }) {

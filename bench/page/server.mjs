@@ -1,4 +1,4 @@
-// Server process of the `page-pipelined` scenario: `node page/server.mjs <page dir>`, forked by
+// Server process of the `page` scenario: `node page/server.mjs <page dir>`, forked by
 // lib/page.mjs. One Node process runs the raw and wirecall servers of impl/ (the same code as the
 // Node scenarios) and serves the bundled page on a third port; it prints
 // `PORTS {"page":n,"raw":n,"wirecall":n}`. wirecall accepts the page's origin, the raw floor
@@ -35,7 +35,7 @@ const servers = {
 }
 process.stdout.write(`PORTS ${JSON.stringify({ page: pagePort, raw: servers.raw.port, wirecall: servers.wirecall.port })}\n`)
 
-serveIpc(async (fn) => {
+serveIpc(async (fn, args) => {
   if (fn === 'ping') return 'pong'
   if (fn === 'close') {
     await Promise.all(Object.values(servers).map((s) => s.close()))
@@ -44,5 +44,7 @@ serveIpc(async (fn) => {
     setImmediate(() => process.exit(0))
     return null
   }
+  // The server-driven halves (callback pushes, notification fan-out) of one implementation.
+  if (fn === 'callbackPipelined' || fn === 'fanout') return servers[args.impl][fn](args)
   throw new Error(`page server: unknown command ${fn}`)
 })

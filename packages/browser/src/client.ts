@@ -12,7 +12,7 @@ import {
   ConnectionClosedError, TimeoutError, AbortError, Session, DEFAULT_TIMEOUT_MS, debugLog, enableDebug,
   type CallOptions, type CallScope, type Logger, type Notify, type Remote, type SessionOptions,
 } from '@wirecall/core'
-import { createProxy, livenessTimings, resolveLimits, type LivenessTimings } from '@wirecall/core/internal'
+import { BATCH_OFFER, createProxy, livenessTimings, resolveLimits, type LivenessTimings } from '@wirecall/core/internal'
 import { BrowserWebSocketTransport, type WebSocketConstructor, type WebSocketLike } from './transport.js'
 
 /** `localStorage.debug = 'wirecall:*'` (then reload): wirecall's debug areas in the page's console. */
@@ -66,8 +66,16 @@ export interface BrowserConnectOptions<ServerService = unknown> extends Omit<Ses
   onStateChange?(state: ConnectionState, client: BrowserClient<ServerService>): void
   /** Called after each re-connection (not the first): re-subscribe here. */
   onReconnect?(client: BrowserClient<ServerService>): void | Promise<void>
-  /** WebSocket subprotocols. */
+  /** WebSocket subprotocols. When given, batches are not offered (the server must select one of these). */
   readonly protocols?: string | string[]
+  /**
+   * Offer batches (several frames in one WebSocket message, docs/protocol.md):
+   * the subprotocols `wirecall.v1, wirecall.batch.v1`. A wirecall server
+   * selects batches, any other server one frame per message. Turn it off for
+   * a server that refuses handshakes offering subprotocols it does not know.
+   * @default true (unless `protocols` is given)
+   */
+  readonly batch?: boolean
   /** WebSocket implementation. @default globalThis.WebSocket */
   readonly WebSocket?: WebSocketConstructor
 }
@@ -125,6 +133,7 @@ export class BrowserClient<ServerService = unknown> {
   private readonly backoff: ReconnectOptions | undefined
   private readonly WebSocketImpl: WebSocketConstructor
   private readonly liveness: LivenessTimings
+  private readonly maxFrameBytes: number
   private attempts = 0
   private everOpened = false
   private retryTimer: ReturnType<typeof setTimeout> | undefined
@@ -142,7 +151,9 @@ export class BrowserClient<ServerService = unknown> {
     const impl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
     if (!impl) throw new TypeError('wirecall: no WebSocket implementation; pass options.WebSocket')
     this.WebSocketImpl = impl
-    this.liveness = livenessTimings(resolveLimits(options.limits))
+    const limits = resolveLimits(options.limits)
+    this.liveness = livenessTimings(limits)
+    this.maxFrameBytes = limits.maxFrameBytes
     const reconnect = options.reconnect ?? true
     this.backoff = reconnect === false ? undefined : { ...DEFAULT_RECONNECT, ...(reconnect === true ? {} : reconnect) }
     this.ready = new Promise((resolve, reject) => (this.settleReady = { resolve, reject }))
@@ -247,14 +258,17 @@ export class BrowserClient<ServerService = unknown> {
   private open(): void {
     let ws: WebSocketLike
     try {
-      ws = new this.WebSocketImpl(this.url, this.options.protocols)
+      const { protocols, batch } = this.options
+      ws = new this.WebSocketImpl(this.url, protocols ?? (batch === false ? undefined : [...BATCH_OFFER]))
     } catch (err) {
       // A malformed URL never becomes valid: give up at once.
       this.giveUp(new ConnectionClosedError(`cannot connect to ${this.url}: ${(err as Error).message}`))
       return
     }
     this.socket = ws
-    const transport = new BrowserWebSocketTransport(ws, this.url)
+    // The platform's WebSocket copies what it is given to send; another implementation may not.
+    const sendCopies = !this.options.WebSocket
+    const transport = new BrowserWebSocketTransport(ws, this.url, { sendCopies, maxFrameBytes: this.maxFrameBytes })
     let opened = false
     ws.addEventListener('open', () => {
       if (this.stateNow === 'closed') return ws.close()

@@ -5,5 +5,5 @@
  */
 export * from '@wirecall/core'
 export { connect, createClient, BrowserClient, DEFAULT_RECONNECT, LIVENESS_PROBE, type BrowserConnectOptions, type ConnectionState, type ReconnectOptions } from './client.js'
-export { BrowserWebSocketTransport, type WebSocketLike, type WebSocketConstructor } from './transport.js'
+export { BrowserWebSocketTransport, type BrowserTransportOptions, type WebSocketLike, type WebSocketConstructor } from './transport.js'
 export { createPool, connectPool, ClientPool, type PoolOptions, type PoolStrategy } from './pool.js'

@@ -136,6 +136,17 @@ export class MsgpackCodec {
     return this.encodeAt(value, host, 0)
   }
 
+  /**
+   * Encode one frame into the codec's reused buffer and return a view of it,
+   * without the copy `encode` makes: valid only until this codec encodes
+   * again, so only for a transport that copies on send (`Transport.copiesFrames`).
+   */
+  encodeView(value: unknown, host: RefHost | undefined): Uint8Array {
+    // From inside an extension hook the shared writer is busy: a fresh one, whose bytes are kept anyway.
+    if (this.writer.busy) return this.encode(value, host)
+    return this.writer.encodeView(value, 0, host)
+  }
+
   /** Encode `value` found at nesting `depth`: an extension's payload counts toward the depth limit of its frame. */
   private encodeAt(value: unknown, host: RefHost | undefined, depth: number): Uint8Array {
     // Extension payloads are encoded while the shared writer is busy: they get a writer of their own.

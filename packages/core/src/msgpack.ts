@@ -15,6 +15,8 @@
  * hooks; this file knows only the msgpack format itself and timestamps.
  */
 
+import { pauseStacks, resumeStacks } from './stackless.js'
+
 /** An extension value of a type nobody here understands; re-encoded untouched. */
 export class ExtData {
   /**
@@ -30,8 +32,15 @@ export class ExtData {
   ) {}
 }
 
-/** Thrown on input that is not valid msgpack or breaks a limit. */
-export class DecodeError extends Error {}
+/** Thrown on input that is not valid msgpack or breaks a limit. Carries no stack trace (see stackless.ts). */
+export class DecodeError extends Error {
+  /** A decoding failure; `message` says what is wrong with the input. */
+  constructor(message: string) {
+    const saved = pauseStacks()
+    super(message)
+    resumeStacks(saved)
+  }
+}
 
 /** Deepest nesting accepted when encoding or decoding. */
 export const MAX_DEPTH = 100
@@ -72,17 +81,31 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
 
 // ------------------------------------------------------------------- encode
 
+/** A writer's buffer above this size is given back once it has gone unused (see `Writer`). */
+const KEEP_BYTES = 64 * 1024
+/** How many frames in a row must use under 1/16 of a buffer above `KEEP_BYTES` before it is given back. */
+const SHRINK_AFTER_FRAMES = 256
+
 /**
  * One growable output buffer, reused across frames by its owner. While an
  * `encode` runs, its `context` is handed to every call of the extension hook
  * (the hook may need to know whose frame it is encoding, e.g. to export a
  * reference on the right connection).
+ *
+ * The buffer is kept at the size the largest recent frame needed: a stream of
+ * 1 MiB frames reuses one buffer instead of growing a fresh one per frame.
+ * It is given back (replaced by a small one) only after `SHRINK_AFTER_FRAMES`
+ * frames in a row used under a sixteenth of it, so one huge frame does not
+ * stay pinned for long once the traffic is small again. Writers are per codec
+ * (one per options object), not per connection.
  */
 export class Writer<C = unknown> {
   private bytes = new Uint8Array(256)
   private view = new DataView(this.bytes.buffer)
   private pos = 0
   private context: C | undefined
+  /** Frames in a row that used under a sixteenth of a buffer larger than `KEEP_BYTES`. */
+  private smallFrames = 0
   /** True while `encode` runs: an extension hook that must encode a payload needs a writer of its own. */
   busy = false
   /** When set, binaries of at least `threshold` bytes are recorded here (position, bytes) instead of copied. */
@@ -97,18 +120,41 @@ export class Writer<C = unknown> {
    * re-entrant: check `busy` first.
    */
   encode(value: unknown, depth = 0, context?: C): Uint8Array {
+    return this.encodeView(value, depth, context).slice()
+  }
+
+  /**
+   * Like `encode`, but returns a view of the writer's own buffer, without a
+   * copy: valid only until this writer encodes again. For a consumer that is
+   * done with the bytes before that (one that copies them synchronously, as
+   * the browser's `WebSocket.send` does); anything that keeps them needs
+   * `encode`.
+   */
+  encodeView(value: unknown, depth = 0, context?: C): Uint8Array {
     if (this.busy) throw new Error('Writer.encode called while the writer is busy')
     this.busy = true
     this.context = context
     this.pos = 0
     try {
       this.write(value, depth)
-      return this.bytes.slice(0, this.pos)
+      return this.bytes.subarray(0, this.pos)
     } finally {
       this.busy = false
       this.context = undefined
-      // Shrink a buffer that one huge frame grew, so it does not stay pinned forever.
-      if (this.bytes.length > 1 << 20) this.reset(256)
+      this.maybeShrink()
+    }
+  }
+
+  private maybeShrink(): void {
+    const size = this.bytes.length
+    if (size <= KEEP_BYTES || this.pos * 16 >= size) {
+      this.smallFrames = 0
+      return
+    }
+    // The view handed out last stays valid: a new buffer is allocated, the old one is not touched.
+    if (++this.smallFrames >= SHRINK_AFTER_FRAMES) {
+      this.smallFrames = 0
+      this.reset(256)
     }
   }
 

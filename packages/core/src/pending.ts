@@ -3,9 +3,16 @@
  * timers and abort listeners. Every way a call settles (response, timeout,
  * abort, connection loss) goes through `settle`, which cleans up.
  *
- * Timeouts use one timer per table, armed for the earliest deadline, rather
- * than one timer per call: under pipelining that removes a setTimeout and a
- * clearTimeout from every call.
+ * Timeouts use one timer per table (one per session), armed for the earliest
+ * deadline, rather than one timer per call: under pipelining that removes a
+ * setTimeout and a clearTimeout from every call. The timer is not disarmed
+ * when the table empties, so sequential calls (the table goes 0, 1, 0, 1...)
+ * do not pay for a setTimeout/clearTimeout pair each either: a call whose
+ * deadline is later than the armed one adds nothing, and the timer, when it
+ * fires, times out what is due, re-arms for the next deadline or, with
+ * nothing pending, stops. Granularity: a call times out when the timer for
+ * its own deadline fires (the runtime's timer precision, a few ms), never
+ * early; closing the session (`rejectAll`) disarms it.
  */
 
 interface Entry {
@@ -64,7 +71,6 @@ export class PendingCalls {
     if (!entry) return false
     this.entries.delete(id)
     if (entry.onAbort) entry.signal!.removeEventListener('abort', entry.onAbort)
-    if (this.entries.size === 0) this.disarm()
     if (error) entry.reject(error)
     else entry.resolve(value)
     return true

@@ -5,6 +5,7 @@
  * wirecall peer; types 3 and 4 are wirecall extensions a plain peer never
  * needs. Text frames (JSON-RPC 2.0) are handled by `json-rpc.ts`.
  */
+import { pauseStacks, resumeStacks } from './stackless.js'
 
 export const MessageType = {
   /** `[0, msgid, method, params]`, or `[0, msgid, method, params, metadata]` */
@@ -48,10 +49,14 @@ export function describeMessage(message: Message): string {
   }
 }
 
-/** Why a frame was rejected, and the request id to answer when one could be read. */
+/** Why a frame was rejected, and the request id to answer when one could be read. No stack trace (see stackless.ts). */
 export class FrameError extends Error {
-  constructor(message: string, readonly replyTo?: number) {
+  readonly replyTo: number | undefined
+  constructor(message: string, replyTo?: number) {
+    const saved = pauseStacks()
     super(message)
+    resumeStacks(saved)
+    this.replyTo = replyTo
   }
 }
 

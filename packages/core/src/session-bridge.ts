@@ -9,7 +9,7 @@ import type { RefHost } from './codec.js'
 import { ReferenceReleasedError, type ErrorPolicy, type ErrorTable } from './errors.js'
 import type { TextPeer } from './json-rpc.js'
 import type { CallOptions, SessionConfig } from './options.js'
-import { MessageType } from './protocol.js'
+import { FrameError, MessageType } from './protocol.js'
 import type { ReferenceOwner, References } from './references.js'
 import type { TransportReceiver } from './transport.js'
 
@@ -22,6 +22,7 @@ export interface BridgedSession {
   readonly refs: References
   malformedCount: number
   receive(frame: Uint8Array | string): void
+  malformedFrame(reason: FrameError): void
   transportClosed(reason?: Error): void
   transmit(frame: string): void
   sendControl(message: unknown[]): void
@@ -40,6 +41,9 @@ export class SessionBridge implements TransportReceiver, RefHost, ReferenceOwner
   // TransportReceiver
   message(frame: Uint8Array | string): void {
     this.session.receive(frame)
+  }
+  unreadable(reason: string): void {
+    if (!this.session.closed) this.session.malformedFrame(new FrameError(reason))
   }
   closed(reason?: Error): void {
     this.session.transportClosed(reason)

@@ -331,7 +331,11 @@ export class Session<RemoteService = unknown> {
     let failed = true
     try {
       const { codec } = this.config
-      const frame = this.transport.sendParts ? codec.encodeParts(message, this.bridge) : codec.encode(message, this.bridge)
+      const transport = this.transport
+      // A transport that copies on send gets a view of the codec's buffer: no copy per frame here.
+      const frame = transport.sendParts
+        ? codec.encodeParts(message, this.bridge)
+        : transport.copiesFrames ? codec.encodeView(message, this.bridge) : codec.encode(message, this.bridge)
       failed = false
       return frame
     } finally {

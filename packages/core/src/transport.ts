@@ -6,6 +6,9 @@
  *   before it are buffered and delivered in order.
  * - `receiver.message(frame)` delivers one whole WebSocket message:
  *   `Uint8Array` for binary (msgpack), `string` for text (JSON-RPC).
+ * - `receiver.unreadable(reason)`, when the receiver has it: part of a message
+ *   the transport itself could not split into frames (a malformed batch, see
+ *   batch.ts) was dropped; the session counts and logs it like a bad frame.
  * - `receiver.closed(reason?)` is called exactly once when the link is gone,
  *   whoever closed it and however it failed; no message follows it.
  * - `send(frame)` never throws; after close it drops the frame.
@@ -17,6 +20,8 @@ import type { PeerInfo } from './contextual.js'
 export interface TransportReceiver {
   /** One whole WebSocket message: `Uint8Array` for binary (msgpack), `string` for text (JSON-RPC). */
   message(frame: Uint8Array | string): void
+  /** Optional: part of a message could not be split into frames and was dropped (a malformed batch). */
+  unreadable?(reason: string): void
   /** The link is gone; called exactly once, and no message follows. */
   closed(reason?: Error): void
 }
@@ -37,6 +42,14 @@ export interface Transport {
    * without being copied into a frame. Without it frames are contiguous.
    */
   sendParts?(parts: readonly Uint8Array[]): void
+  /**
+   * Optional: `send` has finished with a binary frame's bytes when it returns
+   * (it copied them, as the browser's `WebSocket.send` does). The session may
+   * then hand it a view of its reused encode buffer instead of a fresh copy.
+   * Leave unset when the bytes are kept by reference after `send` returns
+   * (queued, corked, delivered later).
+   */
+  readonly copiesFrames?: boolean
   /** Close the link (idempotent); leads to `receiver.closed()`. */
   close(code?: number, reason?: string): void
   /** Bytes queued but not yet written, for slow-consumer detection. */

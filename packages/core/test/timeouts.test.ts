@@ -106,13 +106,56 @@ test('calls with different timeouts expire in deadline order, others are untouch
   await handlersDone(server)
 })
 
-test('a call that settles in time clears its timer (no timer left behind)', async () => {
+test('sequential calls share the session timer: armed once, not per call; it stops when it fires with nothing pending', async () => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+  const api = service({ now: () => 'now' })
+  const { client } = pair<typeof api>({ service: api }, { timeout: 30_000 })
+  const arms: number[] = []
+  // Counted by hand, not with vi.spyOn: restoring a spy after useRealTimers would put the fake back.
+  const fakeSetTimeout = globalThis.setTimeout
+  globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+    arms.push(ms ?? 0)
+    return fakeSetTimeout(fn, ms)
+  }) as typeof setTimeout
+  try {
+    for (let i = 0; i < 10; i++) expect(await client.remote.now()).toBe('now')
+  } finally {
+    globalThis.setTimeout = fakeSetTimeout
+  }
+  expect(arms).toEqual([30_000])
+  expect(vi.getTimerCount()).toBe(1)
+  // The first call's deadline passes with nothing pending: the timer fires, times out nothing, stops.
+  await vi.advanceTimersByTimeAsync(30_000)
+  expect(vi.getTimerCount()).toBe(0)
+  expect(client.stats().pendingCalls).toBe(0)
+  vi.useRealTimers()
+})
+
+test('a pending call whose deadline is later than the armed one still times out on its own deadline', async () => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+  const api = service({ now: () => 'now', hang: () => new Promise<never>(() => {}) })
+  const { client, server } = pair<typeof api>({ service: api }, { timeout: 1000 })
+  expect(await client.remote.now()).toBe('now') // arms the timer for t = 1000
+  await vi.advanceTimersByTimeAsync(600)
+  const hung = client.remote.hang().catch((e: unknown) => e) // deadline t = 1600
+  await vi.advanceTimersByTimeAsync(500) // t = 1100: the timer fired for nothing and re-armed
+  expect(client.stats().pendingCalls).toBe(1)
+  await vi.advanceTimersByTimeAsync(499) // t = 1599: not yet
+  expect(client.stats().pendingCalls).toBe(1)
+  await vi.advanceTimersByTimeAsync(1) // t = 1600
+  expect(await hung).toBeInstanceOf(TimeoutError)
+  expect(vi.getTimerCount()).toBe(0)
+  vi.useRealTimers()
+  await server.close()
+})
+
+test('closing the session disarms its timer', async () => {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
   const api = service({ now: () => 'now' })
   const { client } = pair<typeof api>({ service: api }, { timeout: 30_000 })
-  const p = client.remote.now()
+  expect(await client.remote.now()).toBe('now')
   expect(vi.getTimerCount()).toBe(1)
-  expect(await p).toBe('now')
+  await client.close()
   expect(vi.getTimerCount()).toBe(0)
   vi.useRealTimers()
 })

@@ -9,7 +9,7 @@ import type { Server as HttpsServer } from 'node:https'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { Session, debugLog, jsonRpc, type Broadcast, type Limits, type SessionOptions } from '@wirecall/core'
-import { SharedBudget, resolveLimits } from '@wirecall/core/internal'
+import { BATCH_PROTOCOL, SharedBudget, resolveLimits } from '@wirecall/core/internal'
 import { Connection } from './connection.js'
 import './debug-env.js'
 import { Heartbeat } from './heartbeat.js'
@@ -208,6 +208,17 @@ function destroySocket(this: Duplex): void {
 }
 
 /**
+ * The subprotocol answered at the handshake: batches when the client offers
+ * them (docs/protocol.md, "Batches"), otherwise the first one offered, as
+ * `ws` does by default (so a client's own subprotocol keeps working).
+ */
+function selectProtocol(protocols: Set<string>): string | false {
+  if (protocols.has(BATCH_PROTOCOL)) return BATCH_PROTOCOL
+  for (const protocol of protocols) return protocol
+  return false
+}
+
+/**
  * Start a wirecall server: on its own port (`host`, `port`), or on an
  * existing `http.Server` or `https.Server` (`server`, `path`). Resolves once
  * it listens. Binary frames speak msgpack-rpc, text frames JSON-RPC 2.0.
@@ -243,7 +254,9 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   const http = options.server ?? createServer((_req, res) => {
     res.writeHead(426, { 'content-type': 'text/plain' }).end('wirecall: WebSocket upgrade required\n')
   })
-  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false })
+  const wss = new WebSocketServer({
+    noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false, handleProtocols: selectProtocol,
+  })
   const connections = new Set<Connection<ClientService>>()
 
   const heartbeat = new Heartbeat(limits)

@@ -6,10 +6,16 @@
  * burst of pipelined calls, or the replies to a batch of requests that
  * arrived in one TCP read) leaves in one `writev` instead of one syscall per
  * frame. A lone call is not delayed: nextTick runs before any I/O.
+ *
+ * Batches (docs/protocol.md): when `wirecall.batch.v1` was selected at the
+ * handshake, the binary frames of a tick go out as one WebSocket message at
+ * that same nextTick (a lone frame as itself), and batches received are split
+ * here, frame by frame, stopping between frames while reading is paused.
  */
 import type { Socket } from 'node:net'
 import { WebSocket } from 'ws'
 import { DEFAULT_LIMITS, type Limits, type PeerInfo, type Transport, type TransportReceiver } from '@wirecall/core'
+import { BATCH_PROTOCOL, BatchWriter, deliverBatch, isBatch } from '@wirecall/core/internal'
 import type { Heartbeat } from './heartbeat.js'
 
 /** Close codes we use (RFC 6455). */
@@ -98,6 +104,8 @@ export interface WsWebSocket {
   readonly readyState: number
   /** Bytes queued but not yet written. */
   readonly bufferedAmount: number
+  /** The subprotocol selected at the handshake (`''` for none). */
+  readonly protocol: string
   /** A whole message arrived. */
   on(event: 'message', listener: (data: Buffer, isBinary: boolean) => void): unknown
   /** The connection closed. */
@@ -141,6 +149,12 @@ function onSocketClose(this: WebSocket, code: number, reason: Buffer): void {
   transports.get(this)?.socketClosed(code, reason)
 }
 
+/** The rest of a batch not yet handed on because reading paused in the middle of it. */
+interface BatchRest {
+  readonly batch: Uint8Array
+  readonly offset: number
+}
+
 /** Transports that corked their socket in this tick: one nextTick uncorks them all. */
 let corkedThisTick: WebSocketTransport[] = []
 function uncorkAll(): void {
@@ -169,8 +183,12 @@ export interface WebSocketTransportOptions {
 export class WebSocketTransport implements Transport {
   private readonly peerSource: PeerInfo | Socket
   private receiver: TransportReceiver | undefined
-  /** Frames that arrive before `start` (rare: sessions start at once); created on demand. */
-  private backlog: (Uint8Array | string)[] | undefined
+  /** Frames that arrive before `start` (rare: sessions start at once), or while paused; created on demand. */
+  private backlog: (Uint8Array | string | BatchRest)[] | undefined
+  /** Gathers the binary frames of this tick when the peer selected batches (created on first send). */
+  private batch: BatchWriter | undefined
+  /** Batches were selected at the handshake: received ones are split, sent frames gathered. */
+  private readonly batching: boolean
   private closedReason: Error | undefined
   private closeReported = false
   private corked = false
@@ -204,8 +222,10 @@ export class WebSocketTransport implements Transport {
     this.peerSource = peer
     this.socket = options.socket ?? (isSocket(peer) ? peer : undefined)
     this.directWrite = options.server === true && this.socket !== undefined
+    this.batching = ws.protocol === BATCH_PROTOCOL
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       this.heard = true
+      if (this.batching && isBinary && isBatch(data)) return this.receiveBatch(data, 1)
       const frame = isBinary ? data : data.toString('utf8')
       // Held back before `start`, and while paused: `ws` goes on emitting the messages of a chunk it
       // already read after `pause()`, and one read can hold thousands of small requests.
@@ -250,7 +270,7 @@ export class WebSocketTransport implements Transport {
   }
 
   get bufferedAmount(): number {
-    return this.ws.bufferedAmount
+    return this.ws.bufferedAmount + (this.batch?.pending ?? 0)
   }
 
   start(receiver: TransportReceiver): void {
@@ -262,6 +282,14 @@ export class WebSocketTransport implements Transport {
   send(frame: Uint8Array | string): void {
     if (this.ws.readyState !== WebSocket.OPEN) return
     this.coalesce()
+    if (this.batching) {
+      if (typeof frame !== 'string') {
+        // Frames from the codec are fresh copies (ownFrames); `ws` keeps what it is given, so no reuse.
+        ;(this.batch ??= new BatchWriter((message) => this.ws.send(message), true, false)).add(frame)
+        return this.checkBackpressure()
+      }
+      this.batch?.flush()
+    }
     this.ws.send(frame)
     this.checkBackpressure()
   }
@@ -269,23 +297,59 @@ export class WebSocketTransport implements Transport {
   /** Hand over frames held back (before `start`, or while paused), until done or paused again. */
   private deliverBacklog(): void {
     const backlog = this.backlog
-    if (!backlog || !this.receiver) return
+    const receiver = this.receiver
+    if (!backlog || !receiver) return
     let i = 0
-    while (i < backlog.length && !this.readPaused) this.receiver.message(backlog[i++]!)
+    while (i < backlog.length && !this.readPaused) {
+      const item = backlog[i]!
+      if (typeof item === 'string' || item instanceof Uint8Array) {
+        i++
+        receiver.message(item)
+        continue
+      }
+      const rest = this.deliverFrom(item.batch, item.offset, receiver)
+      if (rest === -1) i++
+      else backlog[i] = { batch: item.batch, offset: rest } // paused part-way: the rest stays in its slot
+    }
     if (i === backlog.length) this.backlog = undefined
     else backlog.splice(0, i)
   }
 
+  /** A batch arrived: its frames one by one; what is left when reading pauses waits in the backlog. */
+  private receiveBatch(batch: Uint8Array, offset: number): void {
+    const receiver = this.receiver
+    if (receiver && !this.readPaused) {
+      offset = this.deliverFrom(batch, offset, receiver)
+      if (offset === -1) return
+    }
+    ;(this.backlog ??= []).push({ batch, offset })
+  }
+
+  /**
+   * Frames of `batch` from `offset` on, each checked by the session like a message, until the
+   * end (-1) or a pause (the offset to go on from). A malformed rest is counted and logged by the
+   * session (`receiver.unreadable`).
+   */
+  private deliverFrom(batch: Uint8Array, offset: number, receiver: TransportReceiver): number {
+    return deliverBatch(batch, offset, (frame) => (receiver.message(frame), !this.readPaused), (reason) => receiver.unreadable?.(reason))
+  }
+
   private coalesce(): void {
-    if (this.corked || !this.socket) return
+    if (this.corked) return
+    // Without a socket nothing is corked, but a batch still needs its end-of-tick flush.
+    if (!this.socket && !this.batching) return
     this.corked = true
-    this.socket.cork()
+    this.socket?.cork()
     if (corkedThisTick.push(this) === 1) process.nextTick(uncorkAll)
   }
 
   /** @internal called once per tick for every transport that wrote in it. */
   flush(): void {
     this.corked = false
+    if (this.batch && this.ws.readyState === WebSocket.OPEN) {
+      this.batch.flush()
+      this.checkBackpressure()
+    }
     this.socket?.uncork()
   }
 
@@ -345,6 +409,8 @@ export class WebSocketTransport implements Transport {
   sendParts(parts: readonly Uint8Array[]): void {
     if (this.ws.readyState !== WebSocket.OPEN) return
     this.coalesce()
+    // What this tick gathered goes first: frames keep their order.
+    this.batch?.flush()
     if (this.directWrite && senderIdle(this.ws)) {
       writeUnmaskedFrame(this.socket!, parts)
       this.checkBackpressure()
