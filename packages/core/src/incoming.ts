@@ -17,6 +17,7 @@ import { MessageType } from './protocol.js'
 import type { References } from './references.js'
 import { resolvePath, type Handler } from './router.js'
 import { describePeer, type ContextFields, type PeerInfo } from './contextual.js'
+import { streamResponse, type Streams } from './streams.js'
 
 /** The incoming-call bookkeeping a session carries (its `@internal` fields). */
 export interface IncomingState {
@@ -45,6 +46,7 @@ export interface IncomingHost extends IncomingState {
   readonly peer: PeerInfo | undefined
   readonly identity: unknown
   readonly refsTable: References | undefined
+  readonly streamsTable: Streams | undefined
   /** Encode a message, undoing the reference exports it counted if it cannot be encoded. */
   encodeFrame(message: unknown[]): Uint8Array | Uint8Array[]
   transmit(frame: Uint8Array | Uint8Array[]): void
@@ -101,7 +103,7 @@ export function request(s: IncomingHost, id: number, method: string, params: unk
     )
   } else {
     finish(s, id, controller)
-    reply(s, id, undefined, result, method)
+    reply(s, id, undefined, result, method, controller)
   }
   return true
 }
@@ -114,7 +116,7 @@ export function cancel(s: IncomingHost, id: number): void {
 /** An async handler settled: answer, unless the caller cancelled. Runs in a promise callback, so it never throws. */
 function answerLater(s: IncomingHost, id: number, controller: AbortController | undefined, error: unknown, value: unknown, method: string): void {
   try {
-    if (finish(s, id, controller)) reply(s, id, error, value, method)
+    if (finish(s, id, controller)) reply(s, id, error, value, method, controller)
   } catch (err) {
     s.log('error', `[wirecall] could not answer ${clip(method)}:`, err)
   }
@@ -127,12 +129,17 @@ function finish(s: IncomingHost, id: number, controller: AbortController | undef
   return !controller?.signal.aborted && !s.closed
 }
 
-/** Answer a request; also how a frame we cannot use is refused (`ProtocolError`). */
-export function reply(s: IncomingHost, id: number, error: unknown, result: unknown, method: string): void {
+/**
+ * Answer a request; also how a frame we cannot use is refused (`ProtocolError`).
+ * `controller`: the handler's, kept by the streams its result holds (their cancel fires its signal).
+ */
+export function reply(s: IncomingHost, id: number, error: unknown, result: unknown, method: string, controller?: AbortController): void {
   if (s.closed) return
   if (error === undefined) {
     try {
-      s.transmit(s.encodeFrame([MessageType.RESPONSE, id, null, result]))
+      const frame = s.encodeFrame([MessageType.RESPONSE, id, null, result])
+      // After encoding: the frame may have created the stream table (its first stream).
+      s.transmit(streamResponse(s.streamsTable, frame, id, controller))
       return
     } catch (err) {
       // Keep library errors (OverloadedError past maxExportedRefs) as themselves for the caller.
