@@ -34,8 +34,8 @@ export type RemoteFunction<F> = F extends (...args: infer P) => infer R
 export type RemoteResult<R> = R extends (...args: never[]) => unknown
   ? RemoteFunction<R> & Releasable
   : R extends ServiceMarked ? Remote<R> & Releasable
-    : R extends AsyncIterable<infer T> ? RemoteStream<RemoteResult<T>>
-      : [ReadableStreamItem<R>] extends [never] ? R : RemoteStream<RemoteResult<ReadableStreamItem<R>>>
+    : R extends AsyncIterable<infer T> ? RemoteStream<RemoteResult<T>> & AsyncReleasable
+      : [ReadableStreamItem<R>] extends [never] ? R : RemoteStream<RemoteResult<ReadableStreamItem<R>>> & AsyncReleasable
 
 /**
  * The item type of a WHATWG `ReadableStream<T>` (`never` for anything else),
@@ -54,6 +54,15 @@ export type ReadableStreamItem<R> = R extends { pipeTo(destination: infer W, ...
  */
 export type Releasable = SymbolConstructor extends { readonly dispose: infer D extends symbol }
   ? { [K in D]: () => void }
+  : {}
+
+/**
+ * `[Symbol.asyncDispose](): Promise<void>` (so `await using stream = ...`
+ * stops a stream) where the user's lib has `Symbol.asyncDispose`; `{}` where
+ * it has not, as for `Releasable`.
+ */
+export type AsyncReleasable = SymbolConstructor extends { readonly asyncDispose: infer D extends symbol }
+  ? { [K in D]: () => Promise<void> }
   : {}
 
 declare const SERVICE_BRAND: unique symbol
