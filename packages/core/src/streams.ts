@@ -543,6 +543,7 @@ export class RemoteStream<T = unknown> implements AsyncIterableIterator<T, undef
     return Promise.resolve(DONE as IteratorResult<T, undefined>)
   }
 
+  /** The stream is its own iterator (read it once). */
   [Symbol.asyncIterator](): this {
     return this
   }

@@ -5,9 +5,10 @@
  */
 import {
   Session, expose, service, withContext,
-  type AsyncReleasable, type CallContext, type Notify, type Remote, type RemoteStream,
+  type CallContext, type Notify, type Remote, type RemoteStream,
 } from '../src/index.js'
 import { createBroadcast } from '../src/internal.js'
+import type { AsyncReleasable } from '../src/proxy.js'
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false
 type Expect<T extends true> = T

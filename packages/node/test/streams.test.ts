@@ -242,7 +242,8 @@ function streamIdOf(frameBytes: Uint8Array): number {
   const value = decodeRaw(frameBytes) as unknown[]
   const ext = value[3] as RawExt
   if (!(ext instanceof RawExt) || ext.type !== 73) throw new Error(`no stream in ${JSON.stringify(value)}`)
-  return new DataView(ext.data.buffer, ext.data.byteOffset, 4).getUint32(0)
+  const data = ext.data as Uint8Array
+  return new DataView(data.buffer, data.byteOffset, 4).getUint32(0)
 }
 
 /** Call `method` raw and return the response frame's bytes. */
@@ -332,7 +333,7 @@ describe('hostile clients against a server in a child process', () => {
     expect(refused[2]).toMatchObject({ name: 'OverloadedError' })
     expect(refused[2].message).toMatch(/too many open streams from the peer \(limit maxOpenStreams = 8\)/)
     // The refused streams were cancelled back to us.
-    const cancelled = () => raw.frames.filter((f) => f.binary && (decodeRaw(f.bytes) as unknown[])[0] === MessageType.STREAM_CANCEL).map((f) => (decodeRaw(f.bytes) as unknown[])[1])
+    const cancelled = () => raw.frames.flatMap((f) => (f.binary ? [decodeRaw(f.bytes) as unknown[]] : [])).filter((m) => m[0] === MessageType.STREAM_CANCEL).map((m) => m[1])
     await until(() => cancelled().length === 9, 2000, 'cancels for the refused uploads')
     expect(cancelled().sort((x, y) => Number(x) - Number(y))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])
     expect((decodeRaw(await rawCall(raw, 11, 'add', [1, 1])) as unknown[])[3]).toBe(2)
