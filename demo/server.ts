@@ -17,8 +17,11 @@
  * list then shows every node's pages (each labelled with its node), and
  * `pingClient(id)` reaches a page wherever it is connected.
  *
- * The page subscribes with a callback (a function crossing by reference);
- * every 500 ms the server calls it with fresh process metrics. The server also
+ * The page subscribes and gets a stream of process metrics (an async generator
+ * on this side, `for await` in the page), one sample every 500 ms, with
+ * backpressure: a page that reads slowly stops the generator instead of making
+ * the server buffer (it then skips the samples it was not asked for; see
+ * `metricsStream`). The server also
  * calls each page's own service: `getName()` when it connects and
  * `clientsChanged(list)` whenever the client list changes, and `ping()` when
  * another page asks for it (`pingClient`).
@@ -28,7 +31,7 @@ import { createReadStream, statSync } from 'node:fs'
 import { extname, join, normalize, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { createMetrics, release, service, withContext, type CallContext } from '@wirecall/core'
+import { createMetrics, service, withContext, type CallContext } from '@wirecall/core'
 import { serve, type Cluster, type Connection } from '@wirecall/node'
 import {
   INVALID_OPERAND,
@@ -37,6 +40,7 @@ import {
   type OperatorView,
   type PageApi,
   type PingResult,
+  type ProducerState,
   type SubscribeResult,
 } from './src/shared.js'
 
@@ -224,14 +228,22 @@ function round(x: number, digits: number): number {
 // ---------------------------------------------------------------- clients
 
 type PageConn = Connection<PageApi>
-type MetricsCallback = (m: Metrics) => Promise<unknown> | unknown
+
+/** What the metrics generator of one page is doing (see `metricsStream`). */
+interface Producer {
+  /** Samples handed to the stream. */
+  sent: number
+  /** Samples taken while this page's generator was paused (not pulled): skipped, never buffered. */
+  skipped: number
+  /** When the generator yielded a sample that has not been pulled on yet (0: it is not waiting at a yield). */
+  yieldedAt: number
+}
 
 interface ClientEntry {
   info: ClientInfo
   conn: PageConn
-  onMetrics?: MetricsCallback
-  /** A push to this client is still awaiting its reply: skip ticks instead of piling up. */
-  busy: boolean
+  /** The metrics stream's generator, while the page reads one. */
+  producer?: Producer
 }
 
 /** This server's own pages (in a cluster: this node's). */
@@ -351,21 +363,58 @@ function entryFor(ctx: CallContext<PageConn>): ClientEntry {
   return entry
 }
 
-function pushMetrics(): void {
-  const m = sample()
-  for (const c of clients.values()) {
-    const cb = c.onMetrics
-    if (!cb || c.busy) continue
-    c.busy = true
-    Promise.resolve()
-      .then(() => cb(m))
-      .catch(() => {
-        // The page is gone or its callback threw; a closed connection is removed in onClose.
-        if (c.conn.closed) c.onMetrics = undefined
-      })
-      .finally(() => {
-        c.busy = false
-      })
+/** The newest sample, taken every INTERVAL_MS whether or not anyone reads it. */
+let latest: Metrics | undefined
+let sampleWaiters: (() => void)[] = []
+
+function takeSample(): void {
+  latest = sample()
+  const waiters = sampleWaiters
+  sampleWaiters = []
+  for (const wake of waiters) wake()
+}
+
+/** Resolves at the next sample, or when `signal` fires. */
+function nextSample(signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve()
+    const wake = () => {
+      signal.removeEventListener('abort', wake)
+      resolve()
+    }
+    sampleWaiters.push(wake)
+    signal.addEventListener('abort', wake, { once: true })
+  })
+}
+
+/** A generator paused at its yield for longer than this is held back by the page (its credit is used up). */
+const PAUSED_AFTER_MS = 100
+
+/**
+ * The metrics stream of one page: the next sample each time the page's
+ * credit lets wirecall pull, never a queue. While the page reads slowly its
+ * credit runs out, wirecall stops pulling, and this generator sits at its
+ * `yield`: it produces nothing and holds nothing. When it is pulled again it
+ * yields the newest sample, and counts the ones that went by as skipped.
+ */
+async function* metricsStream(ctx: CallContext<PageConn>, entry: ClientEntry): AsyncGenerator<Metrics> {
+  const producer: Producer = { sent: 0, skipped: 0, yieldedAt: 0 }
+  entry.producer = producer
+  let lastSeq = latest?.seq ?? 0
+  try {
+    while (!ctx.signal.aborted) {
+      if (!latest || latest.seq === lastSeq) await nextSample(ctx.signal)
+      if (ctx.signal.aborted || !latest) return
+      const m = latest
+      if (producer.sent > 0) producer.skipped += Math.max(0, m.seq - lastSeq - 1)
+      lastSeq = m.seq
+      producer.sent++
+      producer.yieldedAt = Date.now()
+      yield { ...m, skipped: producer.skipped }
+      producer.yieldedAt = 0
+    }
+  } finally {
+    if (entry.producer === producer) entry.producer = undefined
   }
 }
 
@@ -380,22 +429,25 @@ const api = service({
     names: Object.fromEntries([...clients].map(([id, c]) => [id, c.info.name ?? '…'])),
     ...(wc.nodeId ? { node: wc.nodeId } : {}),
   }),
-  subscribe: withContext((ctx: CallContext<PageConn>, onMetrics: MetricsCallback): SubscribeResult => {
+  subscribe: withContext((ctx: CallContext<PageConn>): SubscribeResult => {
     callsHandled++
-    if (typeof onMetrics !== 'function') throw new TypeError('subscribe(onMetrics): onMetrics must be a function')
     const entry = entryFor(ctx)
-    // Subscribing again replaces the callback; tell the page it can drop the old reference.
-    if (entry.onMetrics && entry.onMetrics !== onMetrics) release(entry.onMetrics)
-    entry.onMetrics = onMetrics
-    return { clientId: entry.info.id, intervalMs: INTERVAL_MS, pid: process.pid, startedAt, ...(wc.nodeId ? { node: wc.nodeId } : {}) }
+    return {
+      clientId: entry.info.id,
+      intervalMs: INTERVAL_MS,
+      pid: process.pid,
+      startedAt,
+      ...(wc.nodeId ? { node: wc.nodeId } : {}),
+      // A stream nested in the result: the page reads it with `for await`.
+      metrics: metricsStream(ctx, entry),
+    }
   }),
-  unsubscribe: withContext((ctx: CallContext<PageConn>): boolean => {
-    callsHandled++
-    const entry = clients.get(ctx.connection.id)
-    const had = entry?.onMetrics !== undefined
-    if (entry?.onMetrics) release(entry.onMetrics)
-    if (entry) entry.onMetrics = undefined
-    return had
+  /** What this page's metrics generator is doing right now (a plain call: a paused stream never holds calls back). */
+  producerState: withContext((ctx: CallContext<PageConn>): ProducerState => {
+    const producer = clients.get(ctx.connection.id)?.producer
+    if (!producer) return { streaming: false, paused: false, pausedForMs: 0, sent: 0, skipped: 0 }
+    const waited = producer.yieldedAt ? Date.now() - producer.yieldedAt : 0
+    return { streaming: true, paused: waited > PAUSED_AFTER_MS, pausedForMs: waited, sent: producer.sent, skipped: producer.skipped }
   }),
   async clients(): Promise<ClientInfo[]> {
     callsHandled++
@@ -454,7 +506,6 @@ const wc = await serve<PageApi>({
     const entry: ClientEntry = {
       info: { id: conn.id, name: null, address: conn.peer?.address, connectedAt: Date.now() },
       conn,
-      busy: false,
     }
     clients.set(conn.id, entry)
     conn.onClose(() => {
@@ -517,7 +568,7 @@ await listenOnFreePort()
 
 const addr = httpServer.address()
 const port = typeof addr === 'object' && addr ? addr.port : PORT
-const timer = setInterval(pushMetrics, INTERVAL_MS)
+const timer = setInterval(takeSample, INTERVAL_MS)
 const clusterTimer = cluster ? setInterval(() => clients.size > 0 && refreshCluster(), CLUSTER_REFRESH_MS) : undefined
 const clusterNote = cluster ? `, cluster node ${wc.nodeId} on ${redactUrl(REDIS_URL!)}` : ''
 console.log(`wirecall demo listening on http://${HOST}:${port}/  (WebSocket at ws://${HOST}:${port}/rpc, pid ${process.pid}${clusterNote})`)

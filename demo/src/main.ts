@@ -3,15 +3,17 @@
  *
  * The page connects to the server with `@wirecall/browser`, registers its own
  * service (the server calls `getName()`, `clientsChanged()` and `ping()` on it),
- * and subscribes with a plain function that the server calls every 500 ms.
+ * and reads the server's metrics as a stream with `for await`. The "slow
+ * consumer" toggle makes that loop take 2 s per sample: the page's credit runs
+ * out and the server's generator pauses (shown from `producerState()`).
  * Behind `npm run demo:cluster` the client list is the whole cluster's, each
  * entry labelled with its node, and "ping" reaches a page on any node.
  */
 import { connect } from '@wirecall/browser'
-import { RemoteError, service } from '@wirecall/core'
+import { ConnectionClosedError, RemoteError, service } from '@wirecall/core'
 import { LineChart } from './chart.js'
 import { formatNumber } from './chart-data.js'
-import type { ClientInfo, Metrics, PageApi, PingResult, ServerApi } from './shared.js'
+import type { ClientInfo, Metrics, PageApi, PingResult, ProducerState, ServerApi } from './shared.js'
 import './style.css'
 
 type Client = Awaited<ReturnType<typeof connect<ServerApi>>>
@@ -217,13 +219,70 @@ const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.hos
 let client: Client | undefined
 
 async function subscribe(c: Client): Promise<void> {
-  const info = await c.remote.subscribe(onMetrics)
+  const info = await c.remote.subscribe()
   myId = info.clientId
   $('my-id').textContent = `#${info.clientId.slice(0, 8)}`
   $('my-node').textContent = info.node ? `on node ${info.node}` : ''
+  void readMetrics(info.metrics)
   renderClients(await c.remote.clients())
-  log(`subscribed to metrics every ${info.intervalMs} ms`)
+  log(`subscribed to the metrics stream (a sample every ${info.intervalMs} ms)`)
 }
+
+// ---------------------------------------------------------------- the metrics stream
+
+/** How long the "slow consumer" takes per sample, and the credit the page grants (samples the server may run ahead). */
+const SLOW_MS = 2_000
+const STREAM_WINDOW = 4
+
+let slow = false
+/** The stream being read; a newer subscription (after a reconnect) replaces it. */
+let current: AsyncIterable<Metrics> | undefined
+let readCount = 0
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** The charts' feed: one `for await` over the server's async generator, as slow as the toggle says. */
+async function readMetrics(metrics: AsyncIterable<Metrics>): Promise<void> {
+  current = metrics
+  try {
+    for await (const m of metrics) {
+      if (current !== metrics) break
+      readCount++
+      onMetrics(m)
+      $('stream-read').textContent = `read ${readCount}${m.skipped ? ` · server skipped ${m.skipped}` : ''}`
+      if (slow) await sleep(SLOW_MS)
+    }
+  } catch (err) {
+    // The connection dropped: onReconnect subscribes again with a new stream.
+    if (!(err instanceof ConnectionClosedError)) log(`metrics stream failed: ${describeError(err).message}`, 'error')
+  }
+}
+
+$<HTMLButtonElement>('slow-toggle').addEventListener('click', (ev) => {
+  slow = !slow
+  const button = ev.currentTarget as HTMLButtonElement
+  button.setAttribute('aria-pressed', String(slow))
+  button.textContent = `slow consumer: ${slow ? 'on' : 'off'}`
+  log(slow ? `slow consumer on: ${SLOW_MS / 1000} s per sample` : 'slow consumer off')
+})
+
+/** Show what the server's generator is doing: asked with a plain call, which the paused stream never holds back. */
+function showProducer(state: ProducerState): void {
+  const badge = $('producer-state')
+  const label = !state.streaming ? 'idle' : state.paused ? 'paused' : 'running'
+  badge.dataset.state = label
+  badge.textContent = label
+  $('producer-detail').textContent = !state.streaming
+    ? 'no stream open'
+    : state.paused
+      ? `server generator paused ${formatNumber(state.pausedForMs / 1000)} s at its yield: this page's credit is used up; ${state.skipped} samples skipped, none queued`
+      : `server generator running: ${state.sent} samples sent, ${state.skipped} skipped`
+}
+
+setInterval(() => {
+  if (!client || client.state !== 'open') return
+  client.remote.producerState().then(showProducer, () => {})
+}, 500)
 
 async function start(): Promise<void> {
   setState('connecting')
@@ -233,6 +292,8 @@ async function start(): Promise<void> {
       client = await connect<ServerApi>(wsUrl, {
         service: pageService,
         timeout: 10_000,
+        // Credit of the metrics stream: the server's generator runs at most this many samples ahead of the loop.
+        limits: { streamWindow: STREAM_WINDOW },
         reconnect: { initialDelayMs: 200, maxDelayMs: 2_000, factor: 2, jitter: 0.3 },
         whileDisconnected: 'fail',
         onStateChange: setState,

@@ -2,8 +2,8 @@
  * The operator panel (operator.html): a live view of the server this page is
  * connected to, fed over wirecall itself. Once a second it calls
  * `operator()`, which returns the server's `createMetrics()` snapshot, and
- * renders connections (identity, node, bytes, drops, references held: the
- * leak inspector), top methods by calls and by latency, error rates and slow
+ * renders connections (identity, node, bytes, drops, references and streams
+ * held: the leak inspector), top methods by calls and by latency, error rates and slow
  * consumers.
  */
 import { connect } from '@wirecall/browser'
@@ -69,6 +69,7 @@ function render(view: OperatorView): void {
   $('op-connections').replaceChildren(...m.perSession.map((s) => row([
     s.id ?? '?', view.names[s.id ?? ''] ?? '…', view.node ?? '–', s.peer ?? '', ago(s.since), s.callsIn, s.errorsIn,
     `${bytes(s.bytesIn)} / ${bytes(s.bytesOut)}`, s.dropped, `${s.exportedRefs} / ${s.importedRefs}`,
+    `${s.outgoingStreams} / ${s.incomingStreams}`,
   ], { 'data-testid': 'op-connection', 'data-id': s.id ?? '' })))
 }
 

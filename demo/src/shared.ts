@@ -8,7 +8,7 @@
 
 import type { MetricsSnapshot } from '@wirecall/core'
 
-/** One sample of the server's vital signs, pushed every `intervalMs`. */
+/** One sample of the server's vital signs, taken every `intervalMs`. */
 export interface Metrics {
   /** Sequence number of the sample since the server started. */
   seq: number
@@ -32,6 +32,22 @@ export interface Metrics {
   /** Server process id and start time: a restart is visible as a change. */
   pid: number
   startedAt: number
+  /** In the metrics stream: samples this page's stream skipped so far because the page was not reading (never buffered). */
+  skipped?: number
+}
+
+/** What the server's metrics generator for this page is doing (`producerState()`). */
+export interface ProducerState {
+  /** A metrics stream is open for this page. */
+  streaming: boolean
+  /** The generator waits at its `yield` because the page's credit is used up: backpressure. */
+  paused: boolean
+  /** How long it has been waiting there, ms. */
+  pausedForMs: number
+  /** Samples sent on the stream so far. */
+  sent: number
+  /** Samples skipped while paused (the server kept none of them). */
+  skipped: number
 }
 
 /** One entry in the connected-clients list. */
@@ -63,6 +79,11 @@ export interface SubscribeResult {
   startedAt: number
   /** This server's node id in a cluster (absent on a single server). */
   node?: string
+  /**
+   * The metrics, one sample every `intervalMs`, as a stream: `for await (const m of metrics)`.
+   * Credit-based: a page that reads slowly pauses the server's generator (see `producerState`).
+   */
+  metrics: AsyncIterable<Metrics>
 }
 
 /** The operator panel's view of a server (operator.html), built from `createMetrics().snapshot()`. */
@@ -79,10 +100,10 @@ export interface OperatorView {
 export interface ServerApi {
   /** The operator panel: connections, top methods, errors, slow consumers, references held. */
   operator(): OperatorView
-  /** Start pushing `Metrics` into `onMetrics` (a page function sent by reference). */
-  subscribe(onMetrics: (m: Metrics) => void): SubscribeResult
-  /** Stop the push for the calling connection. */
-  unsubscribe(): boolean
+  /** This connection's id and the server's details, with the metrics stream (stop it with `break` or `return()`). */
+  subscribe(): SubscribeResult
+  /** What the server's metrics generator for the calling page is doing (paused by backpressure or not). */
+  producerState(): ProducerState
   /** The connected clients, oldest first. */
   clients(): ClientInfo[]
   /** a / b; RangeError when b is 0, InvalidOperandError when an operand is not a finite number. */

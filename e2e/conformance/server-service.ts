@@ -70,13 +70,23 @@ interface ConnState {
   held: object[]
   /** Functions this server handed out with `makeToken`. */
   tokens: Set<Function>
+  /** Producers started by `ticker(key)`: what they pulled, and how they ended. */
+  tickers: Map<string, Ticker>
+}
+
+/** What a `ticker` producer did, as the client sees it through `tickerReport`. */
+interface Ticker {
+  pulled: number
+  /** Resolves with the signal's reason name (or 'none') once the generator's `finally` ran. */
+  finished: Deferred<string>
+  reason: string
 }
 
 const states = new WeakMap<object, ConnState>()
 
 function stateOf(ctx: Ctx): ConnState {
   let s = states.get(ctx.connection)
-  if (!s) states.set(ctx.connection, (s = { recorded: new Map(), watched: new Map(), held: [], tokens: new Set() }))
+  if (!s) states.set(ctx.connection, (s = { recorded: new Map(), watched: new Map(), held: [], tokens: new Set(), tickers: new Map() }))
   return s
 }
 
@@ -117,6 +127,13 @@ function inspect(value: unknown): string {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+/** The bytes `chunks(count, size)` yields as chunk `i` (the client checks them). */
+export function chunkPattern(i: number, size: number): Uint8Array {
+  const bytes = new Uint8Array(size)
+  for (let k = 0; k < size; k++) bytes[k] = (k * 31 + i) & 0xff
+  return bytes
+}
 
 /** A fresh instance of the shared test service. */
 export function createTestService() {
@@ -277,6 +294,95 @@ export function createTestService() {
         }, { once: true })
       })
     }),
+    // --------------------------------------------------------------- streams
+
+    /** Yields 0 .. n-1. */
+    countTo: async function* (n: number) {
+      for (let i = 0; i < n; i++) yield i
+    },
+    /** A ReadableStream of the strings 'r0' .. 'r{n-1}'. */
+    readable: (n: number) => {
+      let i = 0
+      return new ReadableStream<string>({
+        pull(controller) {
+          if (i < n) controller.enqueue(`r${i++}`)
+          else controller.close()
+        },
+      })
+    },
+    /** `count` binary chunks of `size` bytes (see `chunkPattern`). */
+    chunks: async function* (count: number, size: number) {
+      for (let i = 0; i < count; i++) yield chunkPattern(i, size)
+    },
+    /** A result holding streams: a label, a stream of rows, and a stream of streams. */
+    report: () => ({
+      label: 'report',
+      rows: (async function* () {
+        yield { id: 1, at: new Date(1) }
+        yield { id: 2, at: new Date(2) }
+      })(),
+      groups: (async function* () {
+        for (const g of ['a', 'b']) yield (async function* () { yield `${g}1`; yield `${g}2` })()
+      })(),
+    }),
+    /** Yields n items, then throws a QuotaError. */
+    failAfter: async function* (n: number) {
+      for (let i = 0; i < n; i++) yield i
+      throw new QuotaError('stream quota exceeded', n, n + 1)
+    },
+    /** Yields numbers until stopped; `tickerReport(key)` says what it pulled and how it ended. */
+    ticker: withContext(async function* (ctx: Ctx, key: string) {
+      const t: Ticker = { pulled: 0, finished: deferred(), reason: 'none' }
+      stateOf(ctx).tickers.set(key, t)
+      ctx.signal.addEventListener('abort', () => (t.reason = reasonName(ctx.signal.reason)), { once: true })
+      try {
+        for (;;) yield t.pulled++
+      } finally {
+        t.finished.resolve(t.reason)
+      }
+    }),
+    /** What `ticker(key)` pulled so far, and whether its `finally` ran (waits up to `ms` for it). */
+    tickerReport: withContext(async (ctx: Ctx, key: string, ms: number) => {
+      const t = stateOf(ctx).tickers.get(key)
+      if (!t) return { started: false, pulled: 0, finished: false, reason: null }
+      const reason = await within<string | null>(t.finished.promise, ms, null)
+      if (reason !== null) stateOf(ctx).tickers.delete(key)
+      return { started: true, pulled: t.pulled, finished: reason !== null, reason }
+    }),
+    /** Yields n items, then closes the calling connection from the server side. */
+    hangUpAfter: withContext(async function* (ctx: Ctx, n: number) {
+      for (let i = 0; i < n; i++) yield i
+      await sleep(20)
+      void ctx.connection.close()
+      await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }))
+    }),
+    /** Reads an upload of numbers: their count and sum. */
+    sumUpload: async (items: AsyncIterable<number>) => {
+      let count = 0
+      let sum = 0
+      for await (const n of items) {
+        count++
+        sum += n
+      }
+      return { count, sum }
+    },
+    /** Reads an upload of binaries: bytes and a checksum over all of them. */
+    bytesUpload: async (upload: { name: string; chunks: AsyncIterable<Uint8Array> }) => {
+      let bytes = 0
+      let sum = 0
+      for await (const chunk of upload.chunks) {
+        bytes += chunk.byteLength
+        for (let i = 0; i < chunk.length; i++) sum = (sum * 31 + chunk[i]!) >>> 0
+      }
+      return { name: upload.name, bytes, sum }
+    },
+    /** Reads the first `n` items of an upload and stops (the uploader's finally must run). */
+    takeUpload: async (items: AsyncIterable<number>, n: number) => {
+      const got: number[] = []
+      if (n > 0) for await (const item of items) if (got.push(item) >= n) break
+      return got
+    },
+
     /** The server side's counters for this connection (this call itself is one in flight). */
     stats: withContext((ctx: Ctx): SessionStats => ctx.connection.stats()),
   })

@@ -11,11 +11,11 @@
  * to zero.
  */
 import {
-  AbortError, ConnectionClosedError, NotFoundError, ReferenceReleasedError, RemoteError, TimeoutError, WirecallError,
+  AbortError, ConnectionClosedError, NotFoundError, ReferenceReleasedError, RemoteError, RemoteStream, TimeoutError, WirecallError,
   release, service, type SessionStats,
 } from '@wirecall/core'
 import type { Connect, TestClient } from './adapters.js'
-import type { ClientService } from './server-service.js'
+import { chunkPattern, type ClientService } from './server-service.js'
 
 export type { Connect, TestClient } from './adapters.js'
 
@@ -154,6 +154,18 @@ export interface Case {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+/** Read a whole stream into an array. */
+async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = []
+  for await (const item of stream) out.push(item)
+  return out
+}
+
+/** Read a stream to its end, discarding the items. */
+async function drain(stream: AsyncIterable<unknown>): Promise<void> {
+  for await (const _ of stream) void _
+}
 let keyCounter = 0
 /** A key unique within this process, for per-call server state. */
 const uniqueKey = (what: string) => `${what}-${++keyCounter}-${Math.random().toString(36).slice(2, 8)}`
@@ -457,6 +469,144 @@ export const cases: readonly Case[] = [
       await assert.rejects(next.remote.add(1, 2), CLOSED, 'a call on a client closed by its owner')
     },
   },
+
+  // ---------------------------------------------------------------- streams
+  {
+    name: 'streams: a result stream arrives in order (async generator, ReadableStream, nested in a result)',
+    async run(connect, assert) {
+      const { remote } = await connect()
+      const numbers = await remote.countTo(10_000)
+      assert.ok(numbers instanceof RemoteStream, 'the result is a RemoteStream')
+      let expected = 0
+      for await (const n of numbers) {
+        if (n !== expected) assert.equal(n, expected, `item ${expected}`)
+        expected++
+      }
+      assert.equal(expected, 10_000, 'every item arrived')
+      assert.deepEqual(await collect(await remote.readable(5)), ['r0', 'r1', 'r2', 'r3', 'r4'], 'a ReadableStream result')
+      const report = await remote.report()
+      assert.equal(report.label, 'report', 'data next to the streams')
+      assert.deepEqual(await collect(report.rows), [{ id: 1, at: new Date(1) }, { id: 2, at: new Date(2) }], 'rows, with their dates')
+      const groups: string[][] = []
+      for await (const group of report.groups) groups.push(await collect(group))
+      assert.deepEqual(groups, [['a1', 'a2'], ['b1', 'b2']], 'a stream of streams')
+    },
+  },
+  {
+    name: 'streams: binary chunks (64 KiB and 1 MiB) arrive intact',
+    async run(connect, assert) {
+      const { remote } = await connect()
+      for (const [count, size] of [[32, 64 * 1024], [4, 1024 * 1024]] as const) {
+        let i = 0
+        for await (const chunk of await remote.chunks(count, size)) {
+          assert.deepEqual(chunk, chunkPattern(i, size), `chunk ${i} of ${size} bytes`)
+          i++
+        }
+        assert.equal(i, count, `${count} chunks of ${size} bytes`)
+      }
+    },
+  },
+  {
+    name: "streams: break stops the server's generator (finally runs, signal fires), and so does the call's AbortSignal",
+    async run(connect, assert) {
+      const client = await connect()
+      const key = uniqueKey('ticker-break')
+      const got: number[] = []
+      for await (const n of await client.remote.ticker(key)) if (got.push(n) === 10) break
+      assert.deepEqual(got, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'the first ten items')
+      const report = await client.remote.tickerReport(key, 3_000)
+      assert.deepEqual([report.finished, report.reason], [true, 'AbortError'], "the generator's finally ran after its signal fired")
+
+      const key2 = uniqueKey('ticker-abort')
+      const ac = new AbortController()
+      const stream = await client.with({ signal: ac.signal }).remote.ticker(key2)
+      assert.equal((await stream.next()).value, 0, 'the first item')
+      ac.abort(new Error('user left the page'))
+      const err = await assert.rejects(drain(stream), { name: 'AbortError', instanceOf: AbortError, message: /user left the page/ }, 'reading on after the abort')
+      assert.ok(WirecallError.is(err), 'an AbortError of wirecall')
+      const report2 = await client.remote.tickerReport(key2, 3_000)
+      assert.deepEqual([report2.finished, report2.reason], [true, 'AbortError'], 'the aborted generator stopped')
+      assert.equal(await client.remote.add(2, 2), 4, 'the connection still works')
+    },
+  },
+  {
+    name: 'streams: backpressure: a reader that stops keeps the server producer within the window',
+    async run(connect, assert) {
+      const client = await connect()
+      const key = uniqueKey('ticker-slow')
+      const stream = await client.remote.ticker(key)
+      for (let i = 0; i < 10; i++) await stream.next()
+      await sleep(200)
+      const first = await client.remote.tickerReport(key, 0)
+      await sleep(300)
+      const second = await client.remote.tickerReport(key, 0)
+      assert.equal(second.pulled, first.pulled, 'the producer is paused while the reader is')
+      assert.ok(first.pulled <= 10 + 256, `pulled at most the window ahead of the reader (${first.pulled})`)
+      await stream.return()
+      const report = await client.remote.tickerReport(key, 3_000)
+      assert.equal(report.finished, true, 'return() stopped it')
+    },
+  },
+  {
+    name: 'streams: an error thrown mid-stream arrives after the items before it, as a call error would',
+    async run(connect, assert) {
+      const { remote } = await connect()
+      const got: number[] = []
+      const err = await assert.rejects((async () => {
+        for await (const n of await remote.failAfter(3)) got.push(n)
+      })(), { name: 'QuotaError', instanceOf: RemoteError, code: 'E_QUOTA', message: 'stream quota exceeded' }, 'the stream error')
+      assert.deepEqual(got, [0, 1, 2], 'the items before the error')
+      assert.deepEqual(err.data, { limit: 3, used: 4 }, 'its data')
+      assert.ok(typeof err.origin === 'string', 'its origin')
+    },
+  },
+  {
+    name: 'streams: uploads (an async generator, a ReadableStream of binaries nested in an object) and an early stop',
+    async run(connect, assert) {
+      const { remote } = await connect()
+      async function* numbers() {
+        for (let i = 1; i <= 5_000; i++) yield i
+      }
+      assert.deepEqual(await remote.sumUpload(numbers()), { count: 5_000, sum: 12_502_500 }, 'an async generator upload')
+      let k = 0
+      const chunks = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (k < 8) controller.enqueue(chunkPattern(k++, 100_000))
+          else controller.close()
+        },
+      })
+      let expectedSum = 0
+      for (let i = 0; i < 8; i++) for (const b of chunkPattern(i, 100_000)) expectedSum = (expectedSum * 31 + b) >>> 0
+      assert.deepEqual(
+        await remote.bytesUpload({ name: 'file.bin', chunks: chunks as unknown as AsyncIterable<Uint8Array> }),
+        { name: 'file.bin', bytes: 800_000, sum: expectedSum },
+        'a ReadableStream of binaries inside an object',
+      )
+      let finallyRan = false
+      async function* endless() {
+        try {
+          for (let i = 0; ; i++) yield i
+        } finally {
+          finallyRan = true
+        }
+      }
+      assert.deepEqual(await remote.takeUpload(endless(), 3), [0, 1, 2], 'the handler read three items')
+      const deadline = Date.now() + 3_000
+      while (!finallyRan && Date.now() < deadline) await sleep(10)
+      assert.ok(finallyRan, "the upload generator's finally ran when the handler stopped reading")
+    },
+  },
+  {
+    name: 'streams: the connection closing ends a stream with ConnectionClosedError after the items before it',
+    async run(connect, assert) {
+      const client = await connect()
+      const got: number[] = []
+      await assert.rejects((async () => {
+        for await (const n of await client.remote.hangUpAfter(5)) got.push(n)
+      })(), CLOSED, 'reading past the close')
+      assert.deepEqual(got, [0, 1, 2, 3, 4], 'the items before the close')
+    },
+  },
 ]
 
 // ------------------------------------------------------------------ running
@@ -472,11 +622,13 @@ async function settles<T>(read: () => Promise<T> | T, check: (value: T) => boole
   }
 }
 
-const idleClient = (s: SessionStats) => s.pendingCalls === 0 && s.inFlightCalls === 0 && s.exportedRefs === 0 && s.importedRefs === 0
+const noStreams = (s: SessionStats) => s.outgoingStreams === 0 && s.incomingStreams === 0
+const idleClient = (s: SessionStats) => s.pendingCalls === 0 && s.inFlightCalls === 0 && s.exportedRefs === 0 && s.importedRefs === 0 && noStreams(s)
 // The server's stats are read by a call, which is itself in flight there.
-const idleServer = (s: SessionStats) => s.pendingCalls === 0 && s.inFlightCalls === 1 && s.exportedRefs === 0 && s.importedRefs === 0
+const idleServer = (s: SessionStats) => s.pendingCalls === 0 && s.inFlightCalls === 1 && s.exportedRefs === 0 && s.importedRefs === 0 && noStreams(s)
 const brief = (s: SessionStats) =>
-  `pendingCalls ${s.pendingCalls}, inFlightCalls ${s.inFlightCalls}, exportedRefs ${s.exportedRefs}, importedRefs ${s.importedRefs}`
+  `pendingCalls ${s.pendingCalls}, inFlightCalls ${s.inFlightCalls}, exportedRefs ${s.exportedRefs}, importedRefs ${s.importedRefs}, ` +
+  `outgoingStreams ${s.outgoingStreams}, incomingStreams ${s.incomingStreams}`
 
 /** The leak check: both ends of one client back to zero (the server's end only while connected). */
 export async function checkIdle(client: TestClient, maxMs = 2_000): Promise<void> {

@@ -121,6 +121,40 @@ test.describe('live dashboard', () => {
     await testInfo.attach('dashboard', { path: shot, contentType: 'image/png' })
   })
 
+  test('metrics arrive as a stream; a slow consumer pauses the server generator instead of making it buffer', async ({ page, demo }) => {
+    await gotoDashboard(page, demo, 'slow-tab')
+    const state = page.getByTestId('producer-state')
+    const detail = page.getByTestId('producer-detail')
+    await expect.poll(() => sampleCount(page)).toBeGreaterThanOrEqual(2)
+    await expect(state).toHaveAttribute('data-state', 'running')
+    await expect(detail).toContainText('server generator running')
+
+    // Slow: 2 s per sample against a sample every 500 ms. The page's credit (4 samples) runs out and the
+    // server's generator waits at its yield; the server reports it paused, holding nothing.
+    await page.getByTestId('slow-toggle').click()
+    await expect(page.getByTestId('slow-toggle')).toHaveAttribute('aria-pressed', 'true')
+    await expect(state).toHaveAttribute('data-state', 'paused', { timeout: 10_000 })
+    await expect(detail).toContainText('credit is used up')
+    await expect(detail).toContainText('none queued')
+    // Meanwhile the page reads a sample every 2 s (not every 500 ms): the feed slowed down, it did not pile up.
+    const slowFrom = await sampleCount(page)
+    await page.waitForTimeout(4_000)
+    const slowRead = (await sampleCount(page)) - slowFrom
+    expect(slowRead).toBeGreaterThanOrEqual(1)
+    expect(slowRead).toBeLessThanOrEqual(3)
+
+    // Back to full speed: the generator runs again, and the samples it did not produce while paused show as skipped.
+    await page.getByTestId('slow-toggle').click()
+    await expect(state).toHaveAttribute('data-state', 'running', { timeout: 10_000 })
+    const fastFrom = await sampleCount(page)
+    await expect.poll(() => sampleCount(page), { timeout: 10_000 }).toBeGreaterThanOrEqual(fastFrom + 4)
+    await expect(page.getByTestId('stream-read')).toContainText(/server skipped [1-9]/)
+    // Calls were never held back by the paused stream.
+    await page.getByTestId('echo-input').fill('still answering')
+    await page.getByTestId('echo-submit').click()
+    await expect(page.getByTestId('echo-result')).toHaveText('still answering')
+  })
+
   test('the page reconnects and resumes the feed when the server restarts', async ({ page, demo }) => {
     const name = 'survivor'
     await gotoDashboard(page, demo, name)

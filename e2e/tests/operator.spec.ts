@@ -1,7 +1,7 @@
 /**
  * The operator panel (demo/operator.html), fed over wirecall by the server's
  * `createMetrics()` snapshot: it lists the dashboard's connection with its
- * name and the reference it holds (the page's metrics callback), and counts
+ * name and the metrics stream it reads, and counts
  * the methods the dashboard called, live.
  */
 import { expect, test } from '../support/fixtures.js'
@@ -15,8 +15,9 @@ test('the operator panel shows connections, their references and top methods, up
   await expect(page.getByTestId('op-connection')).toHaveCount(2)
   const alice = page.getByTestId('op-connection').filter({ hasText: 'alice' })
   await expect(alice).toHaveCount(1)
-  // The dashboard subscribed with a callback: the server holds one of its references.
-  await expect(alice.locator('td').nth(9)).toHaveText('0 / 1')
+  // The dashboard reads its metrics as a stream: the server sends one stream to it, and holds none of its references.
+  await expect(alice.locator('td').nth(10)).toHaveText('1 / 0')
+  await expect(alice.locator('td').nth(9)).toHaveText('0 / 0')
 
   // Methods the dashboard called are counted; the panel's own polling shows up too and grows.
   await expect(page.locator('[data-testid="op-method"][data-method="subscribe"]')).toHaveCount(1)

@@ -13,6 +13,7 @@ import { decode, decodeTimestamp, encodeTimestamp, ExtData, TIMESTAMP, Writer, t
 import { fromWireError, toWireError, type ErrorPolicy, type ErrorTable, type WireError } from './errors.js'
 import { isService } from './router.js'
 import { DEFAULT_LIMITS } from './limits.js'
+import { isStreamSource } from './streams.js'
 
 /** Extension type numbers 64-127 are wirecall's; 0-63 are the user's. */
 export const ExtType = {
@@ -38,6 +39,8 @@ export const ExtType = {
   ARRAY_BUFFER: 71,
   /** An invalid Date (`new Date(NaN)`), which the timestamp extension cannot carry; payload: empty. */
   INVALID_DATE: 72,
+  /** A stream (async iterable, ReadableStream) exported by the sender; payload: u32 stream id (streams.ts). */
+  STREAM: 73,
 } as const
 
 /** What the codec needs from a session to pass callbacks and services by reference. */
@@ -50,6 +53,10 @@ export interface RefHost {
   importRef(id: number): unknown
   /** The peer handed back one of our own exports: the original object. */
   ownExport(id: number): unknown
+  /** Export a local stream (async iterable, ReadableStream) to the peer; returns its stream id. */
+  exportStream(value: object): number
+  /** Build the local reader of a stream the peer exported. */
+  importStream(id: number): unknown
   /** Where errors decoded as values came from. */
   readonly peerLabel: string | undefined
   readonly errorTable: ErrorTable | undefined
@@ -172,7 +179,9 @@ export class MsgpackCodec {
     if (typeof value !== 'object' || value === null) return null
     const proto: unknown = Object.getPrototypeOf(value)
     if (proto === Object.prototype || proto === null) {
-      return isService(value) ? this.encodeRef(value, 'service', host) : null
+      if (isService(value)) return this.encodeRef(value, 'service', host)
+      // A plain object with [Symbol.asyncIterator] is a stream like any other async iterable.
+      return typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function' ? this.encodeStream(value, host) : null
     }
     if (ArrayBuffer.isView(value)) return null
     if (value instanceof Date) {
@@ -195,7 +204,13 @@ export class MsgpackCodec {
       return new ExtData(ExtType.ERROR, this.encodeAt(wire, undefined, depth + 1))
     }
     if (isService(value)) return this.encodeRef(value, 'service', host)
+    if (isStreamSource(value)) return this.encodeStream(value, host)
     return null
+  }
+
+  private encodeStream(value: object, host: RefHost | undefined): ExtData {
+    if (!host) throw new TypeError('cannot send a stream here: streams need a connection (broadcasts carry data only)')
+    return new ExtData(ExtType.STREAM, u32(host.exportStream(value)))
   }
 
   private findUserType(value: object): ValueType | undefined {
@@ -228,6 +243,9 @@ export class MsgpackCodec {
         if (type === ExtType.RETURNED_REF) return host.ownExport(id)
         return host.importRef(id)
       }
+      case ExtType.STREAM:
+        if (!host) throw new TypeError('stream received outside a connection')
+        return host.importStream(readU32(data))
       case ExtType.BIGINT: {
         const text = payload.decode(data)
         if (typeof text !== 'string' || !/^-?\d{1,10000}$/.test(text)) throw new TypeError('malformed bigint')

@@ -18,6 +18,7 @@ import { MessageType, type Metadata } from './protocol.js'
 import type { References } from './references.js'
 import { resolvePath, type Handler } from './router.js'
 import { describePeer, type ContextFields, type PeerInfo } from './contextual.js'
+import { streamResponse, type Streams } from './streams.js'
 
 /** The incoming-call bookkeeping a session carries (its `@internal` fields). */
 export interface IncomingState {
@@ -46,6 +47,7 @@ export interface IncomingHost extends IncomingState, ObservedSession {
   readonly observer: SessionObserver | undefined
   readonly peer: PeerInfo | undefined
   readonly refsTable: References | undefined
+  readonly streamsTable: Streams | undefined
   /** Encode a message, undoing the reference exports it counted if it cannot be encoded. */
   encodeFrame(message: unknown[]): Uint8Array | Uint8Array[]
   transmit(frame: Uint8Array | Uint8Array[]): void
@@ -105,7 +107,7 @@ export function request(s: IncomingHost, id: number, method: string, params: unk
     )
   } else {
     finish(s, id, controller)
-    reply(s, id, undefined, result, method, observation)
+    reply(s, id, undefined, result, method, observation, controller)
   }
   return true
 }
@@ -121,7 +123,7 @@ function answerLater(
   observation: IncomingObservation | undefined,
 ): void {
   try {
-    if (finish(s, id, controller)) reply(s, id, error, value, method, observation)
+    if (finish(s, id, controller)) reply(s, id, error, value, method, observation, controller)
     // Nobody is waiting for the answer; the observer still learns how the call ended.
     else if (observation) safelyEnd(observation, controller?.signal.aborted ? controller.signal.reason : new ConnectionClosedError('connection closed'), s.config.logger)
   } catch (err) {
@@ -136,9 +138,14 @@ function finish(s: IncomingHost, id: number, controller: AbortController | undef
   return !controller?.signal.aborted && !s.closed
 }
 
-/** Answer a request; also how a frame we cannot use is refused (`ProtocolError`). */
+/**
+ * Answer a request; also how a frame we cannot use is refused (`ProtocolError`).
+ * `observation`: the call's, ended here with the outcome; `controller`: the
+ * handler's, kept by the streams its result holds (their cancel fires its signal).
+ */
 export function reply(
-  s: IncomingHost, id: number, error: unknown, result: unknown, method: string, observation?: IncomingObservation,
+  s: IncomingHost, id: number, error: unknown, result: unknown, method: string,
+  observation?: IncomingObservation, controller?: AbortController,
 ): void {
   if (s.closed) {
     if (observation) safelyEnd(observation, error ?? new ConnectionClosedError('connection closed before the answer was sent'), s.config.logger)
@@ -146,7 +153,9 @@ export function reply(
   }
   if (error === undefined) {
     try {
-      s.transmit(s.encodeFrame([MessageType.RESPONSE, id, null, result]))
+      const frame = s.encodeFrame([MessageType.RESPONSE, id, null, result])
+      // After encoding: the frame may have created the stream table (its first stream).
+      s.transmit(streamResponse(s.streamsTable, frame, id, controller))
       if (observation) safelyEnd(observation, undefined, s.config.logger)
       return
     } catch (err) {

@@ -5,6 +5,7 @@
  * JSON frames carry JSON values only (no references, no binary).
  */
 import { ErrorCode, NotFoundError, OverloadedError, toWireError, WirecallError, type ErrorPolicy, type WireError } from './errors.js'
+import { STREAM_RESULT_ERROR, discardSource, isStreamSource } from './streams.js'
 
 /** What a text protocol may do with the session that received the frame. */
 export interface TextPeer {
@@ -226,12 +227,46 @@ function answer(peer: TextPeer, request: JsonRequest | InvalidRequest): object |
   )
 }
 
+/** A stream met while encoding JSON: JSON-RPC cannot carry it (docs/protocol.md, Streams). */
+class StreamInJson extends Error {}
+
+function replacer(_key: string, v: unknown): unknown {
+  if (typeof v === 'bigint') return v.toString()
+  if (typeof v === 'object' && v !== null && !Array.isArray(v) && isStreamSource(v)) {
+    // Never to be read: stop it, so a ReadableStream's source or a generator holds nothing.
+    discardSource(v)
+    throw new StreamInJson()
+  }
+  return v
+}
+
+/** One response (or batch) as text; a response that cannot be encoded is answered with an error under its own id. */
 function send(peer: TextPeer, value: unknown): void {
   let text: string
   try {
-    text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))
+    text = JSON.stringify(value, replacer)
   } catch (err) {
-    text = JSON.stringify(jsonError(null, toWireError(new TypeError(`result could not be encoded as JSON: ${(err as Error).message}`), false)))
+    if (Array.isArray(value)) {
+      // A batch: only the responses that cannot be encoded are replaced.
+      text = `[${value.map((response) => encodeOrRefuse(response)).join(',')}]`
+    } else {
+      text = JSON.stringify(unencodable(value, err))
+    }
   }
   peer.sendText(text)
+}
+
+function encodeOrRefuse(response: unknown): string {
+  try {
+    return JSON.stringify(response, replacer)
+  } catch (err) {
+    return JSON.stringify(unencodable(response, err))
+  }
+}
+
+/** The error answering a response that could not be encoded, under the request's id (a client must not wait for it). */
+function unencodable(response: unknown, err: unknown): object {
+  const id = typeof response === 'object' && response !== null ? (response as { id?: string | number | null }).id ?? null : null
+  if (err instanceof StreamInJson) return jsonError(id, { ...STREAM_RESULT_ERROR, message: 'the result of this call holds a stream, which JSON-RPC cannot carry; call it from a wirecall peer over msgpack (see docs/protocol.md, Streams)' })
+  return jsonError(id, toWireError(new TypeError(`result could not be encoded as JSON: ${(err as Error).message}`), false))
 }

@@ -114,6 +114,35 @@ export interface Limits {
    * @default 65536: about 60 MB at the measured ~1 KB per reference.
    */
   readonly maxServerRefs: number
+  /**
+   * Streams (async iterables, `ReadableStream`s) one connection may have
+   * open in each direction: produced by this side, and consumed by it. Past
+   * it, sending one more fails the sending call with `OverloadedError`, and a
+   * frame from the peer that would open one more is refused whole
+   * (`OverloadedError`). A stream is open from the frame that carries it
+   * until it ends, is cancelled, or the connection closes.
+   * @default 256
+   */
+  readonly maxOpenStreams: number
+  /**
+   * Items a stream's consumer lets its producer run ahead: the item credit
+   * granted on the first read, given back as the reader takes items. The
+   * producer's iterator is never pulled further ahead than this.
+   * @default 256: enough to keep a fast stream moving over a slow link,
+   * few enough that a consumer that stops reading stops the producer soon.
+   */
+  readonly streamWindow: number
+  /**
+   * Bytes of one stream's data a consumer may hold unread: the byte credit
+   * it grants (as for `streamWindow`, given back as the reader takes items).
+   * A producer that sends past its credit breaks the protocol: the stream
+   * fails with `ProtocolError` and is cancelled. A consumer holds at most
+   * this plus one frame per stream.
+   * @default 1 MiB: room for a fast stream of large chunks on a real
+   * network (1 MiB per round trip: 20 MB/s at 50 ms), and what a server
+   * holds at most for each stream a slow peer stops reading.
+   */
+  readonly maxStreamBufferBytes: number
 }
 
 /** The defaults; copy and override with `limits: { ... }` on any session, server or client. */
@@ -133,6 +162,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxConnections: 20_000,
   maxServerInFlightCalls: 8192,
   maxServerRefs: 65_536,
+  maxOpenStreams: 256,
+  streamWindow: 256,
+  maxStreamBufferBytes: 1024 * 1024,
 })
 
 /** Merge user overrides over the defaults, rejecting nonsense early. */

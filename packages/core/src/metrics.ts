@@ -70,6 +70,10 @@ export interface SessionMetrics {
   readonly exportedRefs: number
   /** The peer's functions we hold. */
   readonly importedRefs: number
+  /** Streams this side is sending (results and uploads). */
+  readonly outgoingStreams: number
+  /** Streams this side is reading. */
+  readonly incomingStreams: number
 }
 
 /** Everything at one instant; plain data (JSON- and msgpack-friendly). */
@@ -304,6 +308,8 @@ class SessionCounter implements SessionObserver {
       inFlight: stats.inFlightCalls,
       exportedRefs: stats.exportedRefs,
       importedRefs: stats.importedRefs,
+      outgoingStreams: stats.outgoingStreams,
+      incomingStreams: stats.incomingStreams,
     }
   }
 }

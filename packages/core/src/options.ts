@@ -112,6 +112,10 @@ export interface SessionStats {
   readonly exportedRefs: number
   /** Live proxies of the peer's functions/services we hold. */
   readonly importedRefs: number
+  /** Streams this side sends (results and uploads not yet ended, cancelled or closed; read or not). */
+  readonly outgoingStreams: number
+  /** Streams of the peer this side reads (not yet ended, cancelled or closed). */
+  readonly incomingStreams: number
   /** Responses that arrived after their call timed out or was aborted (dropped). */
   readonly lateReplies: number
   /** Frames that could not be decoded or had the wrong shape. */

@@ -51,6 +51,11 @@ export class PendingCalls {
     return this.entries.has(id)
   }
 
+  /** The signal a pending call was made with (a result's streams stop when it fires). */
+  signalOf(id: number): AbortSignal | undefined {
+    return this.entries.get(id)?.signal
+  }
+
   /** Register a call. `onAbort` runs if `signal` fires first. */
   add(id: number, path: string, timeoutMs: number, signal: AbortSignal | undefined, onAbort: (() => void) | undefined): Promise<unknown> {
     return new Promise((resolve, reject) => {

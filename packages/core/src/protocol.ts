@@ -2,8 +2,9 @@
  * Message shapes on the wire (docs/protocol.md) and their validation.
  *
  * Binary frames are msgpack-rpc arrays, so any msgpack-rpc client can call a
- * wirecall peer; types 3 and 4 are wirecall extensions a plain peer never
- * needs. Text frames (JSON-RPC 2.0) are handled by `json-rpc.ts`.
+ * wirecall peer; types 3 to 8 are wirecall extensions a plain peer never
+ * needs (5 to 8 carry streams, see streams.ts). Text frames (JSON-RPC 2.0)
+ * are handled by `json-rpc.ts`.
  */
 import { pauseStacks, resumeStacks } from './stackless.js'
 
@@ -18,6 +19,14 @@ export const MessageType = {
   CANCEL: 3,
   /** `[4, [id, count, id, count, ...]]`: the holder dropped `count` imports of each exported reference. */
   RELEASE: 4,
+  /** `[5, sid, [item, ...]]`: items of the sender's stream `sid`, in order. */
+  STREAM_DATA: 5,
+  /** `[6, sid, items, bytes]`: the peer's stream `sid` may send this many more items and bytes (the first credit starts it). */
+  STREAM_CREDIT: 6,
+  /** `[7, sid, error]`: the sender's stream `sid` is over; `error` nil when it finished. */
+  STREAM_END: 7,
+  /** `[8, sid]`: the sender stops reading the peer's stream `sid`. */
+  STREAM_CANCEL: 8,
 } as const
 
 /** Largest msgid: msgpack-rpc ids are uint32. */
@@ -37,6 +46,10 @@ export type Message =
   | { type: 2; method: string; params: unknown[]; metadata: Metadata | undefined }
   | { type: 3; id: number }
   | { type: 4; releases: number[] }
+  | { type: 5; sid: number; items: unknown[] }
+  | { type: 6; sid: number; items: number; bytes: number }
+  | { type: 7; sid: number; error: unknown }
+  | { type: 8; sid: number }
 
 /** One line about a message, for debug logs: `request #7 math.add`. */
 export function describeMessage(message: Message): string {
@@ -46,6 +59,10 @@ export function describeMessage(message: Message): string {
     case 2: return `notification ${message.method}`
     case 3: return `cancel #${message.id}`
     case 4: return `release ${message.releases.length / 2} reference(s)`
+    case 5: return `stream #${message.sid} data (${message.items.length} item(s))`
+    case 6: return `stream #${message.sid} credit (${message.items} item(s), ${message.bytes} bytes)`
+    case 7: return `stream #${message.sid} end${message.error == null ? '' : ' (error)'}`
+    case 8: return `stream #${message.sid} cancel`
   }
 }
 
@@ -99,6 +116,26 @@ export function parseMessage(frame: unknown): Message {
         throw new FrameError('release must be [4, [id, count, ...]]')
       }
       return { type: 4, releases: list as number[] }
+    }
+    case 5: {
+      const sid: unknown = frame[1], items: unknown = frame[2]
+      if (!isId(sid) || !Array.isArray(items)) throw new FrameError('stream data must be [5, sid, [item, ...]]')
+      return { type: 5, sid, items }
+    }
+    case 6: {
+      const sid: unknown = frame[1], items: unknown = frame[2], bytes: unknown = frame[3]
+      if (!isId(sid) || !isId(items) || !isId(bytes)) throw new FrameError('stream credit must be [6, sid, items, bytes]')
+      return { type: 6, sid, items, bytes }
+    }
+    case 7: {
+      const sid: unknown = frame[1]
+      if (!isId(sid) || frame.length < 3) throw new FrameError('stream end must be [7, sid, error]')
+      return { type: 7, sid, error: frame[2] }
+    }
+    case 8: {
+      const sid: unknown = frame[1]
+      if (!isId(sid)) throw new FrameError('stream cancel must be [8, sid]')
+      return { type: 8, sid }
     }
     default:
       throw new FrameError(`unknown message type ${typeof type === 'number' ? type : typeof type}`, isId(frame[1]) ? frame[1] : undefined)

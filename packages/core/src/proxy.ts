@@ -8,6 +8,7 @@
  * path (cached); set/delete throw; `String(remote.a.b)` says what it is.
  */
 import type { ContextFields } from './contextual.js'
+import type { RemoteStream } from './streams.js'
 
 /** Is `T` a `CallContext` (not `any`/`unknown`, which would also match)? */
 // `ContextFields<unknown>`, not `<never>`: `connection` is a readonly (covariant) member, so every
@@ -25,10 +26,25 @@ export type RemoteFunction<F> = F extends (...args: infer P) => infer R
   ? (...args: CallerParams<P>) => Promise<RemoteResult<Awaited<R>>>
   : never
 
-/** Results: functions come back as callable references; data as it is. */
+/**
+ * Results: functions come back as callable references, services as
+ * `Remote`s, streams (async iterables, async generators, `ReadableStream`s)
+ * as a `RemoteStream` of their items (typed the same way); data as it is.
+ */
 export type RemoteResult<R> = R extends (...args: never[]) => unknown
   ? RemoteFunction<R> & Releasable
-  : R extends ServiceMarked ? Remote<R> & Releasable : R
+  : R extends ServiceMarked ? Remote<R> & Releasable
+    : R extends AsyncIterable<infer T> ? RemoteStream<RemoteResult<T>> & AsyncReleasable
+      : [ReadableStreamItem<R>] extends [never] ? R : RemoteStream<RemoteResult<ReadableStreamItem<R>>> & AsyncReleasable
+
+/**
+ * The item type of a WHATWG `ReadableStream<T>` (`never` for anything else),
+ * recognised by its shape: core's types need no DOM lib, and a DOM
+ * `ReadableStream` is not an `AsyncIterable` in every lib (Node's is).
+ */
+export type ReadableStreamItem<R> = R extends { pipeTo(destination: infer W, ...rest: never[]): unknown }
+  ? W extends { getWriter(): { write(chunk?: infer T): unknown } } ? T : never
+  : never
 
 /**
  * `[Symbol.dispose](): void` (so `using ref = ...` works) where the user's lib
@@ -38,6 +54,15 @@ export type RemoteResult<R> = R extends (...args: never[]) => unknown
  */
 export type Releasable = SymbolConstructor extends { readonly dispose: infer D extends symbol }
   ? { [K in D]: () => void }
+  : {}
+
+/**
+ * `[Symbol.asyncDispose](): Promise<void>` (so `await using stream = ...`
+ * stops a stream) where the user's lib has `Symbol.asyncDispose`; `{}` where
+ * it has not, as for `Releasable`.
+ */
+export type AsyncReleasable = SymbolConstructor extends { readonly asyncDispose: infer D extends symbol }
+  ? { [K in D]: () => Promise<void> }
   : {}
 
 declare const SERVICE_BRAND: unique symbol

@@ -18,6 +18,7 @@ import { debugLog } from './debug.js'
 import { OverloadedError, ReferenceReleasedError } from './errors.js'
 import { resolvePath, type Handler } from './router.js'
 import { createProxy, type Invoker } from './proxy.js'
+import { releaseStream } from './streams.js'
 
 interface Export {
   readonly value: object
@@ -314,10 +315,12 @@ export class References {
 /**
  * Release a callback or service reference received from a peer, telling the
  * peer it may forget it. Later calls reject with `ReferenceReleasedError`.
- * Same as `ref[Symbol.dispose]()`, and what `using ref = ...` does.
+ * Same as `ref[Symbol.dispose]()`, and what `using ref = ...` does. A
+ * `RemoteStream` is stopped (as by `stream.return()`).
  */
 export function release(reference: unknown): boolean {
   if ((typeof reference !== 'function' && typeof reference !== 'object') || reference === null) return false
+  if (releaseStream(reference)) return true
   const info = proxyInfo.get(reference)
   return info ? info.table.release(reference) : false
 }

@@ -12,6 +12,7 @@ import type { CallOptions, SessionConfig } from './options.js'
 import { FrameError, MessageType } from './protocol.js'
 import type { ReferenceOwner, References } from './references.js'
 import type { TransportReceiver } from './transport.js'
+import type { Streams } from './streams.js'
 
 /** The session as the bridge sees it (its `@internal` members). */
 export interface BridgedSession {
@@ -20,6 +21,7 @@ export interface BridgedSession {
   readonly peerLabel: string | undefined
   readonly refsTable: References | undefined
   readonly refs: References
+  readonly streams: Streams
   malformedCount: number
   receive(frame: Uint8Array | string): void
   malformedFrame(reason: FrameError): void
@@ -63,6 +65,12 @@ export class SessionBridge implements TransportReceiver, RefHost, ReferenceOwner
     const entry = this.session.refsTable?.exported(id)
     if (!entry) throw new ReferenceReleasedError(`reference #${id} handed back after it was released`)
     return entry.value
+  }
+  exportStream(value: object): number {
+    return this.session.streams.export(value)
+  }
+  importStream(id: number): unknown {
+    return this.session.streams.import(id)
   }
   get peerLabel(): string | undefined {
     return this.session.peerLabel

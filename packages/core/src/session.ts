@@ -28,6 +28,7 @@ import { FrameError, MAX_MSGID, MessageType, describeMessage, parseMessage, peek
 import { createProxy, type Notify, type Remote } from './proxy.js'
 import { References } from './references.js'
 import { SessionBridge, SessionInvoker } from './session-bridge.js'
+import { Streams, bindUploads, isStreamResult } from './streams.js'
 import type { Transport } from './transport.js'
 
 export type { CallOptions, Logger, SessionOptions, SessionStats }
@@ -77,6 +78,8 @@ export class Session<RemoteService = unknown> {
   private pendingTable: PendingCalls | undefined
   /** @internal The reference tables, once a reference has crossed. */
   refsTable: References | undefined
+  /** @internal The stream table, once a stream has crossed (streams.ts). */
+  streamsTable: Streams | undefined
   // Incoming-call bookkeeping (incoming.ts works on these; see IncomingState there).
   /** @internal */ inFlight = 0
   /** @internal */ running: Map<number, AbortController | undefined> | undefined
@@ -145,6 +148,8 @@ export class Session<RemoteService = unknown> {
       inFlightCalls: this.inFlight,
       exportedRefs: this.refsTable?.exportCount ?? 0,
       importedRefs: this.refsTable?.importCount ?? 0,
+      outgoingStreams: this.streamsTable?.producing ?? 0,
+      incomingStreams: this.streamsTable?.consuming ?? 0,
       lateReplies: this.lateReplies,
       malformedFrames: this.malformedCount,
     }
@@ -182,6 +187,8 @@ export class Session<RemoteService = unknown> {
       return Promise.reject(failure)
     }
     const timeout = options?.timeout ?? this.config.defaultTimeout
+    // Upload streams in the arguments stop when the call is aborted.
+    if (signal) bindUploads(this.streamsTable, signal)
     const promise = this.pending.add(id, path, timeout, signal, signal ? () => this.abortCall(id, path, signal) : undefined)
     if (debug.enabled) debug(`${this.peerLabel ?? 'peer'} sent request #${id} ${path}`)
     this.transmit(frame)
@@ -315,6 +322,16 @@ export class Session<RemoteService = unknown> {
     return (this.refsTable ??= new References(this.bridge, this.limits.maxExportedRefs, this.limits.maxImportedRefs, this.config.budget))
   }
 
+  /** @internal The stream table, created when the first stream crosses. */
+  get streams(): Streams {
+    return (this.streamsTable ??= new Streams(this))
+  }
+
+  /** @internal Bytes the transport has queued (streams pause their data past a share of `sendHighWaterMark`). */
+  get sendQueueBytes(): number | undefined {
+    return this.transport.bufferedAmount
+  }
+
   private allocateId(): number {
     do {
       this.nextId = this.nextId >= MAX_MSGID ? 1 : this.nextId + 1
@@ -323,11 +340,13 @@ export class Session<RemoteService = unknown> {
   }
 
   /**
-   * @internal Encode, undoing reference exports if the frame cannot be built.
-   * Returns parts (large binaries passed through) when the transport can send them.
+   * @internal Encode, undoing reference and stream exports if the frame cannot be built
+   * (or, with `maxBytes`, would be larger: `OverloadedError`). Returns parts (large
+   * binaries passed through) when the transport can send them.
    */
-  encodeFrame(message: unknown[]): Uint8Array | Uint8Array[] {
+  encodeFrame(message: unknown[], maxBytes = Infinity): Uint8Array | Uint8Array[] {
     const mark = this.refsTable?.exportMark ?? 0
+    const streamMark = this.streamsTable?.exportMark ?? 0
     let failed = true
     try {
       const { codec } = this.config
@@ -336,11 +355,16 @@ export class Session<RemoteService = unknown> {
       const frame = transport.sendParts
         ? codec.encodeParts(message, this.bridge)
         : transport.copiesFrames ? codec.encodeView(message, this.bridge) : codec.encode(message, this.bridge)
+      if (maxBytes !== Infinity) {
+        const size = Array.isArray(frame) ? frame.reduce((n, part) => n + part.byteLength, 0) : frame.byteLength
+        if (size > maxBytes) throw new OverloadedError(`a frame of ${size} bytes exceeds maxFrameBytes (${maxBytes})`)
+      }
       failed = false
       return frame
     } finally {
-      // The table may have been created by this very frame (its first reference).
+      // The tables may have been created by this very frame (its first reference or stream).
       this.refsTable?.endEncode(mark, failed)
+      this.streamsTable?.endEncode(streamMark, failed)
     }
   }
 
@@ -398,14 +422,18 @@ export class Session<RemoteService = unknown> {
     }
     let message: Message
     const mark = this.refsTable?.importMark ?? 0
+    const streamMark = this.streamsTable?.importMark ?? 0
     try {
       message = parseMessage(this.config.codec.decode(frame, this.bridge, limits.maxFrameBytes, limits.maxDecodeExpansion))
       if (this.refsTable?.takeOverflow()) {
         throw new OverloadedError(`too many references from the peer (limits maxImportedRefs = ${limits.maxImportedRefs}, maxServerRefs)`)
       }
+      if (this.streamsTable?.takeOverflow()) throw new OverloadedError(`too many open streams from the peer (limit maxOpenStreams = ${limits.maxOpenStreams})`)
     } catch (err) {
       this.refsTable?.takeOverflow()
       this.refsTable?.giveBackSince(mark)
+      this.streamsTable?.takeOverflow()
+      this.streamsTable?.dropSince(streamMark)
       if (err instanceof FrameError) return this.rejectFrame(frame, err.message, undefined, err.replyTo)
       // A library error hit while decoding (maxImportedRefs, a released reference handed back) is answered as itself.
       return this.rejectFrame(frame, `undecodable frame: ${(err as Error).message}`, WirecallError.is(err) ? err : undefined)
@@ -414,22 +442,30 @@ export class Session<RemoteService = unknown> {
     try {
       // Proxies decoded from a frame whose values nobody sees are given back at once instead of
       // holding the peer's exports until GC.
-      if (!this.dispatch(message)) this.refsTable?.giveBackSince(mark)
+      if (!this.dispatch(message, frame.byteLength, streamMark)) {
+        this.refsTable?.giveBackSince(mark)
+        this.streamsTable?.dropSince(streamMark)
+      }
     } catch (err) {
       // Dispatch runs user code (error class prototypes, listeners); nothing may escape into the transport.
       this.log('error', '[wirecall] failed to handle a frame:', err)
     } finally {
       this.refsTable?.endDecode(mark)
+      this.streamsTable?.endDecode(streamMark)
     }
   }
 
-  /** Act on one message; false when nobody saw the values it carried. */
-  private dispatch(message: Message): boolean {
+  /** Act on one message (a frame of `bytes` bytes); false when nobody saw the values it carried. */
+  private dispatch(message: Message, bytes: number, streamMark: number): boolean {
     switch (message.type) {
       case MessageType.REQUEST:
         return incoming.request(this, message.id, message.method, message.params, message.metadata)
       case MessageType.RESPONSE: {
-        const error = message.error == null ? undefined : fromWireError(message.error, this.peerLabel, this.config.errorTable)
+        // A result holding streams carries a marker in its error slot (protocol.md, Streams): a success.
+        const error = message.error == null || isStreamResult(message.error) ? undefined : fromWireError(message.error, this.peerLabel, this.config.errorTable)
+        // Streams in the result stop when the call's signal fires.
+        const signal = this.streamsTable && this.pendingTable?.signalOf(message.id)
+        if (signal) this.streamsTable!.bindDecoded(streamMark, signal)
         if (this.pendingTable?.settle(message.id, error, message.result)) return true
         this.lateReplies++
         return false
@@ -441,6 +477,17 @@ export class Session<RemoteService = unknown> {
         return true
       case MessageType.RELEASE:
         for (let i = 0; i < message.releases.length; i += 2) this.refsTable?.releaseExport(message.releases[i]!, message.releases[i + 1]!)
+        return true
+      case MessageType.STREAM_DATA:
+        return this.streamsTable?.data(message.sid, message.items, bytes) ?? false
+      case MessageType.STREAM_CREDIT:
+        this.streamsTable?.credit(message.sid, message.items, message.bytes)
+        return true
+      case MessageType.STREAM_END:
+        this.streamsTable?.end(message.sid, message.error)
+        return true
+      case MessageType.STREAM_CANCEL:
+        this.streamsTable?.cancel(message.sid)
         return true
     }
   }
@@ -513,6 +560,7 @@ export class Session<RemoteService = unknown> {
     this.pendingTable?.rejectAll(() => new ConnectionClosedError(`connection closed before the call settled${why}`))
     incoming.abortAll(this, why)
     this.refsTable?.closeAll()
+    this.streamsTable?.closeAll(why)
     const observer = this.observer
     if (observer?.closed) safely(this.config.logger, 'closed', () => observer.closed!())
     const logger: Logger = this.config.logger

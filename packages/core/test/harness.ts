@@ -1,7 +1,7 @@
 /**
  * Test harness: two sessions over the in-memory pair, and a leak check that
- * every test runs at the end (pending calls, in-flight handlers and
- * reference tables back to zero), in the spirit of Cap'n Web's harness.
+ * every test runs at the end (pending calls, in-flight handlers, reference
+ * tables and open streams back to zero), in the spirit of Cap'n Web's harness.
  */
 import { afterEach, expect, vi } from 'vitest'
 import { decode as decodeRaw, encode as encodeRaw } from '@msgpack/msgpack'
@@ -91,6 +91,8 @@ afterEach(async () => {
       if (!s.closed) {
         expect(stats.pendingCalls, 'pending calls left').toBe(0)
         expect(stats.inFlightCalls, 'handlers still running').toBe(0)
+        expect(stats.outgoingStreams, 'streams still being sent').toBe(0)
+        expect(stats.incomingStreams, 'streams still being read').toBe(0)
         // After close both tables are empty by construction; the real leak check is before it.
         if (!liveRefsAllowed.has(s)) {
           expect(stats.exportedRefs, 'exported references left').toBe(0)

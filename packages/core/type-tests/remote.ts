@@ -5,9 +5,10 @@
  */
 import {
   Session, expose, service, withContext,
-  type CallContext, type Notify, type Remote,
+  type CallContext, type Notify, type Remote, type RemoteStream,
 } from '../src/index.js'
 import { createBroadcast } from '../src/internal.js'
+import type { AsyncReleasable } from '../src/proxy.js'
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false
 type Expect<T extends true> = T
@@ -167,3 +168,84 @@ type _svcDeep = Expect<Equal<ReturnType<typeof counter2.nested.deep>, Promise<nu
 counter2[Symbol.dispose]()
 declare const data2: Awaited<ReturnType<typeof remote2.data>>
 type _data = Expect<Equal<typeof data2, { value: number }>>
+
+// ------------------------------------------------------------------- streams
+
+/** A WHATWG ReadableStream as a DOM-only lib declares it (no [Symbol.asyncIterator]): recognised by its shape. */
+interface DomOnlyReadableStream<R> {
+  readonly locked: boolean
+  cancel(reason?: unknown): Promise<void>
+  getReader(): { read(): Promise<{ done: false; value: R } | { done: true; value: undefined }> }
+  pipeTo(destination: { getWriter(): { write(chunk?: R): Promise<void> } }, options?: object): Promise<void>
+}
+
+const streaming = service({
+  numbers: async function* (n: number) {
+    for (let i = 0; i < n; i++) yield i
+  },
+  iterable: (): AsyncIterable<string> => ({ [Symbol.asyncIterator]: async function* () { yield 'a' } }),
+  readable: (): ReadableStream<Uint8Array> => new ReadableStream(),
+  domReadable: (): DomOnlyReadableStream<Date> => ({} as DomOnlyReadableStream<Date>),
+  asyncStream: async (): Promise<AsyncGenerator<boolean>> => (async function* () { yield true })(),
+  groups: async function* () {
+    yield (async function* () { yield 'x' })()
+  },
+  handles: async function* () {
+    yield (n: number) => n * 2
+  },
+  nested: () => ({ title: 'rows', rows: (async function* () { yield { id: 1 } })() }),
+  maybe: (flag: boolean): string | AsyncGenerator<number> => (flag ? 'none' : (async function* () { yield 1 })()),
+  live: withContext(async function* (ctx, topic: string) {
+    while (!ctx.signal.aborted) yield `${topic}: tick`
+  }),
+  sum: async (items: AsyncIterable<number>): Promise<number> => {
+    let total = 0
+    for await (const n of items) total += n
+    return total
+  },
+})
+declare const streams: Remote<typeof streaming>
+/** What a stream result arrives as: a RemoteStream, which `await using` stops. */
+type Streamed<T> = RemoteStream<T> & AsyncReleasable
+
+// Stream results (async generators, AsyncIterables, ReadableStreams) arrive as a RemoteStream of their items.
+type _numbers = Expect<Equal<typeof streams.numbers, (n: number) => Promise<Streamed<number>>>>
+type _iterable = Expect<Equal<ReturnType<typeof streams.iterable>, Promise<Streamed<string>>>>
+type _readable = Expect<Equal<ReturnType<typeof streams.readable>, Promise<Streamed<Uint8Array>>>>
+type _domReadable = Expect<Equal<ReturnType<typeof streams.domReadable>, Promise<Streamed<Date>>>>
+type _asyncStream = Expect<Equal<ReturnType<typeof streams.asyncStream>, Promise<Streamed<boolean>>>>
+// Items are typed as results are: streams of streams, functions as references.
+type _groups = Expect<Equal<ReturnType<typeof streams.groups>, Promise<Streamed<Streamed<string>>>>>
+declare const handle: Awaited<ReturnType<typeof streams.handles>> extends RemoteStream<infer H> ? H : never
+type _handle = Expect<Equal<ReturnType<typeof handle>, Promise<number>>>
+handle[Symbol.dispose]()
+type _maybe = Expect<Equal<ReturnType<typeof streams.maybe>, Promise<string | Streamed<number>>>>
+// The context of a streaming handler is hidden like any other's.
+type _live = Expect<Equal<typeof streams.live, (topic: string) => Promise<Streamed<string>>>>
+// Uploads: the parameter is what the handler declares.
+type _sum = Expect<Equal<typeof streams.sum, (items: AsyncIterable<number>) => Promise<number>>>
+
+export async function streamUsage(): Promise<void> {
+  for await (const n of await streams.numbers(3)) {
+    const doubled: number = n * 2
+    // @ts-expect-error items are numbers
+    const text: string = n
+    void [doubled, text]
+  }
+  const stream = await streams.numbers(3)
+  const first: IteratorResult<number, undefined> = await stream.next()
+  await stream.return()
+  void first
+  {
+    await using disposed = await streams.numbers(3)
+    void disposed
+  }
+  async function* upload() { yield 1; yield 2 }
+  const total: number = await streams.sum(upload())
+  void total
+  // @ts-expect-error an upload of strings where numbers are expected
+  void streams.sum((async function* () { yield 'x' })())
+  // @ts-expect-error a stream is not a promise of its items
+  const notItems: number[] = await streams.numbers(3)
+  void notItems
+}

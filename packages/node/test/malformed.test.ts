@@ -111,7 +111,7 @@ describe('malformed frames', () => {
 
   test('unknown message types: ProtocolError when a msgid sits at position 1, else ignored', async () => {
     const { raw, conn } = await setup()
-    raw.send([7, 11, 'x'])
+    raw.send([9, 11, 'x']) // 5 to 8 are stream messages (docs/protocol.md)
     raw.send([99])
     raw.send(['zero', 12, 'add', [1, 2]])
     raw.send([5, 'no-id'])

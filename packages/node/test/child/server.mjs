@@ -31,6 +31,11 @@
  *   crash          'unhandledRejection' | 'uncaughtException': after READY, crash
  *                  deliberately in `crashAfterMs` (default 0) ms; proves a crash is visible
  *   crashMethod    true: expose `crash()`, which leaves a rejected promise unhandled
+ *
+ * Streams: `count(n)` yields 0..n-1; `endless(size)` yields `size`-byte chunks until
+ * stopped; `drain(upload)` reads an upload and returns its item count;
+ * `streamCounters()` says how many items `endless` producers pulled, how many run, how
+ * many finished (their `finally` ran).
  */
 import { readFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
@@ -75,6 +80,8 @@ function prototypeChanges() {
   return changes
 }
 
+const streamCounters = { pulled: 0, running: 0, finished: 0 }
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(Number(ms) || 0, 60_000))))
 
 const api = service({
@@ -102,6 +109,29 @@ const api = service({
   makeCallback: () => (x) => x,
   fsError: () => readFile('/nonexistent/wirecall-child-fixture/missing.txt'),
   nested: { deep: { add: (a, b) => a + b } },
+  // Streams (streams.test.ts, hostile clients): what producers pulled and how many are running.
+  count: async function* (n) {
+    for (let i = 0; i < n; i++) yield i
+  },
+  endless: withContext(async function* (ctx, size) {
+    const chunk = new Uint8Array(Math.max(0, Math.min(Number(size) || 0, 1 << 20)))
+    streamCounters.running++
+    try {
+      while (!ctx.signal.aborted) {
+        streamCounters.pulled++
+        yield chunk
+      }
+    } finally {
+      streamCounters.running--
+      streamCounters.finished++
+    }
+  }),
+  drain: async (items) => {
+    let n = 0
+    for await (const _ of items) n++
+    return n
+  },
+  streamCounters: () => ({ ...streamCounters }),
   ...(options.crashMethod
     ? {
         crash: () => {
