@@ -9,7 +9,7 @@
  * an idle connection carries a few empty fields and nothing else.
  */
 import {
-  AbortError, ConnectionClosedError, NotFoundError, OverloadedError, ProtocolError, ReferenceReleasedError,
+  AbortError, ConnectionClosedError, NotFoundError, OverloadedError, ParameterError, ProtocolError, ReferenceReleasedError,
   ShuttingDownError, WirecallError, clip, toWireError,
 } from './errors.js'
 import type { SessionConfig } from './options.js'
@@ -17,6 +17,8 @@ import { MessageType } from './protocol.js'
 import type { References } from './references.js'
 import { resolvePath, type Handler } from './router.js'
 import { describePeer, type ContextFields, type PeerInfo } from './contextual.js'
+import { DESCRIBE_METHOD, describeService } from './reflection.js'
+import { acceptsNamedParams } from './validation.js'
 
 /** The incoming-call bookkeeping a session carries (its `@internal` fields). */
 export interface IncomingState {
@@ -169,13 +171,17 @@ export function listen(s: IncomingHost, path: string, listener: Listener): () =>
   }
 }
 
-/** `[2, method, params]`. Returns false when nobody saw the params. */
-export function notification(s: IncomingHost, method: string, params: unknown[]): boolean {
+/**
+ * `[2, method, params]`. Returns false when nobody saw the params. `named`:
+ * params is one by-name object (JSON-RPC), for methods that accept it only.
+ */
+export function notification(s: IncomingHost, method: string, params: unknown[], named = false): boolean {
   const listeners = s.listeners?.get(method)
   if (listeners) {
     for (const listener of [...listeners]) runNotificationHandler(s, method, () => listener(...params))
   }
-  const handler = resolve(s, method)
+  let handler = resolve(s, method)
+  if (named && handler && !(handler instanceof Error)) handler = namedRefusal(handler, method) ?? handler
   if (handler && !(handler instanceof Error)) {
     const controller = untrackedSignal(s, handler)
     runNotificationHandler(s, method, () => execute(s, handler, method, params, controller?.signal), controller)
@@ -223,9 +229,11 @@ function runNotificationHandler(s: IncomingHost, method: string, run: () => unkn
  * count before this returns, as in `request`, so a batch of quick calls is
  * counted like the same calls sent as binary frames.
  */
-export function textCall(s: IncomingHost, method: string, params: unknown[]): Promise<unknown> {
+export function textCall(s: IncomingHost, method: string, params: unknown[], named = false): Promise<unknown> {
   const handler = resolve(s, method)
   if (!handler || handler instanceof Error) return Promise.reject(handler ?? new NotFoundError(`no such method: ${clip(method)}`))
+  const refusal = named ? namedRefusal(handler, method) : undefined
+  if (refusal) return Promise.reject(refusal)
   const refused = start(s, method)
   if (refused) return Promise.reject(refused)
   const controller = untrackedSignal(s, handler)
@@ -337,10 +345,22 @@ function settleUntracked(s: IncomingHost, controller: AbortController | undefine
   if (controller) s.untracked?.delete(controller)
 }
 
+/**
+ * By-name params (one object) reach only a method declared with one
+ * parameter schema; any other method would take the object for its first
+ * positional argument without a word.
+ */
+function namedRefusal(handler: Handler, method: string): ParameterError | undefined {
+  if (acceptsNamedParams(handler.fn)) return undefined
+  return new ParameterError(`${clip(method)} takes positional (array) params; by-name params need a method whose parameters are one object schema`)
+}
+
 /** Find the handler for a method name: a path in our service, or `#id...` for a reference we exported. */
 function resolve(s: IncomingHost, method: string): Handler | Error | undefined {
   if (method.charCodeAt(0) !== 35 /* # */) {
     const service = s.config.service
+    // A closure, so arguments the caller sends can never choose what is described.
+    if (method === DESCRIBE_METHOD && s.config.reflection) return { fn: () => describeService(service), self: undefined, contextual: false }
     return service ? resolvePath(service, method) : undefined
   }
   const refs = s.refsTable

@@ -83,6 +83,13 @@ export interface SessionOptions extends ErrorPolicyOptions {
    * of their bundles).
    */
   readonly textFrames?: TextProtocol
+  /**
+   * Answer the reserved method `rpc.describe` with the tree of exposed paths
+   * (per method its argument count and, where schemas exist, their JSON
+   * Schema; see `ServiceDescription`). Hidden members stay hidden.
+   * @default false: a public server need not publish its surface.
+   */
+  readonly reflection?: boolean
   /** Peer address; defaults to what the transport knows. */
   readonly peer?: PeerInfo
   /** Identity of the peer (set by the server's authenticate hook). */
@@ -122,6 +129,7 @@ export interface SessionConfig {
   readonly logErrors: SessionOptions['logErrors']
   readonly logger: Logger
   readonly textFrames: TextProtocol | undefined
+  readonly reflection: boolean
   readonly budget: SharedBudget | undefined
 }
 
@@ -143,6 +151,7 @@ export function configOf(options: SessionOptions): SessionConfig {
       logErrors: options.logErrors ?? false,
       logger: options.logger ?? console,
       textFrames: options.textFrames,
+      reflection: options.reflection ?? false,
       budget: options.budget,
     }
     configs.set(options, config)
