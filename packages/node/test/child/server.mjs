@@ -31,6 +31,9 @@
  *   crash          'unhandledRejection' | 'uncaughtException': after READY, crash
  *                  deliberately in `crashAfterMs` (default 0) ms; proves a crash is visible
  *   crashMethod    true: expose `crash()`, which leaves a rejected promise unhandled
+ *   contracts      true: expose validated methods (zod) under `checked`, count their runs in
+ *                  STATS (`validatedRuns`)
+ *   reflection     passed to serve()
  */
 import { readFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
@@ -39,7 +42,7 @@ const options = JSON.parse(process.env.WIRECALL_CHILD_OPTIONS || '{}')
 if (options.nodeEnv !== undefined) process.env.NODE_ENV = options.nodeEnv
 
 // Loaded after NODE_ENV is set: the Node adapter reads it for exposeErrorStacks.
-const { service, withContext } = await import('@wirecall/core')
+const { service, withContext, validated } = await import('@wirecall/core')
 const { serve } = await import('@wirecall/node')
 
 /** Object.prototype and friends as they were at start, to prove nothing polluted them. */
@@ -77,7 +80,27 @@ function prototypeChanges() {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(Number(ms) || 0, 60_000))))
 
+/** Handler runs of the validated methods: a refused call must never add to it. */
+let validatedRuns = 0
+async function contractMethods() {
+  const z = await import('zod')
+  const count = (fn) => (...args) => {
+    validatedRuns++
+    return fn(...args)
+  }
+  return {
+    checked: service({
+      add: validated([z.number(), z.number()], count((a, b) => a + b)),
+      sum: validated([z.array(z.number()).max(100_000)], count((xs) => xs.reduce((s, x) => s + x, 0))),
+      named: validated([z.object({ a: z.number(), b: z.number().default(1) })], count(({ a, b }) => a * b)),
+      deep: validated([z.object({ user: z.object({ tags: z.array(z.string()) }) })], count((o) => o.user.tags.length)),
+      slowCheck: validated([z.string().refine(async (s) => (await sleep(5), s !== 'no'), 'refused')], count((s) => s)),
+    }),
+  }
+}
+
 const api = service({
+  ...(options.contracts ? await contractMethods() : {}),
   add: (a, b) => a + b,
   echo: (x) => x,
   len: (s) => s.length,
@@ -160,6 +183,7 @@ const server = await serve({
   ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
   ...(options.jsonRpc === false ? { textFrames: undefined } : {}),
   ...(auth ? { authenticate: auth } : {}),
+  ...(options.reflection !== undefined ? { reflection: options.reflection } : {}),
 })
 
 function stats() {
@@ -172,6 +196,7 @@ function stats() {
     droppedNotifications: server.droppedNotifications,
     prototypeChanges: prototypeChanges(),
     gcExposed: typeof globalThis.gc === 'function',
+    validatedRuns,
   }
 }
 
