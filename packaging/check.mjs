@@ -29,7 +29,7 @@ const DEADLINE_MS = 100_000
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
 const bin = (name) => join(root, 'node_modules', '.bin', name)
-const PACKAGES = ['core', 'node', 'browser', 'redis']
+const PACKAGES = ['core', 'node', 'browser', 'redis', 'cli']
 const started = Date.now()
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`
 

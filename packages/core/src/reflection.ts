@@ -33,6 +33,7 @@ export type JsonSchema = Record<string, unknown>
 
 /** A callable member in a `ServiceDescription`. */
 export interface MethodDescription {
+  /** Tells a method from a sub-service. */
   readonly kind: 'method'
   /** Arguments the caller passes (the call context, if the handler takes one, is not counted). */
   readonly arity: number
@@ -50,6 +51,7 @@ export interface MethodDescription {
 
 /** A sub-service (or the root) in a `ServiceDescription`. */
 export interface ServiceNodeDescription {
+  /** Tells a sub-service from a method. */
   readonly kind: 'service'
   /** Members by name: `members.math.members.add` is callable as `math.add`. */
   readonly members: Readonly<Record<string, MethodDescription | ServiceNodeDescription>>
