@@ -9,7 +9,7 @@
  * an idle connection carries a few empty fields and nothing else.
  */
 import {
-  AbortError, ConnectionClosedError, NotFoundError, OverloadedError, ParameterError, ProtocolError, ReferenceReleasedError,
+  AbortError, ConnectionClosedError, ErrorCode, NotFoundError, OverloadedError, ParameterError, ProtocolError, ReferenceReleasedError,
   ShuttingDownError, WirecallError, clip, toWireError,
 } from './errors.js'
 import type { SessionConfig } from './options.js'
@@ -378,7 +378,9 @@ function execute(s: IncomingHost, handler: Handler, path: string, params: unknow
 
 function logHandlerError(s: IncomingHost, method: string, error: unknown): void {
   const setting = s.config.logErrors
-  if (!setting || WirecallError.is(error)) return
+  // Library errors describe the caller's mistake or a limit, except a result that broke its own
+  // schema: that is this side's bug, and worth the same log line as any handler's throw.
+  if (!setting || (WirecallError.is(error) && error.code !== ErrorCode.BAD_RESULT)) return
   if (typeof setting === 'object' && setting.exclude?.some((cls) => error instanceof cls)) return
   s.log('error', `[wirecall] handler ${clip(method)} threw:`, error)
 }

@@ -124,13 +124,18 @@ describe('service({...}) members', () => {
       bad: validated({ params: [z.number()], result: z.number().int() }, async (n) => n / 3),
       shaped: validated({ params: [], result: z.object({ at: z.string().transform((s) => s.length) }) }, () => ({ at: 'four' })),
     })
-    const { client } = pair<typeof api>({ service: api })
+    const logged: unknown[][] = []
+    const logger = { warn() {}, error: (...args: unknown[]) => void logged.push(args) }
+    const { client } = pair<typeof api>({ service: api, logErrors: true, logger })
     expect(await client.remote.good(2)).toBe(4)
     expect(await client.remote.shaped()).toEqual({ at: 4 })
     const err = await client.remote.bad(1).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(ResultError)
     expect((err as ResultError).code).toBe(ErrorCode.BAD_RESULT)
     expect((err as ResultError & { data: { issues: ParameterIssue[] } }).data.issues[0]!.path).toEqual([])
+    // A result breaking its schema is this side's bug: logged like a handler's throw (a ParameterError is not).
+    await (client.remote.good as (...a: unknown[]) => Promise<number>)('x').catch(() => {})
+    expect(logged.map((l) => String(l[0]))).toEqual(['[wirecall] handler bad threw:'])
   })
 
   test('issues are capped at MAX_REPORTED_ISSUES and messages are cut', async () => {
