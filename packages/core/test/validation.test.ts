@@ -13,6 +13,7 @@ import {
   ErrorCode, MAX_REPORTED_ISSUES, ParameterError, ResultError, expose, jsonRpc, service, validated, withContext,
   type CallContext, type ParameterIssue,
 } from '../src/index.js'
+import { describeService } from '../src/reflection.js'
 import { pair, settle } from './harness.js'
 
 /** Counts every run of a handler, so a test can prove a refused call never ran it. */
@@ -247,5 +248,21 @@ describe('JSON-RPC', () => {
     // A by-name notification to a positional method is dropped, not run with an object for `a`.
     await s.send({ method: 'plain', params: { a: 1, b: 2 } })
     expect(s.runs).toEqual([[3, 4], [3, 1], [2, 2]])
+  })
+})
+
+describe('arktype (a third Standard Schema library)', () => {
+  test('checked like zod and valibot; its JSON Schema reaches reflection', async () => {
+    const { type } = await import('arktype')
+    const { runs, track } = counter()
+    const api = service({ move: validated([type({ x: 'number', y: 'number' }), type('"up" | "down"')], (p, dir) => (track(p, dir), `${dir}:${p.x},${p.y}`)) })
+    const { client } = pair<typeof api>({ service: api })
+    expect(await client.remote.move({ x: 1, y: 2 }, 'up')).toBe('up:1,2')
+    const err = await refusal((client.remote.move as (...a: unknown[]) => Promise<string>)({ x: 'one', y: 2 }, 'sideways'))
+    expect(err.data.issues.map((i) => i.path)).toEqual([[0, 'x'], [1]])
+    expect(runs).toHaveLength(1)
+    // arktype implements Standard JSON Schema too: reflection shows the arguments' schemas.
+    const described = describeService(api).members.move
+    expect(described).toMatchObject({ kind: 'method', arity: 2, params: [{ type: 'object', required: ['x', 'y'] }, expect.anything()] })
   })
 })
