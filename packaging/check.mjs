@@ -7,8 +7,8 @@
  * 2b. Each tarball holds README.md, LICENSE (the root one), dist and src only; package.json has
  *    engines, sideEffects, repository, keywords; each package README says "ESM only".
  * 3. Every ```js block of README.md is an examples/*.mjs file (run by packages/node's examples test).
- * 4. A fresh project (strict, `module: nodenext`) installs the four tarballs (+ @types/node and the optional peer @opentelemetry/api, from
- *    the npm cache); every ```ts block of the root and package READMEs becomes its own file and is typechecked:
+ * 4. A fresh project (strict, `module: nodenext`) installs the tarballs (+ @types/node, the optional peer
+ *    @opentelemetry/api, and zod for the validated-parameters examples, from the npm cache); every ```ts block of the root and package READMEs becomes its own file and is typechecked:
  *    - with Node types (lib ES2022 + @types/node): every block that does not import @wirecall/browser;
  *    - as a browser project (lib ES2022 + DOM, no Node types): every block that imports
  *      @wirecall/browser or only @wirecall/core;
@@ -29,7 +29,7 @@ const DEADLINE_MS = 100_000
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
 const bin = (name) => join(root, 'node_modules', '.bin', name)
-const PACKAGES = ['core', 'node', 'browser', 'redis']
+const PACKAGES = ['core', 'node', 'browser', 'redis', 'cli']
 const started = Date.now()
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`
 
@@ -111,7 +111,7 @@ try {
   const project = join(tmp, 'project')
   mkdirSync(join(project, 'readme'), { recursive: true })
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'wirecall-readme-check', private: true, type: 'module' }))
-  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--silent', ...tarballs, '@types/node@^20.19.0', '@opentelemetry/api@^1.9.0'], { cwd: project, timeout: 90_000 })
+  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--silent', ...tarballs, '@types/node@^20.19.0', '@opentelemetry/api@^1.9.0', 'zod@^4.6.7'], { cwd: project, timeout: 90_000 })
   console.log(`installed the tarballs into a fresh project (${elapsed()})`)
 
   const readme = readFileSync(join(root, 'README.md'), 'utf8')

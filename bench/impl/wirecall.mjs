@@ -1,14 +1,16 @@
 // wirecall, through its public API. Needs packages/core and packages/node built (dist/).
 import { createServer } from 'node:http'
 import { serve, connect } from '@wirecall/node'
-import { service, withContext } from '@wirecall/core'
+import { service, validated, withContext } from '@wirecall/core'
+import * as z from 'zod'
+import * as v from 'valibot'
 import { toU8 } from '../lib/wsutil.mjs'
 import { callbackMethods, fanoutMethods, clusterCallMethods, trackSockets, maxWritable } from '../lib/push.mjs'
 
 export const id = 'wirecall'
 export const label = 'wirecall'
 export const description = 'serve()/connect() from @wirecall/node, service() from @wirecall/core'
-export const capabilities = { callback: true, topics: true, browser: true, page: true, cluster: true }
+export const capabilities = { callback: true, topics: true, browser: true, page: true, cluster: true, validated: true }
 
 /** allowedOrigins: for the page scenario, whose page is served from another port (another origin). */
 /** `observer`: for the `wirecall-metrics` variant (metrics on, same server otherwise). */
@@ -32,6 +34,12 @@ export async function startServer({ host = '127.0.0.1', allowedOrigins, observer
       // The client passes a function; we receive a callable proxy (callbacks by reference).
       subscribe: (cb) => { subscriber = cb; return true },
       join: withContext((ctx, topic) => { ctx.connection.join(topic); return true }),
+      // The validated scenario: the same add, without and with schemas of its two arguments.
+      checked: service({
+        plain: (a, b) => a + b,
+        zod: validated([z.number(), z.number()], (a, b) => a + b),
+        valibot: validated([v.number(), v.number()], (a, b) => a + b),
+      }),
     }),
   })
   return {
@@ -106,6 +114,7 @@ export async function createClient(port, { onTick, methods, observer } = {}) {
     echo: async (buf) => toU8(await client.remote.echo(buf)),
     subscribe: (fn) => client.remote.subscribe(fn),
     join: (topic) => client.remote.join(topic),
+    callValidated: (kind, a, b) => client.remote.checked[kind](a, b),
     close: () => client.close(),
   }
 }

@@ -7,7 +7,8 @@
  * so concurrent connections never see each other's state and nothing
  * outlives its connection.
  */
-import { expose, release, service, withContext, type CallContext, type Session, type SessionStats } from '@wirecall/core'
+import { expose, release, service, validated, withContext, type CallContext, type Session, type SessionStats } from '@wirecall/core'
+import * as z from 'zod'
 
 /** What a conformance client registers for the server to call through `conn.remote`. */
 export interface ClientService {
@@ -80,6 +81,8 @@ interface Ticker {
   /** Resolves with the signal's reason name (or 'none') once the generator's `finally` ran. */
   finished: Deferred<string>
   reason: string
+  /** Runs of the validated handlers (`checked.*`): a refused call must never add one. */
+  checkedRuns?: number
 }
 
 const states = new WeakMap<object, ConnState>()
@@ -152,6 +155,20 @@ export function createTestService() {
       sub: (a: number, b: number) => a - b,
     }),
     deep: { inner: { whereAmI: withContext((ctx: Ctx) => ctx.path) } },
+    /** Validated parameters (zod, through Standard Schema); `runs()` counts the handlers' runs on this connection. */
+    checked: service({
+      add: validated({ params: [z.number(), z.number()], context: true }, (ctx: Ctx, a, b) => {
+        const s = stateOf(ctx)
+        s.checkedRuns = (s.checkedRuns ?? 0) + 1
+        return a + b
+      }),
+      area: validated({ params: [z.object({ w: z.number(), h: z.number().default(1) })], context: true }, (ctx: Ctx, { w, h }) => {
+        const s = stateOf(ctx)
+        s.checkedRuns = (s.checkedRuns ?? 0) + 1
+        return w * h
+      }),
+      runs: withContext((ctx: Ctx) => stateOf(ctx).checkedRuns ?? 0),
+    }),
     calc: new Calculator(),
 
     /** Throws (or rejects) in several ways. */

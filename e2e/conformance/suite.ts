@@ -11,7 +11,7 @@
  * to zero.
  */
 import {
-  AbortError, ConnectionClosedError, NotFoundError, ReferenceReleasedError, RemoteError, RemoteStream, TimeoutError, WirecallError,
+  AbortError, ConnectionClosedError, NotFoundError, ParameterError, ReferenceReleasedError, RemoteError, RemoteStream, TimeoutError, WirecallError,
   release, service, type SessionStats,
 } from '@wirecall/core'
 import type { Connect, TestClient } from './adapters.js'
@@ -605,6 +605,20 @@ export const cases: readonly Case[] = [
         for await (const n of await client.remote.hangUpAfter(5)) got.push(n)
       })(), CLOSED, 'reading past the close')
       assert.deepEqual(got, [0, 1, 2, 3, 4], 'the items before the close')
+  {
+    name: 'validated parameters: a bad argument gets ParameterError with issues, and the handler never runs',
+    async run(connect, assert) {
+      const { remote } = await connect()
+      const r = loose(remote)
+      assert.equal(await remote.checked.add(3, 4), 7, 'good arguments pass')
+      const err = await assert.rejects(r.checked!.add!('3', 4), { name: 'ParameterError', code: 'WIRECALL_BAD_PARAMETERS', instanceOf: ParameterError }, 'a string for a number')
+      const issues = (err.data as { issues?: { path: unknown[]; message: unknown }[] } | undefined)?.issues
+      assert.deepEqual(issues?.map((i) => i.path), [[0]], 'the issue points at argument 0')
+      assert.equal(typeof issues?.[0]?.message, 'string', 'the issue has a message')
+      await assert.rejects(r.checked!.add!(1, 2, 3), { name: 'ParameterError', message: /at most 2 arguments/ }, 'too many arguments')
+      await assert.rejects(r.checked!.area!({ w: 'wide' }), { name: 'ParameterError' }, 'a bad field of one object argument')
+      assert.equal(await remote.checked.area({ w: 3 }), 3, 'defaults from the schema reach the handler')
+      assert.equal(await remote.checked.runs(), 2, 'only the good calls ran a handler')
     },
   },
 ]

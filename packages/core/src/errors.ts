@@ -26,6 +26,8 @@ export const ErrorCode = {
   NOT_FOUND: 'WIRECALL_NOT_FOUND',
   /** Arguments rejected: wrong count, failed validation, or not encodable. */
   BAD_PARAMETERS: 'WIRECALL_BAD_PARAMETERS',
+  /** A handler's result did not match the result schema it declared (see `validated`). */
+  BAD_RESULT: 'WIRECALL_BAD_RESULT',
   /** The call did not settle within its timeout. */
   TIMEOUT: 'WIRECALL_TIMEOUT',
   /** The caller aborted the call through its `AbortSignal`. */
@@ -156,6 +158,8 @@ export class RemoteError extends WirecallError {
 export class NotFoundError extends define('NotFoundError', ErrorCode.NOT_FOUND) {}
 /** Arguments were rejected (count, validation) or could not be encoded. */
 export class ParameterError extends define('ParameterError', ErrorCode.BAD_PARAMETERS) {}
+/** A handler's result failed its declared result schema; `data.issues` says where. */
+export class ResultError extends define('ResultError', ErrorCode.BAD_RESULT) {}
 /** The call took longer than its timeout. */
 export class TimeoutError extends define('TimeoutError', ErrorCode.TIMEOUT) {}
 /** The call was aborted by its caller. */
@@ -174,7 +178,7 @@ export class ShuttingDownError extends define('ShuttingDownError', ErrorCode.SHU
 type LibraryErrorClass = new (message: string) => WirecallError
 /** Library errors are rebuilt as themselves from their wire name (null prototype: no `toString` lookups). */
 const LIBRARY_ERRORS: Readonly<Record<string, LibraryErrorClass>> = Object.assign(Object.create(null), {
-  NotFoundError, ParameterError, TimeoutError, AbortError, ConnectionClosedError,
+  NotFoundError, ParameterError, ResultError, TimeoutError, AbortError, ConnectionClosedError,
   ProtocolError, OverloadedError, ReferenceReleasedError, ShuttingDownError,
 })
 /** Built-in JS errors are re-raised as themselves by default. */

@@ -9,7 +9,7 @@
  * an idle connection carries a few empty fields and nothing else.
  */
 import {
-  AbortError, ConnectionClosedError, NotFoundError, OverloadedError, ProtocolError, ReferenceReleasedError,
+  AbortError, ConnectionClosedError, ErrorCode, NotFoundError, OverloadedError, ParameterError, ProtocolError, ReferenceReleasedError,
   ShuttingDownError, WirecallError, clip, toWireError,
 } from './errors.js'
 import type { SessionConfig } from './options.js'
@@ -18,7 +18,9 @@ import { MessageType, type Metadata } from './protocol.js'
 import type { References } from './references.js'
 import { resolvePath, type Handler } from './router.js'
 import { describePeer, type ContextFields, type PeerInfo } from './contextual.js'
+import { DESCRIBE_METHOD, describeService } from './reflection.js'
 import { streamResponse, type Streams } from './streams.js'
+import { acceptsNamedParams } from './validation.js'
 
 /** The incoming-call bookkeeping a session carries (its `@internal` fields). */
 export interface IncomingState {
@@ -194,28 +196,33 @@ export function listen(s: IncomingHost, path: string, listener: Listener): () =>
   }
 }
 
-/** `[2, method, params]`. Returns false when nobody saw the params. */
-export function notification(s: IncomingHost, method: string, params: unknown[], metadata?: Metadata): boolean {
+/**
+ * `[2, method, params]` (or `[2, method, params, metadata]`). Returns false
+ * when nobody saw the params. `named`: params is one by-name object
+ * (JSON-RPC), for methods that accept it only.
+ */
+export function notification(s: IncomingHost, method: string, params: unknown[], metadata?: Metadata, named = false): boolean {
   const observation = s.observer ? safelyStartIncoming(s.observer, method, 'notification', metadata, s.config.logger) : undefined
   if (observation) {
     let seen = false
     try {
-      seen = observation.run ? observation.run(() => deliverNotification(s, method, params)) : deliverNotification(s, method, params)
+      seen = observation.run ? observation.run(() => deliverNotification(s, method, params, named)) : deliverNotification(s, method, params, named)
     } finally {
       // A notification's observation covers its delivery; async handlers are not awaited (no one gets an answer).
       safelyEnd(observation, seen ? undefined : new NotFoundError(`no such method: ${clip(method)}`), s.config.logger)
     }
     return seen
   }
-  return deliverNotification(s, method, params)
+  return deliverNotification(s, method, params, named)
 }
 
-function deliverNotification(s: IncomingHost, method: string, params: unknown[]): boolean {
+function deliverNotification(s: IncomingHost, method: string, params: unknown[], named: boolean): boolean {
   const listeners = s.listeners?.get(method)
   if (listeners) {
     for (const listener of [...listeners]) runNotificationHandler(s, method, () => listener(...params))
   }
-  const handler = resolve(s, method)
+  let handler = resolve(s, method)
+  if (named && handler && !(handler instanceof Error)) handler = namedRefusal(handler, method) ?? handler
   if (handler && !(handler instanceof Error)) {
     const controller = untrackedSignal(s, handler)
     runNotificationHandler(s, method, () => execute(s, handler, method, params, controller?.signal), controller)
@@ -263,10 +270,10 @@ function runNotificationHandler(s: IncomingHost, method: string, run: () => unkn
  * count before this returns, as in `request`, so a batch of quick calls is
  * counted like the same calls sent as binary frames.
  */
-export function textCall(s: IncomingHost, method: string, params: unknown[]): Promise<unknown> {
+export function textCall(s: IncomingHost, method: string, params: unknown[], named = false): Promise<unknown> {
   const observation = s.observer ? safelyStartIncoming(s.observer, method, 'call', undefined, s.config.logger) : undefined
-  if (!observation) return runTextCall(s, method, params, runDirectly)
-  const settled = runTextCall(s, method, params, observation.run ? (run) => observation.run!(run) : runDirectly)
+  if (!observation) return runTextCall(s, method, params, runDirectly, named)
+  const settled = runTextCall(s, method, params, observation.run ? (run) => observation.run!(run) : runDirectly, named)
   const { logger } = s.config
   settled.then(() => safelyEnd(observation, undefined, logger), (err: unknown) => safelyEnd(observation, err, logger))
   return settled
@@ -274,9 +281,13 @@ export function textCall(s: IncomingHost, method: string, params: unknown[]): Pr
 
 const runDirectly = <T>(run: () => T): T => run()
 
-function runTextCall(s: IncomingHost, method: string, params: unknown[], within: <T>(run: () => T) => T): Promise<unknown> {
+function runTextCall(
+  s: IncomingHost, method: string, params: unknown[], within: <T>(run: () => T) => T, named: boolean,
+): Promise<unknown> {
   const handler = resolve(s, method)
   if (!handler || handler instanceof Error) return Promise.reject(handler ?? new NotFoundError(`no such method: ${clip(method)}`))
+  const refusal = named ? namedRefusal(handler, method) : undefined
+  if (refusal) return Promise.reject(refusal)
   const refused = start(s, method)
   if (refused) return Promise.reject(refused)
   const controller = untrackedSignal(s, handler)
@@ -388,10 +399,22 @@ function settleUntracked(s: IncomingHost, controller: AbortController | undefine
   if (controller) s.untracked?.delete(controller)
 }
 
+/**
+ * By-name params (one object) reach only a method declared with one
+ * parameter schema; any other method would take the object for its first
+ * positional argument without a word.
+ */
+function namedRefusal(handler: Handler, method: string): ParameterError | undefined {
+  if (acceptsNamedParams(handler.fn)) return undefined
+  return new ParameterError(`${clip(method)} takes positional (array) params; by-name params need a method whose parameters are one object schema`)
+}
+
 /** Find the handler for a method name: a path in our service, or `#id...` for a reference we exported. */
 function resolve(s: IncomingHost, method: string): Handler | Error | undefined {
   if (method.charCodeAt(0) !== 35 /* # */) {
     const service = s.config.service
+    // A closure, so arguments the caller sends can never choose what is described.
+    if (method === DESCRIBE_METHOD && s.config.reflection) return { fn: () => describeService(service), self: undefined, contextual: false }
     return service ? resolvePath(service, method) : undefined
   }
   const refs = s.refsTable
@@ -409,7 +432,9 @@ function execute(s: IncomingHost, handler: Handler, path: string, params: unknow
 
 function logHandlerError(s: IncomingHost, method: string, error: unknown): void {
   const setting = s.config.logErrors
-  if (!setting || WirecallError.is(error)) return
+  // Library errors describe the caller's mistake or a limit, except a result that broke its own
+  // schema: that is this side's bug, and worth the same log line as any handler's throw.
+  if (!setting || (WirecallError.is(error) && error.code !== ErrorCode.BAD_RESULT)) return
   if (typeof setting === 'object' && setting.exclude?.some((cls) => error instanceof cls)) return
   s.log('error', `[wirecall] handler ${clip(method)} threw:`, error)
 }

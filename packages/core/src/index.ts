@@ -5,6 +5,14 @@
  * `@wirecall/core/internal`.
  */
 export { service, expose, Router, type ExposeOptions } from './router.js'
+export {
+  validated, MAX_REPORTED_ISSUES, MAX_ISSUE_MESSAGE,
+  type Contract, type ParamSchemas, type ParameterIssue, type InputParams, type OutputParams, type ValidatedResult, type ResultInput,
+} from './validation.js'
+export {
+  DESCRIBE_METHOD, MAX_DESCRIBED_METHODS, MAX_DESCRIBED_DEPTH, describeRemote,
+  type ServiceDescription, type ServiceNodeDescription, type MethodDescription, type JsonSchema,
+} from './reflection.js'
 export { withContext, type CallContext, type PeerInfo } from './context.js'
 export { Session, type CallScope, type SessionOptions, type SessionStats, type CallOptions, type Logger } from './session.js'
 export type { Remote, Notify, RemoteFunction, RemoteResult, ServiceMarked } from './proxy.js'
@@ -12,7 +20,7 @@ export { RemoteStream } from './streams.js'
 export { release } from './references.js'
 export type { Broadcast, FanoutResult } from './broadcast.js'
 export {
-  ErrorCode, WirecallError, RemoteError, NotFoundError, ParameterError, TimeoutError, AbortError,
+  ErrorCode, WirecallError, RemoteError, NotFoundError, ParameterError, ResultError, TimeoutError, AbortError,
   ConnectionClosedError, ProtocolError, OverloadedError, ReferenceReleasedError, ShuttingDownError,
   type ErrorTable, type ErrorClass, type WireError, type RemoteErrorFields, type ErrorPolicyOptions,
 } from './errors.js'

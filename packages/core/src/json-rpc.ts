@@ -15,10 +15,13 @@ export interface TextPeer {
   readonly maxBatchLength: number
   /** How errors sent back are redacted (the session's `ErrorPolicyOptions`, resolved). */
   readonly errorPolicy: ErrorPolicy
-  /** Run an incoming call; rejects with what the handler threw (or `NotFoundError`, `OverloadedError`). */
-  call(method: string, params: unknown[]): Promise<unknown>
-  /** Dispatch an incoming notification (errors are logged, never answered). */
-  notify(method: string, params: unknown[]): void
+  /**
+   * Run an incoming call; rejects with what the handler threw (or `NotFoundError`, `OverloadedError`).
+   * `named`: `params` holds one by-name params object, accepted only by a method whose parameters are one schema.
+   */
+  call(method: string, params: unknown[], named?: boolean): Promise<unknown>
+  /** Dispatch an incoming notification (errors are logged, never answered); `named` as for `call`. */
+  notify(method: string, params: unknown[], named?: boolean): void
   /** Send a text frame to the peer (a response, or a batch of them). */
   sendText(text: string): void
   /** Count a malformed frame in the session's stats. */
@@ -44,6 +47,7 @@ const JSON_RPC_CODES: Readonly<Record<string, number>> = {
   WIRECALL_PROTOCOL_ERROR: -32600,
   WIRECALL_NOT_FOUND: -32601,
   WIRECALL_BAD_PARAMETERS: -32602,
+  WIRECALL_BAD_RESULT: -32603,
 }
 
 /** A JSON-RPC request or notification, normalised. `id` is absent for notifications. */
@@ -52,6 +56,8 @@ export interface JsonRequest {
   readonly params: unknown[]
   readonly id?: string | number | null
   readonly isNotification: boolean
+  /** The params were by-name (an object), passed as the only argument. */
+  readonly named?: boolean
 }
 
 /**
@@ -147,12 +153,17 @@ function parseJsonRequest(value: unknown): JsonRequest | InvalidRequest {
   if (hasId && id !== null && typeof id !== 'string' && typeof id !== 'number') return invalid('Invalid Request: bad id')
   if (v.jsonrpc !== '2.0' || typeof v.method !== 'string' || !v.method) return invalid('Invalid Request')
   let params: unknown[]
+  let named = false
   if (v.params === undefined) params = []
   else if (Array.isArray(v.params)) params = v.params
-  else return invalid('Invalid params: wirecall takes positional (array) params', hasId ? (id as string | number | null) : null)
+  else if (typeof v.params === 'object' && v.params !== null) {
+    // By-name params: one object argument, for methods declared with one object schema (see `validated`).
+    params = [v.params]
+    named = true
+  } else return invalid('Invalid params: params must be an array or an object', hasId ? (id as string | number | null) : null)
   return hasId
-    ? { method: v.method, params, id: id as string | number | null, isNotification: false }
-    : { method: v.method, params, isNotification: true }
+    ? { method: v.method, params, id: id as string | number | null, isNotification: false, named }
+    : { method: v.method, params, isNotification: true, named }
 }
 
 /** JSON-RPC response object for a result. */
@@ -174,7 +185,7 @@ function libraryError(name: string, code: string, message: string): WireError {
   return { name, message, code }
 }
 
-/** JSON-RPC 2.0 requests, notifications and batches, positional params only. */
+/** JSON-RPC 2.0 requests, notifications and batches; by-name params for methods declared with one object schema. */
 export const jsonRpc: TextProtocol = {
   receive(text, peer) {
     // A UTF-16 length over the limit means at least as many UTF-8 bytes.
@@ -214,11 +225,11 @@ function answer(peer: TextPeer, request: JsonRequest | InvalidRequest): object |
     return jsonError(request.id, libraryError(name, request.code, request.invalid))
   }
   if (request.isNotification) {
-    peer.notify(request.method, request.params)
+    peer.notify(request.method, request.params, request.named)
     return undefined
   }
   const id = request.id ?? null
-  return peer.call(request.method, request.params).then(
+  return peer.call(request.method, request.params, request.named).then(
     (result) => jsonResult(id, result),
     (err: unknown) => {
       const library = err instanceof NotFoundError || err instanceof OverloadedError || WirecallError.is(err)

@@ -84,6 +84,13 @@ export interface SessionOptions extends ErrorPolicyOptions {
    * of their bundles).
    */
   readonly textFrames?: TextProtocol
+  /**
+   * Answer the reserved method `rpc.describe` with the tree of exposed paths
+   * (per method its argument count and, where schemas exist, their JSON
+   * Schema; see `ServiceDescription`). Hidden members stay hidden.
+   * @default false: a public server need not publish its surface.
+   */
+  readonly reflection?: boolean
   /** Peer address; defaults to what the transport knows. */
   readonly peer?: PeerInfo
   /** Identity of the peer (set by the server's authenticate hook). */
@@ -133,6 +140,7 @@ export interface SessionConfig {
   readonly logErrors: SessionOptions['logErrors']
   readonly logger: Logger
   readonly textFrames: TextProtocol | undefined
+  readonly reflection: boolean
   readonly budget: SharedBudget | undefined
   /** The observers as one, or undefined when nothing observes. */
   readonly observer: Observer | undefined
@@ -159,6 +167,7 @@ export function configOf(options: SessionOptions): SessionConfig {
       logErrors: options.logErrors ?? false,
       logger: options.logger ?? console,
       textFrames: options.textFrames,
+      reflection: options.reflection ?? false,
       budget: options.budget,
       observer: hasObserver(options.observer)
         ? (Array.isArray(options.observer) ? combineObservers(options.observer) : options.observer as Observer)

@@ -9,6 +9,8 @@
  */
 import { markContextual, wantsContext } from './contextual.js'
 import type { ServiceMarked } from './proxy.js'
+import { checkContract, wrap, type OutputParams, type ParamSchemas } from './validation.js'
+import type { StandardSchemaV1 } from '@standard-schema/spec'
 
 const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype'])
 
@@ -25,7 +27,24 @@ const exposedFields = new WeakMap<object, Set<string>>()
 export interface ExposeOptions {
   /** The method takes the call context as its first argument (see `withContext`). */
   readonly context?: boolean
+  /**
+   * Schemas of the method's arguments, one per argument (Standard Schema: zod,
+   * valibot, arktype...): a call whose arguments fail them gets
+   * `ParameterError` and the method does not run (see `validated`). The
+   * method receives the schemas' output (transforms and defaults applied).
+   */
+  readonly params?: ParamSchemas
+  /** Schema of the method's result, checked before it is sent (`ResultError` on a mismatch). Needs `params`. */
+  readonly result?: StandardSchemaV1
 }
+
+/** `@expose({ params })`: the method's parameters must accept what the schemas produce. */
+type ValidatedMethodDecorator<P extends ParamSchemas, Contextual> = <This>(
+  value: Contextual extends true
+    ? (this: This, ctx: never, ...args: OutputParams<P>) => unknown
+    : (this: This, ...args: OutputParams<P>) => unknown,
+  context: ClassMethodDecoratorContext<This>,
+) => void
 
 type MethodDecorator = (value: Function, context: ClassMethodDecoratorContext) => void
 // Generic in the field's type: TS checks a field decorator's returned initializer against the
@@ -39,7 +58,9 @@ type AnyDecoratorContext = ClassMethodDecoratorContext | ClassFieldDecoratorCont
  * - `@expose method() {}`: a standard (TC39) decorator on a method.
  * - `@expose({ context: true }) method(ctx, ...args) {}`: the method gets the call context first.
  * - `@expose sub = new SubService()`: a field holding a sub-service.
- * - `expose(MyClass, ['add', 'sub'], options?)`: the same without decorators, for plain JS.
+ * - `@expose({ params: [z.number(), z.number()] }) add(a, b) {}`: arguments validated first (see `validated`).
+ * - `expose(MyClass, ['add', 'sub'], options?)`: the same without decorators, for plain JS
+ *   (with `params`, name one method: the schemas are that method's).
  *
  * @example
  * ```ts
@@ -65,6 +86,8 @@ type AnyDecoratorContext = ClassMethodDecoratorContext | ClassFieldDecoratorCont
  */
 export function expose(value: Function, context: ClassMethodDecoratorContext): void
 export function expose<This, V>(value: undefined, context: ClassFieldDecoratorContext<This, V>): (this: This, initial: V) => V
+export function expose<const P extends ParamSchemas>(options: ExposeOptions & { readonly params: P; readonly context: true }): ValidatedMethodDecorator<P, true>
+export function expose<const P extends ParamSchemas>(options: ExposeOptions & { readonly params: P }): ValidatedMethodDecorator<P, false>
 export function expose(options: ExposeOptions): MethodDecorator & FieldDecorator
 export function expose(target: abstract new (...args: never[]) => unknown, members: readonly string[], options?: ExposeOptions): void
 export function expose(a: unknown, b?: unknown, c?: ExposeOptions): unknown {
@@ -83,17 +106,20 @@ export function expose(a: unknown, b?: unknown, c?: ExposeOptions): unknown {
 }
 
 function decorate(value: unknown, context: AnyDecoratorContext, options: ExposeOptions): unknown {
+  if (options.params && context.kind !== 'method') throw new TypeError(`expose: params apply to methods; give a field validated(...) instead (${String(context.name)})`)
   if (typeof context.name !== 'string' || context.private || context.static) {
     throw new TypeError(`expose: only public, non-static, string-named members can be exposed (${String(context.name)})`)
   }
   const name = context.name
   if (context.kind === 'method') {
-    exposedFunctions.add(value as Function)
-    if (options.context) markContextual(value as Function)
+    // With schemas the class gets the validating wrapper in place of the method (a decorator's return value replaces it).
+    const method = options.params ? validatingWrapper(value as Function, options) : (value as Function)
+    exposedFunctions.add(method)
+    if (options.context) markContextual(method)
     context.addInitializer(function (this: unknown) {
       exposedOwners.add(this as object)
     })
-    return undefined
+    return method === value ? undefined : method
   }
   if (context.kind === 'field') {
     return function (this: object, initial: unknown) {
@@ -108,9 +134,18 @@ function decorate(value: unknown, context: AnyDecoratorContext, options: ExposeO
   throw new TypeError(`expose: cannot decorate a ${(context as { kind: string }).kind}`)
 }
 
+function validatingWrapper(method: Function, options: ExposeOptions): Function {
+  const contract = { params: options.params!, result: options.result, context: options.context }
+  checkContract(contract)
+  return wrap(contract, method)
+}
+
 function exposeMembers(cls: Function, members: readonly string[], options: ExposeOptions): void {
   const proto = cls.prototype as Record<string, unknown>
   exposedOwners.add(proto)
+  if (options.params && members.length !== 1) {
+    throw new TypeError('expose(Class, members, { params }): name exactly one method; its schemas cannot apply to several')
+  }
   for (const name of members) {
     if (FORBIDDEN.has(name) || !name) throw new TypeError(`expose: "${name}" cannot be exposed`)
     // Inherited methods count too (expose(Child, ['baseMethod'])); Object.prototype's never do.
@@ -123,8 +158,13 @@ function exposeMembers(cls: Function, members: readonly string[], options: Expos
       }
     }
     if (typeof member === 'function') {
-      exposedFunctions.add(member)
-      if (options.context) markContextual(member)
+      if (options.params) {
+        // The class's own prototype gets the wrapper (shadowing an inherited method, never editing the base class).
+        member = validatingWrapper(member, options)
+        Object.defineProperty(proto, name, { value: member, writable: true, configurable: true, enumerable: false })
+      }
+      exposedFunctions.add(member as Function)
+      if (options.context) markContextual(member as Function)
     } else {
       let names = exposedFields.get(proto)
       if (!names) exposedFields.set(proto, (names = new Set()))
@@ -248,6 +288,39 @@ export function resolvePath(root: unknown, path: string): Handler | undefined {
     if (node === undefined) return undefined
   }
   return resolveMember(node, segments[last]!, true)
+}
+
+/** One reachable member of a service: a method (`handler`) or a sub-service (`service`). */
+export interface ReachableMember {
+  readonly name: string
+  readonly handler?: Handler
+  readonly service?: object
+}
+
+/**
+ * The members of `node` that a path can reach, by the same rule as
+ * `resolvePath` (each candidate name is resolved, never listed on trust), so
+ * what reflection shows is exactly what a caller can call. Never runs getters.
+ */
+export function reachableMembers(node: unknown): ReachableMember[] {
+  if (typeof node !== 'object' || node === null) return []
+  const names = new Set<string>()
+  if (node instanceof Router) for (const name of node.names()) names.add(name)
+  else {
+    for (let p: object | null = node; p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+      for (const name of Object.getOwnPropertyNames(p)) names.add(name)
+    }
+  }
+  const members: ReachableMember[] = []
+  for (const name of names) {
+    const method = resolveMember(node, name, true)
+    if (method) members.push({ name, handler: method })
+    else {
+      const sub = resolveMember(node, name, false)
+      if (sub) members.push({ name, service: sub.self as object })
+    }
+  }
+  return members
 }
 
 /**

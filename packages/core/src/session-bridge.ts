@@ -29,8 +29,8 @@ export interface BridgedSession {
   transmit(frame: string): void
   sendControl(message: unknown[]): void
   invokeReference(path: string, args: unknown[]): Promise<unknown>
-  textCall(method: string, params: unknown[]): Promise<unknown>
-  textNotification(method: string, params: unknown[]): void
+  textCall(method: string, params: unknown[], named?: boolean): Promise<unknown>
+  textNotification(method: string, params: unknown[], named?: boolean): void
   log(level: 'warn' | 'error', message: string, ...details: unknown[]): void
   call(path: string, args: unknown[], options?: CallOptions): Promise<unknown>
   sendNotification(path: string, args: unknown[]): void
@@ -100,11 +100,11 @@ export class SessionBridge implements TransportReceiver, RefHost, ReferenceOwner
   failed(err: unknown): void {
     this.session.log('error', '[wirecall] failed to answer a text frame:', err)
   }
-  call(method: string, params: unknown[]): Promise<unknown> {
-    return this.session.textCall(method, params)
+  call(method: string, params: unknown[], named?: boolean): Promise<unknown> {
+    return this.session.textCall(method, params, named)
   }
-  notify(method: string, params: unknown[]): void {
-    this.session.textNotification(method, params)
+  notify(method: string, params: unknown[], named?: boolean): void {
+    this.session.textNotification(method, params, named)
   }
   sendText(text: string): void {
     if (!this.session.closed) this.session.transmit(text)

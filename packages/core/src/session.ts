@@ -518,13 +518,13 @@ export class Session<RemoteService = unknown> {
   }
 
   /** @internal A call from a text frame (JSON-RPC). */
-  textCall(method: string, params: unknown[]): Promise<unknown> {
-    return incoming.textCall(this, method, params)
+  textCall(method: string, params: unknown[], named?: boolean): Promise<unknown> {
+    return incoming.textCall(this, method, params, named)
   }
 
   /** @internal A notification from a text frame. */
-  textNotification(method: string, params: unknown[]): void {
-    incoming.notification(this, method, params)
+  textNotification(method: string, params: unknown[], named?: boolean): void {
+    incoming.notification(this, method, params, undefined, named)
   }
 
   // ------------------------------------------------------------------ logging

@@ -36,6 +36,10 @@ export interface ChildServerOptions {
   readonly crashAfterMs?: number
   /** Expose a `crash()` method that leaves a rejection unhandled. */
   readonly crashMethod?: boolean
+  /** Expose validated methods (zod) under `checked`; their handler runs are counted in `validatedRuns`. */
+  readonly contracts?: boolean
+  /** Passed to serve(). */
+  readonly reflection?: boolean
   /** Extra node flags (`--expose-gc` is always passed). */
   readonly execArgv?: readonly string[]
   /** How long to wait for READY. @default 10000 */
@@ -51,6 +55,8 @@ export interface ChildStats {
   /** Differences of Object/Array/Function/String.prototype from the child's start; empty when untouched. */
   readonly prototypeChanges: readonly string[]
   readonly gcExposed: boolean
+  /** Handler runs of the `contracts` methods. */
+  readonly validatedRuns: number
 }
 
 export interface ChildExit {

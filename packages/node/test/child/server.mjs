@@ -36,6 +36,9 @@
  * stopped; `drain(upload)` reads an upload and returns its item count;
  * `streamCounters()` says how many items `endless` producers pulled, how many run, how
  * many finished (their `finally` ran).
+ *   contracts      true: expose validated methods (zod) under `checked`, count their runs in
+ *                  STATS (`validatedRuns`)
+ *   reflection     passed to serve()
  */
 import { readFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
@@ -44,7 +47,7 @@ const options = JSON.parse(process.env.WIRECALL_CHILD_OPTIONS || '{}')
 if (options.nodeEnv !== undefined) process.env.NODE_ENV = options.nodeEnv
 
 // Loaded after NODE_ENV is set: the Node adapter reads it for exposeErrorStacks.
-const { service, withContext } = await import('@wirecall/core')
+const { service, withContext, validated } = await import('@wirecall/core')
 const { serve } = await import('@wirecall/node')
 
 /** Object.prototype and friends as they were at start, to prove nothing polluted them. */
@@ -84,7 +87,27 @@ const streamCounters = { pulled: 0, running: 0, finished: 0 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(Number(ms) || 0, 60_000))))
 
+/** Handler runs of the validated methods: a refused call must never add to it. */
+let validatedRuns = 0
+async function contractMethods() {
+  const z = await import('zod')
+  const count = (fn) => (...args) => {
+    validatedRuns++
+    return fn(...args)
+  }
+  return {
+    checked: service({
+      add: validated([z.number(), z.number()], count((a, b) => a + b)),
+      sum: validated([z.array(z.number()).max(100_000)], count((xs) => xs.reduce((s, x) => s + x, 0))),
+      named: validated([z.object({ a: z.number(), b: z.number().default(1) })], count(({ a, b }) => a * b)),
+      deep: validated([z.object({ user: z.object({ tags: z.array(z.string()) }) })], count((o) => o.user.tags.length)),
+      slowCheck: validated([z.string().refine(async (s) => (await sleep(5), s !== 'no'), 'refused')], count((s) => s)),
+    }),
+  }
+}
+
 const api = service({
+  ...(options.contracts ? await contractMethods() : {}),
   add: (a, b) => a + b,
   echo: (x) => x,
   len: (s) => s.length,
@@ -190,6 +213,7 @@ const server = await serve({
   ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
   ...(options.jsonRpc === false ? { textFrames: undefined } : {}),
   ...(auth ? { authenticate: auth } : {}),
+  ...(options.reflection !== undefined ? { reflection: options.reflection } : {}),
 })
 
 function stats() {
@@ -202,6 +226,7 @@ function stats() {
     droppedNotifications: server.droppedNotifications,
     prototypeChanges: prototypeChanges(),
     gcExposed: typeof globalThis.gc === 'function',
+    validatedRuns,
   }
 }
 
