@@ -73,6 +73,8 @@ interface ConnState {
   tokens: Set<Function>
   /** Producers started by `ticker(key)`: what they pulled, and how they ended. */
   tickers: Map<string, Ticker>
+  /** Runs of the validated handlers (`checked.*`): a refused call must never add one. */
+  checkedRuns?: number
 }
 
 /** What a `ticker` producer did, as the client sees it through `tickerReport`. */
@@ -81,8 +83,6 @@ interface Ticker {
   /** Resolves with the signal's reason name (or 'none') once the generator's `finally` ran. */
   finished: Deferred<string>
   reason: string
-  /** Runs of the validated handlers (`checked.*`): a refused call must never add one. */
-  checkedRuns?: number
 }
 
 const states = new WeakMap<object, ConnState>()

@@ -605,6 +605,8 @@ export const cases: readonly Case[] = [
         for await (const n of await client.remote.hangUpAfter(5)) got.push(n)
       })(), CLOSED, 'reading past the close')
       assert.deepEqual(got, [0, 1, 2, 3, 4], 'the items before the close')
+    },
+  },
   {
     name: 'validated parameters: a bad argument gets ParameterError with issues, and the handler never runs',
     async run(connect, assert) {
