@@ -36,6 +36,7 @@ const root = (p: string) => fileURLToPath(new URL(p, import.meta.url))
 export const sourceAliases = {
   // More specific first: an alias also matches its name followed by a subpath.
   '@wirecall/core/internal': root('./packages/core/src/internal.ts'),
+  '@wirecall/core/otel': root('./packages/core/src/otel.ts'),
   '@wirecall/core': root('./packages/core/src/index.ts'),
   '@wirecall/node': root('./packages/node/src/index.ts'),
   '@wirecall/browser': root('./packages/browser/src/index.ts'),

@@ -7,7 +7,7 @@
  * The server stays the owner of its connections: the adapter only relays
  * encoded notification frames, calls and presence between nodes.
  */
-import type { CallOptions, CallScope, Notify, Remote } from '@wirecall/core'
+import type { CallOptions, CallScope, Notify, Remote, SessionOptions } from '@wirecall/core'
 import type { Connection } from './connection.js'
 
 /** One connection of the cluster, as presence lists it. */
@@ -52,6 +52,12 @@ export interface LocalNode {
   connections(): Iterable<Connection>
   /** When each local connection connected (ms since the epoch). */
   since(conn: Connection): number
+  /**
+   * The server's observers (`ServeOptions.observer`: metrics, tracing), for
+   * the sessions the cluster opens itself (node links), so that a trace
+   * continues from one node to the next.
+   */
+  readonly observer?: SessionOptions['observer']
 }
 
 /**

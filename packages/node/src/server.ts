@@ -281,6 +281,7 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
       connection: (id) => topics.local(id) as Connection | undefined,
       connections: () => connections as Set<Connection>,
       since: (conn) => since!.get(conn as Connection<ClientService>) ?? Date.now(),
+      ...(options.observer ? { observer: options.observer } : {}),
     })
   }
   let closing: Promise<void> | undefined

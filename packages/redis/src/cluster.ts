@@ -277,7 +277,7 @@ class RedisCluster implements Cluster {
         return conn.call(path, args, { timeout }).then((result) => this.dataOnly(path, 'result', result))
       },
       callNode: async (path, args, timeout, from) => this.dataOnly(path, 'result', await this.runNodeCall(path, args, timeout, from)),
-    })
+    }, this.local?.observer)
     await links.start()
     this.links = links
     this.nodeInfo = JSON.stringify({ ...(JSON.parse(this.nodeInfo) as object), link: links.url })

@@ -7,7 +7,7 @@
  * which lives in Redis (whoever can read Redis is trusted by the cluster
  * anyway). Presence, fan-out and nodes without a link stay on Redis.
  */
-import { service, withContext, type CallContext, type Session } from '@wirecall/core'
+import { service, withContext, type CallContext, type Session, type SessionOptions } from '@wirecall/core'
 import { connect, serve, type WirecallServer } from '@wirecall/node'
 
 /** Where a node listens for links from the other nodes. */
@@ -50,6 +50,8 @@ export class NodeLinks {
     private readonly nodeId: string,
     private readonly secret: string,
     private readonly targets: LinkTargets,
+    /** The page-facing server's observers: link calls are observed (and traced) like any other call. */
+    private readonly observer?: SessionOptions['observer'],
   ) {}
 
   async start(): Promise<void> {
@@ -76,6 +78,7 @@ export class NodeLinks {
       logger: { warn() {}, error() {} },
       // Trusted peers that multiplex many pages' calls on one link: bursts of thousands are normal.
       limits: { maxInFlightCalls: LINK_IN_FLIGHT, maxServerInFlightCalls: LINK_IN_FLIGHT },
+      ...(this.observer ? { observer: this.observer } : {}),
     })
     this.url = this.options.advertise ?? `ws://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${this.server.port}`
   }
@@ -91,7 +94,11 @@ export class NodeLinks {
   private session(node: string, url: string): Promise<Session> {
     let link = this.sessions.get(node)
     if (!link) {
-      link = connect(url, { headers: { [SECRET_HEADER]: this.secret, 'x-wirecall-node': this.nodeId }, logger: { warn() {}, error() {} } })
+      link = connect(url, {
+        headers: { [SECRET_HEADER]: this.secret, 'x-wirecall-node': this.nodeId },
+        logger: { warn() {}, error() {} },
+        ...(this.observer ? { observer: this.observer } : {}),
+      })
       this.sessions.set(node, link)
       link.then(
         (session) => {
