@@ -12,7 +12,7 @@ import {
   ConnectionClosedError, TimeoutError, AbortError, Session, DEFAULT_TIMEOUT_MS, debugLog, enableDebug,
   type CallOptions, type CallScope, type Logger, type Notify, type Remote, type SessionOptions,
 } from '@wirecall/core'
-import { BATCH_OFFER, createProxy, livenessTimings, resolveLimits, type LivenessTimings } from '@wirecall/core/internal'
+import { BATCH_OFFER, createProxy, livenessTimings, noteReconnect, resolveLimits, type LivenessTimings } from '@wirecall/core/internal'
 import { BrowserWebSocketTransport, type WebSocketConstructor, type WebSocketLike } from './transport.js'
 
 /** `localStorage.debug = 'wirecall:*'` (then reload): wirecall's debug areas in the page's console. */
@@ -281,6 +281,7 @@ export class BrowserClient<ServerService = unknown> {
       this.current = session
       const isReconnect = this.everOpened
       this.everOpened = true
+      if (isReconnect) noteReconnect(session as Session<unknown>)
       // Waiting calls and `ready` first: a state listener must not be able to hold them up.
       for (const w of [...this.waiters]) w.resolve(session)
       this.settleReady.resolve()

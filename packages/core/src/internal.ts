@@ -15,3 +15,4 @@ export { toWireError, fromWireError, errorPolicy, type ErrorPolicy } from './err
 export { resolvePath, type Handler } from './router.js'
 export { BatchWriter, BATCH_PROTOCOL, BATCH_OFFER, BATCH_MARKER, MAX_BATCH_BYTES, deliverBatch, isBatch, readBatchItem } from './batch.js'
 export { STREAM_RESULT_CODE, STREAM_RESULT_ERROR, STREAM_BATCH_ITEMS, STREAM_BATCH_BYTES } from './streams.js'
+export { noteReconnect } from './session.js'

@@ -98,6 +98,8 @@ export interface MetricsSnapshot {
   readonly bytesOut: number
   /** Notifications dropped (slow consumers or closed members). */
   readonly dropped: number
+  /** Times a reconnecting client (browser client, pool endpoint) got its connection back. */
+  readonly reconnects: number
   /** Open sessions that had a notification dropped since the previous `snapshot()` (so: slow now). */
   readonly slowConsumers: number
   /** Per open session, most bytes first. */
@@ -204,6 +206,7 @@ class Totals {
   readonly notificationsOut = new MethodTable()
   readonly fanouts = new MethodTable()
   dropped = 0
+  reconnects = 0
   bytesIn = 0
   bytesOut = 0
   constructor(public sessionsOpened: number) {}
@@ -343,6 +346,9 @@ export function createMetrics(): Metrics {
       owner.sessions.add(counter)
       return counter
     },
+    reconnected() {
+      owner.totals.reconnects++
+    },
     fanout(_method, audience): OutgoingObservation {
       return new Timing(owner.totals.fanouts.get(audience), undefined, 'out', false)
     },
@@ -368,6 +374,7 @@ export function createMetrics(): Metrics {
         bytesIn: totals.bytesIn,
         bytesOut: totals.bytesOut,
         dropped: totals.dropped,
+        reconnects: totals.reconnects,
         slowConsumers,
         perSession,
       }

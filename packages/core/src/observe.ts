@@ -75,6 +75,8 @@ export interface Observer {
    * the frame is encoded; its metadata reaches every member.
    */
   fanout?(method: string, audience: string): OutgoingObservation | undefined
+  /** A reconnecting client opened `session` after losing its previous connection (called after `session()`). */
+  reconnected?(session: ObservedSession): void
 }
 
 /** Where a failing observer is reported. */
@@ -169,6 +171,7 @@ export function combineObservers(observers: readonly Observer[]): Observer {
   if (list.length === 1) return list[0]!
   return {
     fanout: (method, audience) => combineOutgoing(list.map((o) => o.fanout?.(method, audience))),
+    reconnected: (session) => { for (const o of list) o.reconnected?.(session) },
     session(session) {
       const parts = list.map((o) => o.session?.(session)).filter((so): so is SessionObserver => so !== undefined)
       if (parts.length <= 1) return parts[0]

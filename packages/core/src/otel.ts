@@ -71,6 +71,7 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): Observer {
   const bytesCounter = meter.createCounter('rpc.wirecall.bytes', { unit: 'By', description: 'Bytes of WebSocket messages, by direction' })
   const dropCounter = meter.createCounter('rpc.wirecall.dropped', { description: 'Notifications dropped for slow or closed peers' })
   const openSessions = meter.createUpDownCounter('rpc.wirecall.sessions', { description: 'Open wirecall sessions' })
+  const reconnects = meter.createCounter('rpc.wirecall.reconnects', { description: 'Connections a reconnecting client got back' })
 
   const attributesOf = (path: string, session: ObservedSession): Attributes => {
     const { service, method } = splitMethod(path)
@@ -98,6 +99,7 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): Observer {
   const bytesOut: Attributes = { 'rpc.system': system, direction: 'out' }
 
   return {
+    reconnected: () => reconnects.add(1, systemOnly),
     fanout(path, audience): OutgoingObservation {
       const parent = context.active()
       const { service, method } = splitMethod(path)

@@ -586,3 +586,9 @@ export class Session<RemoteService = unknown> {
     this.closing?.resolve()
   }
 }
+
+/** A reconnecting client opened `session` after losing its previous connection: tell the observers (`Observer.reconnected`). */
+export function noteReconnect(session: Session<unknown>): void {
+  const { observer, logger } = session.config
+  if (observer?.reconnected) safely(logger, 'reconnected', () => observer.reconnected!(session))
+}
