@@ -13,11 +13,10 @@ import {
   ShuttingDownError, WirecallError, clip, toWireError,
 } from './errors.js'
 import type { SessionConfig } from './options.js'
-import { MessageType } from './protocol.js'
+import { DESCRIBE_METHOD, MessageType } from './protocol.js'
 import type { References } from './references.js'
 import { resolvePath, type Handler } from './router.js'
 import { describePeer, type ContextFields, type PeerInfo } from './contextual.js'
-import { DESCRIBE_METHOD, describeService } from './reflection.js'
 import { acceptsNamedParams } from './validation.js'
 
 /** The incoming-call bookkeeping a session carries (its `@internal` fields). */
@@ -359,8 +358,9 @@ function namedRefusal(handler: Handler, method: string): ParameterError | undefi
 function resolve(s: IncomingHost, method: string): Handler | Error | undefined {
   if (method.charCodeAt(0) !== 35 /* # */) {
     const service = s.config.service
+    const describe = s.config.reflection
     // A closure, so arguments the caller sends can never choose what is described.
-    if (method === DESCRIBE_METHOD && s.config.reflection) return { fn: () => describeService(service), self: undefined, contextual: false }
+    if (method === DESCRIBE_METHOD && describe) return { fn: () => describe(service), self: undefined, contextual: false }
     return service ? resolvePath(service, method) : undefined
   }
   const refs = s.refsTable

@@ -6,6 +6,12 @@
  * needs. Text frames (JSON-RPC 2.0) are handled by `json-rpc.ts`.
  */
 
+/**
+ * The reserved method that answers a `ServiceDescription` when reflection is on
+ * (JSON-RPC 2.0 reserves the `rpc.` prefix for such extensions; see docs/protocol.md).
+ */
+export const DESCRIBE_METHOD = 'rpc.describe'
+
 export const MessageType = {
   /** `[0, msgid, method, params]` */
   REQUEST: 0,
