@@ -14,11 +14,10 @@ import {
 } from './errors.js'
 import type { SessionConfig } from './options.js'
 import { safelyEnd, safelyStartIncoming, type IncomingObservation, type ObservedSession, type SessionObserver } from './observe.js'
-import { MessageType, type Metadata } from './protocol.js'
+import { DESCRIBE_METHOD, MessageType, type Metadata } from './protocol.js'
 import type { References } from './references.js'
 import { resolvePath, type Handler } from './router.js'
 import { describePeer, type ContextFields, type PeerInfo } from './contextual.js'
-import { DESCRIBE_METHOD, describeService } from './reflection.js'
 import { streamResponse, type Streams } from './streams.js'
 import { acceptsNamedParams } from './validation.js'
 
@@ -413,8 +412,9 @@ function namedRefusal(handler: Handler, method: string): ParameterError | undefi
 function resolve(s: IncomingHost, method: string): Handler | Error | undefined {
   if (method.charCodeAt(0) !== 35 /* # */) {
     const service = s.config.service
+    const describe = s.config.reflection
     // A closure, so arguments the caller sends can never choose what is described.
-    if (method === DESCRIBE_METHOD && s.config.reflection) return { fn: () => describeService(service), self: undefined, contextual: false }
+    if (method === DESCRIBE_METHOD && describe) return { fn: () => describe(service), self: undefined, contextual: false }
     return service ? resolvePath(service, method) : undefined
   }
   const refs = s.refsTable

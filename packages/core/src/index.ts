@@ -10,8 +10,8 @@ export {
   type Contract, type ParamSchemas, type ParameterIssue, type InputParams, type OutputParams, type ValidatedResult, type ResultInput,
 } from './validation.js'
 export {
-  DESCRIBE_METHOD, MAX_DESCRIBED_METHODS, MAX_DESCRIBED_DEPTH, describeRemote,
-  type ServiceDescription, type ServiceNodeDescription, type MethodDescription, type JsonSchema,
+  DESCRIBE_METHOD, MAX_DESCRIBED_METHODS, MAX_DESCRIBED_DEPTH, describeRemote, describeService,
+  type ServiceDescriber, type ServiceDescription, type ServiceNodeDescription, type MethodDescription, type JsonSchema,
 } from './reflection.js'
 export { withContext, type CallContext, type PeerInfo } from './context.js'
 export { Session, type CallScope, type SessionOptions, type SessionStats, type CallOptions, type Logger } from './session.js'

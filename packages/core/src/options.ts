@@ -8,6 +8,7 @@ import { errorPolicy, type ErrorClass, type ErrorPolicy, type ErrorPolicyOptions
 import type { TextProtocol } from './json-rpc.js'
 import { resolveLimits, type Limits } from './limits.js'
 import { combineObservers, type Observer } from './observe.js'
+import type { ServiceDescriber } from './reflection.js'
 
 /** Where wirecall reports what it cannot send back to anyone. */
 export interface Logger {
@@ -85,12 +86,15 @@ export interface SessionOptions extends ErrorPolicyOptions {
    */
   readonly textFrames?: TextProtocol
   /**
-   * Answer the reserved method `rpc.describe` with the tree of exposed paths
-   * (per method its argument count and, where schemas exist, their JSON
-   * Schema; see `ServiceDescription`). Hidden members stay hidden.
-   * @default false: a public server need not publish its surface.
+   * Answer the reserved method `rpc.describe` with what this function
+   * returns: pass `describeService` for the tree of exposed paths (per method
+   * its argument count and, where schemas exist, their JSON Schema; see
+   * `ServiceDescription`; hidden members stay hidden). The Node server takes
+   * `reflection: true` instead. A function, like `textFrames`, so that
+   * bundles that never answer it do not carry the describer.
+   * @default undefined: off; a public server need not publish its surface.
    */
-  readonly reflection?: boolean
+  readonly reflection?: ServiceDescriber
   /** Peer address; defaults to what the transport knows. */
   readonly peer?: PeerInfo
   /** Identity of the peer (set by the server's authenticate hook). */
@@ -140,7 +144,7 @@ export interface SessionConfig {
   readonly logErrors: SessionOptions['logErrors']
   readonly logger: Logger
   readonly textFrames: TextProtocol | undefined
-  readonly reflection: boolean
+  readonly reflection: ServiceDescriber | undefined
   readonly budget: SharedBudget | undefined
   /** The observers as one, or undefined when nothing observes. */
   readonly observer: Observer | undefined
@@ -167,7 +171,7 @@ export function configOf(options: SessionOptions): SessionConfig {
       logErrors: options.logErrors ?? false,
       logger: options.logger ?? console,
       textFrames: options.textFrames,
-      reflection: options.reflection ?? false,
+      reflection: options.reflection,
       budget: options.budget,
       observer: hasObserver(options.observer)
         ? (Array.isArray(options.observer) ? combineObservers(options.observer) : options.observer as Observer)

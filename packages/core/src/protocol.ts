@@ -8,6 +8,12 @@
  */
 import { pauseStacks, resumeStacks } from './stackless.js'
 
+/**
+ * The reserved method that answers a `ServiceDescription` when reflection is on
+ * (JSON-RPC 2.0 reserves the `rpc.` prefix for such extensions; see docs/protocol.md).
+ */
+export const DESCRIBE_METHOD = 'rpc.describe'
+
 export const MessageType = {
   /** `[0, msgid, method, params]`, or `[0, msgid, method, params, metadata]` */
   REQUEST: 0,

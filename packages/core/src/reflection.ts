@@ -2,7 +2,9 @@
  * Reflection: a peer may ask what this side's service offers (aiorpc's and
  * quickrpc's introspection, grpcurl's `list`). Off by default
  * (`SessionOptions.reflection`): a public server need not publish its
- * surface. When on, the reserved method `rpc.describe` (JSON-RPC 2.0
+ * surface. Installed like `textFrames`, as a function the session is given,
+ * so a browser bundle that never answers `rpc.describe` does not carry this
+ * module. When on, the reserved method `rpc.describe` (JSON-RPC 2.0
  * reserves the `rpc.` prefix for such extensions) answers the tree of
  * exposed paths; hidden members stay hidden because the tree is built from
  * the router's own reachability rule.
@@ -12,8 +14,15 @@ import { reachableMembers, type Handler } from './router.js'
 import { contractOf } from './validation.js'
 import type { CallOptions } from './options.js'
 
-/** The reserved method that answers a `ServiceDescription` when reflection is on. */
-export const DESCRIBE_METHOD = 'rpc.describe'
+import { DESCRIBE_METHOD } from './protocol.js'
+
+export { DESCRIBE_METHOD }
+
+/**
+ * What answers `rpc.describe` (`SessionOptions.reflection`): `describeService`,
+ * or your own. The Node server's `reflection: true` installs `describeService`.
+ */
+export type ServiceDescriber = (service: object | undefined) => ServiceDescription
 
 /**
  * Methods listed at most in one description; past it the tree is cut and
@@ -91,7 +100,11 @@ export async function describeRemote(session: Caller, options?: CallOptions): Pr
   return (await session.call(DESCRIBE_METHOD, [], options)) as ServiceDescription
 }
 
-/** Describe everything reachable from `root`. */
+/**
+ * Describe everything reachable from `root`: the answer of `rpc.describe`.
+ * Pass it as `reflection` to a session that is not a Node server
+ * (`connect(url, { reflection: describeService })`); the Node server takes `reflection: true`.
+ */
 export function describeService(root: object | undefined): ServiceDescription {
   const state = { methods: 0, truncated: false }
   const tree = root ? describeNode(root, 0, new Set(), state) : { kind: 'service' as const, members: {} }

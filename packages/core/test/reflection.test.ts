@@ -8,7 +8,7 @@ import * as z from 'zod'
 import * as v from 'valibot'
 import { toStandardJsonSchema } from '@valibot/to-json-schema'
 import {
-  DESCRIBE_METHOD, MAX_DESCRIBED_METHODS, NotFoundError, Router, describeRemote, expose, jsonRpc, service, validated, withContext,
+  DESCRIBE_METHOD, MAX_DESCRIBED_METHODS, NotFoundError, Router, describeRemote, describeService, expose, jsonRpc, service, validated, withContext,
   type CallContext, type ServiceDescription,
 } from '../src/index.js'
 import { pair, settle } from './harness.js'
@@ -44,7 +44,7 @@ const members = (node: unknown) => Object.keys((node as ServiceDescription).memb
 
 describe('rpc.describe', () => {
   test('lists exposed paths with arity and JSON Schemas; hidden members never appear', async () => {
-    const { client } = pair({ service: api(), reflection: true })
+    const { client } = pair({ service: api(), reflection: describeService })
     const tree = await describeRemote(client)
     expect(members(tree)).toEqual(['account', 'admin', 'greet', 'math', 'plainValibot', 'who'])
     expect(members(tree.members.account)).toEqual(['deposit', 'owner', 'withdraw'])
@@ -72,14 +72,14 @@ describe('rpc.describe', () => {
 
   test('reflects routers as they change', async () => {
     const root = new Router().add('a', () => 1)
-    const { client } = pair({ service: root, reflection: true })
+    const { client } = pair({ service: root, reflection: describeService })
     expect(members(await describeRemote(client))).toEqual(['a'])
     root.add('b', service({ c: () => 2 })).remove('a')
     expect(members(await describeRemote(client))).toEqual(['b'])
   })
 
   test('arguments cannot choose what is described', async () => {
-    const { client } = pair({ service: service({ only: () => 1 }), reflection: true })
+    const { client } = pair({ service: service({ only: () => 1 }), reflection: describeService })
     const tree = (await client.call(DESCRIBE_METHOD, [{ injected: { kind: 'method' } }, 'x'])) as ServiceDescription
     expect(members(tree)).toEqual(['only'])
   })
@@ -88,7 +88,7 @@ describe('rpc.describe', () => {
     const loop = service<Record<string, unknown>>({ ping: () => 'pong' })
     loop.self = loop
     const big = service(Object.fromEntries(Array.from({ length: MAX_DESCRIBED_METHODS + 5 }, (_, i) => [`m${i}`, () => i])))
-    const { client } = pair({ service: service({ loop, big }), reflection: true })
+    const { client } = pair({ service: service({ loop, big }), reflection: describeService })
     const tree = await describeRemote(client)
     expect(members(tree.members.loop)).toEqual(['ping'])
     expect(tree.truncated).toBe(true)
@@ -96,7 +96,7 @@ describe('rpc.describe', () => {
   })
 
   test('over JSON-RPC', async () => {
-    const p = pair({ service: api(), reflection: true, textFrames: jsonRpc }, {}, { filter: (frame, from) => !(typeof frame === 'string' && from === 'b') })
+    const p = pair({ service: api(), reflection: describeService, textFrames: jsonRpc }, {}, { filter: (frame, from) => !(typeof frame === 'string' && from === 'b') })
     p.serverTransport.log = true
     p.serverTransport.inject(JSON.stringify({ jsonrpc: '2.0', method: 'rpc.describe', id: 1 }))
     await settle(20)

@@ -8,7 +8,7 @@ import { isIP } from 'node:net'
 import type { Server as HttpsServer } from 'node:https'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { Session, debugLog, jsonRpc, type Broadcast, type Limits, type SessionOptions } from '@wirecall/core'
+import { Session, debugLog, describeService, jsonRpc, type Broadcast, type Limits, type ServiceDescriber, type SessionOptions } from '@wirecall/core'
 import { BATCH_PROTOCOL, SharedBudget, resolveLimits } from '@wirecall/core/internal'
 import { Connection } from './connection.js'
 import './debug-env.js'
@@ -19,9 +19,17 @@ import type { Cluster, ConnectionHandle, NodeHandle, PresenceEntry } from './clu
 import { CloseCode, WebSocketTransport } from './transport.js'
 
 /** Options of `serve()`. Everything but `service` is optional. */
-export interface ServeOptions<ClientService = unknown> extends Omit<SessionOptions, 'peer' | 'identity' | 'service'> {
+export interface ServeOptions<ClientService = unknown> extends Omit<SessionOptions, 'peer' | 'identity' | 'service' | 'reflection'> {
   /** The root service clients call. */
   readonly service: object
+  /**
+   * Answer the reserved method `rpc.describe` with the tree of exposed paths
+   * (`describeService` from `@wirecall/core`; `describeRemote(client)` asks,
+   * and so does `wirecall ls`). Hidden members stay hidden. A function is
+   * installed as it is.
+   * @default false: a public server need not publish its surface.
+   */
+  readonly reflection?: boolean | ServiceDescriber
   /** Interface to listen on (standalone mode). @default '127.0.0.1' */
   readonly host?: string
   /** Port to listen on; 0 picks a free one (read it back from `server.port`). @default 0 */
@@ -267,6 +275,7 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   // The budget: counters of the server-wide limits (maxServerInFlightCalls, maxServerRefs) that all connections share.
   const sessionOptions: SessionOptions = {
     textFrames: jsonRpc, ...options, exposeErrorStacks, redactErrors, limits, service: options.service, budget: SharedBudget.of(limits),
+    reflection: options.reflection === true ? describeService : options.reflection || undefined,
   }
   const cluster = options.cluster
   const topics = new Topics<ClientService>(connections, sessionOptions, cluster)
