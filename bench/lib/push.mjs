@@ -139,7 +139,7 @@ export function maxWritable(sockets) {
 export function clusterCallMethods({ ids, callPage }) {
   return {
     pageIds: () => ids(),
-    async callCompare({ remoteId, localId, redisPort, warmup = 0, duration }) {
+    async callCompare({ remoteId, localId, redisPort, warmup = 0, warmupRounds = 0, duration }) {
       const ping = await redisPinger(redisPort)
       try {
         let n = 0
@@ -150,8 +150,10 @@ export function clusterCallMethods({ ids, callPage }) {
         }
         const ops = [() => call(remoteId), () => call(localId), ping.once]
         const samples = ops.map(() => [])
+        // Warm-up: at least `warmup` s and `warmupRounds` rounds. By time alone, a loaded machine
+        // leaves only a few dozen rounds, and the first repetition then times cold code paths.
         const end0 = now() + warmup * 1000
-        while (now() < end0) for (const op of ops) await op()
+        for (let r = 0; r < warmupRounds || now() < end0; r++) for (const op of ops) await op()
         const end = now() + duration * 1000
         while (now() < end) {
           for (let k = 0; k < ops.length; k++) {

@@ -29,10 +29,12 @@ const MAX_BACKLOG = 64 * 1024
 const CHECK_COUNT = 200
 /** How long node 0 times the calls of one repetition (cross-node, local and Redis PING, round robin). */
 const CALL_SECONDS = 1
+/** Call rounds before timing in each repetition (and at least 0.1 s): cold code would be timed otherwise. */
+const CALL_WARMUP_ROUNDS = 300
 export const legend = `cluster fan-out: ${NODES} server processes joined through one redis-server (7.x, no persistence, pub/sub output buffers unlimited), ${PER_NODE} clients per node ` +
   `(one client process per node) in one topic/room; node 0 publishes tick(i) for --duration s like fan-out (pausing only while one of its own members has > ${MAX_BACKLOG / 1024} KiB queued); ` +
   `notif/s = deliveries summed over all ${NODES * PER_NODE} clients (every one received, in order, checked). raw has no cluster (n/a): Nx in these columns = impl ÷ socket.io with its Redis adapter (aim: wirecall ≥ 2x). ` +
-  `x-node/local call µs: node 0 awaits inc(n) on a page of node 1 / of node 0 and a Redis PING (raw RESP from node 0's process), one at a time, round robin for ${CALL_SECONDS} s ` +
+  `x-node/local call µs: node 0 awaits inc(n) on a page of node 1 / of node 0 and a Redis PING (raw RESP from node 0's process), one at a time, round robin for ${CALL_SECONDS} s after ${CALL_WARMUP_ROUNDS} warm-up rounds ` +
   `(all three under the same load); aim µs = 2 × local p50 + PING p50 (the issue's aim for a cross-node call), x-node ÷ aim ≤ 1.00 when it holds`
 export const columns = [
   { key: 'deliveredPerSec', header: 'cluster notif/s', better: 'higher', digits: 0 },
@@ -133,7 +135,7 @@ export async function rep(h, ctx) {
   const rewarm = Math.min(0.25, o.warmup)
   if (rewarm > 0) await round(h, { duration: rewarm })
   const { pub, received, span, perNode } = await round(h, { duration: o.duration })
-  const calls = await h.servers[0].call('callCompare', { remoteId: h.remoteId, localId: h.localId, redisPort: h.redisPort, warmup: 0.1, duration: CALL_SECONDS }, 30_000)
+  const calls = await h.servers[0].call('callCompare', { remoteId: h.remoteId, localId: h.localId, redisPort: h.redisPort, warmup: 0.1, warmupRounds: CALL_WARMUP_ROUNDS, duration: CALL_SECONDS }, 30_000)
   const aimUs = 2 * calls.localP50us + calls.redisPingP50us
   return {
     deliveredPerSec: received / span,

@@ -10,9 +10,12 @@
  * - `<prefix>:all`: notifications to every connection.
  * - `<prefix>:n:<node>`: the node's inbox: notifications to listed
  *   connection ids, calls to its pages, and answers to its own calls.
- * Keys: `<prefix>:nodes` (set of node ids), `<prefix>:node:<node>` (alive
+ * With `sharded: true` (Redis Cluster) they are sharded channels
+ * (`SPUBLISH`/`SSUBSCRIBE`).
+ * Keys: `<prefix>:nodes` (set of node ids), `<prefix>:node:{<node>}` (alive
  * while it exists: refreshed every `heartbeatMs`, expires after `nodeTtlMs`),
- * `<prefix>:p:<node>` (hash: connection id -> presence entry as JSON).
+ * `<prefix>:p:{<node>}` (hash: connection id -> presence entry as JSON); the
+ * `{<node>}` hash tag keeps a node's two keys in one Redis Cluster slot.
  */
 import { createClient, createCluster, type RedisClientOptions } from '@redis/client'
 import {
