@@ -156,7 +156,8 @@ export function reply(
     try {
       const frame = s.encodeFrame([MessageType.RESPONSE, id, null, result])
       // After encoding: the frame may have created the stream table (its first stream).
-      s.transmit(streamResponse(s.streamsTable, frame, id, controller))
+      // The result's streams are pulled inside the call's observation (`run`: a tracer's context).
+      s.transmit(streamResponse(s.streamsTable, frame, id, controller, observation?.run?.bind(observation)))
       if (observation) safelyEnd(observation, undefined, s.config.logger)
       return
     } catch (err) {

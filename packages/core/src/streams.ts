@@ -193,6 +193,12 @@ class Producer {
   controller: AbortController | undefined
   /** Stops listening to the caller's signal (an upload bound to its call). */
   unbind: (() => void) | undefined
+  /**
+   * Runs the pull loop inside the observation of the call that returned the
+   * stream (a tracer's span context), so that what the producer does while
+   * streaming (its own calls, callbacks) joins the caller's trace.
+   */
+  within: (<T>(run: () => T) => T) | undefined
   private wake: (() => void) | undefined
 
   constructor(readonly table: Streams, readonly id: number, readonly value: object, readonly source: Source) {}
@@ -203,7 +209,8 @@ class Producer {
     this.byteCredit = Math.min(this.byteCredit + bytes, MAX_CREDIT)
     if (this.started) return this.resume()
     this.started = true
-    void this.pump()
+    if (this.within) this.within(() => void this.pump())
+    else void this.pump()
   }
 
   private canPull(): boolean {
@@ -807,10 +814,16 @@ let resultMarker: Uint8Array | undefined
  * fires when the consumer cancels or the connection closes), and the frame
  * gets the stream-result marker in its error slot.
  */
-export function streamResponse(table: Streams | undefined, frame: Uint8Array | Uint8Array[], id: number, controller: AbortController | undefined): Uint8Array | Uint8Array[] {
+export function streamResponse(
+  table: Streams | undefined, frame: Uint8Array | Uint8Array[], id: number, controller: AbortController | undefined,
+  within?: <T>(run: () => T) => T,
+): Uint8Array | Uint8Array[] {
   const exported = table?.takeEncoded()
   if (!exported) return frame
-  if (controller) for (const producer of exported) producer.controller = controller
+  for (const producer of exported) {
+    if (controller) producer.controller = controller
+    producer.within = within
+  }
   resultMarker ??= table!.host.config.codec.encode(STREAM_RESULT_ERROR, undefined)
   return markStreamResult(frame, id, resultMarker)
 }

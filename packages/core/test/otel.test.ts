@@ -42,10 +42,20 @@ const api = new Router()
     run: async (report: (step: string) => Promise<string>) => `done after ${await report('half')}`,
     fail: () => { throw new Refused('no') },
     slow: withContext(({ signal }) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)))),
+    // A stream whose producer calls back into the caller for each item: those calls join the trace too.
+    ticks: async function* (report: (n: number) => Promise<void>) {
+      for (let i = 0; i < 3; i++) {
+        await report(i)
+        yield i
+      }
+    },
   }))
 type Api = {
   math: { add(a: number, b: number): number }
-  work: { run(report: (step: string) => Promise<string>): Promise<string>; fail(): void; slow(): Promise<void> }
+  work: {
+    run(report: (step: string) => Promise<string>): Promise<string>; fail(): void; slow(): Promise<void>
+    ticks(report: (n: number) => Promise<void>): AsyncGenerator<number>
+  }
 }
 
 const spans = (): ReadableSpan[] => exporter.getFinishedSpans()
@@ -80,6 +90,29 @@ describe('openTelemetry()', () => {
     expect(callbackIn.parentSpanContext?.spanId).toBe(callbackOut.spanContext().spanId)
     expect(serverCall.attributes).toMatchObject({ 'rpc.system': 'wirecall', 'rpc.service': 'work', 'rpc.method': 'run' })
     expect(serverCall.status.code).toBe(SpanStatusCode.UNSET)
+  })
+
+  it('a result stream\'s producer runs in the call\'s trace: its callbacks into the caller join it', async () => {
+    const { client, server } = pair<Api>({ service: api, observer: openTelemetry({ tracer }) }, { observer: openTelemetry({ tracer }) })
+    allowLiveRefs(client, server)
+    const got: number[] = []
+    await tracer.startActiveSpan('watch', async (root) => {
+      try {
+        for await (const n of await client.remote.work.ticks(async () => {})) got.push(n)
+      } finally {
+        root.end()
+      }
+    })
+    expect(got).toEqual([0, 1, 2])
+    const root = named('watch', SpanKind.INTERNAL)!
+    const handler = named('work.ticks', SpanKind.SERVER)!
+    expect(handler.spanContext().traceId).toBe(root.spanContext().traceId)
+    const callbacks = spans().filter((s) => s.kind === SpanKind.CLIENT && s.name.startsWith('#'))
+    expect(callbacks).toHaveLength(3)
+    for (const cb of callbacks) {
+      expect(cb.spanContext().traceId).toBe(root.spanContext().traceId)
+      expect(cb.parentSpanContext?.spanId).toBe(handler.spanContext().spanId)
+    }
   })
 
   it('without a caller span, the handler starts a trace of its own', async () => {
