@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const DEADLINE_MS = 100_000
+const DEADLINE_MS = 300_000
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
 const bin = (name) => join(root, 'node_modules', '.bin', name)

@@ -22,7 +22,8 @@ const codec = new MsgpackCodec()
 // The defaults (30 s, 60 s) scaled down by 100.
 const limits = { heartbeatIntervalMs: 300, deadPeerTimeoutMs: 600 }
 const { deadMs, checkMs, probeMs } = livenessTimings(limits)
-const SLACK_MS = 60
+// Timer lateness allowed on top of the bound: a 2-core CI machine under load delays timers by tens of ms.
+const SLACK_MS = 120
 
 describe('a browser client and a server that stops answering', () => {
   test('an idle healthy server is probed and kept; a frozen one is dropped within the bound and pending calls reject', async () => {
