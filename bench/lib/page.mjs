@@ -105,7 +105,7 @@ export async function openPageSession({ verbose = false } = {}) {
     return {
       from: built.from,
       chromium: browser.version(),
-      setup: (impl) => page.evaluate(([i, url]) => window.bench.setup(i, url), [impl, `ws://127.0.0.1:${ports[impl]}/`]),
+      setup: (impl) => page.evaluate(([i, url]) => window.bench.setup(i, url), [impl, `ws://127.0.0.1:${ports[impl.replace(/-nobatch$/, '')]}/`]),
       measure: (impl, what, args) => page.evaluate(([i, w, a]) => window.bench.measure(i, w, a), [impl, what, args]),
       tickCount: (impl) => page.evaluate((i) => window.bench.tickCount(i), impl),
       ticksReached: (impl, target, maxMs) => page.evaluate(([i, n, ms]) => window.bench.ticksReached(i, n, ms), [impl, target, maxMs]),

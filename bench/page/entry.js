@@ -51,8 +51,8 @@ async function rawClient(url, ticks) {
   }
 }
 
-async function wirecallClient(url, ticks) {
-  const client = await connect(url, { service: service({ tick: () => void ticks.count++ }) })
+async function wirecallClient(url, ticks, batch) {
+  const client = await connect(url, { batch, service: service({ tick: () => void ticks.count++ }) })
   return {
     add: (a, b) => client.remote.add(a, b),
     echo: (bytes) => client.remote.echo(bytes),
@@ -80,7 +80,8 @@ window.bench = {
   /** Connect `impl` ('raw' | 'wirecall'), subscribe its callback, join topic `page-<impl>`, check add(1, 2) === 3. */
   async setup(impl, url) {
     const ticks = { count: 0 }
-    const c = impl === 'raw' ? await rawClient(url, ticks) : await wirecallClient(url, ticks)
+    // 'wirecall-nobatch': wirecall's client with batch: false, for comparing with and without batches.
+    const c = impl === 'raw' ? await rawClient(url, ticks) : await wirecallClient(url, ticks, impl !== 'wirecall-nobatch')
     c.ticks = ticks
     const sum = await c.add(1, 2)
     if (sum !== 3) throw new Error(`${impl}: add(1,2) returned ${JSON.stringify(sum)}`)

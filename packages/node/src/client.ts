@@ -5,7 +5,7 @@
  * browser client has it.
  */
 import { ConnectionClosedError, Session, debugLog, jsonRpc, type SessionOptions } from '@wirecall/core'
-import { resolveLimits } from '@wirecall/core/internal'
+import { BATCH_OFFER, resolveLimits } from '@wirecall/core/internal'
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import { WebSocket, type ClientOptions } from 'ws'
@@ -24,6 +24,14 @@ export interface ConnectOptions extends Omit<SessionOptions, 'peer' | 'identity'
   readonly headers?: Readonly<Record<string, string>>
   /** Passed to `ws` as is (TLS options, agent...). */
   readonly ws?: Readonly<WsClientOptions>
+  /**
+   * Offer batches (several frames in one WebSocket message, docs/protocol.md)
+   * with the subprotocols `wirecall.v1, wirecall.batch.v1`. Off by default:
+   * `ws` fails a handshake whose server selects no subprotocol once one was
+   * offered, so turn it on only for wirecall servers (which select batches).
+   * @default false
+   */
+  readonly batch?: boolean
 }
 
 /**
@@ -102,7 +110,7 @@ export interface WsClientOptions extends SecureContextOptions {
 export function connect<ServerService = unknown>(url: string, options: ConnectOptions = {}): Promise<Session<ServerService>> {
   const limits = resolveLimits(options.limits)
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, {
+    const ws = new WebSocket(url, options.batch ? [...BATCH_OFFER] : [], {
       perMessageDeflate: false,
       maxPayload: limits.maxFrameBytes,
       handshakeTimeout: limits.handshakeTimeoutMs,

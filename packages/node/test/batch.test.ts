@@ -192,3 +192,49 @@ describe('hostile batches against a server in a child process', () => {
     expect(exit.code).toBe(0)
   }, 60_000)
 })
+
+describe('the Node client with batch: true', () => {
+  test('offers batches; the frames of one tick leave as one message and all calls settle', async () => {
+    const { WebSocketServer } = await import('ws')
+    const { connect } = await import('../src/index.js')
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: (p: Set<string>) => (p.has(BATCH_PROTOCOL) ? BATCH_PROTOCOL : false) })
+    await new Promise<void>((resolve) => wss.once('listening', () => resolve()))
+    const received: Buffer[] = []
+    // A stand-in server: splits batches, answers add(a, b) for every request, one reply batch per message.
+    wss.on('connection', (ws) => ws.on('message', (data: Buffer) => {
+      received.push(data)
+      const writer = new BatchWriter((m) => ws.send(m), true, false)
+      const answer = (frame: Uint8Array) => {
+        const [, id, , [a, b]] = decode(frame) as [number, number, string, [number, number]]
+        writer.add(encode([1, id, null, a + b]))
+        return true
+      }
+      if (isBatch(data)) deliverBatch(data, 1, answer, () => {})
+      else answer(data)
+      writer.flush()
+    }))
+    const port = (wss.address() as { port: number }).port
+    const session = await connect<{ add(a: number, b: number): number }>(`ws://127.0.0.1:${port}`, { batch: true })
+    try {
+      const sums = await within(Promise.all(Array.from({ length: 50 }, (_, i) => session.remote.add(i, 1))), 5000, '50 calls')
+      expect(sums).toEqual(Array.from({ length: 50 }, (_, i) => i + 1))
+      expect(received.length).toBe(1)
+      expect(isBatch(received[0]!)).toBe(true)
+    } finally {
+      await session.close()
+      await new Promise((resolve) => wss.close(resolve))
+    }
+  })
+
+  test('against a wirecall server: batches both ways, results intact', async () => {
+    const { connect } = await import('../src/index.js')
+    const server = await startServer({ service: api })
+    const session = await connect<typeof api>(urlOf(server), { batch: true })
+    try {
+      expect(await Promise.all(Array.from({ length: 300 }, (_, i) => session.remote.add(i, i)))).toEqual(Array.from({ length: 300 }, (_, i) => 2 * i))
+      expect(session.stats().malformedFrames).toBe(0)
+    } finally {
+      await session.close()
+    }
+  })
+})
