@@ -151,24 +151,30 @@ class MethodCounter {
   count = 0
   inFlight = 0
   errors = 0
-  readonly outcomes = new Map<string, number>()
+  /** Error outcomes by code (successes are `count - errors - inFlight`: no map update on the common path). */
+  readonly failures = new Map<string, number>()
   readonly buckets = new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0)
 
   constructor(readonly method: string) {}
 
   settle(error: unknown, ms: number | undefined): void {
     this.inFlight--
-    const outcome = outcomeOf(error)
-    if (outcome !== OK) this.errors++
-    this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + 1)
+    if (error !== undefined) {
+      const outcome = outcomeOf(error)
+      this.errors++
+      this.failures.set(outcome, (this.failures.get(outcome) ?? 0) + 1)
+    }
     if (ms !== undefined) this.buckets[bucketOf(ms)]!++
   }
 
   snapshot(): MethodMetrics {
+    const ok = this.count - this.errors - this.inFlight
+    const outcomes: Record<string, number> = ok > 0 ? { [OK]: ok } : {}
+    for (const [code, n] of this.failures) outcomes[code] = n
     return {
       method: this.method,
       count: this.count,
-      outcomes: Object.fromEntries(this.outcomes),
+      outcomes,
       errors: this.errors,
       inFlight: this.inFlight,
       latency: { bucketsMs: LATENCY_BUCKETS_MS, counts: [...this.buckets] },
@@ -178,9 +184,14 @@ class MethodCounter {
   }
 }
 
+/** The bucket of a latency: the bounds double from 0.05 ms, so it is a base-2 logarithm (no scan). */
 function bucketOf(ms: number): number {
-  let i = 0
-  while (i < LATENCY_BUCKETS_MS.length && ms > LATENCY_BUCKETS_MS[i]!) i++
+  if (!(ms > LATENCY_BUCKETS_MS[0]!)) return 0
+  const last = LATENCY_BUCKETS_MS.length
+  let i = Math.min(last, Math.ceil(Math.log2(ms / LATENCY_BUCKETS_MS[0]!)))
+  // Float rounding next to a bound may land one bucket off either way; settle it against the table.
+  if (i > 0 && ms <= LATENCY_BUCKETS_MS[i - 1]!) i--
+  else if (i < last && ms > LATENCY_BUCKETS_MS[i]!) i++
   return i
 }
 

@@ -396,7 +396,8 @@ export function decode<C>(bytes: Uint8Array, ext: ExtDecoder<C>, maxLength: numb
 
 class Reader<C> implements PayloadReader<C> {
   pos = 0
-  private readonly view: DataView
+  /** Made on first use: most frames of small calls never read a multi-byte number, and a DataView per frame showed in profiles. */
+  private viewCache: DataView | undefined
   /** Depth of the extension whose hook is running, for `decode` (its payload is one level deeper). */
   private extDepth = 0
 
@@ -406,8 +407,10 @@ class Reader<C> implements PayloadReader<C> {
     private left: number,
     private readonly maxExpansion: number,
     readonly context: C | undefined,
-  ) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  ) {}
+
+  private get view(): DataView {
+    return (this.viewCache ??= new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength))
   }
 
   /** Claim `n` bytes (or `n` items of at least one byte each) and return where they start. */
@@ -426,9 +429,13 @@ class Reader<C> implements PayloadReader<C> {
     }
   }
 
+  /** A big-endian unsigned integer, read from the bytes (no DataView: the common case of small frames needs none). */
   private uint(size: 1 | 2 | 4): number {
     const at = this.take(size)
-    return size === 1 ? this.bytes[at]! : size === 2 ? this.view.getUint16(at) : this.view.getUint32(at)
+    const b = this.bytes
+    if (size === 1) return b[at]!
+    if (size === 2) return (b[at]! << 8) | b[at + 1]!
+    return b[at]! * 0x1000000 + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!)
   }
 
   read(depth: number): unknown {
@@ -439,7 +446,6 @@ class Reader<C> implements PayloadReader<C> {
     if (b < 0xa0) return this.array(b & 0x0f, depth)
     if (b < 0xc0) return this.string(b & 0x1f)
     if (b >= 0xe0) return b - 0x100
-    const v = this.view
     switch (b) {
       case 0xc0: return null
       case 0xc2: return false
@@ -450,26 +456,26 @@ class Reader<C> implements PayloadReader<C> {
       case 0xc7: return this.extension(this.uint(1), depth)
       case 0xc8: return this.extension(this.uint(2), depth)
       case 0xc9: return this.extension(this.uint(4), depth)
-      case 0xca: return v.getFloat32(this.take(4))
-      case 0xcb: return v.getFloat64(this.take(8))
+      case 0xca: return this.view.getFloat32(this.take(4))
+      case 0xcb: return this.view.getFloat64(this.take(8))
       case 0xcc: return this.uint(1)
       case 0xcd: return this.uint(2)
       case 0xce: return this.uint(4)
       case 0xcf: {
         // Below 2^53 when the high word is below 2^21: a number; otherwise a bigint, never rounded.
         const at = this.take(8)
-        const hi = v.getUint32(at)
-        return hi < 0x200000 ? hi * 0x100000000 + v.getUint32(at + 4) : v.getBigUint64(at)
+        const hi = this.view.getUint32(at)
+        return hi < 0x200000 ? hi * 0x100000000 + this.view.getUint32(at + 4) : this.view.getBigUint64(at)
       }
-      case 0xd0: return v.getInt8(this.take(1))
-      case 0xd1: return v.getInt16(this.take(2))
-      case 0xd2: return v.getInt32(this.take(4))
+      case 0xd0: return this.view.getInt8(this.take(1))
+      case 0xd1: return this.view.getInt16(this.take(2))
+      case 0xd2: return this.view.getInt32(this.take(4))
       case 0xd3: {
         // Within ±(2^53 - 1): a number; otherwise a bigint (-2^53 included: it is not a safe integer).
         const at = this.take(8)
-        const hi = v.getInt32(at)
-        const lo = v.getUint32(at + 4)
-        return hi >= -0x200000 && hi < 0x200000 && (hi !== -0x200000 || lo !== 0) ? hi * 0x100000000 + lo : v.getBigInt64(at)
+        const hi = this.view.getInt32(at)
+        const lo = this.view.getUint32(at + 4)
+        return hi >= -0x200000 && hi < 0x200000 && (hi !== -0x200000 || lo !== 0) ? hi * 0x100000000 + lo : this.view.getBigInt64(at)
       }
       case 0xd4: return this.extension(1, depth)
       case 0xd5: return this.extension(2, depth)
@@ -531,7 +537,7 @@ class Reader<C> implements PayloadReader<C> {
   }
 
   private extension(n: number, depth: number): unknown {
-    const type = this.view.getInt8(this.take(1))
+    const type = (this.bytes[this.take(1)]! << 24) >> 24 // int8
     const at = this.take(n)
     this.spend(COST.extension)
     this.extDepth = depth

@@ -15,6 +15,8 @@
  * early; closing the session (`rejectAll`) disarms it.
  */
 
+import type { OutgoingObservation } from './observe.js'
+
 interface Entry {
   resolve(value: unknown): void
   reject(reason: Error): void
@@ -24,9 +26,13 @@ interface Entry {
   path: string
   signal: AbortSignal | undefined
   onAbort: (() => void) | undefined
+  /** What observes the call (metrics, a span), ended with its outcome when it settles. */
+  observation: OutgoingObservation | undefined
 }
 
 export interface PendingHooks {
+  /** An observed call settled: end its observation (the owner guards the observer). */
+  observed?(observation: OutgoingObservation, error: Error | undefined): void
   /** A call ran out of time: the owner sends a cancel and builds the error. */
   timedOut(id: number, timeoutMs: number, path: string): Error
 }
@@ -56,11 +62,14 @@ export class PendingCalls {
     return this.entries.get(id)?.signal
   }
 
-  /** Register a call. `onAbort` runs if `signal` fires first. */
-  add(id: number, path: string, timeoutMs: number, signal: AbortSignal | undefined, onAbort: (() => void) | undefined): Promise<unknown> {
+  /** Register a call. `onAbort` runs if `signal` fires first; `observation` ends when the call settles (`PendingHooks.observed`). */
+  add(
+    id: number, path: string, timeoutMs: number, signal: AbortSignal | undefined, onAbort: (() => void) | undefined,
+    observation?: OutgoingObservation,
+  ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Infinity
-      const entry: Entry = { resolve, reject, deadline, timeoutMs, path, signal, onAbort: undefined }
+      const entry: Entry = { resolve, reject, deadline, timeoutMs, path, signal, onAbort: undefined, observation }
       if (signal && onAbort) {
         entry.onAbort = onAbort
         signal.addEventListener('abort', onAbort, { once: true })
@@ -78,6 +87,8 @@ export class PendingCalls {
     if (entry.onAbort) entry.signal!.removeEventListener('abort', entry.onAbort)
     if (error) entry.reject(error)
     else entry.resolve(value)
+    // Here rather than a `then` on the caller's promise: no extra promise per observed call.
+    if (entry.observation) this.hooks.observed?.(entry.observation, error)
     return true
   }
 

@@ -189,14 +189,9 @@ export class Session<RemoteService = unknown> {
     const timeout = options?.timeout ?? this.config.defaultTimeout
     // Upload streams in the arguments stop when the call is aborted.
     if (signal) bindUploads(this.streamsTable, signal)
-    const promise = this.pending.add(id, path, timeout, signal, signal ? () => this.abortCall(id, path, signal) : undefined)
+    const promise = this.pending.add(id, path, timeout, signal, signal ? () => this.abortCall(id, path, signal) : undefined, observation)
     if (debug.enabled) debug(`${this.peerLabel ?? 'peer'} sent request #${id} ${path}`)
     this.transmit(frame)
-    // The caller's promise is returned as is; this branch handles its own rejection.
-    if (observation) {
-      const { logger } = this.config
-      promise.then(() => safelyEnd(observation, undefined, logger), (err: unknown) => safelyEnd(observation, err, logger))
-    }
     return promise
   }
 
@@ -310,6 +305,7 @@ export class Session<RemoteService = unknown> {
 
   private get pending(): PendingCalls {
     return (this.pendingTable ??= new PendingCalls({
+      observed: (observation, error) => safelyEnd(observation, error, this.config.logger),
       timedOut: (id, ms, path) => {
         this.sendControl([MessageType.CANCEL, id])
         return new TimeoutError(`call to ${clip(path)} timed out after ${ms} ms`)
