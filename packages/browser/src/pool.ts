@@ -33,6 +33,8 @@ export interface PoolOptions<ServerService = unknown> extends Omit<BrowserConnec
   readonly strategy?: PoolStrategy
   /** Called when the pool's state changes: `open` while at least one endpoint is. */
   onStateChange?(state: ConnectionState, pool: ClientPool<ServerService>): void
+  /** Called after each re-connection of an endpoint (not its first), with that endpoint's client: re-subscribe here. */
+  onReconnect?(client: BrowserClient<ServerService>): void | Promise<void>
 }
 
 interface Waiter<S> {

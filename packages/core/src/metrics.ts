@@ -42,9 +42,15 @@ export interface MethodMetrics {
   /** Calls not yet settled. */
   readonly inFlight: number
   /** Latency histogram: `counts[i]` calls took at most `LATENCY_BUCKETS_MS[i]` (the last entry: longer). Calls only. */
-  readonly latency: { readonly bucketsMs: readonly number[]; readonly counts: readonly number[] }
-  /** Latency percentiles estimated from the histogram (upper bound of the bucket), ms. */
+  readonly latency: {
+    /** The upper bounds of the buckets, ms (`LATENCY_BUCKETS_MS`). */
+    readonly bucketsMs: readonly number[]
+    /** Calls per bucket; one entry more than `bucketsMs` (the calls slower than the last bound). */
+    readonly counts: readonly number[]
+  }
+  /** Median latency estimated from the histogram (upper bound of its bucket), ms; 0 when no call finished. */
   readonly p50Ms: number
+  /** 99th percentile latency estimated the same way, ms. */
   readonly p99Ms: number
 }
 
@@ -52,15 +58,23 @@ export interface MethodMetrics {
 export interface SessionMetrics {
   /** The connection id on a server (`c12`, `n2:c7`), else undefined. */
   readonly id: string | undefined
+  /** What the server's authenticate hook returned for the connection (undefined on a client). */
   readonly identity: unknown
+  /** The peer's address as text, when known. */
   readonly peer: string | undefined
   /** When the session opened (ms since the epoch). */
   readonly since: number
+  /** Calls of the peer handled here. */
   readonly callsIn: number
+  /** Calls made to the peer. */
   readonly callsOut: number
+  /** Calls of the peer that ended with an error. */
   readonly errorsIn: number
+  /** Calls to the peer that ended with an error (remote errors, timeouts, aborts...). */
   readonly errorsOut: number
+  /** Bytes of WebSocket messages received from the peer. */
   readonly bytesIn: number
+  /** Bytes of WebSocket messages sent to the peer. */
   readonly bytesOut: number
   /** Notifications dropped for this session (slow consumer or closed). */
   readonly dropped: number
@@ -94,7 +108,9 @@ export interface MetricsSnapshot {
   readonly notificationsOut: readonly MethodMetrics[]
   /** Fan-outs (topics, `all`, `to(ids)`) by audience: each counts once, whatever the number of members. */
   readonly fanouts: readonly MethodMetrics[]
+  /** Bytes of WebSocket messages received, every session. */
   readonly bytesIn: number
+  /** Bytes of WebSocket messages sent, every session (fan-outs counted once per member). */
   readonly bytesOut: number
   /** Notifications dropped (slow consumers or closed members). */
   readonly dropped: number
