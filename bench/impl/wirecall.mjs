@@ -8,7 +8,7 @@ import { callbackMethods, fanoutMethods, clusterCallMethods, trackSockets, maxWr
 export const id = 'wirecall'
 export const label = 'wirecall'
 export const description = 'serve()/connect() from @wirecall/node, service() from @wirecall/core'
-export const capabilities = { callback: true, topics: true, browser: true, page: true, cluster: true }
+export const capabilities = { callback: true, topics: true, browser: true, page: true, cluster: true, streams: true }
 
 /** allowedOrigins: for the page scenario, whose page is served from another port (another origin). */
 export async function startServer({ host = '127.0.0.1', allowedOrigins } = {}) {
@@ -30,6 +30,12 @@ export async function startServer({ host = '127.0.0.1', allowedOrigins } = {}) {
       // The client passes a function; we receive a callable proxy (callbacks by reference).
       subscribe: (cb) => { subscriber = cb; return true },
       join: withContext((ctx, topic) => { ctx.connection.join(topic); return true }),
+      // The streams scenario: `count` chunks of `size` bytes from an async generator (the same buffer
+      // each time, as for raw), under wirecall's default credit (256 items, 1 MiB).
+      chunks: async function* (size, count) {
+        const chunk = new Uint8Array(size)
+        for (let i = 0; i < count; i++) yield chunk
+      },
     }),
   })
   return {
@@ -103,6 +109,16 @@ export async function createClient(port, { onTick, methods } = {}) {
     echo: async (buf) => toU8(await client.remote.echo(buf)),
     subscribe: (fn) => client.remote.subscribe(fn),
     join: (topic) => client.remote.join(topic),
+    /** Read a stream of `count` chunks of `size` bytes with for await; what arrived. */
+    stream: async (size, count) => {
+      let items = 0
+      let bytes = 0
+      for await (const chunk of await client.remote.chunks(size, count)) {
+        items++
+        bytes += chunk.byteLength
+      }
+      return { items, bytes }
+    },
     close: () => client.close(),
   }
 }

@@ -8,13 +8,14 @@
 // `capabilities.name` gets "n/a" in that column: `callback` (server calls a client callback),
 // `topics` (server-side groups for fan-out), `browser` (exports `browserEntry` for bundle-size),
 // `page` (has a client in page/entry.js and a server in page/server.mjs, for page-pipelined),
-// `cluster` (exports startClusterServer and clusterSubscribed, for cluster-fanout).
+// `cluster` (exports startClusterServer and clusterSubscribed, for cluster-fanout), `streams` (the
+// client has stream(size, count), for streams).
 // A scenario may export `ratioTo = '<impl id>'`: its columns' Nx then compare to that implementation
 // instead of the floor (cluster-fanout: raw has no cluster).
 import { pathToFileURL } from 'node:url'
 import { dirname, join } from 'node:path'
 
-export const SCENARIO_IDS = ['sequential', 'pipelined', 'page-pipelined', 'echo-1mib', 'idle-memory', 'callback', 'fanout', 'cluster-fanout', 'bundle-size']
+export const SCENARIO_IDS = ['sequential', 'pipelined', 'page-pipelined', 'echo-1mib', 'streams', 'idle-memory', 'callback', 'fanout', 'cluster-fanout', 'bundle-size']
 
 const here = dirname(new URL(import.meta.url).pathname)
 

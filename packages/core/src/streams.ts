@@ -226,7 +226,7 @@ class Producer {
         this.batch.push(result.value)
         this.itemCredit--
         this.batchBytes += estimate(result.value)
-        this.table.schedule(this)
+        this.table.schedule(this, !this.canPull())
       }
     } catch (err) {
       if (!this.stopped) this.finish(true, err)
@@ -237,7 +237,7 @@ class Producer {
     this.done = true
     this.failed = failed
     this.failure = failure
-    this.table.schedule(this)
+    this.table.schedule(this, true)
   }
 
   resume(): void {
@@ -735,9 +735,17 @@ export class Streams {
 
   // ---------------------------------------------------------- sending turns
 
-  /** A producer has a batch or its end to send: queue it for the next turn. */
-  schedule(producer: Producer): void {
+  /**
+   * A producer has a batch or its end to send. `complete`: nothing more will
+   * join it (the batch is full, the credit used, or the source over); it is
+   * sent at once when no other stream waits for a turn and the transport is
+   * not congested (one fast stream need not wait a turn of the event loop per
+   * frame: its credit bounds what it sends in a row). Otherwise it queues
+   * for the next turn, behind the streams already waiting.
+   */
+  schedule(producer: Producer, complete: boolean): void {
     if (producer.queued) return
+    if (complete && this.ready.length === 0 && !this.congested()) return producer.flush()
     producer.queued = true
     this.ready.push(producer)
     if (!this.turnScheduled) {
@@ -751,11 +759,9 @@ export class Streams {
     this.turnScheduled = false
     const ready = this.ready
     this.ready = []
-    const limit = this.host.config.limits.sendHighWaterMark / 4
     for (let i = 0; i < ready.length; i++) {
       if (this.closed) return
-      const queued = this.host.sendQueueBytes
-      if (queued !== undefined && queued > limit) {
+      if (this.congested()) {
         // Congested: the rest keep their places ahead of newcomers; look again a little later
         // (1 ms, doubling up to MAX_RETRY_MS while it stays congested).
         this.ready = ready.slice(i).concat(this.ready)
@@ -769,6 +775,12 @@ export class Streams {
       producer.flush()
     }
     this.retryMs = 0
+  }
+
+  /** The transport holds more than `sendHighWaterMark / 4` bytes: stream data waits. */
+  private congested(): boolean {
+    const queued = this.host.sendQueueBytes
+    return queued !== undefined && queued > this.host.config.limits.sendHighWaterMark / 4
   }
 
   // ---------------------------------------------------------- errors
