@@ -741,11 +741,20 @@ export class Streams {
    * sent at once when no other stream waits for a turn and the transport is
    * not congested (one fast stream need not wait a turn of the event loop per
    * frame: its credit bounds what it sends in a row). Otherwise it queues
-   * for the next turn, behind the streams already waiting.
+   * for the next turn, behind the streams already waiting (a partial batch
+   * always does: more may join it before the turn).
    */
   schedule(producer: Producer, complete: boolean): void {
+    if (complete && !this.congested()) {
+      // Alone (nobody queued, or only itself, for the batch it is completing now): no turn to wait for.
+      const ready = this.ready
+      if (ready.length === 0 || (ready.length === 1 && ready[0] === producer)) {
+        ready.length = 0
+        producer.queued = false
+        return producer.flush()
+      }
+    }
     if (producer.queued) return
-    if (complete && this.ready.length === 0 && !this.congested()) return producer.flush()
     producer.queued = true
     this.ready.push(producer)
     if (!this.turnScheduled) {
