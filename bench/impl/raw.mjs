@@ -82,7 +82,7 @@ function link(ws, handlers, encoder, decoder) {
 // {"size", "count"} and an initial credit, the server sends every chunk as one binary message of
 // just its bytes (no header, no copy), an empty binary message ends it. Credit is wirecall's
 // scheme with wirecall's defaults: the client grants 256 items and 1 MiB, and gives back what it
-// has taken once it has taken half of either; the server sends while it has item credit and any
+// has taken once it has taken a quarter of either; the server sends while it has item credit and any
 // byte credit (the last chunk may overshoot), and waits for credit otherwise.
 export const STREAM_WINDOW_ITEMS = 256
 export const STREAM_WINDOW_BYTES = 1024 * 1024
@@ -143,7 +143,7 @@ function readRawStream(ws, size, count) {
       bytes += data.byteLength
       takenItems++
       takenBytes += data.byteLength
-      if (takenItems * 2 >= STREAM_WINDOW_ITEMS || takenBytes * 2 >= STREAM_WINDOW_BYTES) {
+      if (takenItems * 4 >= STREAM_WINDOW_ITEMS || takenBytes * 4 >= STREAM_WINDOW_BYTES) {
         ws.send(creditFrame(takenItems, takenBytes))
         takenItems = 0
         takenBytes = 0

@@ -423,7 +423,9 @@ class Consumer {
     this.takenBytes += share
     if (this.open) {
       const { streamWindow, maxStreamBufferBytes } = this.table.host.config.limits
-      if (this.takenItems * 2 >= streamWindow || this.takenBytes * 2 >= maxStreamBufferBytes) this.grant(this.takenItems, this.takenBytes)
+      // Given back once a quarter of either window is taken: often enough that the producer rarely
+      // waits for credit while the reader keeps up (a half-window grant leaves it idle more often).
+      if (this.takenItems * 4 >= streamWindow || this.takenBytes * 4 >= maxStreamBufferBytes) this.grant(this.takenItems, this.takenBytes)
     }
     return value
   }
