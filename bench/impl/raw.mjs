@@ -11,7 +11,7 @@ import { callbackMethods, fanoutMethods, trackSockets, maxWritable } from '../li
 export const id = 'raw'
 export const label = 'raw ws+msgpack'
 export const description = `hand-written ws + @msgpack/msgpack loop (the floor)${process.env.BENCH_RAW_CORK === '1' ? ', sockets corked per tick (--raw-cork)' : ''}`
-export const capabilities = { callback: true, topics: true, browser: true, page: true }
+export const capabilities = { callback: true, topics: true, browser: true, page: true, streams: true }
 
 // --raw-cork (BENCH_RAW_CORK=1 from run.mjs): cork each TCP socket at its first send in a tick and
 // uncork them all in one process.nextTick, the write coalescing wirecall's Node transport does.
@@ -77,6 +77,86 @@ function link(ws, handlers, encoder, decoder) {
   return { request }
 }
 
+// ------------------------------------------------------------------ streams (the floor)
+// A stream is the bare minimum on its own socket (ws at /stream): the client sends the text
+// {"size", "count"} and an initial credit, the server sends every chunk as one binary message of
+// just its bytes (no header, no copy), an empty binary message ends it. Credit is wirecall's
+// scheme with wirecall's defaults: the client grants 256 items and 1 MiB, and gives back what it
+// has taken once it has taken a quarter of either; the server sends while it has item credit and any
+// byte credit (the last chunk may overshoot), and waits for credit otherwise.
+export const STREAM_WINDOW_ITEMS = 256
+export const STREAM_WINDOW_BYTES = 1024 * 1024
+
+/** A credit message: items and bytes, two u32. */
+function creditFrame(items, bytes) {
+  const frame = Buffer.allocUnsafe(8)
+  frame.writeUInt32BE(items, 0)
+  frame.writeUInt32BE(bytes, 4)
+  return frame
+}
+
+function streamServerSocket(ws) {
+  let items = 0
+  let bytes = 0
+  let job // { chunk, left }
+  const pump = () => {
+    while (job && job.left > 0 && items > 0 && bytes > 0) {
+      send(ws, job.chunk)
+      items--
+      bytes -= job.chunk.byteLength
+      job.left--
+    }
+    if (job && job.left === 0) {
+      job = undefined
+      send(ws, EMPTY)
+    }
+  }
+  ws.on('message', (data, isBinary) => {
+    if (!isBinary) {
+      const { size, count } = JSON.parse(String(data))
+      job = { chunk: new Uint8Array(size), left: count }
+    } else {
+      items += data.readUInt32BE(0)
+      bytes += data.readUInt32BE(4)
+    }
+    pump()
+  })
+}
+const EMPTY = new Uint8Array(0)
+
+/** The client end: read one stream of `count` chunks of `size` bytes, granting credit as it reads. */
+function readRawStream(ws, size, count) {
+  return new Promise((resolve, reject) => {
+    let items = 0
+    let bytes = 0
+    let takenItems = 0
+    let takenBytes = 0
+    const onMessage = (data) => {
+      if (data.byteLength === 0) {
+        ws.off('message', onMessage)
+        ws.off('close', onClose)
+        if (items !== count) reject(new Error(`raw stream: ${items} of ${count} chunks`))
+        else resolve({ items, bytes })
+        return
+      }
+      items++
+      bytes += data.byteLength
+      takenItems++
+      takenBytes += data.byteLength
+      if (takenItems * 4 >= STREAM_WINDOW_ITEMS || takenBytes * 4 >= STREAM_WINDOW_BYTES) {
+        ws.send(creditFrame(takenItems, takenBytes))
+        takenItems = 0
+        takenBytes = 0
+      }
+    }
+    const onClose = () => reject(new Error('raw stream: connection closed'))
+    ws.on('message', onMessage)
+    ws.on('close', onClose)
+    ws.send(JSON.stringify({ size, count }))
+    ws.send(creditFrame(STREAM_WINDOW_ITEMS, STREAM_WINDOW_BYTES))
+  })
+}
+
 export async function startServer({ host = '127.0.0.1' } = {}) {
   const http = createServer()
   const sockets = trackSockets(http)
@@ -85,7 +165,8 @@ export async function startServer({ host = '127.0.0.1' } = {}) {
   const decoder = new Decoder()
   const topics = new Map() // name -> Set<ws>
   let subscriber // (n) => Promise: the latest client that subscribed
-  wss.on('connection', (ws) => {
+  wss.on('connection', (ws, req) => {
+    if (req.url === '/stream') return streamServerSocket(ws)
     const handlers = {
       add: (a, b) => a + b,
       echo: (buf) => buf,
@@ -134,13 +215,21 @@ export async function createClient(port, { onTick } = {}) {
     tick: onTick,
   }
   const { request } = link(ws, handlers, new Encoder(), new Decoder())
+  let streamWs // its own socket, opened on the first stream
   return {
+    stream: async (size, count) => {
+      streamWs ??= await openWs(new WebSocket(`ws://127.0.0.1:${port}/stream`))
+      return readRawStream(streamWs, size, count)
+    },
     call: (a, b) => request('add', [a, b]),
     echo: (buf) => request('echo', [buf]),
     /** The server will call cb(n) (a request to this client); raw has no references, so the function is registered under a name. */
     subscribe: (fn) => { callback = fn; return request('subscribe', []) },
     join: (topic) => request('join', [topic]),
-    close: async () => { ws.close() },
+    close: async () => {
+      ws.close()
+      streamWs?.close()
+    },
   }
 }
 

@@ -15,7 +15,7 @@ export const label = 'tRPC'
 export const description = 'tRPC 11, applyWSSHandler on ws, createTRPCClient + wsLink + createWSClient({ WebSocket: ws }); JSON text frames; the client batches the requests of one setTimeout(0) tick (≥ 1 ms in Node) into one array, which sets its sequential latency; add/echo are queries with hand-written input validators; binary echo as base64; callback and fan-out n/a: the server cannot call a client, its only push is a subscription stream, not request/response'
 // Callback and fan-out are n/a: the server cannot call the client; its only push is a subscription
 // (a stream the client opened), not a request/response call or a server-side group.
-export const capabilities = { browser: true }
+export const capabilities = { browser: true, streams: true }
 
 const t = initTRPC.create()
 
@@ -31,11 +31,24 @@ function base64Input(raw) {
   return raw
 }
 
+/** chunks' input: { size, count }. */
+function streamInput(raw) {
+  if (raw === null || typeof raw !== 'object' || !isNum(raw.size) || !isNum(raw.count)) throw new TypeError('chunks: expected { size: number, count: number }')
+  return { size: raw.size, count: raw.count }
+}
+
 const router = t.router({
   add: t.procedure.input(addInput).query(({ input }) => input.a + input.b),
   echo: t.procedure.input(base64Input).query(({ input }) => {
     const bytes = Buffer.from(input, 'base64') // what the handler would really work with
     return bytes.toString('base64')
+  }),
+  // The streams scenario: an async-generator subscription (tRPC 11's way to stream) yielding `count`
+  // chunks of `size` bytes, as base64 (JSON frames), encoded once. No flow control: the server
+  // pushes as fast as its generator and the socket go.
+  chunks: t.procedure.input(streamInput).subscription(async function* ({ input }) {
+    const chunk = Buffer.alloc(input.size).toString('base64')
+    for (let i = 0; i < input.count; i++) yield chunk
   }),
 })
 
@@ -69,6 +82,22 @@ export async function createClient(port) {
       const res = await trpc.echo.query(b64)
       return new Uint8Array(Buffer.from(res, 'base64'))
     },
+    /** Subscribe to `count` chunks of `size` bytes; each decoded from base64 (the bytes the application gets). */
+    stream: (size, count) => new Promise((resolve, reject) => {
+      let items = 0
+      let bytes = 0
+      const sub = trpc.chunks.subscribe({ size, count }, {
+        onData: (b64) => {
+          items++
+          bytes += Buffer.from(b64, 'base64').byteLength
+        },
+        onComplete: () => (items === count ? resolve({ items, bytes }) : reject(new Error(`tRPC stream: ${items} of ${count} chunks`))),
+        onError: (err) => {
+          sub.unsubscribe()
+          reject(err)
+        },
+      })
+    }),
     close: () => wsClient.close(),
   }
 }

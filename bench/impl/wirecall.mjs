@@ -10,7 +10,7 @@ import { callbackMethods, fanoutMethods, clusterCallMethods, trackSockets, maxWr
 export const id = 'wirecall'
 export const label = 'wirecall'
 export const description = `serve()/connect() from @wirecall/node, service() from @wirecall/core${process.env.BENCH_WIRECALL_BATCH === '1' ? '; Node client with batch: true (BENCH_WIRECALL_BATCH=1)' : ''}`
-export const capabilities = { callback: true, topics: true, browser: true, page: true, cluster: true, validated: true }
+export const capabilities = { callback: true, topics: true, browser: true, page: true, cluster: true, validated: true, streams: true }
 
 /** allowedOrigins: for the page scenario, whose page is served from another port (another origin). */
 /** `observer`: for the `wirecall-metrics` variant (metrics on, same server otherwise). */
@@ -40,6 +40,12 @@ export async function startServer({ host = '127.0.0.1', allowedOrigins, observer
         zod: validated([z.number(), z.number()], (a, b) => a + b),
         valibot: validated([v.number(), v.number()], (a, b) => a + b),
       }),
+      // The streams scenario: `count` chunks of `size` bytes from an async generator (the same buffer
+      // each time, as for raw), under wirecall's default credit (256 items, 1 MiB).
+      chunks: async function* (size, count) {
+        const chunk = new Uint8Array(size)
+        for (let i = 0; i < count; i++) yield chunk
+      },
     }),
   })
   return {
@@ -117,6 +123,16 @@ export async function createClient(port, { onTick, methods, observer } = {}) {
     subscribe: (fn) => client.remote.subscribe(fn),
     join: (topic) => client.remote.join(topic),
     callValidated: (kind, a, b) => client.remote.checked[kind](a, b),
+    /** Read a stream of `count` chunks of `size` bytes with for await; what arrived. */
+    stream: async (size, count) => {
+      let items = 0
+      let bytes = 0
+      for await (const chunk of await client.remote.chunks(size, count)) {
+        items++
+        bytes += chunk.byteLength
+      }
+      return { items, bytes }
+    },
     close: () => client.close(),
   }
 }

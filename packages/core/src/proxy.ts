@@ -16,10 +16,32 @@ import type { RemoteStream } from './streams.js'
 // assignable to `ContextFields<never>` (with `<never>` the context parameter would leak into `Remote<T>`).
 type IsContext<T> = 0 extends 1 & T ? false : [T] extends [ContextFields<unknown>] ? true : false
 
-/** The parameters a caller passes: a leading `CallContext` is supplied by wirecall, not the caller. */
-export type CallerParams<P extends readonly unknown[]> = P extends readonly [infer First, ...infer Rest]
+/**
+ * The parameters a caller passes: a leading `CallContext` is supplied by
+ * wirecall, not the caller; a parameter the handler reads as an
+ * `AsyncIterable<T>` (an upload) also takes a `ReadableStream<T>`.
+ */
+export type CallerParams<P extends readonly unknown[]> = Uploads<P extends readonly [infer First, ...infer Rest]
   ? IsContext<First> extends true ? Rest : P
-  : P
+  : P>
+
+/** Upload parameters (`AsyncIterable<T>`) accept a `ReadableStream<T>` too (a page's `file.stream()`). */
+type Uploads<P extends readonly unknown[]> = {
+  [K in keyof P]: 0 extends 1 & P[K] ? P[K] : P[K] extends AsyncIterable<infer T> ? P[K] | ReadableStreamOf<T> : P[K]
+}
+
+/**
+ * A WHATWG `ReadableStream<T>` by its shape (what an upload parameter
+ * accepts besides an `AsyncIterable<T>`), so that core's types need no DOM lib.
+ */
+export interface ReadableStreamOf<T> {
+  /** The stream's reader (wirecall reads it through one). */
+  getReader(): unknown
+  /** Cancels the stream. */
+  cancel(reason?: unknown): unknown
+  /** Pipes it into a writable stream of `T`. */
+  pipeTo(destination: { getWriter(): { write(chunk?: T): unknown } }, ...rest: never[]): unknown
+}
 
 /** What a function value becomes on the other side: an async function. */
 export type RemoteFunction<F> = F extends (...args: infer P) => infer R

@@ -5,7 +5,7 @@
  */
 import {
   Session, expose, service, withContext,
-  type CallContext, type Notify, type Remote, type RemoteStream,
+  type CallContext, type Notify, type Remote, type RemoteStream, type ReadableStreamOf,
 } from '../src/index.js'
 import { createBroadcast } from '../src/internal.js'
 import type { AsyncReleasable } from '../src/proxy.js'
@@ -222,8 +222,8 @@ handle[Symbol.dispose]()
 type _maybe = Expect<Equal<ReturnType<typeof streams.maybe>, Promise<string | Streamed<number>>>>
 // The context of a streaming handler is hidden like any other's.
 type _live = Expect<Equal<typeof streams.live, (topic: string) => Promise<Streamed<string>>>>
-// Uploads: the parameter is what the handler declares.
-type _sum = Expect<Equal<typeof streams.sum, (items: AsyncIterable<number>) => Promise<number>>>
+// Uploads: an AsyncIterable parameter also takes a ReadableStream of the same items.
+type _sum = Expect<Equal<typeof streams.sum, (items: AsyncIterable<number> | ReadableStreamOf<number>) => Promise<number>>>
 
 export async function streamUsage(): Promise<void> {
   for await (const n of await streams.numbers(3)) {
@@ -245,6 +245,11 @@ export async function streamUsage(): Promise<void> {
   void total
   // @ts-expect-error an upload of strings where numbers are expected
   void streams.sum((async function* () { yield 'x' })())
+  // A ReadableStream upload, as Node types it and as a DOM-only lib does (no [Symbol.asyncIterator]).
+  void streams.sum(new ReadableStream<number>())
+  void streams.sum({} as DomOnlyReadableStream<number>)
+  // @ts-expect-error a ReadableStream of strings where numbers are expected
+  void streams.sum({} as DomOnlyReadableStream<string>)
   // @ts-expect-error a stream is not a promise of its items
   const notItems: number[] = await streams.numbers(3)
   void notItems
