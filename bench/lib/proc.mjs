@@ -32,7 +32,7 @@ const tail = (s, n = 1500) => (s.length > n ? '…' + s.slice(-n) : s)
 
 /** A forked helper process speaking a tiny request/response protocol over IPC. */
 export class Child {
-  constructor(script, args, { gc = false, label = script, verbose = false } = {}) {
+  constructor(script, args, { gc = false, label = script, verbose = false, env = {} } = {}) {
     this.label = label
     this.stderr = ''
     this.stdout = ''
@@ -50,7 +50,7 @@ export class Child {
       // Every implementation on the same ws: bench/node_modules holds bufferutil (a native add-on that
       // peers pull in), which the floor's and the peers' ws would load while wirecall's ws (from the
       // root install, which has no native add-ons) cannot. Off for all, so ratios compare libraries.
-      env: { ...process.env, WS_NO_BUFFER_UTIL: '1' },
+      env: { ...process.env, WS_NO_BUFFER_UTIL: '1', ...env },
     })
     live.add(this.cp)
     this.cp.stdout.setEncoding('utf8')
@@ -146,8 +146,10 @@ function lastLines(s, n) {
 }
 
 /** Start bench/server.mjs for an implementation; resolves once its port is printed. */
-export async function startServer(implId, { gc = false, verbose = false, timeoutMs = 20_000 } = {}) {
-  const child = new Child('server.mjs', [implId], { gc, label: `server(${implId})`, verbose })
+export async function startServer(implId, { gc = false, verbose = false, timeoutMs = 20_000, scenario } = {}) {
+  // BENCH_SCENARIO: implementations load what only one scenario needs (the schema libraries) only for it.
+  const env = scenario ? { BENCH_SCENARIO: scenario } : {}
+  const child = new Child('server.mjs', [implId], { gc, label: `server(${implId})`, verbose, env })
   try {
     const m = await child.waitStdout(/^PORT (\d+)$/m, timeoutMs)
     child.port = Number(m[1])
@@ -161,7 +163,7 @@ export async function startServer(implId, { gc = false, verbose = false, timeout
 
 /** Start bench/client.mjs for (implementation, scenario); resolves once it reports ready. */
 export async function startClient(implId, scenarioId, { verbose = false, timeoutMs = 20_000 } = {}) {
-  const child = new Child('client.mjs', [implId, scenarioId], { label: `client(${implId})`, verbose })
+  const child = new Child('client.mjs', [implId, scenarioId], { label: `client(${implId})`, verbose, env: { BENCH_SCENARIO: scenarioId } })
   try {
     await child.call('ping', {}, timeoutMs)
     pin(child, 'client')

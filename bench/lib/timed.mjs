@@ -14,7 +14,7 @@ export function timedScenario({ setupArgs = () => ({}), measureArgs = () => ({})
     async open(ctx) {
       const h = { server: null, client: null }
       try {
-        h.server = await ctx.startServer(ctx.implId)
+        h.server = await ctx.startServer(ctx.implId, { scenario: ctx.scenarioId })
         h.client = await ctx.startClient(ctx.implId, ctx.scenarioId)
         const setupTimeout = 30_000 + ctx.opts.warmup * 1000
         await h.client.call('setup', { port: h.server.port, warmup: ctx.opts.warmup, ...setupArgs(ctx.opts) }, setupTimeout)
