@@ -9,12 +9,11 @@
  * already have run them.
  */
 import {
-  ConnectionClosedError, TimeoutError, Session, DEFAULT_TIMEOUT_MS, debugLog, enableDebug,
+  ConnectionClosedError, TimeoutError, AbortError, Session, DEFAULT_TIMEOUT_MS, debugLog, enableDebug,
   type CallOptions, type CallScope, type Logger, type Notify, type Remote, type SessionOptions,
 } from '@wirecall/core'
 import { BATCH_OFFER, createProxy, livenessTimings, noteReconnect, resolveLimits, type LivenessTimings } from '@wirecall/core/internal'
 import { BrowserWebSocketTransport, type WebSocketConstructor, type WebSocketLike } from './transport.js'
-import { waitFor, type Waiter } from './waiting.js'
 
 /** `localStorage.debug = 'wirecall:*'` (then reload): wirecall's debug areas in the page's console. */
 try {
@@ -130,7 +129,7 @@ export class BrowserClient<ServerService = unknown> {
   private readonly stateListeners = new Set<(state: ConnectionState) => void>()
   /** Listeners added with `on`, re-attached to every new connection; `off` detaches from the current one. */
   private readonly notificationListeners: { path: string; listener: (...args: never[]) => unknown; off: (() => void) | undefined }[] = []
-  private readonly waiters = new Set<Waiter<Session<ServerService>>>()
+  private readonly waiters = new Set<{ resolve(s: Session<ServerService>): void; reject(e: Error): void }>()
   private readonly backoff: ReconnectOptions | undefined
   private readonly WebSocketImpl: WebSocketConstructor
   private readonly liveness: LivenessTimings
@@ -224,9 +223,29 @@ export class BrowserClient<ServerService = unknown> {
     }
     const timeout = options?.timeout ?? this.options.timeout ?? DEFAULT_TIMEOUT_MS
     const started = Date.now()
-    return waitFor(this.waiters, path, 'a connection', timeout, options?.signal).then((s) => {
+    return this.waitForSession(path, timeout, options?.signal).then((s) => {
       const left = timeout > 0 ? Math.max(1, timeout - (Date.now() - started)) : 0
       return s.call(path, args, { ...options, timeout: left })
+    })
+  }
+
+  private waitForSession(path: string, timeout: number, signal: AbortSignal | undefined): Promise<Session<ServerService>> {
+    return new Promise((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const done = () => {
+        this.waiters.delete(waiter)
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+      }
+      const waiter = {
+        resolve: (s: Session<ServerService>) => (done(), resolve(s)),
+        reject: (e: Error) => (done(), reject(e)),
+      }
+      const onAbort = () => waiter.reject(new AbortError(`call to ${path} aborted while waiting for a connection`))
+      if (signal?.aborted) return onAbort()
+      signal?.addEventListener('abort', onAbort, { once: true })
+      if (timeout > 0) timer = setTimeout(() => waiter.reject(new TimeoutError(`call to ${path} timed out after ${timeout} ms waiting for a connection`)), timeout)
+      this.waiters.add(waiter)
     })
   }
 

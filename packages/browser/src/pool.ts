@@ -14,12 +14,11 @@
  * `whileDisconnected: 'fail'`), within their timeout.
  */
 import {
-  ConnectionClosedError, DEFAULT_TIMEOUT_MS,
+  AbortError, ConnectionClosedError, DEFAULT_TIMEOUT_MS, TimeoutError,
   type CallOptions, type CallScope, type Notify, type Remote, type Session,
 } from '@wirecall/core'
 import { createProxy } from '@wirecall/core/internal'
 import { BrowserClient, type BrowserConnectOptions, type ConnectionState } from './client.js'
-import { waitFor, type Waiter } from './waiting.js'
 
 /** How a pool picks the endpoint for a call among those open now. */
 export type PoolStrategy = 'round-robin' | 'least-pending'
@@ -36,6 +35,11 @@ export interface PoolOptions<ServerService = unknown> extends Omit<BrowserConnec
   onStateChange?(state: ConnectionState, pool: ClientPool<ServerService>): void
   /** Called after each re-connection of an endpoint (not its first), with that endpoint's client: re-subscribe here. */
   onReconnect?(client: BrowserClient<ServerService>): void | Promise<void>
+}
+
+interface Waiter<S> {
+  resolve(session: Session<S>): void
+  reject(error: Error): void
 }
 
 /**
@@ -64,7 +68,7 @@ export class ClientPool<ServerService = unknown> {
   readonly ready: Promise<void>
 
   private readonly strategy: PoolStrategy
-  private readonly waiters = new Set<Waiter<Session<ServerService>>>()
+  private readonly waiters = new Set<Waiter<ServerService>>()
   private readonly stateListeners = new Set<(state: ConnectionState) => void>()
   private cursor = 0
   private stateNow: ConnectionState = 'connecting'
@@ -136,7 +140,7 @@ export class ClientPool<ServerService = unknown> {
     }
     const timeout = options?.timeout ?? this.options.timeout ?? DEFAULT_TIMEOUT_MS
     const started = Date.now()
-    return waitFor(this.waiters, path, 'an endpoint', timeout, options?.signal).then((s) => {
+    return this.waitForEndpoint(path, timeout, options?.signal).then((s) => {
       const left = timeout > 0 ? Math.max(1, timeout - (Date.now() - started)) : 0
       return s.call(path, args, { ...options, timeout: left })
     })
@@ -167,6 +171,26 @@ export class ClientPool<ServerService = unknown> {
       if (usable(session)) return session
     }
     return undefined
+  }
+
+  private waitForEndpoint(path: string, timeout: number, signal: AbortSignal | undefined): Promise<Session<ServerService>> {
+    return new Promise((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const done = () => {
+        this.waiters.delete(waiter)
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+      }
+      const waiter: Waiter<ServerService> = {
+        resolve: (s) => (done(), resolve(s)),
+        reject: (e) => (done(), reject(e)),
+      }
+      const onAbort = () => waiter.reject(new AbortError(`call to ${path} aborted while waiting for an endpoint`))
+      if (signal?.aborted) return onAbort()
+      signal?.addEventListener('abort', onAbort, { once: true })
+      if (timeout > 0) timer = setTimeout(() => waiter.reject(new TimeoutError(`call to ${path} timed out after ${timeout} ms waiting for an endpoint`)), timeout)
+      this.waiters.add(waiter)
+    })
   }
 
   // ------------------------------------------------------------- lifecycle
