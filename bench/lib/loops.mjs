@@ -1,5 +1,6 @@
 // Client-side timed loops shared by scenarios. Times are in ms from performance.now().
 import { percentile, sleep } from './stats.mjs'
+import { cpuMicrosOf, ownCpuMicros } from './cpu.mjs'
 
 const now = () => performance.now()
 
@@ -29,8 +30,12 @@ export async function sequentialLoop(op, { warmup, duration }) {
   }
 }
 
-/** Keep `inflight` operations outstanding at all times; count completions inside the window. */
-export async function pipelinedLoop(op, { warmup, duration, inflight }) {
+/**
+ * Keep `inflight` operations outstanding at all times; count completions inside the window.
+ * With `serverPid`, also the CPU µs per completed operation of this process and of the server
+ * over the same window (`clientCpuUs`, `serverCpuUs`).
+ */
+export async function pipelinedLoop(op, { warmup, duration, inflight, serverPid }) {
   let stop = false
   let counting = false
   let count = 0
@@ -52,14 +57,19 @@ export async function pipelinedLoop(op, { warmup, duration, inflight }) {
   count = 0
   counting = true
   const t0 = now()
+  const cpu0 = ownCpuMicros()
+  const server0 = serverPid ? cpuMicrosOf(serverPid) : undefined
   await sleep(duration * 1000)
   const n = count
   const t1 = now()
+  const cpu1 = ownCpuMicros()
+  const server1 = serverPid ? cpuMicrosOf(serverPid) : undefined
   counting = false
   stop = true
   await Promise.all(workers) // drain: every outstanding call must still complete
   if (failure) throw failure
-  return { ops: n, seconds: (t1 - t0) / 1000, opsPerSec: n / ((t1 - t0) / 1000) }
+  const cpu = serverPid ? { clientCpuUs: (cpu1 - cpu0) / n, serverCpuUs: server0 === undefined ? undefined : (server1 - server0) / n } : {}
+  return { ops: n, seconds: (t1 - t0) / 1000, opsPerSec: n / ((t1 - t0) / 1000), ...cpu }
 }
 
 /** Connect and check that add and echo really work before measuring anything. */

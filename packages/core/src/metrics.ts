@@ -7,6 +7,7 @@
  */
 import { ErrorCode, WirecallError } from './errors.js'
 import type { IncomingObservation, MessageKind, ObservedSession, Observer, OutgoingObservation, SessionObserver } from './observe.js'
+import { atTurnEnd, turnStart, type TurnEnd } from './turn-clock.js'
 
 /**
  * Latency histogram bucket bounds in ms (upper bounds; one more bucket holds
@@ -130,7 +131,6 @@ export interface Metrics extends Observer {
   reset(): void
 }
 
-const now = (): number => performance.now()
 
 /** The stable code of an outcome: `ok`, the error's string `code`, or `WIRECALL_REMOTE_ERROR`. */
 export function outcomeOf(error: unknown): string {
@@ -173,14 +173,18 @@ class MethodCounter {
 
   constructor(readonly method: string) {}
 
-  settle(error: unknown, ms: number | undefined): void {
+  settle(error: unknown): void {
     this.inFlight--
     if (error !== undefined) {
       const outcome = outcomeOf(error)
       this.errors++
       this.failures.set(outcome, (this.failures.get(outcome) ?? 0) + 1)
     }
-    if (ms !== undefined) this.buckets[bucketOf(ms)]!++
+  }
+
+  /** A settled call's latency, once its turn has ended. */
+  timed(ms: number): void {
+    this.buckets[bucketOf(ms)]!++
   }
 
   snapshot(): MethodMetrics {
@@ -234,13 +238,18 @@ class Totals {
   readonly fanouts = new MethodTable()
   dropped = 0
   reconnects = 0
+  /** Bytes of the sessions closed since the reset (open sessions' are read from them at each snapshot). */
   bytesIn = 0
   bytesOut = 0
   constructor(public sessionsOpened: number) {}
 }
 
-/** One call or notification on its way: counted when it ends. Also the metrics' observation object. */
-class Timing implements OutgoingObservation, IncomingObservation {
+/**
+ * One call or notification on its way: counted when it ends. Also the
+ * metrics' observation object. Latency runs from the start of the turn it
+ * began in to the end of the turn it settled in (`turn-clock.ts`).
+ */
+class Timing implements OutgoingObservation, IncomingObservation, TurnEnd {
   private readonly started: number
   constructor(
     private readonly counter: MethodCounter,
@@ -251,15 +260,21 @@ class Timing implements OutgoingObservation, IncomingObservation {
   ) {
     counter.count++
     counter.inFlight++
-    this.started = timed ? now() : 0
+    this.started = timed ? turnStart() : 0
   }
 
   end(error?: unknown): void {
-    this.counter.settle(error, this.timed ? now() - this.started : undefined)
+    // Counts and outcomes now (exact at once); the latency when the turn ends.
+    this.counter.settle(error)
+    if (this.timed) atTurnEnd(this)
     if (error !== undefined && this.session) {
       if (this.direction === 'in') this.session.errorsIn++
       else this.session.errorsOut++
     }
+  }
+
+  turnEnded(at: number): void {
+    this.counter.timed(at - this.started)
   }
 }
 
@@ -269,8 +284,9 @@ class SessionCounter implements SessionObserver {
   callsOut = 0
   errorsIn = 0
   errorsOut = 0
-  bytesIn = 0
-  bytesOut = 0
+  /** The session's byte counts when the metrics were reset (or 0). */
+  private bytesInBefore = 0
+  private bytesOutBefore = 0
   /** Notifications dropped for this session. */
   drops = 0
   /** `drops` at the previous snapshot, to tell who is slow now. */
@@ -296,14 +312,9 @@ class SessionCounter implements SessionObserver {
     return new Timing(totals.callsIn.get(method), this, 'in', true)
   }
 
-  bytes(direction: 'in' | 'out', count: number): void {
-    if (direction === 'in') {
-      this.bytesIn += count
-      this.owner.totals.bytesIn += count
-    } else {
-      this.bytesOut += count
-      this.owner.totals.bytesOut += count
-    }
+  /** Bytes in and out since the metrics were created or reset: the session's own counts less those at `reset()`. */
+  bytesSinceReset(stats = this.session.stats()): { in: number; out: number } {
+    return { in: stats.bytesIn - this.bytesInBefore, out: stats.bytesOut - this.bytesOutBefore }
   }
 
   dropped(): void {
@@ -312,16 +323,24 @@ class SessionCounter implements SessionObserver {
   }
 
   closed(): void {
+    // Its bytes stay in the totals once it is gone.
+    const bytes = this.bytesSinceReset()
+    this.owner.totals.bytesIn += bytes.in
+    this.owner.totals.bytesOut += bytes.out
     this.owner.sessions.delete(this)
   }
 
   reset(): void {
     this.callsIn = this.callsOut = this.errorsIn = this.errorsOut = 0
-    this.bytesIn = this.bytesOut = this.drops = this.dropsSeen = 0
+    this.drops = this.dropsSeen = 0
+    const stats = this.session.stats()
+    this.bytesInBefore = stats.bytesIn
+    this.bytesOutBefore = stats.bytesOut
   }
 
   snapshot(): SessionMetrics {
     const stats = this.session.stats()
+    const bytes = this.bytesSinceReset(stats)
     const id = (this.session as { id?: unknown }).id
     return {
       id: typeof id === 'string' ? id : undefined,
@@ -332,8 +351,8 @@ class SessionCounter implements SessionObserver {
       callsOut: this.callsOut,
       errorsIn: this.errorsIn,
       errorsOut: this.errorsOut,
-      bytesIn: this.bytesIn,
-      bytesOut: this.bytesOut,
+      bytesIn: bytes.in,
+      bytesOut: bytes.out,
       dropped: this.drops,
       inFlight: stats.inFlightCalls,
       exportedRefs: stats.exportedRefs,
@@ -348,7 +367,10 @@ class SessionCounter implements SessionObserver {
  * Count what crosses the sessions it observes. Give it to a server (every
  * connection) or a client: `serve({ observer: metrics })`, then read
  * `metrics.snapshot()`. Off by default; when given, each call costs a
- * small object, two clock reads and a few additions on each side.
+ * small object and a few additions on each side, and each turn of the
+ * event loop two clock reads: latencies are measured from the start of the
+ * turn in which a call began to the end of the turn in which it settled
+ * (exact for a lone call; see `turn-clock.ts`).
  *
  * @example
  * ```ts
@@ -382,11 +404,17 @@ export function createMetrics(): Metrics {
     snapshot(): MetricsSnapshot {
       const totals = owner.totals
       let slowConsumers = 0
+      // Closed sessions' bytes are in the totals; open ones' are added here.
+      let bytesIn = totals.bytesIn
+      let bytesOut = totals.bytesOut
       const perSession: SessionMetrics[] = []
       for (const counter of owner.sessions) {
         if (counter.drops > counter.dropsSeen) slowConsumers++
         counter.dropsSeen = counter.drops
-        perSession.push(counter.snapshot())
+        const figures = counter.snapshot()
+        bytesIn += figures.bytesIn
+        bytesOut += figures.bytesOut
+        perSession.push(figures)
       }
       perSession.sort((a, b) => b.bytesIn + b.bytesOut - (a.bytesIn + a.bytesOut))
       return {
@@ -398,8 +426,8 @@ export function createMetrics(): Metrics {
         notificationsIn: totals.notificationsIn.list(),
         notificationsOut: totals.notificationsOut.list(),
         fanouts: totals.fanouts.list(),
-        bytesIn: totals.bytesIn,
-        bytesOut: totals.bytesOut,
+        bytesIn,
+        bytesOut,
         dropped: totals.dropped,
         reconnects: totals.reconnects,
         slowConsumers,

@@ -5,6 +5,9 @@
  * An observer is asked once per session for a `SessionObserver`, which the
  * session keeps in a field: the hot path calls it directly, with no lookup,
  * and a session without observers pays one undefined check per message.
+ * Bytes are not a hook: the session counts them itself (`stats().bytesIn`,
+ * `bytesOut`, an addition per frame) and observers read them when asked,
+ * which spares a call per frame.
  * Observers never see argument values: only method names, outcomes, sizes.
  *
  * A hook that throws is logged and never breaks the call: sessions call
@@ -53,8 +56,6 @@ export interface SessionObserver {
   outgoing?(method: string, kind: MessageKind): OutgoingObservation | undefined
   /** The peer's call or notification arrived, with the metadata it carried. */
   incoming?(method: string, kind: MessageKind, metadata: Metadata | undefined): IncomingObservation | undefined
-  /** Bytes of whole WebSocket messages received (`in`) or sent (`out`). */
-  bytes?(direction: 'in' | 'out', count: number): void
   /** A notification for this session was dropped (slow consumer over `sendHighWaterMark`, or closed). */
   dropped?(): void
   /** The session ended. */
@@ -143,15 +144,6 @@ export function safelyEnd(observation: OutgoingObservation | IncomingObservation
   }
 }
 
-/** `so.bytes(...)` (per message: no closure); a throw is logged. */
-export function safelyCount(so: SessionObserver, direction: 'in' | 'out', count: number, sink: ErrorSink): void {
-  try {
-    so.bytes!(direction, count)
-  } catch (err) {
-    report(sink, 'bytes', err)
-  }
-}
-
 /** Call a rare void hook (`dropped`, `closed`); a throw is logged. */
 export function safely(sink: ErrorSink, hook: string, call: () => void): void {
   try {
@@ -187,7 +179,6 @@ export function combineObservers(observers: readonly Observer[]): Observer {
           )
           return { ...(run ? { run } : {}), end: (error?: unknown) => { for (const o of observations) o.end(error) } }
         },
-        bytes: (direction, count) => { for (const so of parts) so.bytes?.(direction, count) },
         dropped: () => { for (const so of parts) so.dropped?.() },
         closed: () => { for (const so of parts) so.closed?.() },
       }

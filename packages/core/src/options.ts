@@ -131,6 +131,10 @@ export interface SessionStats {
   readonly lateReplies: number
   /** Frames that could not be decoded or had the wrong shape. */
   readonly malformedFrames: number
+  /** Bytes of frames received from the peer (UTF-16 units for JSON-RPC text frames). */
+  readonly bytesIn: number
+  /** Bytes of frames sent to the peer (fan-out frames included). */
+  readonly bytesOut: number
 }
 
 /** Options resolved once and shared by every session built from the same options object (a server's connections). */

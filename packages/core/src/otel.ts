@@ -68,7 +68,7 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): Observer {
   const system = options.system ?? 'wirecall'
   const clientDuration = meter.createHistogram('rpc.client.duration', { unit: 'ms', description: 'Duration of outgoing wirecall calls' })
   const serverDuration = meter.createHistogram('rpc.server.duration', { unit: 'ms', description: 'Duration of incoming wirecall calls' })
-  const bytesCounter = meter.createCounter('rpc.wirecall.bytes', { unit: 'By', description: 'Bytes of WebSocket messages, by direction' })
+  const bytesCounter = meter.createObservableCounter('rpc.wirecall.bytes', { unit: 'By', description: 'Bytes of wirecall frames, by direction' })
   const dropCounter = meter.createCounter('rpc.wirecall.dropped', { description: 'Notifications dropped for slow or closed peers' })
   const openSessions = meter.createUpDownCounter('rpc.wirecall.sessions', { description: 'Open wirecall sessions' })
   const reconnects = meter.createCounter('rpc.wirecall.reconnects', { description: 'Connections a reconnecting client got back' })
@@ -97,6 +97,22 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): Observer {
   const systemOnly: Attributes = { 'rpc.system': system }
   const bytesIn: Attributes = { 'rpc.system': system, direction: 'in' }
   const bytesOut: Attributes = { 'rpc.system': system, direction: 'out' }
+  // Bytes are read from the sessions when the meter collects (sessions count them
+  // themselves), not added per frame: closed sessions' totals are kept here.
+  const open = new Set<ObservedSession>()
+  let closedIn = 0
+  let closedOut = 0
+  bytesCounter.addCallback((result) => {
+    let sumIn = closedIn
+    let sumOut = closedOut
+    for (const session of open) {
+      const stats = session.stats()
+      sumIn += stats.bytesIn
+      sumOut += stats.bytesOut
+    }
+    result.observe(sumIn, bytesIn)
+    result.observe(sumOut, bytesOut)
+  })
 
   return {
     reconnected: () => reconnects.add(1, systemOnly),
@@ -112,9 +128,15 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): Observer {
 
     session(session): SessionObserver {
       openSessions.add(1, systemOnly)
+      open.add(session)
       return {
-        closed: () => openSessions.add(-1, systemOnly),
-        bytes: (direction, count) => bytesCounter.add(count, direction === 'in' ? bytesIn : bytesOut),
+        closed: () => {
+          openSessions.add(-1, systemOnly)
+          const stats = session.stats()
+          closedIn += stats.bytesIn
+          closedOut += stats.bytesOut
+          open.delete(session)
+        },
         dropped: () => dropCounter.add(1, systemOnly),
 
         outgoing(path, kind: MessageKind): OutgoingObservation {

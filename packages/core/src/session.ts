@@ -18,7 +18,7 @@ import {
 } from './errors.js'
 import * as incoming from './incoming.js'
 import {
-  safely, safelyCount, safelyEnd, safelyObserveSession, safelyStartFanout, safelyStartOutgoing, type SessionObserver,
+  safely, safelyEnd, safelyObserveSession, safelyStartFanout, safelyStartOutgoing, type SessionObserver,
 } from './observe.js'
 import type { Limits } from './limits.js'
 import { LOG_RATE, LogLimiter } from './log-limiter.js'
@@ -94,6 +94,13 @@ export class Session<RemoteService = unknown> {
   private logLimiter: LogLimiter | undefined
   private nextId = 0
   private lateReplies = 0
+  /**
+   * Bytes of frames received and sent, for `stats()`. Kept by the session
+   * itself (an addition per frame), so that metrics need no hook call per
+   * frame: they read these when they take a snapshot.
+   */
+  private bytesReceived = 0
+  private bytesSent = 0
   /** @internal Frames that could not be used, for `stats()`. */
   malformedCount = 0
   /** @internal What observes this session (`SessionOptions.observer`), if anything. */
@@ -152,6 +159,8 @@ export class Session<RemoteService = unknown> {
       incomingStreams: this.streamsTable?.consuming ?? 0,
       lateReplies: this.lateReplies,
       malformedFrames: this.malformedCount,
+      bytesIn: this.bytesReceived,
+      bytesOut: this.bytesSent,
     }
   }
 
@@ -294,7 +303,7 @@ export class Session<RemoteService = unknown> {
       return false
     }
     this.transport.send(frame)
-    if (observer?.bytes) safelyCount(observer, 'out', frame.byteLength, this.config.logger)
+    this.bytesSent += frame.byteLength
     return true
   }
 
@@ -366,22 +375,18 @@ export class Session<RemoteService = unknown> {
 
   /** @internal Send an encoded frame (parts go out as one message). */
   transmit(frame: Uint8Array | Uint8Array[] | string): void {
-    if (Array.isArray(frame)) this.transport.sendParts!(frame)
-    else this.transport.send(frame)
-    if (this.observer?.bytes) this.countSent(frame)
+    if (Array.isArray(frame)) {
+      this.transport.sendParts!(frame)
+      for (const part of frame) this.bytesSent += part.byteLength
+    } else {
+      this.transport.send(frame)
+      this.bytesSent += typeof frame === 'string' ? frame.length : frame.byteLength // UTF-16 units for text: exact for the ASCII JSON-RPC mostly is
+    }
   }
 
   /** @internal Send a message that carries no references (cancel, release). */
   sendControl(message: unknown[]): void {
     if (!this.isClosed) this.transmit(this.config.codec.encode(message, undefined))
-  }
-
-  private countSent(frame: Uint8Array | Uint8Array[] | string): void {
-    let count = 0
-    if (typeof frame === 'string') count = frame.length // UTF-16 units; exact for the ASCII JSON-RPC mostly is
-    else if (Array.isArray(frame)) for (const part of frame) count += part.byteLength
-    else count = frame.byteLength
-    safelyCount(this.observer!, 'out', count, this.config.logger)
   }
 
   private abortCall(id: number, path: string, signal: AbortSignal): void {
@@ -409,9 +414,11 @@ export class Session<RemoteService = unknown> {
   /** @internal One frame from the transport. */
   receive(frame: Uint8Array | string): void {
     if (this.isClosed) return
-    const observer = this.observer
-    if (observer?.bytes) safelyCount(observer, 'in', typeof frame === 'string' ? frame.length : frame.byteLength, this.config.logger)
-    if (typeof frame === 'string') return this.receiveText(frame)
+    if (typeof frame === 'string') {
+      this.bytesReceived += frame.length
+      return this.receiveText(frame)
+    }
+    this.bytesReceived += frame.byteLength
     const limits = this.limits
     if (frame.byteLength > limits.maxFrameBytes) {
       return this.rejectFrame(frame, `frame of ${frame.byteLength} bytes exceeds maxFrameBytes (${limits.maxFrameBytes})`)

@@ -104,6 +104,49 @@ describe('createMetrics', () => {
     expect(s.callsIn.reduce((n, m) => n + m.count, 0)).toBe(300)
   })
 
+  it('counts bytes from the sessions themselves: a closed session\'s stay in the totals, reset() starts again from 0', async () => {
+    const metrics = createMetrics()
+    const first = pair<typeof api>({ service: api, observer: metrics })
+    await first.client.remote.add(1, 2)
+    const firstIn = first.server.stats().bytesIn
+    expect(firstIn).toBe(first.client.stats().bytesOut)
+    expect(metrics.snapshot()).toMatchObject({ bytesIn: firstIn, bytesOut: first.server.stats().bytesOut })
+    await first.client.close()
+    await until(() => first.server.closed, 'server side to close')
+    const second = pair<typeof api>({ service: api, observer: metrics })
+    await second.client.remote.add(3, 4)
+    expect(metrics.snapshot().bytesIn).toBe(firstIn + second.server.stats().bytesIn)
+    metrics.reset()
+    expect(metrics.snapshot()).toMatchObject({ bytesIn: 0, bytesOut: 0 })
+    await second.client.remote.add(5, 6)
+    const after = metrics.snapshot()
+    // One request in, one response out: the same sizes as the previous call's.
+    expect(after.bytesIn).toBe(second.server.stats().bytesIn / 2)
+    expect(after.perSession[0]).toMatchObject({ bytesIn: after.bytesIn, bytesOut: after.bytesOut })
+  })
+
+  it('times a synchronous handler by its own clock read, and a call across turns of the event loop', async () => {
+    const busy = (ms: number) => {
+      const until = performance.now() + ms
+      while (performance.now() < until) { /* a handler that computes for `ms` */ }
+      return ms
+    }
+    const serverMetrics = createMetrics()
+    const clientMetrics = createMetrics()
+    const { client } = pair<{ busy(ms: number): number; later(ms: number): Promise<number> }>(
+      { service: service({ busy, later: (ms: number) => new Promise<number>((r) => setTimeout(() => r(ms), ms)) }), observer: serverMetrics },
+      { observer: clientMetrics },
+    )
+    await client.remote.busy(8)
+    await client.remote.later(30)
+    const latencyOf = (list: readonly { method: string; p50Ms: number }[], method: string) => list.find((m) => m.method === method)!.p50Ms
+    // p50 is the upper bound of the bucket: 8 ms lands in (6.4, 12.8], 30 ms in (25.6, 51.2] or above on a slow machine.
+    expect(latencyOf(serverMetrics.snapshot().callsIn, 'busy')).toBeGreaterThanOrEqual(12.8)
+    expect(latencyOf(serverMetrics.snapshot().callsIn, 'later')).toBeGreaterThanOrEqual(51.2)
+    expect(latencyOf(clientMetrics.snapshot().callsOut, 'busy')).toBeGreaterThanOrEqual(12.8)
+    expect(latencyOf(clientMetrics.snapshot().callsOut, 'later')).toBeGreaterThanOrEqual(51.2)
+  })
+
   it('reset() zeroes the counters', async () => {
     const metrics = createMetrics()
     const { client } = pair<typeof api>({ service: api, observer: metrics })

@@ -11,7 +11,7 @@ import { MeterProvider, MetricReader, type HistogramMetricData } from '@opentele
 import { ErrorCode, Router, service, withContext } from '../src/index.js'
 import { createBroadcast } from '../src/internal.js'
 import { openTelemetry } from '../src/otel.js'
-import { allowLiveRefs, pair, rejection } from './harness.js'
+import { allowLiveRefs, pair, rejection, until } from './harness.js'
 
 class Refused extends Error {
   code = 'E_REFUSED'
@@ -174,6 +174,25 @@ describe('openTelemetry()', () => {
     ]))
     const client_ = all.find((m) => m.descriptor.name === 'rpc.client.duration') as HistogramMetricData
     expect(client_.dataPoints.reduce((n, p) => n + p.value.count, 0)).toBe(4)
+    await meterProvider.shutdown()
+  })
+
+  it('reports rpc.wirecall.bytes read from the sessions, closed ones included', async () => {
+    const reader = new TestReader()
+    const meterProvider = new MeterProvider({ readers: [reader] })
+    const { client, server } = pair<Api>({ service: api, observer: openTelemetry({ tracer, meter: meterProvider.getMeter('test') }) })
+    for (let i = 0; i < 3; i++) await client.remote.math.add(i, i)
+    const bytes = async () => {
+      const { resourceMetrics } = await reader.collect()
+      const metric = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === 'rpc.wirecall.bytes')!
+      return Object.fromEntries(metric.dataPoints.map((p) => [String(p.attributes.direction), p.value as number]))
+    }
+    expect(await bytes()).toEqual({ in: server.stats().bytesIn, out: server.stats().bytesOut })
+    const final = server.stats()
+    await client.close()
+    await until(() => server.closed, 'server side to close')
+    expect(await bytes()).toEqual({ in: final.bytesIn, out: final.bytesOut })
+    expect(final.bytesIn).toBeGreaterThan(0)
     await meterProvider.shutdown()
   })
 
