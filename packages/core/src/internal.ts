@@ -5,7 +5,7 @@
  */
 export { createProxy, type Invoker, type ProxyExtras } from './proxy.js'
 export { MsgpackCodec, ExtType, ZERO_COPY_THRESHOLD, type RefHost } from './codec.js'
-export { MessageType, MAX_MSGID } from './protocol.js'
+export { MessageType, MAX_MSGID, metadataOf } from './protocol.js'
 export { createMemoryPair, type MemoryTransport, type MemoryPairOptions } from './transport.js'
 export { resolveLimits } from './limits.js'
 export { createBroadcast } from './broadcast.js'
@@ -16,3 +16,4 @@ export { resolvePath, type Handler } from './router.js'
 export { BatchWriter, BATCH_PROTOCOL, BATCH_OFFER, BATCH_MARKER, MAX_BATCH_BYTES, deliverBatch, isBatch, readBatchItem } from './batch.js'
 export { STREAM_RESULT_CODE, STREAM_RESULT_ERROR, STREAM_BATCH_ITEMS, STREAM_BATCH_BYTES } from './streams.js'
 export { noteReconnect } from './session.js'
+export { safelyObserveSession, safelyStartOutgoing, safelyStartIncoming, safelyEnd, safely } from './observe.js'

@@ -151,8 +151,8 @@ export function parseMessage(frame: unknown): Message {
 /** Most metadata entries read from one message; the rest are ignored (a peer cannot make us copy a huge map). */
 export const MAX_METADATA_ENTRIES = 8
 
-/** The metadata slot if it has the documented shape (string keys to strings), else undefined. */
-function metadataOf(value: unknown): Metadata | undefined {
+/** The metadata slot if it has the documented shape (string keys to strings), else undefined. Also read from Redis relay messages. */
+export function metadataOf(value: unknown): Metadata | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value) || ArrayBuffer.isView(value)) return undefined
   let metadata: Record<string, string> | undefined
   let taken = 0

@@ -20,15 +20,22 @@
 import { createClient, createCluster, type RedisClientOptions } from '@redis/client'
 import {
   AbortError, ConnectionClosedError, NotFoundError, ParameterError, TimeoutError, DEFAULT_TIMEOUT_MS,
-  type CallOptions,
+  type CallOptions, type OutgoingObservation,
 } from '@wirecall/core'
-import { MsgpackCodec, fromWireError, toWireError, errorPolicy, resolvePath } from '@wirecall/core/internal'
+import { MsgpackCodec, fromWireError, toWireError, errorPolicy, metadataOf, resolvePath } from '@wirecall/core/internal'
 import type { Cluster, Connection, FanoutTarget, LocalNode, PresenceEntry } from '@wirecall/node'
 import { NodeLinks, type LinkOptions } from './links.js'
+import { RelayObserver } from './relay-observer.js'
 import type { RedisClusterOptions } from './options.js'
 import { NODE_ID, jsonSafe, nodeOf, offeredNames, parseEntry, randomId } from './names.js'
 
-/** Inbox message kinds (first element of the msgpack array). */
+/**
+ * Inbox message kinds (first element of the msgpack array):
+ * `[DELIVER, ids, frame]`, `[CALL, callId, from, connectionId, path, args, timeout, metadata?]`,
+ * `[RESULT, callId, error, result]`, `[NODE_CALL, callId, from, path, args, timeout, metadata?]`.
+ * `metadata`, when the caller's observers give one, is the request metadata slot of
+ * docs/protocol.md (W3C trace context); a node that does not read it ignores it.
+ */
 const DELIVER = 0
 const CALL = 1
 const RESULT = 2
@@ -43,6 +50,8 @@ interface PendingCall {
   readonly reject: (error: Error) => void
   readonly timer: ReturnType<typeof setTimeout> | undefined
   readonly cleanup: () => void
+  /** The observers' view of the call (metrics, the trace span), ended when it settles. */
+  readonly observation: OutgoingObservation | undefined
 }
 
 /**
@@ -139,6 +148,12 @@ class RedisCluster implements Cluster {
   /** Local members per topic: a topic channel is subscribed while its count is above zero. */
   private readonly topicCounts = new Map<string, number>()
   private readonly pending = new Map<number, PendingCall>()
+  /** The server's observers watching calls relayed through Redis (undefined when nothing observes). */
+  private relay: RelayObserver | undefined
+  /** Relayed calls from other nodes running here, and the bytes of relay call messages, for the observers. */
+  private relayRunning = 0
+  private relayBytesIn = 0
+  private relayBytesOut = 0
   private nextCall = 0
   private heartbeat: ReturnType<typeof setInterval> | undefined
   /** This node left the cluster (`close()`). */
@@ -198,6 +213,13 @@ class RedisCluster implements Cluster {
       // After an outage the keys may have expired: announce this node and its connections again.
       if (this.local && !this.isClosed) this.announce().catch(() => {})
     })
+    // A topic first joined while the subscriber knew Redis was away was refused (no offline
+    // queue), not kept: subscribe every topic again when it is back. The client keeps one
+    // listener per channel, so a topic it kept is not subscribed twice.
+    this.sub.on(readyEvent, () => {
+      if (!this.local || this.isClosed) return
+      for (const [topic, listener] of this.topicListeners) this.listen(this.key('t', topic), listener).catch(() => {})
+    })
   }
 
   private key(...parts: string[]): string {
@@ -233,6 +255,11 @@ class RedisCluster implements Cluster {
 
   async attach(node: LocalNode): Promise<void> {
     this.local = node
+    if (node.observer) {
+      this.relay = new RelayObserver(node.observer, this.nodeId, () => ({
+        pending: this.pending.size, running: this.relayRunning, bytesIn: this.relayBytesIn, bytesOut: this.relayBytesOut,
+      }), { error: (message, ...details) => this.logger.warn(message, ...details) })
+    }
     await this.connectOnce()
     if (this.options.links) await this.startLinks(this.options.links === true ? {} : this.options.links)
     // One channel at a time: on a Redis Cluster each is in its own slot.
@@ -385,9 +412,9 @@ class RedisCluster implements Cluster {
   }
 
   /**
-   * Subscribe to a topic's channel. One made while Redis is away is kept by
-   * the client and sent when it reconnects, like every other subscription
-   * (tested: a topic joined during an outage).
+   * Subscribe to a topic's channel. One made while Redis is away is made
+   * again when the subscriber is back (its `ready` handler; tested: a topic
+   * joined during an outage).
    */
   private subscribeTopic(topic: string): void {
     let listener = this.topicListeners.get(topic)
@@ -482,15 +509,22 @@ class RedisCluster implements Cluster {
     if (signal?.aborted) return Promise.reject(new AbortError(`call to ${path} aborted`, { cause: signal.reason }))
     const timeout = options?.timeout ?? DEFAULT_TIMEOUT_MS
     const callId = (this.nextCall = (this.nextCall + 1) % 0x7fffffff)
+    // The observers' metadata (trace context) rides at the end of the message.
+    const observation = this.relay?.outgoing(path)
     let bytes: Uint8Array
     try {
-      bytes = this.codec.encode([...message(callId), timeout], undefined)
+      const parts = [...message(callId), timeout]
+      if (observation?.metadata) parts.push(observation.metadata)
+      bytes = this.codec.encode(parts, undefined)
     } catch (err) {
-      return Promise.reject(new ParameterError(
+      const failure = new ParameterError(
         `arguments of ${path} cannot cross to another node: ${(err as Error).message} (across nodes, arguments and results are data only)`,
         { cause: err },
-      ))
+      )
+      this.relay?.end(observation, failure)
+      return Promise.reject(failure)
     }
+    this.relayBytesOut += bytes.length
     return new Promise((resolve, reject) => {
       const onAbort = () => this.settle(callId, new AbortError(`call to ${path} aborted`, { cause: signal!.reason }))
       signal?.addEventListener('abort', onAbort, { once: true })
@@ -498,7 +532,7 @@ class RedisCluster implements Cluster {
       const timer = timeout > 0
         ? setTimeout(() => this.settle(callId, new TimeoutError(`call to ${path} on ${what} timed out after ${timeout} ms`)), timeout + 50)
         : undefined
-      this.pending.set(callId, { node, resolve, reject, timer, cleanup: () => signal?.removeEventListener('abort', onAbort) })
+      this.pending.set(callId, { node, resolve, reject, timer, cleanup: () => signal?.removeEventListener('abort', onAbort), observation })
       this.send(this.key('n', node), Buffer.from(bytes)).then(
         (receivers) => {
           if (receivers === 0) this.settle(callId, new ConnectionClosedError(`${what} is gone: node ${node} is not in the cluster`))
@@ -551,6 +585,7 @@ class RedisCluster implements Cluster {
     this.pending.delete(callId)
     if (call.timer) clearTimeout(call.timer)
     call.cleanup()
+    this.relay?.end(call.observation, error)
     if (error) call.reject(error)
     else call.resolve(value)
   }
@@ -561,6 +596,7 @@ class RedisCluster implements Cluster {
     try {
       if (channel === this.key('all')) return this.onAll(message)
       const decoded = this.codec.decode(message, undefined, message.length + 1) as unknown[]
+      if (decoded[0] !== DELIVER) this.relayBytesIn += message.length
       switch (decoded[0]) {
         case DELIVER:
           this.local?.deliver({ ids: decoded[1] as string[] }, decoded[2] as Uint8Array)
@@ -602,18 +638,32 @@ class RedisCluster implements Cluster {
     const [, callId, from, id, path, args, timeout] = decoded as [number, number, string, string, string, unknown[], number]
     const answer = (error: unknown, result: unknown) => this.answer(from, callId, path, error, result)
     const conn = this.local?.connection(id)
-    if (!conn) return answer(new ConnectionClosedError(`connection ${id} is closed`), null)
-    conn.call(path, Array.isArray(args) ? args : [], { timeout }).then((result) => answer(undefined, result), (err: unknown) => answer(err, null))
+    const call = (): Promise<unknown> => conn
+      ? conn.call(path, Array.isArray(args) ? args : [], { timeout })
+      : Promise.reject(new ConnectionClosedError(`connection ${id} is closed`))
+    this.runRelayed(String(path), decoded[7], call).then((result) => answer(undefined, result), (err: unknown) => answer(err, null))
+  }
+
+  /** Run a call relayed from another node, inside the observers' view of it (`metadata`: the caller's trace context, if sent). */
+  private runRelayed(path: string, metadata: unknown, call: () => Promise<unknown>): Promise<unknown> {
+    if (!this.relay) return call()
+    this.relayRunning++
+    const running = this.relay.incoming(path, metadataOf(metadata), call)
+    const done = () => { this.relayRunning-- }
+    running.then(done, done)
+    return running
   }
 
   private onNodeCall(decoded: unknown[]): void {
     const [, callId, from, path, args, timeout] = decoded as [number, number, string, string, unknown[], number]
-    let running: Promise<unknown>
-    try {
-      running = Promise.resolve(this.runNodeCall(String(path), Array.isArray(args) ? args : [], Number(timeout) || 0, String(from)))
-    } catch (err) {
-      running = Promise.reject(err)
+    const call = (): Promise<unknown> => {
+      try {
+        return Promise.resolve(this.runNodeCall(String(path), Array.isArray(args) ? args : [], Number(timeout) || 0, String(from)))
+      } catch (err) {
+        return Promise.reject(err)
+      }
     }
+    const running = this.runRelayed(String(path), decoded[6], call)
     running.then((result) => this.answer(from, callId, path, undefined, result), (err: unknown) => this.answer(from, callId, path, err ?? new Error('rejected'), null))
   }
 
@@ -627,6 +677,7 @@ class RedisCluster implements Cluster {
         `the result of ${path} cannot cross to another node: ${(err as Error).message} (across nodes, arguments and results are data only)`,
       ), this.policy), null], undefined)
     }
+    this.relayBytesOut += message.length
     this.sendAnswer(from, Buffer.from(message))
   }
 
@@ -692,6 +743,7 @@ class RedisCluster implements Cluster {
     this.isClosed = true
     clearInterval(this.heartbeat)
     for (const id of [...this.pending.keys()]) this.settle(id, new ConnectionClosedError('this node left the cluster'))
+    this.relay?.close()
     await this.links?.close()
     if (this.pub.isReady) {
       await Promise.all([
