@@ -98,7 +98,7 @@ test.describe('live dashboard', () => {
     })
     expect(linePixels).toBeGreaterThan(30)
 
-    // The burst shows up as calls/s (2 000 calls within a few samples).
+    // The burst shows up as calls/s (20 000 calls within a few samples).
     await expect
       .poll(async () => {
         const last = await page.getByTestId('chart-calls').getAttribute('data-max')
