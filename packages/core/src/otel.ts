@@ -113,6 +113,31 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): Observer {
     result.observe(sumIn, bytesIn)
     result.observe(sumOut, bytesOut)
   })
+  // What the open sessions hold now, read from them at collection: calls in flight each way,
+  // references each way (the leak inspector's figure) and streams each way.
+  const inFlight = meter.createObservableGauge('rpc.wirecall.calls.in_flight', { description: 'Calls running here (in) or waiting for the peer (out)' })
+  const references = meter.createObservableGauge('rpc.wirecall.references', { description: 'References held: our functions the peers hold (exported), the peers\' we hold (imported)' })
+  const streams = meter.createObservableGauge('rpc.wirecall.streams', { description: 'Open streams this side sends (out) or reads (in)' })
+  const direction = (value: string): Attributes => ({ 'rpc.system': system, direction: value })
+  const [dirIn, dirOut, exported, imported] = [direction('in'), direction('out'), direction('exported'), direction('imported')]
+  meter.addBatchObservableCallback((result) => {
+    let callsIn = 0, callsOut = 0, refsOut = 0, refsIn = 0, streamsOut = 0, streamsIn = 0
+    for (const session of open) {
+      const stats = session.stats()
+      callsIn += stats.inFlightCalls
+      callsOut += stats.pendingCalls
+      refsOut += stats.exportedRefs
+      refsIn += stats.importedRefs
+      streamsOut += stats.outgoingStreams
+      streamsIn += stats.incomingStreams
+    }
+    result.observe(inFlight, callsIn, dirIn)
+    result.observe(inFlight, callsOut, dirOut)
+    result.observe(references, refsOut, exported)
+    result.observe(references, refsIn, imported)
+    result.observe(streams, streamsIn, dirIn)
+    result.observe(streams, streamsOut, dirOut)
+  }, [inFlight, references, streams])
 
   return {
     reconnected: () => reconnects.add(1, systemOnly),

@@ -177,6 +177,30 @@ describe('openTelemetry()', () => {
     await meterProvider.shutdown()
   })
 
+  it('reports calls in flight, references and streams held by the open sessions as gauges', async () => {
+    const reader = new TestReader()
+    const meterProvider = new MeterProvider({ readers: [reader] })
+    const { client, server } = pair<Api>({ service: api, observer: openTelemetry({ tracer, meter: meterProvider.getMeter('test') }) })
+    allowLiveRefs(client, server)
+    const gauges = async () => {
+      const { resourceMetrics } = await reader.collect()
+      const all = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics)
+      const read = (name: string) => Object.fromEntries(all.find((m) => m.descriptor.name === name)!.dataPoints.map((p) => [String(p.attributes.direction), p.value as number]))
+      return { calls: read('rpc.wirecall.calls.in_flight'), refs: read('rpc.wirecall.references'), streams: read('rpc.wirecall.streams') }
+    }
+    // The server's handler calls back into the client and waits: one call running on the server,
+    // one server call waiting for the client, and the client's callback held by the server.
+    let answer!: (step: string) => void
+    const running = client.remote.work.run(() => new Promise<string>((r) => (answer = r)))
+    await until(() => answer !== undefined, 'the callback to be called')
+    expect(await gauges()).toEqual({ calls: { in: 1, out: 1 }, refs: { exported: 0, imported: 1 }, streams: { in: 0, out: 0 } })
+    answer('half')
+    expect(await running).toBe('done after half')
+    const after = await gauges()
+    expect(after.calls).toEqual({ in: 0, out: 0 })
+    await meterProvider.shutdown()
+  })
+
   it('reports rpc.wirecall.bytes read from the sessions, closed ones included', async () => {
     const reader = new TestReader()
     const meterProvider = new MeterProvider({ readers: [reader] })
