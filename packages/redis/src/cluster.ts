@@ -17,112 +17,19 @@
  * `<prefix>:p:{<node>}` (hash: connection id -> presence entry as JSON); the
  * `{<node>}` hash tag keeps a node's two keys in one Redis Cluster slot.
  */
-import { createClient, createCluster, type RedisClientOptions } from '@redis/client'
-import {
-  AbortError, ConnectionClosedError, NotFoundError, ParameterError, TimeoutError, DEFAULT_TIMEOUT_MS,
-  type CallOptions, type OutgoingObservation,
-} from '@wirecall/core'
-import { MsgpackCodec, fromWireError, toWireError, errorPolicy, metadataOf, resolvePath } from '@wirecall/core/internal'
+import { ConnectionClosedError, NotFoundError, ParameterError, DEFAULT_TIMEOUT_MS, type CallOptions } from '@wirecall/core'
+import { MsgpackCodec, errorPolicy, resolvePath } from '@wirecall/core/internal'
 import type { Cluster, Connection, FanoutTarget, LocalNode, PresenceEntry } from '@wirecall/node'
 import { NodeLinks, type LinkOptions } from './links.js'
 import { RelayObserver } from './relay-observer.js'
+import { CALL, DELIVER, InboxCalls, NODE_CALL } from './inbox-calls.js'
+import { createRedisClient, type Client } from './redis-client.js'
 import type { RedisClusterOptions } from './options.js'
 import { NODE_ID, jsonSafe, nodeOf, offeredNames, parseEntry, randomId } from './names.js'
-
-/**
- * Inbox message kinds (first element of the msgpack array):
- * `[DELIVER, ids, frame]`, `[CALL, callId, from, connectionId, path, args, timeout, metadata?]`,
- * `[RESULT, callId, error, result]`, `[NODE_CALL, callId, from, path, args, timeout, metadata?]`.
- * `metadata`, when the caller's observers give one, is the request metadata slot of
- * docs/protocol.md (W3C trace context); a node that does not read it ignores it.
- */
-const DELIVER = 0
-const CALL = 1
-const RESULT = 2
-const NODE_CALL = 3
-
-/** Answers kept while this node's Redis connection for publishing is reconnecting. */
-const MAX_HELD_ANSWERS = 10_000
-
-interface PendingCall {
-  readonly node: string
-  readonly resolve: (value: unknown) => void
-  readonly reject: (error: Error) => void
-  readonly timer: ReturnType<typeof setTimeout> | undefined
-  readonly cleanup: () => void
-  /** The observers' view of the call (metrics, the trace span), ended when it settles. */
-  readonly observation: OutgoingObservation | undefined
-}
-
-/**
- * The part of a Redis client this adapter uses, the same for one Redis
- * (`createClient`) and for a Redis Cluster (`createCluster`): commands,
- * `MULTI` on keys of one hash slot, and pub/sub (classic or sharded, chosen
- * once in the constructor).
- */
-interface Client {
-  readonly isReady: boolean
-  readonly isOpen: boolean
-  connect(): Promise<unknown>
-  close(): Promise<unknown>
-  destroy(): void
-  duplicate(): Client
-  on(event: string, listener: (...args: never[]) => void): unknown
-  once(event: string, listener: (...args: never[]) => void): unknown
-  off(event: string, listener: (...args: never[]) => void): unknown
-  set(key: string, value: string, options?: { PX?: number; NX?: boolean }): Promise<unknown>
-  get(key: string): Promise<string | null>
-  exists(key: string): Promise<number>
-  del(keys: string | string[]): Promise<number>
-  sAdd(key: string, members: string | string[]): Promise<number>
-  sRem(key: string, members: string | string[]): Promise<number>
-  sMembers(key: string): Promise<string[]>
-  hSet(key: string, field: string | Record<string, string>, value?: string): Promise<number>
-  hDel(key: string, field: string): Promise<number>
-  hGet(key: string, field: string): Promise<string | null | undefined>
-  hGetAll(key: string): Promise<Record<string, string>>
-  multi(): Multi
-  publish(channel: string, message: Buffer): Promise<number>
-  sPublish(channel: string, message: Buffer): Promise<number>
-  subscribe(channels: string | string[], listener: (message: Buffer, channel: Buffer) => void, bufferMode: true): Promise<void>
-  unsubscribe(channels: string, listener: (message: Buffer, channel: Buffer) => void, bufferMode: true): Promise<void>
-  sSubscribe(channels: string | string[], listener: (message: Buffer, channel: Buffer) => void, bufferMode: true): Promise<void>
-  sUnsubscribe(channels: string, listener: (message: Buffer, channel: Buffer) => void, bufferMode: true): Promise<void>
-}
-
-/** A `MULTI` of this adapter: every key in it is in one hash slot (see `liveKey`). */
-interface Multi {
-  set(key: string, value: string, options?: { PX?: number }): Multi
-  del(keys: string | string[]): Multi
-  hSet(key: string, fields: Record<string, string>): Multi
-  pExpire(key: string, ms: number): Multi
-  exec(): Promise<unknown>
-}
 
 /** A value that is data whatever the codec: nothing inside to check. */
 function isPrimitive(value: unknown): boolean {
   return value === null || (typeof value !== 'object' && typeof value !== 'function')
-}
-
-/**
- * The options of `createCluster` for `redisCluster({ url, sharded: true })`:
- * `url` is one node of the Redis Cluster (the client discovers the others),
- * and every connection, to discovered nodes too, gets the same client options
- * and the URL's credentials and TLS.
- */
-function clusterOptions(url: string | undefined, client: RedisClientOptions): Parameters<typeof createCluster>[0] {
-  if (!url) throw new TypeError('redisCluster: sharded needs the url of one node of the Redis Cluster')
-  const parsed = new URL(url)
-  const { url: _ignored, ...defaults } = client
-  return {
-    rootNodes: [{ url }],
-    defaults: {
-      ...defaults,
-      ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
-      ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
-      ...(parsed.protocol === 'rediss:' ? { socket: { ...defaults.socket, tls: true } as RedisClientOptions['socket'] } : {}),
-    },
-  }
 }
 
 /** A cluster over Redis: `serve({ cluster: redisCluster({ url }) })`. */
@@ -147,14 +54,10 @@ class RedisCluster implements Cluster {
   private readonly topicListeners = new Map<string, (message: Buffer) => void>()
   /** Local members per topic: a topic channel is subscribed while its count is above zero. */
   private readonly topicCounts = new Map<string, number>()
-  private readonly pending = new Map<number, PendingCall>()
+  /** Calls through the nodes' Redis inboxes (when no node link carries them). */
+  private readonly inboxCalls: InboxCalls
   /** The server's observers watching calls relayed through Redis (undefined when nothing observes). */
   private relay: RelayObserver | undefined
-  /** Relayed calls from other nodes running here, and the bytes of relay call messages, for the observers. */
-  private relayRunning = 0
-  private relayBytesIn = 0
-  private relayBytesOut = 0
-  private nextCall = 0
   private heartbeat: ReturnType<typeof setInterval> | undefined
   /** This node left the cluster (`close()`). */
   private isClosed = false
@@ -179,22 +82,22 @@ class RedisCluster implements Cluster {
     this.nodeTtlMs = options.nodeTtlMs ?? 6000
     if (this.nodeTtlMs < this.heartbeatMs * 2) throw new RangeError('redisCluster: nodeTtlMs must be at least twice heartbeatMs')
     this.logger = options.logger ?? console
-    const clientOptions: RedisClientOptions = {
-      ...options.redis,
-      ...(options.url ? { url: options.url } : {}),
-      // Cluster operations fail fast while Redis is away instead of queueing behind a reconnect.
-      disableOfflineQueue: true,
-      socket: {
-        // Backoff with a cap; the client keeps trying for as long as the node lives.
-        reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000) + Math.floor(Math.random() * 100),
-        connectTimeout: 5000,
-        ...options.redis?.socket,
-      } as RedisClientOptions['socket'],
-    }
     this.sharded = options.sharded === true
-    // Both client kinds have the methods of `Client`; their own types are generic over modules and RESP versions.
-    this.pub = (this.sharded ? createCluster(clusterOptions(options.url, clientOptions)) : createClient(clientOptions)) as unknown as Client
+    this.pub = createRedisClient(options, this.sharded)
     this.sub = this.pub.duplicate()
+    this.inboxCalls = new InboxCalls({
+      nodeId,
+      codec: this.codec,
+      policy: this.policy,
+      errors: options.errors,
+      relay: () => this.relay,
+      isReady: () => this.pub.isReady,
+      onceReady: (listener) => void this.pub.once('ready', listener),
+      send: (channel, message) => this.send(channel, message),
+      inbox: (node) => this.key('n', node),
+      connection: (id) => this.local?.connection(id),
+      runNodeCall: (path, args, timeout, from) => this.runNodeCall(path, args, timeout, from),
+    })
     let reported = false
     const onError = (err: Error) => {
       // The client reconnects by itself; say so once per outage, not once per retry.
@@ -256,9 +159,8 @@ class RedisCluster implements Cluster {
   async attach(node: LocalNode): Promise<void> {
     this.local = node
     if (node.observer) {
-      this.relay = new RelayObserver(node.observer, this.nodeId, () => ({
-        pending: this.pending.size, running: this.relayRunning, bytesIn: this.relayBytesIn, bytesOut: this.relayBytesOut,
-      }), { error: (message, ...details) => this.logger.warn(message, ...details) })
+      this.relay = new RelayObserver(node.observer, this.nodeId, () => this.inboxCalls.counts(),
+        { error: (message, ...details) => this.logger.warn(message, ...details) })
     }
     await this.connectOnce()
     if (this.options.links) await this.startLinks(this.options.links === true ? {} : this.options.links)
@@ -372,14 +274,9 @@ class RedisCluster implements Cluster {
       .exec()
       .catch(() => {})
     // Calls waiting on a node that stopped beating would otherwise wait for their timeout.
-    const nodes = new Set<string>()
-    for (const call of this.pending.values()) nodes.add(call.node)
-    for (const node of nodes) {
+    for (const node of this.inboxCalls.nodesWaitedOn()) {
       this.pub.exists(this.liveKey(node)).then((alive) => {
-        if (alive) return
-        for (const [id, call] of this.pending) {
-          if (call.node === node) this.settle(id, new ConnectionClosedError(`node ${node} left the cluster during the call`))
-        }
+        if (!alive) this.inboxCalls.failCallsTo(node)
       }, () => {})
     }
   }
@@ -466,8 +363,8 @@ class RedisCluster implements Cluster {
     }
     if (this.isClosed) return Promise.reject(new ConnectionClosedError(`cannot call ${id}: this node left the cluster`))
     if (this.links) return this.viaLink(node, 'page', path, [id, path], args, options, () =>
-      this.request(node, `connection ${id}`, path, (callId) => [CALL, callId, this.nodeId, id, path, args], options))
-    return this.request(node, `connection ${id}`, path, (callId) => [CALL, callId, this.nodeId, id, path, args], options)
+      this.inboxCalls.request(node, `connection ${id}`, path, (callId) => [CALL, callId, this.nodeId, id, path, args], options))
+    return this.inboxCalls.request(node, `connection ${id}`, path, (callId) => [CALL, callId, this.nodeId, id, path, args], options)
   }
 
   /**
@@ -500,53 +397,11 @@ class RedisCluster implements Cluster {
     })
   }
 
-  /** Send a call to `node`'s inbox and wait for its answer (timeout, abort, node gone). */
-  private request(
-    node: string, what: string, path: string, message: (callId: number) => unknown[], options: CallOptions | undefined,
-  ): Promise<unknown> {
-    if (!this.pub.isReady) return Promise.reject(new ConnectionClosedError(`cannot call ${what}: the cluster is unavailable (Redis is not connected)`))
-    const signal = options?.signal
-    if (signal?.aborted) return Promise.reject(new AbortError(`call to ${path} aborted`, { cause: signal.reason }))
-    const timeout = options?.timeout ?? DEFAULT_TIMEOUT_MS
-    const callId = (this.nextCall = (this.nextCall + 1) % 0x7fffffff)
-    // The observers' metadata (trace context) rides at the end of the message.
-    const observation = this.relay?.outgoing(path)
-    let bytes: Uint8Array
-    try {
-      const parts = [...message(callId), timeout]
-      if (observation?.metadata) parts.push(observation.metadata)
-      bytes = this.codec.encode(parts, undefined)
-    } catch (err) {
-      const failure = new ParameterError(
-        `arguments of ${path} cannot cross to another node: ${(err as Error).message} (across nodes, arguments and results are data only)`,
-        { cause: err },
-      )
-      this.relay?.end(observation, failure)
-      return Promise.reject(failure)
-    }
-    this.relayBytesOut += bytes.length
-    return new Promise((resolve, reject) => {
-      const onAbort = () => this.settle(callId, new AbortError(`call to ${path} aborted`, { cause: signal!.reason }))
-      signal?.addEventListener('abort', onAbort, { once: true })
-      // The answer travels back through Redis: the caller's deadline has a little more room than the target's.
-      const timer = timeout > 0
-        ? setTimeout(() => this.settle(callId, new TimeoutError(`call to ${path} on ${what} timed out after ${timeout} ms`)), timeout + 50)
-        : undefined
-      this.pending.set(callId, { node, resolve, reject, timer, cleanup: () => signal?.removeEventListener('abort', onAbort), observation })
-      this.send(this.key('n', node), Buffer.from(bytes)).then(
-        (receivers) => {
-          if (receivers === 0) this.settle(callId, new ConnectionClosedError(`${what} is gone: node ${node} is not in the cluster`))
-        },
-        (err: Error) => this.settle(callId, new ConnectionClosedError(`cannot call ${what}: ${err.message}`)),
-      )
-    })
-  }
-
   async callNode(node: string | undefined, path: string, args: unknown[], options: CallOptions | undefined): Promise<unknown> {
     if (this.isClosed) throw new ConnectionClosedError(`cannot call ${path}: this node left the cluster`)
     const target = node ?? (await this.pickNode(path))
     if (target === this.nodeId) return this.runNodeCall(path, args, options?.timeout ?? DEFAULT_TIMEOUT_MS, this.nodeId)
-    const viaRedis = () => this.request(target, `node ${target}`, path, (callId) => [NODE_CALL, callId, this.nodeId, path, args], options)
+    const viaRedis = () => this.inboxCalls.request(target, `node ${target}`, path, (callId) => [NODE_CALL, callId, this.nodeId, path, args], options)
     return this.links ? this.viaLink(target, 'node', path, [path], args, options, viaRedis) : viaRedis()
   }
 
@@ -579,38 +434,14 @@ class RedisCluster implements Cluster {
     return handler.fn.call(handler.self, { connection: undefined, peer: { address: from }, identity: undefined, path, signal }, ...args)
   }
 
-  private settle(callId: number, error: Error | undefined, value?: unknown): void {
-    const call = this.pending.get(callId)
-    if (!call) return
-    this.pending.delete(callId)
-    if (call.timer) clearTimeout(call.timer)
-    call.cleanup()
-    this.relay?.end(call.observation, error)
-    if (error) call.reject(error)
-    else call.resolve(value)
-  }
-
   // ---------------------------------------------------------------- receiving
 
   private onMessage(message: Buffer, channel: string): void {
     try {
       if (channel === this.key('all')) return this.onAll(message)
       const decoded = this.codec.decode(message, undefined, message.length + 1) as unknown[]
-      if (decoded[0] !== DELIVER) this.relayBytesIn += message.length
-      switch (decoded[0]) {
-        case DELIVER:
-          this.local?.deliver({ ids: decoded[1] as string[] }, decoded[2] as Uint8Array)
-          return
-        case CALL:
-          return this.onCall(decoded)
-        case NODE_CALL:
-          return this.onNodeCall(decoded)
-        case RESULT: {
-          const [, callId, error, result] = decoded as [number, number, unknown, unknown]
-          this.settle(callId, error == null ? undefined : fromWireError(error, 'another node', this.options.errors), result)
-          return
-        }
-      }
+      if (decoded[0] === DELIVER) this.local?.deliver({ ids: decoded[1] as string[] }, decoded[2] as Uint8Array)
+      else this.inboxCalls.receive(decoded, message.length)
     } catch (err) {
       this.logger.warn(`[wirecall] redis cluster node ${this.nodeId}: a message on ${channel} could not be used:`, err)
     }
@@ -632,76 +463,6 @@ class RedisCluster implements Cluster {
     if (end < 0) return undefined
     if (end === this.tag.length - 1 && message.compare(this.tag, 0, end, 0, end) === 0) return undefined
     return message.subarray(end + 1)
-  }
-
-  private onCall(decoded: unknown[]): void {
-    const [, callId, from, id, path, args, timeout] = decoded as [number, number, string, string, string, unknown[], number]
-    const answer = (error: unknown, result: unknown) => this.answer(from, callId, path, error, result)
-    const conn = this.local?.connection(id)
-    const call = (): Promise<unknown> => conn
-      ? conn.call(path, Array.isArray(args) ? args : [], { timeout })
-      : Promise.reject(new ConnectionClosedError(`connection ${id} is closed`))
-    this.runRelayed(String(path), decoded[7], call).then((result) => answer(undefined, result), (err: unknown) => answer(err, null))
-  }
-
-  /** Run a call relayed from another node, inside the observers' view of it (`metadata`: the caller's trace context, if sent). */
-  private runRelayed(path: string, metadata: unknown, call: () => Promise<unknown>): Promise<unknown> {
-    if (!this.relay) return call()
-    this.relayRunning++
-    const running = this.relay.incoming(path, metadataOf(metadata), call)
-    const done = () => { this.relayRunning-- }
-    running.then(done, done)
-    return running
-  }
-
-  private onNodeCall(decoded: unknown[]): void {
-    const [, callId, from, path, args, timeout] = decoded as [number, number, string, string, unknown[], number]
-    const call = (): Promise<unknown> => {
-      try {
-        return Promise.resolve(this.runNodeCall(String(path), Array.isArray(args) ? args : [], Number(timeout) || 0, String(from)))
-      } catch (err) {
-        return Promise.reject(err)
-      }
-    }
-    const running = this.runRelayed(String(path), decoded[6], call)
-    running.then((result) => this.answer(from, callId, path, undefined, result), (err: unknown) => this.answer(from, callId, path, err ?? new Error('rejected'), null))
-  }
-
-  /** Send the answer of call `callId` back to node `from`. */
-  private answer(from: string, callId: number, path: string, error: unknown, result: unknown): void {
-    let message: Uint8Array
-    try {
-      message = this.codec.encode([RESULT, callId, error === undefined ? null : toWireError(error, this.policy), result], undefined)
-    } catch (err) {
-      message = this.codec.encode([RESULT, callId, toWireError(new ParameterError(
-        `the result of ${path} cannot cross to another node: ${(err as Error).message} (across nodes, arguments and results are data only)`,
-      ), this.policy), null], undefined)
-    }
-    this.relayBytesOut += message.length
-    this.sendAnswer(from, Buffer.from(message))
-  }
-
-  /**
-   * Answers produced while this node's publishing connection is down (the
-   * subscriber may come back first) wait for it, up to `MAX_HELD_ANSWERS`;
-   * the caller's own timeout bounds how long that can matter.
-   */
-  private held: { node: string; message: Buffer }[] = []
-
-  private sendAnswer(node: string, message: Buffer): void {
-    if (this.pub.isReady) {
-      this.send(this.key('n', node), message).catch(() => {})
-      return
-    }
-    if (this.held.length >= MAX_HELD_ANSWERS) return
-    if (this.held.length === 0) {
-      this.pub.once('ready', () => {
-        const held = this.held
-        this.held = []
-        for (const h of held) this.send(this.key('n', h.node), h.message).catch(() => {})
-      })
-    }
-    this.held.push({ node, message })
   }
 
   // ----------------------------------------------------------------- presence
@@ -742,7 +503,7 @@ class RedisCluster implements Cluster {
     if (this.isClosed) return
     this.isClosed = true
     clearInterval(this.heartbeat)
-    for (const id of [...this.pending.keys()]) this.settle(id, new ConnectionClosedError('this node left the cluster'))
+    this.inboxCalls.failAll()
     this.relay?.close()
     await this.links?.close()
     if (this.pub.isReady) {
