@@ -22,6 +22,7 @@ import { MsgpackCodec, errorPolicy, resolvePath } from '@wirecall/core/internal'
 import type { Cluster, Connection, FanoutTarget, LocalNode, PresenceEntry } from '@wirecall/node'
 import { NodeLinks, type LinkOptions } from './links.js'
 import { RelayObserver } from './relay-observer.js'
+import { releaseHeld } from './held-values.js'
 import { CALL, DELIVER, InboxCalls, NODE_CALL } from './inbox-calls.js'
 import { createRedisClient, type Client } from './redis-client.js'
 import type { RedisClusterOptions } from './options.js'
@@ -226,6 +227,7 @@ class RedisCluster implements Cluster {
     try {
       this.codec.encode(value, undefined)
     } catch (err) {
+      if (what === 'result') releaseHeld(value)
       throw new ParameterError(
         `${what === 'result' ? 'the result' : 'arguments'} of ${path} cannot cross to another node: ${(err as Error).message} (across nodes, arguments and results are data only)`,
         { cause: err },

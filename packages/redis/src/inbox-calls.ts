@@ -12,6 +12,7 @@ import {
 import { MsgpackCodec, fromWireError, toWireError, metadataOf, type ErrorPolicy } from '@wirecall/core/internal'
 import type { Connection } from '@wirecall/node'
 import type { RelayObserver, RelayCounts } from './relay-observer.js'
+import { releaseHeld } from './held-values.js'
 import type { RedisClusterOptions } from './options.js'
 
 /**
@@ -205,6 +206,7 @@ export class InboxCalls {
     try {
       message = this.host.codec.encode([RESULT, callId, error === undefined ? null : toWireError(error, this.host.policy), result], undefined)
     } catch (err) {
+      releaseHeld(result)
       message = this.host.codec.encode([RESULT, callId, toWireError(new ParameterError(
         `the result of ${path} cannot cross to another node: ${(err as Error).message} (across nodes, arguments and results are data only)`,
       ), this.host.policy), null], undefined)

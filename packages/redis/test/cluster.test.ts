@@ -22,6 +22,8 @@ interface Page {
   hello(name: string): string
   fail(): never
   slow(ms: number): Promise<string>
+  numbers(): AsyncGenerator<number>
+  greeter(): { greet(): string; tag: string }
 }
 
 const api = service({ add: (a: number, b: number) => a + b })
@@ -55,6 +57,8 @@ const quiet = { warn() {}, error() {} }
 /** A page on `server`: counts ticks, answers hello, fails on demand. */
 async function page(server: WirecallServer<Page>, name: string) {
   const ticks: number[] = []
+  /** How many `numbers()` streams ended on the page (their generator's finally ran). */
+  const streamsEnded = { count: 0 }
   const session: Session = await connect(`ws://127.0.0.1:${server.port}`, {
     service: service({
       tick: (n: number) => void ticks.push(n),
@@ -63,11 +67,19 @@ async function page(server: WirecallServer<Page>, name: string) {
         throw new RangeError(`${name} refuses`)
       },
       slow: (ms: number) => new Promise((r) => setTimeout(() => r('late'), ms)),
+      greeter: () => ({ greet: () => 'hi', tag: name }),
+      numbers: async function* () {
+        try {
+          for (let i = 0; ; i++) yield i
+        } finally {
+          streamsEnded.count++
+        }
+      },
     }),
   })
   open.push(session)
   await until(() => server.connections.size > 0 && [...server.connections].some((c) => c.topics.has('news')), 'the page joined news')
-  return { session, ticks, name }
+  return { session, ticks, name, streamsEnded }
 }
 
 async function until(check: () => boolean | Promise<boolean>, what: string, maxMs = 3000): Promise<void> {
@@ -207,6 +219,24 @@ describe.each([['through Redis', false], ['over node links', true]])('calls to a
     const err = await (handle.remote.hello as unknown as (f: () => void) => Promise<string>)(() => {}).then(() => undefined, (e: unknown) => e as Error)
     expect(err).toBeInstanceOf(ParameterError)
     expect(err?.message).toMatch(/data only/)
+  })
+
+  test('a stream or a function returned by a page on another node is refused with a ParameterError (data only), and given back at once', async () => {
+    const [a, c] = await nodes(2, 'node', links)
+    const pc = await page(c!, 'pc')
+    const id = [...c!.connections][0]!.id
+    const err = await a!.connection(id).remote.numbers().then(() => undefined, (e: unknown) => e as Error)
+    expect(err).toBeInstanceOf(ParameterError)
+    expect(err?.message).toMatch(/cannot cross to another node.*data only/)
+    // The stream node C received from the page is not kept open: the page's producer ends and
+    // neither side holds the stream (no credit was ever granted, so the page never ran it far).
+    await until(() => pc.streamsEnded.count === 1 || pc.session.stats().outgoingStreams === 0, 'the page to let go of the stream')
+    await until(() => [...c!.connections][0]!.stats().incomingStreams === 0, 'node C to let go of the stream')
+    expect(pc.session.stats().outgoingStreams).toBe(0)
+    // A result holding a function: refused too, and node C releases its proxy at once.
+    const refused = await a!.connection(id).remote.greeter().then(() => undefined, (e: unknown) => e as Error)
+    expect(refused).toBeInstanceOf(ParameterError)
+    await until(() => pc.session.stats().exportedRefs === 0 && [...c!.connections][0]!.stats().importedRefs === 0, 'the function to be released')
   })
 
   test('10,000 cross-node calls: none lost, none duplicated, none wrong', async () => {
