@@ -42,6 +42,8 @@ export async function rep(_h, ctx) {
       rssPerConn: (after.rss - before.rss) / conns,
       heapUsedPerConn: (after.heapUsed - before.heapUsed) / conns,
       externalPerConn: (after.external - before.external) / conns,
+      // In the JSON only: what the heap reserved (RSS follows it, not heapUsed).
+      heapTotalPerConn: (after.heapTotal - before.heapTotal) / conns,
       conns,
       serverConnections: serverSees,
     }

@@ -342,19 +342,23 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
 
   /**
    * Track a socket during its handshake (deadline, `close()` refusing it).
-   * A separate scope on purpose: listeners left on the socket must not keep
-   * the upgrade request and its head buffer alive for the connection's life.
+   * A separate scope on purpose: nothing here may keep the upgrade request
+   * and its head buffer alive for the connection's life. No 'close' listener:
+   * the handshake ends (admitted, refused, failed) or its deadline fires, and
+   * either forgets the socket; a listener added and removed again would
+   * leave the socket's 'close' listener array grown for good (about 150
+   * bytes per idle connection).
    */
   const guardHandshake = (socket: Duplex): (() => void) => {
     handshaking.add(socket)
-    const forget = () => handshaking.delete(socket)
-    socket.once('close', forget)
-    const deadline = setTimeout(() => refuse(socket, 408, 'Request Timeout'), limits.handshakeTimeoutMs)
+    const deadline = setTimeout(() => {
+      handshaking.delete(socket)
+      refuse(socket, 408, 'Request Timeout')
+    }, limits.handshakeTimeoutMs)
     deadline.unref()
     return () => {
       clearTimeout(deadline)
-      forget()
-      socket.off('close', forget)
+      handshaking.delete(socket)
     }
   }
 
@@ -421,6 +425,9 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   }
 
   const accept = (ws: WebSocket, req: IncomingMessage, identity: unknown) => {
+    // `ws` now owns the socket and handles its errors: our handshake-time listener goes, so that
+    // an idle connection does not carry a second 'error' listener (and the array holding both).
+    req.socket.off('error', destroySocket)
     // The peer address is read from the socket when first asked for, not stored per connection;
     // `req.socket` is the socket this server handed to `handleUpgrade`, which `ws` then owns.
     const transport = new WebSocketTransport(ws, req.socket, limits, { socket: req.socket, server: true })

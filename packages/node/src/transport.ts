@@ -196,9 +196,9 @@ export class WebSocketTransport implements Transport {
   /** A server with the TCP socket: `sendParts` may write unmasked frames itself. */
   private readonly directWrite: boolean
   private heartbeat: Heartbeat | undefined
-  /** Heard from the peer since the last heartbeat check (any frame, ping or pong). */
+  /** Heard from the peer since the last heartbeat check (a message, or a pong to our ping). */
   heard = true
-  /** When a heartbeat check last found `heard` set (ms since the epoch). */
+  /** The number of the heartbeat check that last found `heard` set (see `Heartbeat.check`). */
   lastHeard = 0
 
   /** Reading stopped until the peer drains what we queued for it (see `checkBackpressure`). */
@@ -250,11 +250,14 @@ export class WebSocketTransport implements Transport {
     this.reportClosed()
   }
 
-  /** Count pongs and pings as signs of life for `heartbeat` (one shared listener, no closure). */
+  /**
+   * Count pongs as signs of life for `heartbeat` (one shared listener, no closure). The peer's
+   * own pings are not counted: our heartbeat pings it every `probeMs`, and its pong is the answer
+   * that matters; one listener fewer keeps every idle connection's event table smaller.
+   */
   watchLiveness(heartbeat: Heartbeat): void {
     this.heartbeat = heartbeat
     this.ws.on('pong', markHeard)
-    this.ws.on('ping', markHeard)
   }
 
   /** Send a WebSocket ping (the heartbeat's probe); any frame back proves the peer alive. */
