@@ -1,12 +1,12 @@
 /**
  * Dead-peer detection with WebSocket pings: one interval per server (or
- * client), not one timer per connection. Any incoming message, or a pong to
- * our ping, proves the peer alive; a socket silent for `deadPeerTimeoutMs` is
+ * client), not one timer per connection. Any incoming frame (message, ping or
+ * pong) proves the peer alive; a socket silent for `deadPeerTimeoutMs` is
  * terminated, which rejects its pending calls with `ConnectionClosedError`.
  * Timings and the exact bound: `livenessTimings` in @wirecall/core.
  *
  * Per connection this costs a boolean and a small integer on the transport:
- * the message handler (and one shared pong listener) only sets the boolean;
+ * the message handler (and one shared ping/pong listener) only sets the boolean;
  * each check turns it into "last heard at this check". No closures, no timers.
  */
 import { debugLog, type Limits } from '@wirecall/core'

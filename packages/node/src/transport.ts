@@ -196,7 +196,7 @@ export class WebSocketTransport implements Transport {
   /** A server with the TCP socket: `sendParts` may write unmasked frames itself. */
   private readonly directWrite: boolean
   private heartbeat: Heartbeat | undefined
-  /** Heard from the peer since the last heartbeat check (a message, or a pong to our ping). */
+  /** Heard from the peer since the last heartbeat check (any frame, ping or pong). */
   heard = true
   /** The number of the heartbeat check that last found `heard` set (see `Heartbeat.check`). */
   lastHeard = 0
@@ -250,14 +250,11 @@ export class WebSocketTransport implements Transport {
     this.reportClosed()
   }
 
-  /**
-   * Count pongs as signs of life for `heartbeat` (one shared listener, no closure). The peer's
-   * own pings are not counted: our heartbeat pings it every `probeMs`, and its pong is the answer
-   * that matters; one listener fewer keeps every idle connection's event table smaller.
-   */
+  /** Count pongs and pings as signs of life for `heartbeat` (one shared listener, no closure). */
   watchLiveness(heartbeat: Heartbeat): void {
     this.heartbeat = heartbeat
     this.ws.on('pong', markHeard)
+    this.ws.on('ping', markHeard)
   }
 
   /** Send a WebSocket ping (the heartbeat's probe); any frame back proves the peer alive. */
