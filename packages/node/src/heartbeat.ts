@@ -5,9 +5,9 @@
  * terminated, which rejects its pending calls with `ConnectionClosedError`.
  * Timings and the exact bound: `livenessTimings` in @wirecall/core.
  *
- * Per connection this costs a boolean and a small integer on the transport:
- * the message handler (and one shared ping/pong listener) only sets the boolean;
- * each check turns it into "last heard at this check". No closures, no timers.
+ * Per connection this costs a boolean and a timestamp on the transport: the
+ * message handler (and one shared ping/pong listener) only sets the boolean;
+ * each check turns it into "last heard now". No closures, no timers.
  */
 import { debugLog, type Limits } from '@wirecall/core'
 import { livenessTimings, type LivenessTimings } from '@wirecall/core/internal'
@@ -21,12 +21,6 @@ export class Heartbeat {
   private readonly timings: LivenessTimings
   private timer: NodeJS.Timeout | undefined
   private lastPing = 0
-  /**
-   * Checks run so far: the clock of `WebSocketTransport.lastHeard`. A check
-   * number stays a small integer, which V8 keeps inside the transport object,
-   * where a `Date.now()` timestamp is a separate 16-byte heap number per connection.
-   */
-  private checks = 0
 
   constructor(limits: Pick<Limits, 'heartbeatIntervalMs' | 'deadPeerTimeoutMs'>) {
     this.timings = livenessTimings(limits)
@@ -34,9 +28,8 @@ export class Heartbeat {
 
   watch(transport: WebSocketTransport): void {
     this.watched.add(transport)
-    // Just opened counts as heard: the next check stamps it with its own number.
-    transport.heard = true
-    transport.lastHeard = this.checks
+    transport.heard = false
+    transport.lastHeard = Date.now()
     transport.watchLiveness(this)
     if (!this.timer) {
       this.lastPing = Date.now()
@@ -50,25 +43,17 @@ export class Heartbeat {
     this.watched.delete(transport)
   }
 
-  /**
-   * Every `checkMs`. A peer found heard is stamped with this check's number, so its silence is
-   * counted from a moment at or after its last frame; checks never come early (timers fire on
-   * time or late), so `(checks since the stamp) × checkMs` never overstates the silence, and a
-   * peer is dropped at the first check at or after `deadMs` of it (see `livenessTimings`).
-   */
   private check(): void {
     const now = Date.now()
-    const check = ++this.checks
-    const { checkMs, deadMs } = this.timings
     const ping = now - this.lastPing >= this.timings.probeMs
     if (ping) this.lastPing = now
     for (const t of this.watched) {
       if (t.heard) {
         t.heard = false
-        t.lastHeard = check
-      } else if ((check - t.lastHeard) * checkMs >= deadMs) {
+        t.lastHeard = now
+      } else if (now - t.lastHeard >= this.timings.deadMs) {
         this.watched.delete(t)
-        if (debug.enabled) debug(`${t.peer?.address ?? t.peer?.url ?? 'peer'} silent for at least ${(check - t.lastHeard) * checkMs} ms (limit ${deadMs} ms): terminated`)
+        if (debug.enabled) debug(`${t.peer?.address ?? t.peer?.url ?? 'peer'} silent for ${now - t.lastHeard} ms (limit ${this.timings.deadMs} ms): terminated`)
         t.terminate()
         continue
       }

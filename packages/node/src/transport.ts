@@ -198,7 +198,7 @@ export class WebSocketTransport implements Transport {
   private heartbeat: Heartbeat | undefined
   /** Heard from the peer since the last heartbeat check (any frame, ping or pong). */
   heard = true
-  /** The number of the heartbeat check that last found `heard` set (see `Heartbeat.check`). */
+  /** When a heartbeat check last found `heard` set (ms since the epoch). */
   lastHeard = 0
 
   /** Reading stopped until the peer drains what we queued for it (see `checkBackpressure`). */
