@@ -54,3 +54,31 @@ test('clients that leave during a stuck authenticate give their slots back at th
   expect(child.isAlive()).toBe(true)
   await child.stop()
 }, 20_000)
+
+test.each(['throw', 'reject', 'token', 'async'] as const)(
+  'authenticate %s: a flood of handshakes, refused or dropped half-way, neither crashes the server nor keeps a slot',
+  async (authenticate) => {
+    const child = await startChildServer({ logger: 'silent', authenticate, limits: { maxConnections: 4, handshakeTimeoutMs: DEADLINE_MS } })
+    // Refused ones (wrong token; or every one, when the hook throws or rejects), and ones dropped
+    // right after the request, whatever the hook would have said.
+    const sockets: Socket[] = []
+    for (let i = 0; i < 100; i++) sockets.push(await upgradeRequest(child.port, i % 2 ? '/?token=wrong' : '/?token=secret'))
+    for (const [i, socket] of sockets.entries()) if (i % 4 === 0) socket.destroy()
+    await sleep(50)
+    for (const socket of sockets) socket.destroy()
+    expect(child.isAlive()).toBe(true)
+    // ('async' admits anyone: the requests it admitted before their clients left close on their own.)
+    for (let i = 0; i < 50 && (await child.stats()).connections > 0; i++) await sleep(20)
+    if (authenticate === 'token' || authenticate === 'async') {
+      // Nothing is left holding a slot: four legitimate clients fit under maxConnections = 4.
+      const clients = await Promise.all(Array.from({ length: 4 }, () => within(connect(`${child.url}?token=secret`), 3000, 'a legitimate client')))
+      expect((await child.stats()).connections).toBe(4)
+      await Promise.all(clients.map((c) => c.close()))
+    } else {
+      await expect(connect(`${child.url}?token=secret`)).rejects.toThrow(/401/)
+    }
+    expect(child.isAlive()).toBe(true)
+    await child.stop()
+  },
+  20_000,
+)
