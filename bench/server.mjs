@@ -33,6 +33,7 @@ if (process.send) {
     switch (fn) {
       case 'ping': return 'pong'
       case 'mem': return settledMemory()
+      case 'cpu': return process.cpuUsage()
       case 'connections': return srv.connections?.() ?? null
       case 'close': await srv.close(); setImmediate(() => process.exit(0)); return null
       default:

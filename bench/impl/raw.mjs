@@ -7,11 +7,12 @@ import { WebSocketServer, WebSocket } from 'ws'
 import { Encoder, Decoder } from '@msgpack/msgpack'
 import { openWs } from '../lib/wsutil.mjs'
 import { callbackMethods, fanoutMethods, trackSockets, maxWritable } from '../lib/push.mjs'
+import { authOn, identityOf } from '../lib/auth.mjs'
 
 export const id = 'raw'
 export const label = 'raw ws+msgpack'
 export const description = `hand-written ws + @msgpack/msgpack loop (the floor)${process.env.BENCH_RAW_CORK === '1' ? ', sockets corked per tick (--raw-cork)' : ''}`
-export const capabilities = { callback: true, topics: true, browser: true, page: true, streams: true }
+export const capabilities = { callback: true, topics: true, browser: true, page: true, streams: true, auth: true }
 
 // --raw-cork (BENCH_RAW_CORK=1 from run.mjs): cork each TCP socket at its first send in a tick and
 // uncork them all in one process.nextTick, the write coalescing wirecall's Node transport does.
@@ -160,7 +161,9 @@ function readRawStream(ws, size, count) {
 export async function startServer({ host = '127.0.0.1' } = {}) {
   const http = createServer()
   const sockets = trackSockets(http)
-  const wss = new WebSocketServer({ server: http })
+  // The handshakes scenario: the same header check as wirecall's authenticate hook, through ws's
+  // own verifyClient (refused handshakes get 401).
+  const wss = new WebSocketServer({ server: http, ...(authOn() ? { verifyClient: ({ req }) => identityOf(req) !== undefined } : {}) })
   const encoder = new Encoder()
   const decoder = new Decoder()
   const topics = new Map() // name -> Set<ws>

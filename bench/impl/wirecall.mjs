@@ -9,12 +9,13 @@ const schemas = process.env.BENCH_SCENARIO === 'validated'
   ? { z: await import('zod'), v: await import('valibot') }
   : undefined
 import { toU8 } from '../lib/wsutil.mjs'
+import { authOn, identityOf } from '../lib/auth.mjs'
 import { callbackMethods, fanoutMethods, clusterCallMethods, trackSockets, maxWritable } from '../lib/push.mjs'
 
 export const id = 'wirecall'
 export const label = 'wirecall'
 export const description = `serve()/connect() from @wirecall/node, service() from @wirecall/core${process.env.BENCH_WIRECALL_BATCH === '1' ? '; Node client with batch: true (BENCH_WIRECALL_BATCH=1)' : ''}`
-export const capabilities = { callback: true, topics: true, browser: true, page: true, cluster: true, validated: true, streams: true }
+export const capabilities = { callback: true, topics: true, browser: true, page: true, cluster: true, validated: true, streams: true, auth: true }
 
 /** allowedOrigins: for the page scenario, whose page is served from another port (another origin). */
 /** `observer`: for the `wirecall-metrics` variant (metrics on, same server otherwise). */
@@ -32,6 +33,8 @@ export async function startServer({ host = '127.0.0.1', allowedOrigins, observer
     server: http,
     ...(allowedOrigins ? { allowedOrigins } : {}),
     ...(observer ? { observer } : {}),
+    // The handshakes scenario: the same header check as the floor's verifyClient.
+    ...(authOn() ? { authenticate: identityOf } : {}),
     service: service({
       add: (a, b) => a + b,
       echo: (buf) => buf,

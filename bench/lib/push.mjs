@@ -5,6 +5,7 @@
 import { createConnection } from 'node:net'
 import { pipelinedLoop, sequentialLoop } from './loops.mjs'
 import { percentile } from './stats.mjs'
+import { toU8 } from './wsutil.mjs'
 
 const immediate = () => new Promise((r) => setImmediate(r))
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
@@ -41,6 +42,26 @@ export function callbackMethods(getCallback) {
       }
       const r = await pipelinedLoop(op, { warmup, duration, inflight })
       return { callsPerSec: r.opsPerSec, calls: r.ops }
+    },
+    /**
+     * The echo scenario, server to client: the subscribed callback is the client's echo `(x) => x`;
+     * the server sends `size` bytes and awaits them back, one call after another, for `duration` s
+     * (after `warmup` s). The first echo is checked byte for byte, every later one by its length
+     * and three samples.
+     */
+    async echoRun({ size, warmup = 0, duration }) {
+      const f = cb()
+      const buf = echoPayload(size)
+      const check = (back, full) => {
+        const u8 = toU8(back)
+        const ok = u8.length === size && (full
+          ? u8.every((b, i) => b === buf[i])
+          : u8[0] === buf[0] && u8[size >> 1] === buf[size >> 1] && u8[size - 1] === buf[size - 1])
+        if (!ok) throw new Error(`server-to-client echo of ${size} bytes came back wrong (length ${u8.length})`)
+      }
+      check(await f(buf), true)
+      const r = await sequentialLoop(async () => check(await f(buf), false), { warmup, duration })
+      return { mibPerSec: (r.ops * size) / (1024 * 1024) / r.seconds, calls: r.ops }
     },
     /** The server awaits cb(n) one after another for `duration` s (after `warmup` s); every result is checked. */
     async callbackRun({ warmup = 0, duration }) {
@@ -203,4 +224,12 @@ async function redisPinger(port) {
     }),
     close: () => socket.destroy(),
   }
+}
+
+/** `size` pseudo-random bytes (xorshift, the same for every implementation and both directions of the echo). */
+export function echoPayload(size) {
+  const buf = new Uint8Array(size)
+  let x = 0x12345678
+  for (let i = 0; i < size; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; buf[i] = x & 0xff }
+  return buf
 }

@@ -4,6 +4,7 @@
 //   2. server: forced GC, baseline memoryUsage();
 //   3. client opens --conns more connections, each making one add(1,2) call, then stays idle;
 //   4. server: forced GC, memoryUsage() again; growth / conns = bytes per connection.
+import { execFileSync } from 'node:child_process'
 import { sleep } from '../lib/stats.mjs'
 
 export const id = 'idle-memory'
@@ -20,8 +21,26 @@ export async function open() {
   return {}
 }
 
+/** The open-file limit the server and client processes inherit (`ulimit -n`), or Infinity when unknown. */
+function openFileLimit() {
+  try {
+    const out = String(execFileSync('sh', ['-c', 'ulimit -n'])).trim()
+    return out === 'unlimited' ? Infinity : Number(out) || Infinity
+  } catch {
+    return Infinity
+  }
+}
+
+/** Descriptors a bench process holds besides its connections (stdio, IPC, the listener, libuv). */
+const SPARE_FDS = 64
+
 export async function rep(_h, ctx) {
   const { conns } = ctx.opts
+  // Each process holds one descriptor per connection: say so up front rather than fail with EMFILE.
+  const limit = openFileLimit()
+  if (conns + WARM + SPARE_FDS > limit) {
+    throw new Error(`--conns=${conns} needs about ${conns + WARM + SPARE_FDS} open files per process, ulimit -n is ${limit}: raise it (ulimit -n ${conns + WARM + SPARE_FDS}) or lower --conns`)
+  }
   const server = await ctx.startServer(ctx.implId, { gc: true })
   let client
   try {
@@ -42,6 +61,8 @@ export async function rep(_h, ctx) {
       rssPerConn: (after.rss - before.rss) / conns,
       heapUsedPerConn: (after.heapUsed - before.heapUsed) / conns,
       externalPerConn: (after.external - before.external) / conns,
+      // In the JSON only: what the heap reserved (RSS follows it, not heapUsed).
+      heapTotalPerConn: (after.heapTotal - before.heapTotal) / conns,
       conns,
       serverConnections: serverSees,
     }

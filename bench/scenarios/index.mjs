@@ -10,13 +10,14 @@
 // `page` (has a client in page/entry.js and a server in page/server.mjs, for the page scenario),
 // `cluster` (exports startClusterServer and clusterSubscribed, for cluster-fanout),
 // `validated` (the client has callValidated(kind, a, b) for kind plain | zod | valibot, for validated),
-// `streams` (the client has stream(size, count), for streams).
+// `streams` (the client has stream(size, count), for streams),
+// `auth` (the server checks lib/auth.mjs's header when BENCH_SCENARIO=handshakes, for handshakes).
 // A scenario may export `ratioTo = '<impl id>'`: its columns' Nx then compare to that implementation
 // instead of the floor (cluster-fanout: raw has no cluster).
 import { pathToFileURL } from 'node:url'
 import { dirname, join } from 'node:path'
 
-export const SCENARIO_IDS = ['sequential', 'pipelined', 'validated', 'page', 'echo-1mib', 'streams', 'idle-memory', 'callback', 'fanout', 'cluster-fanout', 'bundle-size']
+export const SCENARIO_IDS = ['sequential', 'pipelined', 'validated', 'page', 'echo-1mib', 'streams', 'idle-memory', 'handshakes', 'callback', 'fanout', 'cluster-fanout', 'bundle-size']
 
 const here = dirname(new URL(import.meta.url).pathname)
 

@@ -3,10 +3,11 @@ import { timedScenario } from '../lib/timed.mjs'
 import { sequentialLoop, sanityCheck } from '../lib/loops.mjs'
 
 export const id = 'sequential'
-export const legend = 'seq: add(1,2) awaited one after another for --duration s (after warm-up); calls/s and median round-trip latency in µs'
+export const legend = 'seq: add(1,2) awaited one after another for --duration s (after warm-up); calls/s, median and 99th-percentile round-trip latency in µs'
 export const columns = [
   { key: 'callsPerSec', header: 'seq calls/s', better: 'higher', digits: 0 },
   { key: 'p50us', header: 'seq p50 µs', better: 'lower', digits: 0 },
+  { key: 'p99us', header: 'seq p99 µs', better: 'lower', digits: 0 },
 ]
 
 export const { open, rep, close } = timedScenario()

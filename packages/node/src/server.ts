@@ -211,6 +211,11 @@ function isLoopback(address: string | undefined): boolean {
   return v4.startsWith('127.') || address === '::1'
 }
 
+/** A promise, or any thenable (what an async `authenticate` returns). */
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function'
+}
+
 function destroySocket(this: Duplex): void {
   this.destroy()
 }
@@ -303,10 +308,12 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   // which a hanging authenticate hook would reach.
   const handshaking = new Set<Duplex>()
 
-  const refuse = (socket: Duplex, status: number, text: string) => {
+  /** Answer a handshake with an HTTP error and drop the socket (returns nothing, so `return refuse(...)` ends a check). */
+  const refuse = (socket: Duplex, status: number, text: string): undefined => {
     if (debug.enabled) debug(`refused a handshake from ${(socket as { remoteAddress?: string }).remoteAddress ?? 'unknown'}: ${status} ${text}`)
     if (socket.writable) socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
     socket.destroy()
+    return undefined
   }
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -329,41 +336,59 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
       return refuse(socket, 503, 'Service Unavailable')
     }
     socket.on('error', destroySocket)
-    const handshakeDone = guardHandshake(socket)
-    admit(req, socket, head)
-      // admit() runs user hooks: a throw there must not become an unhandled
-      // rejection (fatal under Node's default) nor leave the socket hanging.
-      .catch((err: unknown) => {
-        logger.error('[wirecall] handshake failed:', err)
-        refuse(socket, 500, 'Internal Server Error')
-      })
-      .finally(handshakeDone)
+    // admit() runs user hooks: a throw there must not become an uncaught exception or an
+    // unhandled rejection (fatal under Node's default) nor leave the socket hanging.
+    const failed = (err: unknown) => {
+      logger.error('[wirecall] handshake failed:', err)
+      refuse(socket, 500, 'Internal Server Error')
+    }
+    let pending: Promise<void> | undefined
+    try {
+      pending = admit(req, socket, head)
+    } catch (err) {
+      return failed(err)
+    }
+    // Only a handshake waiting for an async authenticate holds a slot, a deadline and close()'s attention.
+    if (pending) pending.catch(failed).finally(guardHandshake(socket))
   }
 
   /**
    * Track a socket during its handshake (deadline, `close()` refusing it).
-   * A separate scope on purpose: listeners left on the socket must not keep
-   * the upgrade request and its head buffer alive for the connection's life.
+   * A separate scope on purpose: nothing here may keep the upgrade request
+   * and its head buffer alive for the connection's life. No 'close' listener:
+   * the handshake ends (admitted, refused, failed) or its deadline fires, and
+   * either forgets the socket; a listener added and removed again would
+   * leave the socket's 'close' listener array grown for good (about 150
+   * bytes per idle connection).
    */
   const guardHandshake = (socket: Duplex): (() => void) => {
     handshaking.add(socket)
-    const forget = () => handshaking.delete(socket)
-    socket.once('close', forget)
-    const deadline = setTimeout(() => refuse(socket, 408, 'Request Timeout'), limits.handshakeTimeoutMs)
+    const deadline = setTimeout(() => {
+      handshaking.delete(socket)
+      refuse(socket, 408, 'Request Timeout')
+    }, limits.handshakeTimeoutMs)
     deadline.unref()
     return () => {
       clearTimeout(deadline)
-      forget()
-      socket.off('close', forget)
+      handshaking.delete(socket)
     }
   }
 
   /** The Host check against DNS rebinding (see `allowedHosts`). */
   const allowedHosts = options.allowedHosts
+  // The last Host header and its name: a server's clients nearly all send the same one, and
+  // parsing it (`new URL`) is most of this check's cost per handshake.
+  let lastHost: string | undefined
+  let lastName: string | undefined
   const hostAllowed = (req: IncomingMessage): boolean => {
     if (allowedHosts === 'all') return true
     if (allowedHosts === undefined && !isLoopback(req.socket.localAddress)) return true
-    const name = hostnameOf(req.headers.host)
+    const host = req.headers.host
+    if (host !== lastHost) {
+      lastName = hostnameOf(host)
+      lastHost = host
+    }
+    const name = lastName
     if (name === undefined) return false
     if (isLocalName(name)) return true
     return allowedHosts !== undefined && allowedHosts.some((entry) => {
@@ -391,7 +416,13 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     }
   }
 
-  const admit = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+  /**
+   * The checks, then the upgrade. Synchronous unless `authenticate` returns a
+   * promise: then it returns the promise of the rest (a synchronous hook admits
+   * in the same tick, with no promise, timer or bookkeeping, as `ws`'s own
+   * `verifyClient` does).
+   */
+  const admit = (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> | undefined => {
     if (!hostAllowed(req)) {
       if (++originRefusals <= MAX_LOGGED_REFUSALS) {
         logger.warn(`[wirecall] refused a WebSocket for host ${req.headers.host} (origin ${req.headers.origin}): not a local name; set allowedHosts to allow it`)
@@ -405,22 +436,36 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
       }
       return refuse(socket, 403, 'Forbidden')
     }
+    if (!options.authenticate) return upgrade(req, socket, head, undefined)
     let identity: unknown
-    if (options.authenticate) {
-      try {
-        identity = await options.authenticate(req)
-      } catch {
-        identity = undefined
-      }
-      // Any falsy value refuses: `null` from a lookup that found no one, `''` from
-      // `token && lookup(token)` with an empty token, 0 or NaN from a failed id parse.
-      if (!identity) return refuse(socket, 401, 'Unauthorized')
+    try {
+      identity = options.authenticate(req)
+    } catch {
+      return refuse(socket, 401, 'Unauthorized')
     }
+    if (isThenable(identity)) {
+      return Promise.resolve(identity).then(
+        (resolved) => upgrade(req, socket, head, resolved),
+        () => refuse(socket, 401, 'Unauthorized'),
+      )
+    }
+    return upgrade(req, socket, head, identity)
+  }
+
+  /** Authenticated (or no hook): refuse a falsy identity, else hand the socket to `ws`. */
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, identity: unknown): undefined => {
+    // Any falsy value refuses: `null` from a lookup that found no one, `''` from
+    // `token && lookup(token)` with an empty token, 0 or NaN from a failed id parse.
+    if (options.authenticate && !identity) return refuse(socket, 401, 'Unauthorized')
     if (socket.destroyed || closing) return refuse(socket, 503, 'Service Unavailable')
     wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req, identity))
+    return undefined
   }
 
   const accept = (ws: WebSocket, req: IncomingMessage, identity: unknown) => {
+    // `ws` now owns the socket and handles its errors: our handshake-time listener goes, so that
+    // an idle connection does not carry a second 'error' listener (and the array holding both).
+    req.socket.off('error', destroySocket)
     // The peer address is read from the socket when first asked for, not stored per connection;
     // `req.socket` is the socket this server handed to `handleUpgrade`, which `ws` then owns.
     const transport = new WebSocketTransport(ws, req.socket, limits, { socket: req.socket, server: true })

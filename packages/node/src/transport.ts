@@ -12,7 +12,9 @@
  * that same nextTick (a lone frame as itself), and batches received are split
  * here, frame by frame, stopping between frames while reading is paused.
  */
+import { randomFillSync } from 'node:crypto'
 import type { Socket } from 'node:net'
+import * as wsModule from 'ws'
 import { WebSocket } from 'ws'
 import { DEFAULT_LIMITS, type Limits, type PeerInfo, type Transport, type TransportReceiver } from '@wirecall/core'
 import { BATCH_PROTOCOL, BatchWriter, deliverBatch, isBatch } from '@wirecall/core/internal'
@@ -91,6 +93,69 @@ function writeUnmaskedFrame(socket: Socket, parts: readonly Uint8Array[]): void 
   }
   socket.write(head)
   for (const part of parts) socket.write(part)
+}
+
+/**
+ * `ws`'s `Sender.frame` (exported by `ws` and documented public there, but not in @types/ws):
+ * frames and masks one buffer. `writeMaskedFrame` uses it to mask each part with `ws`'s own
+ * masking routine (bufferutil's when it is installed, `ws`'s loop otherwise), so a client masks
+ * exactly as `ws.send` would.
+ */
+interface WsSenderStatic {
+  frame(data: Uint8Array, options: {
+    readonly fin: boolean
+    readonly opcode: number
+    readonly mask: boolean
+    readonly readOnly: boolean
+    readonly generateMask: (mask: Buffer) => void
+  }): Buffer[]
+}
+
+/** @internal `ws`'s `Sender` class, or undefined when this `ws` does not export one (then clients send fragments). */
+export const wsSender: WsSenderStatic | undefined = (wsModule as unknown as { Sender?: WsSenderStatic }).Sender
+
+/** The 4-byte masking key of the frame `writeMaskedFrame` is writing, and the key rotated to a part's offset. */
+const frameKey = Buffer.alloc(4)
+let partOffset = 0
+function rotatedKey(mask: Buffer): void {
+  for (let i = 0; i < 4; i++) mask[i] = frameKey[(partOffset + i) & 3]!
+}
+
+/**
+ * Write one final, masked binary WebSocket frame (a client's, RFC 6455 section 5.3) whose
+ * payload is `parts`, in order: one header with one random masking key, then each part masked
+ * by `ws`'s `Sender.frame` with that key rotated to where the part starts in the payload. Each
+ * part is copied once while masked, as `ws.send` copies it; what this saves is the receiver's
+ * reassembly copy of a fragmented message.
+ */
+function writeMaskedFrame(socket: Socket, sender: WsSenderStatic, parts: readonly Uint8Array[]): void {
+  let length = 0
+  for (const part of parts) length += part.length
+  const extra = length > 0xffff ? 8 : length > 125 ? 2 : 0
+  const head = Buffer.allocUnsafe(2 + extra + 4)
+  head[0] = 0x82 // FIN + binary
+  if (extra === 8) {
+    head[1] = 0x80 | 127
+    head.writeUInt32BE(Math.floor(length / 0x100000000), 2)
+    head.writeUInt32BE(length >>> 0, 6)
+  } else if (extra === 2) {
+    head[1] = 0x80 | 126
+    head.writeUInt16BE(length, 2)
+  } else {
+    head[1] = 0x80 | length
+  }
+  randomFillSync(frameKey)
+  frameKey.copy(head, 2 + extra)
+  socket.write(head)
+  partOffset = 0
+  const options = { fin: true, opcode: 2, mask: true, readOnly: true, generateMask: rotatedKey }
+  for (const part of parts) {
+    if (part.length === 0) continue
+    // [header, masked copy], or [header, part] when the key is all zero (masking changes nothing).
+    const framed = sender.frame(part, options)
+    socket.write(framed.length === 2 ? framed[1]! : framed[0]!.subarray(framed[0]!.length - part.length))
+    partOffset += part.length
+  }
 }
 
 /**
@@ -174,8 +239,8 @@ export interface WebSocketTransportOptions {
    */
   readonly socket?: Socket
   /**
-   * This end is the server of the connection: its frames are not masked, so
-   * `sendParts` may write them itself (see there). @default false
+   * This end is the server of the connection: its frames are not masked.
+   * A client's frames are masked (`writeMaskedFrame`). @default false
    */
   readonly server?: boolean
 }
@@ -193,8 +258,8 @@ export class WebSocketTransport implements Transport {
   private closeReported = false
   private corked = false
   private readonly socket: Socket | undefined
-  /** A server with the TCP socket: `sendParts` may write unmasked frames itself. */
-  private readonly directWrite: boolean
+  /** How `sendParts` writes a frame itself on the TCP socket: unmasked (a server), masked (a client), or not at all (no socket). */
+  private readonly directWrite: 'unmasked' | 'masked' | undefined
   private heartbeat: Heartbeat | undefined
   /** Heard from the peer since the last heartbeat check (any frame, ping or pong). */
   heard = true
@@ -221,7 +286,7 @@ export class WebSocketTransport implements Transport {
     this.ws = ws
     this.peerSource = peer
     this.socket = options.socket ?? (isSocket(peer) ? peer : undefined)
-    this.directWrite = options.server === true && this.socket !== undefined
+    this.directWrite = this.socket === undefined ? undefined : options.server === true ? 'unmasked' : wsSender ? 'masked' : undefined
     this.batching = ws.protocol === BATCH_PROTOCOL
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       this.heard = true
@@ -388,12 +453,13 @@ export class WebSocketTransport implements Transport {
 
   /**
    * One message made of several parts (a frame whose large binaries were
-   * left out of the encoder). A server writes it as ONE WebSocket frame,
-   * header and parts straight to the corked socket: no copy here, and no
-   * reassembly copy on the receiving side. Clients (which must mask), and a
-   * server whose `ws` sender is not idle (see `WS_INTERNALS`) or does not
-   * have the expected fields, send WebSocket fragments of one message with
-   * `ws`'s public `send(part, { binary: true, fin })` instead.
+   * left out of the encoder). It goes as ONE WebSocket frame, header and
+   * parts straight to the corked socket, so the receiver has no reassembly
+   * copy: a server's parts unmasked and uncopied, a client's masked (each
+   * part copied once by `ws`'s own masking, `writeMaskedFrame`, as `ws.send`
+   * would copy it). An end whose `ws` sender is not idle (see `WS_INTERNALS`)
+   * or does not have the expected fields sends WebSocket fragments of one
+   * message with `ws`'s public `send(part, { binary: true, fin })` instead.
    *
    * Why the direct write, and why `ws` is pinned to an exact version in
    * package.json: with public API only (fragments) the receiver must
@@ -412,7 +478,8 @@ export class WebSocketTransport implements Transport {
     // What this tick gathered goes first: frames keep their order.
     this.batch?.flush()
     if (this.directWrite && senderIdle(this.ws)) {
-      writeUnmaskedFrame(this.socket!, parts)
+      if (this.directWrite === 'unmasked') writeUnmaskedFrame(this.socket!, parts)
+      else writeMaskedFrame(this.socket!, wsSender!, parts)
       this.checkBackpressure()
       return
     }

@@ -27,8 +27,11 @@ export interface ChildServerOptions {
   readonly nodeEnv?: string
   /** Where the server's logger writes. @default 'stderr' (captured, see `stderr()`) */
   readonly logger?: 'stderr' | 'silent' | 'console'
-  /** `token` accepts `?token=secret` only; `throw`/`reject` make the hook fail; `async` resolves after a tick. */
-  readonly authenticate?: 'none' | 'token' | 'throw' | 'reject' | 'async'
+  /**
+   * `token` accepts `?token=secret` only; `throw`/`reject` make the hook fail; `async` resolves after a tick;
+   * `hang` is `token`, except that `?token=hang` never gets an answer.
+   */
+  readonly authenticate?: 'none' | 'token' | 'throw' | 'reject' | 'async' | 'hang'
   /** false: no JSON-RPC text-frame handler. */
   readonly jsonRpc?: boolean
   /** Crash deliberately after READY (to prove a crash is visible). */

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module'
 import type { Socket } from 'node:net'
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
-import { WebSocketTransport, WS_INTERNALS, wsInternalsProblem } from '../src/transport.js'
+import { WebSocketTransport, WS_INTERNALS, wsInternalsProblem, wsSender } from '../src/transport.js'
 
 const require = createRequire(import.meta.url)
 const installed = (require('ws/package.json') as { version: string }).version
@@ -34,7 +34,7 @@ afterEach(() => {
 })
 
 /** A connected pair over 127.0.0.1: the server's end and the client's end. */
-async function pair(perMessageDeflate = false): Promise<{ server: WebSocket; serverSocket: Socket; client: WebSocket; received: Buffer[] }> {
+async function pair(perMessageDeflate = false): Promise<{ server: WebSocket; serverSocket: Socket; client: WebSocket; clientSocket: Socket; received: Buffer[] }> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate })
   await new Promise((resolve) => wss.once('listening', resolve))
   const received: Buffer[] = []
@@ -45,13 +45,15 @@ async function pair(perMessageDeflate = false): Promise<{ server: WebSocket; ser
     resolve(ws)
   }))
   const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`, { perMessageDeflate })
+  let clientSocket!: Socket
+  client.once('upgrade', (res) => (clientSocket = res.socket as Socket))
   await new Promise((resolve, reject) => client.once('open', resolve).once('error', reject))
   const server = await serverSide
   cleanup.push(() => {
     client.terminate()
     wss.close()
   })
-  return { server, serverSocket, client, received }
+  return { server, serverSocket, client, clientSocket, received }
 }
 
 describe('the ws internals the transport reads', () => {
@@ -106,6 +108,32 @@ describe('sendParts', () => {
     expect([...messages[1]!.subarray(0, 3)]).toEqual([2, 3, 4])
     expect(messages[1]![100_002]).toBe(5)
     expect([...messages[2]!]).toEqual([6])
+  })
+})
+
+describe('sendParts from a client', () => {
+  test('ws exports Sender.frame, which the masked write uses', () => {
+    expect(typeof wsSender?.frame, loud('ws no longer exports Sender.frame')).toBe('function')
+  })
+
+  test('a client whose ws sender is idle writes one masked frame itself, between ws frames, bytes intact', async () => {
+    const { client, clientSocket, received } = await pair()
+    const transport = new WebSocketTransport(client, { url: 'test' }, undefined, { socket: clientSocket })
+    const send = vi.spyOn(client, 'send')
+    // Odd part lengths, so that every part starts at another position of the masking key.
+    const big = Uint8Array.from({ length: 100_001 }, (_, i) => (i * 7) & 0xff)
+    transport.send(Uint8Array.of(1))
+    transport.sendParts([Uint8Array.of(2, 3, 4), big, new Uint8Array(0), Uint8Array.of(5, 6)])
+    transport.send(Uint8Array.of(7))
+    expect(send, 'the parts went through ws.send: the direct write was not taken').toHaveBeenCalledTimes(2)
+    await vi.waitFor(() => expect(received).toHaveLength(3))
+    expect([...received[0]!]).toEqual([1])
+    const message = received[1]!
+    expect(message.length).toBe(3 + big.length + 2)
+    expect([...message.subarray(0, 3)]).toEqual([2, 3, 4])
+    expect(Buffer.compare(message.subarray(3, 3 + big.length), big)).toBe(0)
+    expect([...message.subarray(3 + big.length)]).toEqual([5, 6])
+    expect([...received[2]!]).toEqual([7])
   })
 })
 

@@ -27,6 +27,7 @@
  *   authenticate   'none' (default) | 'token' (needs ?token=secret, identity 'user')
  *                  | 'throw' (the hook throws) | 'reject' (the hook returns a rejected promise)
  *                  | 'async' (resolves to identity 'user' after a tick)
+ *                  | 'hang' (like 'token', but ?token=hang never gets an answer: a stuck auth backend)
  *   jsonRpc        false: no text-frame handler
  *   crash          'unhandledRejection' | 'uncaughtException': after READY, crash
  *                  deliberately in `crashAfterMs` (default 0) ms; proves a crash is visible
@@ -191,6 +192,11 @@ function authenticateHook() {
       }
     case 'reject':
       return () => Promise.reject(new Error('authenticate hook rejected'))
+    case 'hang':
+      return (req) => {
+        const token = new URL(req.url ?? '/', 'http://x').searchParams.get('token')
+        return token === 'hang' ? new Promise(() => {}) : token === 'secret' ? 'user' : undefined
+      }
     case 'async':
       return async () => {
         await sleep(1)

@@ -1,0 +1,88 @@
+// Scenario: connection setup rate with authentication on. The server checks an `authorization`
+// header on every handshake (wirecall: `serve({ authenticate })`; the floor: ws's `verifyClient`,
+// the same check, lib/auth.mjs). The client process runs the same plain `ws` client against every
+// server, so the figure is the server's: HANDSHAKE_CONCURRENCY loops that each open a WebSocket
+// with the header, wait for it to be open, close it and wait for the close, over and over. Next to
+// the rate, the server's CPU time per handshake (process.cpuUsage over the same window): on a
+// 2-core machine the client may set the pace, and then only the CPU figure tells servers apart.
+import WebSocket from 'ws'
+import { timedScenario } from '../lib/timed.mjs'
+import { AUTH_HEADER } from '../lib/auth.mjs'
+
+const HANDSHAKE_CONCURRENCY = 32
+
+export const id = 'handshakes'
+export const requires = ['auth']
+export const legend = `setup: WebSocket handshakes/s with an authorization header checked by the server (wirecall: serve({ authenticate }); floor: ws verifyClient), a plain ws client opening and closing connections, ${HANDSHAKE_CONCURRENCY} at a time`
+export const columns = [
+  { key: 'perSec', header: 'handshakes/s', better: 'higher', digits: 0 },
+  { key: 'serverCpuUs', header: 'srv CPU µs/handshake', better: 'lower', digits: 0 },
+]
+
+const timed = timedScenario()
+export const { open, close } = timed
+
+/**
+ * The rate, and the server's CPU time (user + system) per handshake over the same window: the
+ * figure that says what the server pays even when the client or the wire sets the pace.
+ */
+export async function rep(h, ctx) {
+  const o = ctx.opts
+  const rewarm = Math.min(0.25, o.warmup)
+  await h.client.call('warm', { seconds: rewarm }, rewarm * 1000 + 30_000)
+  const before = await h.server.call('cpu', {}, 10_000)
+  const r = await h.client.call('measure', { duration: o.duration }, o.duration * 1000 + 30_000)
+  const after = await h.server.call('cpu', {}, 10_000)
+  const cpuUs = after.user - before.user + after.system - before.system
+  return { ...r, serverCpuUs: cpuUs / r.handshakes }
+}
+
+/** Open one authenticated connection (or one without the header) and resolve with how it went. */
+function cycle(url, headers) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers, perMessageDeflate: false })
+    let status
+    ws.once('unexpected-response', (_req, res) => {
+      status = res.statusCode
+      res.resume()
+      ws.terminate()
+      resolve(status)
+    })
+    ws.once('open', () => {
+      ws.close()
+      ws.once('close', () => resolve(101))
+    })
+    ws.once('error', (err) => { if (status === undefined) reject(err) })
+  })
+}
+
+async function loop(url, seconds) {
+  const end = performance.now() + seconds * 1000
+  let n = 0
+  const worker = async () => {
+    while (performance.now() < end) {
+      const status = await cycle(url, { authorization: AUTH_HEADER })
+      if (status !== 101) throw new Error(`an authorized handshake got HTTP ${status}`)
+      n++
+    }
+  }
+  const t0 = performance.now()
+  await Promise.all(Array.from({ length: HANDSHAKE_CONCURRENCY }, worker))
+  return { perSec: n / ((performance.now() - t0) / 1000), handshakes: n }
+}
+
+export const client = {
+  async setup(_impl, { port, warmup }) {
+    const url = `ws://127.0.0.1:${port}/`
+    // The check is really on: without the header the server refuses with 401.
+    const refused = await cycle(url, {})
+    if (refused !== 401) throw new Error(`a handshake without the header got ${refused}, expected HTTP 401`)
+    await loop(url, warmup)
+    return { url }
+  },
+  async warm({ url }, { seconds }) {
+    await loop(url, seconds)
+  },
+  measure: ({ url }, { duration }) => loop(url, duration),
+  async teardown() {},
+}
