@@ -29,6 +29,21 @@ function upgradeRequest(port: number, path: string): Promise<Socket> {
   })
 }
 
+/**
+ * Connect, trying again while the server answers 503 (its slots not yet given back: the
+ * deadline timers of a child process run late on a loaded machine). Bounded by the caller's `within`.
+ */
+async function admitted(url: string): ReturnType<typeof connect> {
+  for (;;) {
+    try {
+      return await connect(url)
+    } catch (err) {
+      if (!/503/.test(String((err as Error).message))) throw err
+      await sleep(50)
+    }
+  }
+}
+
 test('clients that leave during a stuck authenticate give their slots back at the deadline; the server survives a flood of them', async () => {
   const child = await startChildServer({
     logger: 'silent',
@@ -43,9 +58,10 @@ test('clients that leave during a stuck authenticate give their slots back at th
   const flood: Socket[] = []
   for (let i = 0; i < 200; i++) flood.push(await upgradeRequest(child.port, '/?token=hang'))
   for (const socket of flood) socket.destroy()
-  // After the deadline every parked handshake has given its slot back.
+  // After the deadline every parked handshake has given its slot back. (On a loaded machine the
+  // child's deadline timers fire late: retry while it still answers 503, within a bound.)
   await sleep(DEADLINE_MS + 100)
-  const client = await within(connect(`${child.url}?token=secret`), 3000, 'a legitimate client after the deadline')
+  const client = await within(admitted(`${child.url}?token=secret`), 5000, 'a legitimate client after the deadline')
   try {
     expect((await child.stats()).connections).toBe(1)
   } finally {
@@ -68,10 +84,10 @@ test.each(['throw', 'reject', 'token', 'async'] as const)(
     for (const socket of sockets) socket.destroy()
     expect(child.isAlive()).toBe(true)
     // ('async' admits anyone: the requests it admitted before their clients left close on their own.)
-    for (let i = 0; i < 50 && (await child.stats()).connections > 0; i++) await sleep(20)
+    for (let i = 0; i < 250 && (await child.stats()).connections > 0; i++) await sleep(20)
     if (authenticate === 'token' || authenticate === 'async') {
       // Nothing is left holding a slot: four legitimate clients fit under maxConnections = 4.
-      const clients = await Promise.all(Array.from({ length: 4 }, () => within(connect(`${child.url}?token=secret`), 3000, 'a legitimate client')))
+      const clients = await Promise.all(Array.from({ length: 4 }, () => within(admitted(`${child.url}?token=secret`), 5000, 'a legitimate client')))
       expect((await child.stats()).connections).toBe(4)
       await Promise.all(clients.map((c) => c.close()))
     } else {
