@@ -10,7 +10,7 @@ import { WebSocket as WsWebSocket } from 'ws'
 import { Session, type Logger } from '@wirecall/core'
 import { createMemoryPair } from '@wirecall/core/internal'
 import { serve, connect as nodeConnect, type WirecallServer } from '@wirecall/node'
-import { connect as browserConnect, type WebSocketConstructor } from '@wirecall/browser'
+import { connect as browserConnect, streams, type WebSocketConstructor } from '@wirecall/browser'
 import { fromBrowserClient, fromSession, type Connect } from './adapters.js'
 import { createTestService, type TestService } from './server-service.js'
 import { cases, runCase } from './suite.js'
@@ -74,6 +74,7 @@ describe('conformance: browser client (ws as WebSocket) -> Node server', () => {
   const connect: Connect = async (options = {}) => {
     const client = await browserConnect<TestService>(url(), {
       WebSocket: WsWebSocket as unknown as WebSocketConstructor,
+      streams,
       ...(options.service ? { service: options.service } : {}),
       ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
     })
