@@ -164,4 +164,4 @@ for await (const n of await client.remote.numbers(3)) console.log(n)
  * Strings found only in the stream code (producer, consumer, table): none may appear in the
  * bundle of \`browserEntry\`, which does not pass \`streams\` (checked by the bundle-size scenario).
  */
-export const streamOnlyMarkers = ['stream item could not be encoded', 'beyond the credit it was given', 'the consumer stopped reading stream']
+export const streamOnlyMarkers = ['stream item could not be encoded', 'beyond the credit it was given', 'the consumer stopped reading stream', 'stream credit must be']

@@ -478,8 +478,9 @@ export class Session<RemoteService = unknown> {
         for (let i = 0; i < message.releases.length; i += 2) this.refsTable?.releaseExport(message.releases[i]!, message.releases[i + 1]!)
         return true
       default:
-        // Messages 5 to 8 (streams); without a stream table none of ours is open: ignored.
-        return this.streamsTable?.receive(message, bytes) ?? false
+        // Messages 5 to 8 (streams): the table checks their shape (it is created here when the first
+        // one arrives before any stream crossed). Without the `streams` option none of ours is open: ignored.
+        return this.config.streams ? this.streams.receive(message, bytes) : false
     }
   }
 

@@ -7,7 +7,7 @@
  */
 import { ErrorCode, WirecallError } from './errors.js'
 import type { SessionConfig } from './options.js'
-import type { Message } from './protocol.js'
+import type { FrameError, StreamMessage } from './protocol.js'
 
 /**
  * The code a response whose result holds a stream carries in its error slot
@@ -34,6 +34,8 @@ export interface StreamHost {
   /** Send a message that carries no references. */
   sendControl(message: unknown[]): void
   log(level: 'warn' | 'error', message: string, ...details: unknown[]): void
+  /** Count and log a frame that could not be used (a stream message of the wrong shape). */
+  malformedFrame(reason: FrameError): void
 }
 
 /** The streams of one connection, as its session drives them (implemented by stream-table.ts). */
@@ -65,8 +67,8 @@ export interface StreamTable {
    * stream-result marker when the result holds streams.
    */
   respond(frame: Uint8Array | Uint8Array[], id: number, controller: AbortController | undefined, within?: <T>(run: () => T) => T): Uint8Array | Uint8Array[]
-  /** Messages 5 to 8; false when no stream of ours saw the values a data message carried. */
-  receive(message: Extract<Message, { sid: number }>, bytes: number): boolean
+  /** Messages 5 to 8 (their shape checked here); false when no stream of ours saw the values a data message carried. */
+  receive(message: StreamMessage, bytes: number): boolean
   /** The connection closed: every stream ends, both directions. */
   closeAll(why: string): void
 }

@@ -13,7 +13,7 @@
  * (`Session.streams`), so an idle connection pays nothing for it.
  */
 import { AbortError, ConnectionClosedError, OverloadedError, ProtocolError, WirecallError, fromWireError } from './errors.js'
-import { MessageType, type Message } from './protocol.js'
+import { FrameError, MessageType, isId, type StreamMessage } from './protocol.js'
 import { Consumer, RemoteStream } from './stream-consumer.js'
 import { Producer, streaming } from './stream-producer.js'
 import { sourceOf } from './stream-source.js'
@@ -301,21 +301,34 @@ export class Streams implements StreamTable {
     return markStreamResult(frame, id, resultMarker)
   }
 
-  /** Messages 5 to 8 from the peer. */
-  receive(message: Extract<Message, { sid: number }>, bytes: number): boolean {
+  /** Messages 5 to 8 from the peer (`protocol.ts` checked the type and the stream id only). */
+  receive(message: StreamMessage, bytes: number): boolean {
+    const { sid, frame } = message
     switch (message.type) {
-      case MessageType.STREAM_DATA:
-        return this.data(message.sid, message.items, bytes)
-      case MessageType.STREAM_CREDIT:
-        this.credit(message.sid, message.items, message.bytes)
+      case MessageType.STREAM_DATA: {
+        const items = frame[2]
+        if (!Array.isArray(items)) return this.malformed('stream data must be [5, sid, [item, ...]]')
+        return this.data(sid, items, bytes)
+      }
+      case MessageType.STREAM_CREDIT: {
+        const items = frame[2], bytes = frame[3]
+        if (!isId(items) || !isId(bytes)) return this.malformed('stream credit must be [6, sid, items, bytes]')
+        this.credit(sid, items, bytes)
         return true
+      }
       case MessageType.STREAM_END:
-        this.end(message.sid, message.error)
+        if (frame.length < 3) return this.malformed('stream end must be [7, sid, error]')
+        this.end(sid, frame[2])
         return true
       case MessageType.STREAM_CANCEL:
-        this.cancel(message.sid)
+        this.cancel(sid)
         return true
     }
+  }
+
+  private malformed(reason: string): false {
+    this.host.malformedFrame(new FrameError(reason))
+    return false
   }
 
   // ---------------------------------------------------------- errors
