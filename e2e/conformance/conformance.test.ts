@@ -7,10 +7,10 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket as WsWebSocket } from 'ws'
-import { Session, type Logger } from '@wirecall/core'
+import { Session, streams, type Logger } from '@wirecall/core'
 import { createMemoryPair } from '@wirecall/core/internal'
 import { serve, connect as nodeConnect, type WirecallServer } from '@wirecall/node'
-import { connect as browserConnect, streams, type WebSocketConstructor } from '@wirecall/browser'
+import { connect as browserConnect, type WebSocketConstructor } from '@wirecall/browser'
 import { fromBrowserClient, fromSession, type Connect } from './adapters.js'
 import { createTestService, type TestService } from './server-service.js'
 import { cases, runCase } from './suite.js'
@@ -28,8 +28,9 @@ describe('conformance: in-memory transport pair', () => {
   const servers: Session[] = []
   const connect: Connect = async (options = {}) => {
     const [a, b] = createMemoryPair()
-    servers.push(new Session(b, { service: createTestService(), logger: quiet }))
-    const client = new Session<TestService>(a, { ...(options.service ? { service: options.service } : {}), ...(options.timeout !== undefined ? { timeout: options.timeout } : {}) })
+    // A session built by hand has streams only when given the option (the Node adapters pass it by default).
+    servers.push(new Session(b, { service: createTestService(), logger: quiet, streams }))
+    const client = new Session<TestService>(a, { streams, ...(options.service ? { service: options.service } : {}), ...(options.timeout !== undefined ? { timeout: options.timeout } : {}) })
     return fromSession(client, 'memory')
   }
   afterEach(async () => {
