@@ -36,8 +36,6 @@ const frameBytes = (frame: Uint8Array | Uint8Array[]): number => {
   return n
 }
 
-
-
 /** One stream this side sends: pulls its source within the peer's credit. */
 export class Producer {
   itemCredit = 0
