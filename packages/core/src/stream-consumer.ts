@@ -16,7 +16,6 @@ function ignore(): void {}
 /** Which table and state a `RemoteStream` belongs to (a WeakMap: `RemoteStream` has no public fields to hide; `release()` reads it too). */
 const consumerOf = consumers as WeakMap<object, Consumer>
 
-
 interface Batch {
   readonly items: unknown[]
   at: number
