@@ -153,3 +153,18 @@ const client = await connect('ws://127.0.0.1:8080/', { service: service({ tick: 
 console.log(await client.remote.add(1, 2))
 await client.remote.subscribe((n) => n + 1)
 `
+
+/** The same page with streams turned on and one stream read: what streams add to a page that uses them. */
+export const browserStreamsEntry = `
+import { connect, service, streams } from '@wirecall/browser'
+const client = await connect('ws://127.0.0.1:8080/', { service: service({ tick: (i) => console.log('tick', i) }), streams })
+console.log(await client.remote.add(1, 2))
+await client.remote.subscribe((n) => n + 1)
+for await (const n of await client.remote.numbers(3)) console.log(n)
+`
+
+/**
+ * Strings found only in the stream code (producer, consumer, table): none may appear in the
+ * bundle of \`browserEntry\`, which does not pass \`streams\` (checked by the bundle-size scenario).
+ */
+export const streamOnlyMarkers = ['stream item could not be encoded', 'beyond the credit it was given', 'the consumer stopped reading stream', 'stream credit must be']

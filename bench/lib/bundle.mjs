@@ -25,7 +25,8 @@ export function wirecallResolution() {
 
 /**
  * Build `source` as the only entry; returns the minified and gzipped (level 9) bytes of all emitted
- * JS, and the largest input modules (rendered bytes before minification, for finding what weighs).
+ * JS, the emitted code itself (`code`, for checking what a page carries), and the largest input
+ * modules (rendered bytes before minification, for finding what weighs).
  */
 export async function bundleSize(source, { alias = [] } = {}) {
   const { build, version } = await import('vite')
@@ -57,6 +58,7 @@ export async function bundleSize(source, { alias = [] } = {}) {
     })
     let minBytes = 0
     let gzBytes = 0
+    let code = ''
     const files = []
     for (const f of readdirSync(outDir, { recursive: true })) {
       const p = join(outDir, String(f))
@@ -64,6 +66,7 @@ export async function bundleSize(source, { alias = [] } = {}) {
       const buf = readFileSync(p)
       const gz = gzipSync(buf, { level: 9 }).length
       minBytes += buf.length
+      code += buf.toString('utf8')
       gzBytes += gz
       files.push({ file: String(f), bytes: buf.length, gzBytes: gz })
     }
@@ -77,7 +80,7 @@ export async function bundleSize(source, { alias = [] } = {}) {
       }
     }
     const largest = [...modules].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([id, bytes]) => ({ id, renderedBytes: bytes }))
-    return { minBytes, gzBytes, files, largestModules: largest, vite: version }
+    return { minBytes, gzBytes, code, files, largestModules: largest, vite: version }
   } finally {
     rmSync(outDir, { recursive: true, force: true })
   }

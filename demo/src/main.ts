@@ -9,7 +9,7 @@
  * Behind `npm run demo:cluster` the client list is the whole cluster's, each
  * entry labelled with its node, and "ping" reaches a page on any node.
  */
-import { connect } from '@wirecall/browser'
+import { connect, streams } from '@wirecall/browser'
 import { ConnectionClosedError, RemoteError, service } from '@wirecall/core'
 import { LineChart } from './chart.js'
 import { formatNumber } from './chart-data.js'
@@ -292,6 +292,8 @@ async function start(): Promise<void> {
       client = await connect<ServerApi>(wsUrl, {
         service: pageService,
         timeout: 10_000,
+        // The metrics arrive as a stream: a page opts into streams (without them they stay out of its bundle).
+        streams,
         // Credit of the metrics stream: the server's generator runs at most this many samples ahead of the loop.
         limits: { streamWindow: STREAM_WINDOW },
         reconnect: { initialDelayMs: 200, maxDelayMs: 2_000, factor: 2, jitter: 0.3 },

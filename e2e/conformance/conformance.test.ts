@@ -7,7 +7,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket as WsWebSocket } from 'ws'
-import { Session, type Logger } from '@wirecall/core'
+import { Session, streams, type Logger } from '@wirecall/core'
 import { createMemoryPair } from '@wirecall/core/internal'
 import { serve, connect as nodeConnect, type WirecallServer } from '@wirecall/node'
 import { connect as browserConnect, type WebSocketConstructor } from '@wirecall/browser'
@@ -28,8 +28,9 @@ describe('conformance: in-memory transport pair', () => {
   const servers: Session[] = []
   const connect: Connect = async (options = {}) => {
     const [a, b] = createMemoryPair()
-    servers.push(new Session(b, { service: createTestService(), logger: quiet }))
-    const client = new Session<TestService>(a, { ...(options.service ? { service: options.service } : {}), ...(options.timeout !== undefined ? { timeout: options.timeout } : {}) })
+    // A session built by hand has streams only when given the option (the Node adapters pass it by default).
+    servers.push(new Session(b, { service: createTestService(), logger: quiet, streams }))
+    const client = new Session<TestService>(a, { streams, ...(options.service ? { service: options.service } : {}), ...(options.timeout !== undefined ? { timeout: options.timeout } : {}) })
     return fromSession(client, 'memory')
   }
   afterEach(async () => {
@@ -74,6 +75,7 @@ describe('conformance: browser client (ws as WebSocket) -> Node server', () => {
   const connect: Connect = async (options = {}) => {
     const client = await browserConnect<TestService>(url(), {
       WebSocket: WsWebSocket as unknown as WebSocketConstructor,
+      streams,
       ...(options.service ? { service: options.service } : {}),
       ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
     })

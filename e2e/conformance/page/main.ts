@@ -4,7 +4,7 @@
  * (WebSocket at /rpc on the same origin). Playwright calls
  * `window.conformance.run(name)` once per case.
  */
-import { connect } from '@wirecall/browser'
+import { connect, streams } from '@wirecall/browser'
 import { fromBrowserClient, type Connect } from '../adapters.js'
 import type { TestService } from '../server-service.js'
 import { caseNamed, cases, runCase, show } from '../suite.js'
@@ -27,7 +27,9 @@ wsUrl.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:'
 
 const connectNative: Connect = async (options = {}) => {
   // No `WebSocket` option: the browser's own WebSocket is the implementation under test.
+  // Streams are opt-in in a page (a page without them does not bundle them); the suite has stream cases.
   const client = await connect<TestService>(wsUrl.href, {
+    streams,
     ...(options.service ? { service: options.service } : {}),
     ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
   })

@@ -13,7 +13,7 @@ import { decode, decodeTimestamp, encodeTimestamp, ExtData, TIMESTAMP, Writer, t
 import { fromWireError, toWireError, type ErrorPolicy, type ErrorTable, type WireError } from './errors.js'
 import { isService } from './router.js'
 import { DEFAULT_LIMITS } from './limits.js'
-import { isStreamSource } from './streams.js'
+import { isStreamSource } from './stream-source.js'
 
 /** Extension type numbers 64-127 are wirecall's; 0-63 are the user's. */
 export const ExtType = {

@@ -42,6 +42,8 @@ export const ErrorCode = {
   REFERENCE_RELEASED: 'WIRECALL_REFERENCE_RELEASED',
   /** The peer is shutting down: it finishes running calls but starts no new ones. Retry elsewhere or later. */
   SHUTTING_DOWN: 'WIRECALL_SHUTTING_DOWN',
+  /** A stream crossed a session that has no stream support: pass the `streams` option (a page imports it from `@wirecall/browser`). */
+  STREAMS_NOT_ENABLED: 'WIRECALL_STREAMS_NOT_ENABLED',
 } as const
 /** One of the `ErrorCode` strings. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]

@@ -18,7 +18,7 @@ import { DESCRIBE_METHOD, MessageType, type Metadata } from './protocol.js'
 import type { References } from './references.js'
 import { resolvePath, type Handler } from './router.js'
 import { describePeer, type ContextFields, type PeerInfo } from './contextual.js'
-import { streamResponse, type Streams } from './streams.js'
+import type { StreamTable } from './stream-support.js'
 import { acceptsNamedParams } from './validation.js'
 
 /** The incoming-call bookkeeping a session carries (its `@internal` fields). */
@@ -48,7 +48,7 @@ export interface IncomingHost extends IncomingState, ObservedSession {
   readonly observer: SessionObserver | undefined
   readonly peer: PeerInfo | undefined
   readonly refsTable: References | undefined
-  readonly streamsTable: Streams | undefined
+  readonly streamsTable: StreamTable | undefined
   /** Encode a message, undoing the reference exports it counted if it cannot be encoded. */
   encodeFrame(message: unknown[]): Uint8Array | Uint8Array[]
   transmit(frame: Uint8Array | Uint8Array[]): void
@@ -157,7 +157,8 @@ export function reply(
       const frame = s.encodeFrame([MessageType.RESPONSE, id, null, result])
       // After encoding: the frame may have created the stream table (its first stream).
       // The result's streams are pulled inside the call's observation (`run`: a tracer's context).
-      s.transmit(streamResponse(s.streamsTable, frame, id, controller, observation?.run?.bind(observation)))
+      const streams = s.streamsTable
+      s.transmit(streams ? streams.respond(frame, id, controller, observation?.run?.bind(observation)) : frame)
       if (observation) safelyEnd(observation, undefined, s.config.logger)
       return
     } catch (err) {

@@ -16,7 +16,7 @@ export {
 export { withContext, type CallContext, type PeerInfo } from './context.js'
 export { Session, type CallScope, type SessionOptions, type SessionStats, type CallOptions, type Logger } from './session.js'
 export type { Remote, Notify, RemoteFunction, RemoteResult, ServiceMarked, ReadableStreamOf } from './proxy.js'
-export { RemoteStream } from './streams.js'
+export { streams, RemoteStream, type StreamSupport } from './streams.js'
 export { release } from './references.js'
 export type { Broadcast, FanoutResult } from './broadcast.js'
 export {

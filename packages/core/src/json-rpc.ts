@@ -5,7 +5,8 @@
  * JSON frames carry JSON values only (no references, no binary).
  */
 import { ErrorCode, NotFoundError, OverloadedError, toWireError, WirecallError, type ErrorPolicy, type WireError } from './errors.js'
-import { STREAM_RESULT_ERROR, discardSource, isStreamSource } from './streams.js'
+import { discardSource, isStreamSource } from './stream-source.js'
+import { STREAM_RESULT_ERROR } from './stream-wire.js'
 
 /** What a text protocol may do with the session that received the frame. */
 export interface TextPeer {

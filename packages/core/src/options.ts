@@ -9,6 +9,7 @@ import type { TextProtocol } from './json-rpc.js'
 import { resolveLimits, type Limits } from './limits.js'
 import { combineObservers, type Observer } from './observe.js'
 import type { ServiceDescriber } from './reflection.js'
+import type { StreamSupport } from './stream-support.js'
 
 /** Where wirecall reports what it cannot send back to anyone. */
 export interface Logger {
@@ -95,6 +96,16 @@ export interface SessionOptions extends ErrorPolicyOptions {
    * @default undefined: off; a public server need not publish its surface.
    */
   readonly reflection?: ServiceDescriber
+  /**
+   * Stream support: pass `streams` (from `@wirecall/core`, re-exported by
+   * `@wirecall/browser`) to send and receive async iterables and
+   * `ReadableStream`s. The Node server and client pass it by default. A
+   * value, like `textFrames`, so that a page that does not use streams does
+   * not bundle them; without it a stream crossing fails the call with
+   * `ErrorCode.STREAMS_NOT_ENABLED`, and one that arrived is cancelled.
+   * @default undefined here; `streams` in `@wirecall/node`.
+   */
+  readonly streams?: StreamSupport
   /** Peer address; defaults to what the transport knows. */
   readonly peer?: PeerInfo
   /** Identity of the peer (set by the server's authenticate hook). */
@@ -149,6 +160,7 @@ export interface SessionConfig {
   readonly logger: Logger
   readonly textFrames: TextProtocol | undefined
   readonly reflection: ServiceDescriber | undefined
+  readonly streams: StreamSupport | undefined
   readonly budget: SharedBudget | undefined
   /** The observers as one, or undefined when nothing observes. */
   readonly observer: Observer | undefined
@@ -176,6 +188,7 @@ export function configOf(options: SessionOptions): SessionConfig {
       logger: options.logger ?? console,
       textFrames: options.textFrames,
       reflection: options.reflection,
+      streams: options.streams,
       budget: options.budget,
       observer: hasObserver(options.observer)
         ? (Array.isArray(options.observer) ? combineObservers(options.observer) : options.observer as Observer)

@@ -52,10 +52,19 @@ export type Message =
   | { type: 2; method: string; params: unknown[]; metadata: Metadata | undefined }
   | { type: 3; id: number }
   | { type: 4; releases: number[] }
-  | { type: 5; sid: number; items: unknown[] }
-  | { type: 6; sid: number; items: number; bytes: number }
-  | { type: 7; sid: number; error: unknown }
-  | { type: 8; sid: number }
+  | StreamMessage
+
+/**
+ * Messages 5 to 8 (streams): only the stream id is checked here; the rest of
+ * the frame is read by the stream table (stream-table.ts), so that a session
+ * without the `streams` option carries no stream code.
+ */
+export interface StreamMessage {
+  readonly type: 5 | 6 | 7 | 8
+  readonly sid: number
+  /** The whole decoded frame, `[type, sid, ...]`. */
+  readonly frame: readonly unknown[]
+}
 
 /** One line about a message, for debug logs: `request #7 math.add`. */
 export function describeMessage(message: Message): string {
@@ -65,10 +74,7 @@ export function describeMessage(message: Message): string {
     case 2: return `notification ${message.method}`
     case 3: return `cancel #${message.id}`
     case 4: return `release ${message.releases.length / 2} reference(s)`
-    case 5: return `stream #${message.sid} data (${message.items.length} item(s))`
-    case 6: return `stream #${message.sid} credit (${message.items} item(s), ${message.bytes} bytes)`
-    case 7: return `stream #${message.sid} end${message.error == null ? '' : ' (error)'}`
-    case 8: return `stream #${message.sid} cancel`
+    default: return `stream #${message.sid} message ${message.type}`
   }
 }
 
@@ -83,7 +89,8 @@ export class FrameError extends Error {
   }
 }
 
-const isId = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_MSGID
+/** A msgpack-rpc id (msgid, stream id, credit): a uint32. */
+export const isId = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_MSGID
 
 /** Validate a decoded msgpack frame. Throws `FrameError` on anything else. */
 export function parseMessage(frame: unknown): Message {
@@ -123,25 +130,13 @@ export function parseMessage(frame: unknown): Message {
       }
       return { type: 4, releases: list as number[] }
     }
-    case 5: {
-      const sid: unknown = frame[1], items: unknown = frame[2]
-      if (!isId(sid) || !Array.isArray(items)) throw new FrameError('stream data must be [5, sid, [item, ...]]')
-      return { type: 5, sid, items }
-    }
-    case 6: {
-      const sid: unknown = frame[1], items: unknown = frame[2], bytes: unknown = frame[3]
-      if (!isId(sid) || !isId(items) || !isId(bytes)) throw new FrameError('stream credit must be [6, sid, items, bytes]')
-      return { type: 6, sid, items, bytes }
-    }
-    case 7: {
-      const sid: unknown = frame[1]
-      if (!isId(sid) || frame.length < 3) throw new FrameError('stream end must be [7, sid, error]')
-      return { type: 7, sid, error: frame[2] }
-    }
+    case 5:
+    case 6:
+    case 7:
     case 8: {
       const sid: unknown = frame[1]
-      if (!isId(sid)) throw new FrameError('stream cancel must be [8, sid]')
-      return { type: 8, sid }
+      if (!isId(sid)) throw new FrameError(`stream message ${type} must be [${type}, sid, ...]`)
+      return { type, sid, frame }
     }
     default:
       throw new FrameError(`unknown message type ${typeof type === 'number' ? type : typeof type}`, isId(frame[1]) ? frame[1] : undefined)

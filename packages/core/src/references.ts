@@ -18,7 +18,7 @@ import { debugLog } from './debug.js'
 import { OverloadedError, ReferenceReleasedError } from './errors.js'
 import { resolvePath, type Handler } from './router.js'
 import { createProxy, type Invoker } from './proxy.js'
-import { releaseStream } from './streams.js'
+import { consumerOf } from './stream-support.js'
 
 interface Export {
   readonly value: object
@@ -320,7 +320,11 @@ export class References {
  */
 export function release(reference: unknown): boolean {
   if ((typeof reference !== 'function' && typeof reference !== 'object') || reference === null) return false
-  if (releaseStream(reference)) return true
+  const stream = consumerOf.get(reference)
+  if (stream) {
+    stream.cancel()
+    return true
+  }
   const info = proxyInfo.get(reference)
   return info ? info.table.release(reference) : false
 }

@@ -22,6 +22,11 @@ const serviceObjects = new WeakSet<object>()
 const exposedOwners = new WeakSet<object>()
 /** Field names marked reachable, per instance (decorator) or per prototype (decorator-free form). */
 const exposedFields = new WeakMap<object, Set<string>>()
+/**
+ * The entries of every `Router`, by router. A registry rather than `instanceof Router`, so that
+ * resolving paths does not keep the `Router` class in a page bundle that never builds one.
+ */
+const routerEntries = new WeakMap<object, Map<string, unknown>>()
 
 /** Options of `@expose(...)`. */
 export interface ExposeOptions {
@@ -204,7 +209,7 @@ export function service<T extends object>(members: T): T & ServiceMarked {
 
 /** Is this object something that crosses the wire as a service reference? */
 export function isService(value: object): boolean {
-  if (serviceObjects.has(value) || value instanceof Router || exposedOwners.has(value)) return true
+  if (serviceObjects.has(value) || routerEntries.has(value) || exposedOwners.has(value)) return true
   for (let p = Object.getPrototypeOf(value); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
     if (exposedOwners.has(p)) return true
   }
@@ -233,6 +238,11 @@ export function isService(value: object): boolean {
 export class Router {
   private readonly entries = new Map<string, unknown>()
 
+  /** An empty table; `add` and `mount` fill it. */
+  constructor() {
+    routerEntries.set(this, this.entries)
+  }
+
   /** Reach `target` (a function, a service, or another router) under `name`. */
   add(name: string, target: object): this {
     checkSegment(name)
@@ -256,11 +266,6 @@ export class Router {
   /** The names reachable at this level (for reflection and debugging). */
   names(): string[] {
     return [...this.entries.keys()]
-  }
-
-  /** @internal */
-  lookup(name: string): unknown {
-    return this.entries.get(name)
   }
 }
 
@@ -305,7 +310,8 @@ export interface ReachableMember {
 export function reachableMembers(node: unknown): ReachableMember[] {
   if (typeof node !== 'object' || node === null) return []
   const names = new Set<string>()
-  if (node instanceof Router) for (const name of node.names()) names.add(name)
+  const entries = routerEntries.get(node)
+  if (entries) for (const name of entries.keys()) names.add(name)
   else {
     for (let p: object | null = node; p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
       for (const name of Object.getOwnPropertyNames(p)) names.add(name)
@@ -331,8 +337,9 @@ function resolveMember(node: unknown, name: string, wantMethod: boolean): Handle
   if (!name || FORBIDDEN.has(name) || typeof node !== 'object' || node === null) return undefined
   let value: unknown
   let reachable = false
-  if (node instanceof Router) {
-    value = node.lookup(name)
+  const entries = routerEntries.get(node)
+  if (entries) {
+    value = entries.get(name)
     reachable = value !== undefined
   } else {
     // A service({...}) object (or a plain object inside one) opens every member it has.

@@ -12,7 +12,7 @@ import type { CallOptions, SessionConfig } from './options.js'
 import { FrameError, MessageType } from './protocol.js'
 import type { ReferenceOwner, References } from './references.js'
 import type { TransportReceiver } from './transport.js'
-import type { Streams } from './streams.js'
+import { streamsNotEnabled, type StreamTable } from './stream-support.js'
 
 /** The session as the bridge sees it (its `@internal` members). */
 export interface BridgedSession {
@@ -21,7 +21,7 @@ export interface BridgedSession {
   readonly peerLabel: string | undefined
   readonly refsTable: References | undefined
   readonly refs: References
-  readonly streams: Streams
+  readonly streams: StreamTable
   malformedCount: number
   receive(frame: Uint8Array | string): void
   malformedFrame(reason: FrameError): void
@@ -70,6 +70,11 @@ export class SessionBridge implements TransportReceiver, RefHost, ReferenceOwner
     return this.session.streams.export(value)
   }
   importStream(id: number): unknown {
+    if (!this.session.config.streams) {
+      // Cancelled at once, so the peer's producer stops; the frame is refused with this error.
+      this.session.sendControl([MessageType.STREAM_CANCEL, id])
+      throw streamsNotEnabled('a stream arrived (msgpack ext 73)')
+    }
     return this.session.streams.import(id)
   }
   get peerLabel(): string | undefined {

@@ -13,7 +13,7 @@
 import { describePeer, type PeerInfo } from './contextual.js'
 import { debugLog } from './debug.js'
 import {
-  ConnectionClosedError, OverloadedError, ParameterError, ProtocolError, ReferenceReleasedError, TimeoutError,
+  ConnectionClosedError, ErrorCode, OverloadedError, ParameterError, ProtocolError, ReferenceReleasedError, TimeoutError,
   WirecallError, abortError, clip, encodeFailure, fromWireError,
 } from './errors.js'
 import * as incoming from './incoming.js'
@@ -28,7 +28,7 @@ import { FrameError, MAX_MSGID, MessageType, describeMessage, parseMessage, peek
 import { createProxy, type Notify, type Remote } from './proxy.js'
 import { References } from './references.js'
 import { SessionBridge, SessionInvoker } from './session-bridge.js'
-import { Streams, bindUploads, isStreamResult } from './streams.js'
+import { isStreamResult, streamsNotEnabled, type StreamTable } from './stream-support.js'
 import type { Transport } from './transport.js'
 
 export type { CallOptions, Logger, SessionOptions, SessionStats }
@@ -78,8 +78,8 @@ export class Session<RemoteService = unknown> {
   private pendingTable: PendingCalls | undefined
   /** @internal The reference tables, once a reference has crossed. */
   refsTable: References | undefined
-  /** @internal The stream table, once a stream has crossed (streams.ts). */
-  streamsTable: Streams | undefined
+  /** @internal The stream table, once a stream has crossed (stream-table.ts, with `SessionOptions.streams`). */
+  streamsTable: StreamTable | undefined
   // Incoming-call bookkeeping (incoming.ts works on these; see IncomingState there).
   /** @internal */ inFlight = 0
   /** @internal */ running: Map<number, AbortController | undefined> | undefined
@@ -197,7 +197,7 @@ export class Session<RemoteService = unknown> {
     }
     const timeout = options?.timeout ?? this.config.defaultTimeout
     // Upload streams in the arguments stop when the call is aborted.
-    if (signal) bindUploads(this.streamsTable, signal)
+    if (signal) this.streamsTable?.bindUploads(signal)
     const promise = this.pending.add(id, path, timeout, signal, signal ? () => this.abortCall(id, path, signal) : undefined, observation)
     if (debug.enabled) debug(`${this.peerLabel ?? 'peer'} sent request #${id} ${path}`)
     this.transmit(frame)
@@ -327,9 +327,12 @@ export class Session<RemoteService = unknown> {
     return (this.refsTable ??= new References(this.bridge, this.limits.maxExportedRefs, this.limits.maxImportedRefs, this.config.budget))
   }
 
-  /** @internal The stream table, created when the first stream crosses. */
-  get streams(): Streams {
-    return (this.streamsTable ??= new Streams(this))
+  /** @internal The stream table, created when the first stream crosses; without `SessionOptions.streams`, a clear error. */
+  get streams(): StreamTable {
+    if (this.streamsTable) return this.streamsTable
+    const support = this.config.streams
+    if (!support) throw streamsNotEnabled('cannot send a stream (async iterable or ReadableStream)')
+    return (this.streamsTable = support.table(this))
   }
 
   /** @internal Bytes the transport has queued (streams pause their data past a share of `sendHighWaterMark`). */
@@ -481,17 +484,10 @@ export class Session<RemoteService = unknown> {
       case MessageType.RELEASE:
         for (let i = 0; i < message.releases.length; i += 2) this.refsTable?.releaseExport(message.releases[i]!, message.releases[i + 1]!)
         return true
-      case MessageType.STREAM_DATA:
-        return this.streamsTable?.data(message.sid, message.items, bytes) ?? false
-      case MessageType.STREAM_CREDIT:
-        this.streamsTable?.credit(message.sid, message.items, message.bytes)
-        return true
-      case MessageType.STREAM_END:
-        this.streamsTable?.end(message.sid, message.error)
-        return true
-      case MessageType.STREAM_CANCEL:
-        this.streamsTable?.cancel(message.sid)
-        return true
+      default:
+        // Messages 5 to 8 (streams): the table checks their shape (it is created here when the first
+        // one arrives before any stream crossed). Without the `streams` option none of ours is open: ignored.
+        return this.config.streams ? this.streams.receive(message, bytes) : false
     }
   }
 
@@ -503,7 +499,9 @@ export class Session<RemoteService = unknown> {
   private rejectFrame(frame: Uint8Array, message: string, answer?: Error, replyTo?: number): void {
     const peeked = peekMessageId(frame)
     this.malformedFrame(new FrameError(message, replyTo ?? (peeked?.type === MessageType.REQUEST ? peeked.id : undefined)), answer)
-    if (peeked?.type === MessageType.RESPONSE) this.pendingTable?.settle(peeked.id, new ProtocolError(`the response could not be used: ${message}`))
+    // A stream in the result of a session without the `streams` option: the caller gets that error as itself.
+    const streamsOff = (answer as WirecallError | undefined)?.code === ErrorCode.STREAMS_NOT_ENABLED
+    if (peeked?.type === MessageType.RESPONSE) this.pendingTable?.settle(peeked.id, streamsOff ? answer : new ProtocolError(`the response could not be used: ${message}`))
   }
 
   /** @internal Count and log a frame we cannot use, answering it when it names a request. */

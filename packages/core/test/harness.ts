@@ -5,7 +5,7 @@
  */
 import { afterEach, expect, vi } from 'vitest'
 import { decode as decodeRaw, encode as encodeRaw } from '@msgpack/msgpack'
-import { Session, type SessionOptions, type Logger } from '../src/index.js'
+import { Session, streams, type SessionOptions, type Logger } from '../src/index.js'
 import { createMemoryPair, type MemoryPairOptions } from '../src/internal.js'
 
 export { decodeRaw, encodeRaw }
@@ -52,8 +52,9 @@ export function pair<S = unknown, C = unknown>(
   serverOptions: SessionOptions = {}, clientOptions: SessionOptions = {}, memory: MemoryPairOptions = {},
 ): Pair<S, C> {
   const [a, b] = createMemoryPair(memory)
-  const client = new Session<S>(a, { logger: silent, ...clientOptions })
-  const server = new Session<C>(b, { logger: silent, ...serverOptions })
+  // Streams on, as the Node adapters have them; a test of a session without them passes `streams: undefined`.
+  const client = new Session<S>(a, { logger: silent, streams, ...clientOptions })
+  const server = new Session<C>(b, { logger: silent, streams, ...serverOptions })
   open.push(client as Session<unknown>, server as Session<unknown>)
   return { client, server, clientTransport: a, serverTransport: b }
 }

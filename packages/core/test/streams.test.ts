@@ -9,7 +9,7 @@
 import { describe, expect, test } from 'vitest'
 import { ExtData as ExtDataRaw } from '@msgpack/msgpack'
 import {
-  AbortError, ConnectionClosedError, ErrorCode, OverloadedError, ProtocolError, RemoteError, RemoteStream, Session,
+  AbortError, ConnectionClosedError, ErrorCode, OverloadedError, ProtocolError, RemoteError, RemoteStream, Session, streams,
   jsonRpc, release, service, withContext, type CallContext,
 } from '../src/index.js'
 import { MessageType, STREAM_BATCH_ITEMS, STREAM_RESULT_CODE, createMemoryPair, type MemoryTransport } from '../src/internal.js'
@@ -577,7 +577,7 @@ describe('peers that do not speak streams', () => {
     const { state, generate } = counter()
     const api = service({ generate })
     const [a, b] = createMemoryPair()
-    const server = new Session(b, { service: api, logger: silent })
+    const server = new Session(b, { service: api, logger: silent, streams })
     const frames: unknown[][] = []
     a.start({ message: (f) => void frames.push(decodeRaw(f as Uint8Array) as unknown[]), closed: () => {} })
     a.send(encodeRaw([MessageType.REQUEST, 5, 'generate', []]))
@@ -601,7 +601,7 @@ describe('peers that do not speak streams', () => {
       nested: () => ({ rows: (async function* () { yield 1 })() }),
     })
     const [a, b] = createMemoryPair()
-    new Session(b, { service: api, logger: silent, textFrames: jsonRpc })
+    new Session(b, { service: api, logger: silent, textFrames: jsonRpc, streams })
     const texts: string[] = []
     a.start({ message: (f) => void texts.push(f as string), closed: () => {} })
     a.send(JSON.stringify({ jsonrpc: '2.0', id: 'q1', method: 'rows', params: [] }))
@@ -690,8 +690,8 @@ describe('zero copy', () => {
       }
       end.send(whole)
     }
-    const server = new Session(b, { service: api, logger: silent })
-    const client = new Session<typeof api>(a, { logger: silent })
+    const server = new Session(b, { service: api, logger: silent, streams })
+    const client = new Session<typeof api>(a, { logger: silent, streams })
     const got = await collect(await client.remote.chunks())
     expect(got.map((c) => [c.byteLength, c[0]])).toEqual([[65536, 1], [100_000, 2]])
     const passed = parts.flat()

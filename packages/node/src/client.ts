@@ -4,7 +4,7 @@
  * reconnect here (a Node process usually wants to decide itself); the
  * browser client has it.
  */
-import { ConnectionClosedError, Session, debugLog, jsonRpc, type SessionOptions } from '@wirecall/core'
+import { ConnectionClosedError, Session, debugLog, jsonRpc, streams, type SessionOptions } from '@wirecall/core'
 import { BATCH_OFFER, resolveLimits } from '@wirecall/core/internal'
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
@@ -138,6 +138,7 @@ export function connect<ServerService = unknown>(url: string, options: ConnectOp
       const transport = new WebSocketTransport(ws, { url }, limits, { socket })
       const session = new Session<ServerService>(transport, {
         textFrames: jsonRpc,
+        streams,
         ...options,
         // As in serve(): an option left undefined keeps its NODE_ENV default.
         exposeErrorStacks: options.exposeErrorStacks ?? process.env.NODE_ENV !== 'production',

@@ -8,7 +8,7 @@ import { isIP } from 'node:net'
 import type { Server as HttpsServer } from 'node:https'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { Session, debugLog, describeService, jsonRpc, type Broadcast, type Limits, type ServiceDescriber, type SessionOptions } from '@wirecall/core'
+import { Session, debugLog, describeService, jsonRpc, streams, type Broadcast, type Limits, type ServiceDescriber, type SessionOptions } from '@wirecall/core'
 import { BATCH_PROTOCOL, SharedBudget, resolveLimits } from '@wirecall/core/internal'
 import { Connection } from './connection.js'
 import './debug-env.js'
@@ -279,7 +279,7 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   // One options object for every connection: sessions share the configuration resolved from it.
   // The budget: counters of the server-wide limits (maxServerInFlightCalls, maxServerRefs) that all connections share.
   const sessionOptions: SessionOptions = {
-    textFrames: jsonRpc, ...options, exposeErrorStacks, redactErrors, limits, service: options.service, budget: SharedBudget.of(limits),
+    textFrames: jsonRpc, streams, ...options, exposeErrorStacks, redactErrors, limits, service: options.service, budget: SharedBudget.of(limits),
     reflection: options.reflection === true ? describeService : options.reflection || undefined,
   }
   const cluster = options.cluster

@@ -370,6 +370,43 @@ describe('hostile clients against a server in a child process', () => {
   }, 30_000)
 })
 
+// A client session without the `streams` option (what a page that does not pass it is) against a server
+// that streams: the call fails with a clear error, and the server's producer is cancelled at once.
+describe('a client without stream support, against a server in a child process', () => {
+  test('500 stream results (100 at a time): each call rejects with STREAMS_NOT_ENABLED, no producer is pulled or kept, the server goes on', async () => {
+    const child = await startChildServer({ logger: 'silent' })
+    const observer = await RawClient.open(child.url)
+    const client = await connectTo<{ endless(size: number): Promise<AsyncIterable<Uint8Array>>; add(a: number, b: number): Promise<number> }>(
+      child.url, { streams: undefined },
+    )
+    const before = await counters(observer, 1)
+    // Five rounds of 100 concurrent calls: 500 streams in all, past the server's maxOpenStreams (256),
+    // so the later rounds are refused with OverloadedError unless the cancels freed the earlier ones.
+    const refusals: (Error & { code?: string } | undefined)[] = []
+    for (let round = 0; round < 5; round++) {
+      refusals.push(...await Promise.all(Array.from({ length: 100 }, () => client.remote.endless(1024).then(
+        () => undefined,
+        (err: unknown) => err as Error & { code?: string },
+      ))))
+      await sleep(50)
+    }
+    for (const err of refusals) {
+      expect(err?.code).toBe(ErrorCode.STREAMS_NOT_ENABLED)
+      expect(err?.message).toMatch(/pass `streams`/)
+    }
+    // The cancels reached the server: it forgets every stream, and none of the generators ever ran.
+    for (let i = 0; i < 100; i++) {
+      if ((await child.stats()).connectionStats.every((c) => c.outgoingStreams === 0)) break
+      await sleep(20)
+    }
+    expect((await child.stats()).connectionStats.every((c) => c.outgoingStreams === 0)).toBe(true)
+    expect(await counters(observer, 2)).toEqual(before)
+    expect(await client.remote.add(2, 3)).toBe(5)
+    expect(client.stats()).toMatchObject({ pendingCalls: 0, incomingStreams: 0 })
+    expect(child.isAlive()).toBe(true)
+  }, 30_000)
+})
+
 // A JSON-RPC client and a plain msgpack-rpc client calling a streaming method against a real server.
 describe('peers that do not speak streams, over a real socket', () => {
   test('msgpack-rpc: a clear error in the error slot; JSON-RPC: -32000 with data.code', async () => {
