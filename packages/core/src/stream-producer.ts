@@ -50,8 +50,12 @@ export class Producer {
   batchBytes = 0
   /** In the table's send queue. */
   queued = false
-  /** Aborted when the consumer cancels or the connection closes: the signal of the handler that returned the stream. */
-  controller: AbortController | undefined
+  /**
+   * The signal of the handler that returned the stream, shared with the
+   * other streams of the same result: it fires when the last of them is
+   * stopped (cancelled, or the connection closed).
+   */
+  callSignal: CallSignal | undefined
   /** Stops listening to the caller's signal (an upload bound to its call). */
   unbind: (() => void) | undefined
   /**
@@ -153,6 +157,7 @@ export class Producer {
     this.stopped = true
     this.table.forget(this)
     this.release()
+    this.callSignal?.streamEnded(undefined)
     this.sendEnd(this.failed ? this.failure ?? new Error('threw undefined') : undefined, true)
   }
 
@@ -185,7 +190,7 @@ export class Producer {
     this.table.forget(this)
     this.release()
     try {
-      this.controller?.abort(reason)
+      this.callSignal?.streamEnded(reason)
     } catch (err) {
       this.table.host.log('error', '[wirecall] an abort listener of a stream threw:', err)
     }
@@ -223,6 +228,22 @@ export class Producer {
     } catch {
       // The value stays as it is.
     }
+  }
+}
+
+/**
+ * The handler's signal (`ctx.signal`) for the streams of one result. It
+ * fires when the last stream still open is stopped: one result may hold
+ * several streams (`{ prices, news }`), and a consumer that cancels one of
+ * them still reads the others, which the handler's work may feed.
+ */
+export class CallSignal {
+  constructor(private readonly controller: AbortController, private open: number) {}
+
+  /** One of the streams ended: finished (`reason` undefined) or stopped with `reason`. */
+  streamEnded(reason: Error | undefined): void {
+    if (--this.open > 0 || reason === undefined) return
+    this.controller.abort(reason)
   }
 }
 

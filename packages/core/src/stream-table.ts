@@ -15,7 +15,7 @@
 import { AbortError, ConnectionClosedError, OverloadedError, ProtocolError, WirecallError, fromWireError } from './errors.js'
 import { FrameError, MessageType, isId, type StreamMessage } from './protocol.js'
 import { Consumer, RemoteStream } from './stream-consumer.js'
-import { Producer, streaming } from './stream-producer.js'
+import { CallSignal, Producer, streaming } from './stream-producer.js'
 import { sourceOf } from './stream-source.js'
 import type { StreamHost, StreamTable } from './stream-support.js'
 import { STREAM_RESULT_ERROR, markStreamResult } from './stream-wire.js'
@@ -284,8 +284,9 @@ export class Streams implements StreamTable {
 
   /**
    * `incoming.reply`, after encoding a success response: when its result
-   * exported streams, they get the handler's `controller` (its `ctx.signal`
-   * fires when the consumer cancels or the connection closes), and the frame
+   * exported streams, they share the handler's `controller` (its `ctx.signal`
+   * fires when the consumer cancels the last of them still open, or the
+   * connection closes: `CallSignal`), and the frame
    * gets the stream-result marker in its error slot.
    */
   respond(
@@ -293,8 +294,9 @@ export class Streams implements StreamTable {
   ): Uint8Array | Uint8Array[] {
     const exported = this.takeEncoded()
     if (!exported) return frame
+    const callSignal = controller ? new CallSignal(controller, exported.length) : undefined
     for (const producer of exported) {
-      if (controller) producer.controller = controller
+      producer.callSignal = callSignal
       producer.within = within
     }
     resultMarker ??= this.host.config.codec.encode(STREAM_RESULT_ERROR, undefined)

@@ -240,6 +240,54 @@ describe('ending', () => {
     expect(server.stats().outgoingStreams).toBe(0)
   })
 
+  test('a result holding two streams: cancelling one stops only it; the handler\'s signal fires when the last one is cancelled', async () => {
+    const state = { signalReason: undefined as unknown, ended: [] as string[] }
+    const api = service({
+      pair: withContext((ctx: CallContext) => {
+        ctx.signal.addEventListener('abort', () => (state.signalReason = ctx.signal.reason))
+        const numbers = async function* (name: string) {
+          try {
+            for (let i = 0; ; i++) yield `${name}${i}`
+          } finally {
+            state.ended.push(name)
+          }
+        }
+        return { a: numbers('a'), b: numbers('b') }
+      }),
+    })
+    const { client, server } = pair<typeof api>({ service: api })
+    const { a, b } = await client.remote.pair()
+    for await (const item of a) if (item === 'a3') break
+    await until(() => state.ended.includes('a'), 'stream a\'s generator to end')
+    // b still flows, and nothing told the handler to stop.
+    const rest: string[] = []
+    for await (const item of b) if (rest.push(item) === 5) break
+    expect(rest).toEqual(['b0', 'b1', 'b2', 'b3', 'b4'])
+    await until(() => state.ended.includes('b'), 'stream b\'s generator to end')
+    expect(state.ended).toEqual(['a', 'b'])
+    expect(state.signalReason).toBeInstanceOf(AbortError)
+    expect(server.stats().outgoingStreams).toBe(0)
+  })
+
+  test('a result holding two streams: when one finishes and the other is cancelled, the signal fires once the last is', async () => {
+    let fired = 0
+    const api = service({
+      pair: withContext((ctx: CallContext) => {
+        ctx.signal.addEventListener('abort', () => fired++)
+        return {
+          short: (async function* () { yield 1 })(),
+          long: (async function* () { for (let i = 0; ; i++) yield i })(),
+        }
+      }),
+    })
+    const { client } = pair<typeof api>({ service: api })
+    const { short, long } = await client.remote.pair()
+    expect(await collect(short)).toEqual([1])
+    expect(fired).toBe(0)
+    for await (const n of long) if (n === 2) break
+    await until(() => fired === 1, 'the signal')
+  })
+
   test('the call\'s AbortSignal stops the stream: reads reject with AbortError, the producer stops', async () => {
     const { state, generate } = counter()
     const api = service({ generate })
