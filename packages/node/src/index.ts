@@ -4,7 +4,7 @@
  */
 export * from '@wirecall/core'
 export { serve, type ServeOptions, type WirecallServer } from './server.js'
-export { connect, type ConnectOptions, type WsClientOptions } from './client.js'
+export { connect, createClient, type ConnectOptions, type ReconnectingConnectOptions, type WsClientOptions } from './client.js'
 export { Connection } from './connection.js'
 export type { Topic } from './topics.js'
 export type { Cluster, ConnectionHandle, FanoutTarget, LocalNode, NodeHandle, PresenceEntry } from './cluster.js'
