@@ -12,7 +12,7 @@ import {
   Client, ConnectionClosedError, DEFAULT_TIMEOUT_MS, enableDebug,
   type ClientOptions, type ConnectionState, type Dialer, type DialEvents, type Session, type SessionOptions,
 } from '@wirecall/core'
-import { BATCH_OFFER, clientReady, livenessTimings, resolveLimits, type LivenessTimings } from '@wirecall/core/internal'
+import { BATCH_OFFER, RESUME_OFFER, RESUME_PROTOCOL, clientReady, livenessTimings, resolveLimits, type LivenessTimings } from '@wirecall/core/internal'
 import { BrowserWebSocketTransport, type WebSocketConstructor, type WebSocketLike } from './transport.js'
 
 /** `localStorage.debug = 'wirecall:*'` (then reload): wirecall's debug areas in the page's console. */
@@ -76,7 +76,7 @@ class BrowserDialer implements Dialer {
     let ws: WebSocketLike
     try {
       const { protocols, batch } = this.options
-      ws = new this.WebSocketImpl(this.url, protocols ?? (batch === false ? undefined : [...BATCH_OFFER]))
+      ws = new this.WebSocketImpl(this.url, protocols ?? (batch === false ? undefined : [...(this.options.resume === false ? BATCH_OFFER : RESUME_OFFER)]))
     } catch (err) {
       // A malformed URL never becomes valid: give up at once.
       events.failed(new ConnectionClosedError(`cannot connect to ${this.url}: ${(err as Error).message}`), true)
@@ -88,7 +88,7 @@ class BrowserDialer implements Dialer {
     let opened = false
     ws.addEventListener('open', () => {
       opened = true
-      events.opened({ transport, watch: (session) => this.watchLiveness(session, transport) })
+      events.opened({ transport, resume: ws.protocol === RESUME_PROTOCOL, watch: (session) => this.watchLiveness(session, transport) })
     })
     ws.addEventListener('close', () => {
       if (!opened) events.failed(new ConnectionClosedError(`could not connect to ${this.url}`))
@@ -100,9 +100,10 @@ class BrowserDialer implements Dialer {
    * Drop a connection whose server has been silent for `deadPeerTimeoutMs`
    * (a frozen process, a dead route): within deadPeerTimeoutMs +
    * deadPeerTimeoutMs / 20 of its last frame, as on the Node ends
-   * (`livenessTimings`). Pending calls reject and the client reconnects.
+   * (`livenessTimings`). Pending calls reject and the client reconnects
+   * (or, with a resumable session, it is parked and resumed). Returns the stop.
    */
-  private watchLiveness(session: Session<unknown>, transport: BrowserWebSocketTransport): void {
+  private watchLiveness(session: Session<unknown>, transport: BrowserWebSocketTransport): () => void {
     const { deadMs, checkMs, probeMs } = this.liveness
     let lastHeard = Date.now()
     let probing = false
@@ -124,7 +125,7 @@ class BrowserDialer implements Dialer {
         session.call(LIVENESS_PROBE, [], { timeout: 0 }).then(probed, probed)
       }
     }, checkMs)
-    session.onClose(() => clearInterval(timer))
+    return () => clearInterval(timer)
   }
 }
 

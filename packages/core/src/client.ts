@@ -12,11 +12,15 @@
  * its own liveness check. So this module imports neither Node nor the DOM.
  *
  * Delivery is at most once: calls pending when a connection drops reject
- * with `ConnectionClosedError` and are never re-sent, because the server may
- * already have run them.
+ * with `ConnectionClosedError` and are never re-sent (the server may already
+ * have run them), unless the caller marked them `idempotent`. When the server
+ * offers resumable sessions (docs/protocol.md, "Resume") the session itself
+ * survives a drop: see the README's guarantee.
  */
 import { debugLog } from './debug.js'
 import { AbortError, ConnectionClosedError, TimeoutError } from './errors.js'
+import { resolveLimits } from './limits.js'
+import { FirstFrame, ResumableTransport, ResumeFrame, encodeControl, isControl, parseControl, type ResumeFailure } from './resume.js'
 import { DEFAULT_TIMEOUT_MS, type CallOptions, type Logger, type SessionOptions } from './options.js'
 import { createProxy, type Notify, type Remote } from './proxy.js'
 import { Session, noteReconnect, type CallScope } from './session.js'
@@ -63,16 +67,42 @@ export interface ClientOptions<ServerService = unknown> extends Omit<SessionOpti
   readonly whileDisconnected?: 'wait' | 'fail'
   /** Called on every state change (also available as `client.onStateChange`). */
   onStateChange?(state: ConnectionState, client: Client<ServerService>): void
-  /** Called after each re-connection (not the first): re-subscribe here. */
+  /**
+   * Called after each re-connection that started a new session (not the
+   * first connection, and not a resumed session, which kept its
+   * subscriptions): re-subscribe here.
+   */
   onReconnect?(client: Client<ServerService>): void | Promise<void>
+  /**
+   * Resume the session after a drop when the server offers it
+   * (`wirecall.resume.v1`): references, subscriptions and calls in flight
+   * survive, and frames sent meanwhile are delivered once, in order.
+   * @default true
+   */
+  readonly resume?: boolean
+  /**
+   * Called after each reconnect of a client that had a resumable session:
+   * `{ resumed: true }`, or `{ resumed: false, reason }` when the server
+   * gave a fresh session instead (the old one expired, was refused, or could
+   * not be replayed; its pending calls rejected, `onReconnect` runs).
+   */
+  onResume?(result: ResumeResult, client: Client<ServerService>): void
 }
+
+/** What became of a resumable session after a reconnect (`ClientOptions.onResume`). */
+export type ResumeResult = { readonly resumed: true } | { readonly resumed: false; readonly reason: ResumeFailure }
 
 /** One open connection, as a platform's `Dialer` hands it to the client. */
 export interface Link {
   /** The connection's transport, not started yet: the client's new `Session` starts it. */
   readonly transport: Transport
-  /** Optional: watch the peer's liveness while `session` lives (the session's `onClose` ends it). */
-  watch?(session: Session<unknown>): void
+  /**
+   * Optional: watch the peer's liveness over this link for `session`;
+   * returns the function that stops watching (the link dropped).
+   */
+  watch?(session: Session<unknown>): () => void
+  /** The server selected `wirecall.resume.v1`: the link starts with the resume handshake. */
+  readonly resume?: boolean
 }
 
 /** What a dial attempt reports, exactly once: `opened` or `failed`. */
@@ -125,6 +155,14 @@ export class Client<ServerService = unknown> {
   readonly url: string
 
   private current: Session<ServerService> | undefined
+  /** The resume layer under `current` (or under `parked`), when the server offered resume. */
+  private resumable: ResumableTransport | undefined
+  /** A resumable session whose link dropped: kept for the next link to resume. */
+  private parked: Session<ServerService> | undefined
+  /** Stops the liveness check of the current link. */
+  private unwatch: (() => void) | undefined
+  private readonly handshakeTimeoutMs: number
+  private readonly replayLimits: { readonly maxReplayBytes: number; readonly maxReplayFrames: number }
   private stateNow: ConnectionState = 'connecting'
   private readonly stateListeners = new Set<(state: ConnectionState) => void>()
   /** Listeners added with `on`, re-attached to every new connection; `off` detaches from the current one. */
@@ -149,6 +187,9 @@ export class Client<ServerService = unknown> {
     reconnectByDefault: boolean,
   ) {
     this.url = dialer.url
+    const limits = resolveLimits(sessionOptions.limits)
+    this.handshakeTimeoutMs = limits.handshakeTimeoutMs
+    this.replayLimits = limits
     const reconnect = options.reconnect ?? reconnectByDefault
     this.backoff = reconnect === false ? undefined : { ...DEFAULT_RECONNECT, ...(reconnect === true ? {} : reconnect) }
     this.ready = new Promise((resolve, reject) => (this.settleReady = { resolve, reject }))
@@ -202,6 +243,8 @@ export class Client<ServerService = unknown> {
     this.setState('closed')
     this.rejectWaiters(new ConnectionClosedError('client closed'))
     this.settleReady.reject(new ConnectionClosedError(`client closed before connecting to ${this.url}`))
+    this.parked?.close()
+    this.parked = undefined
     const session = this.current
     if (session) await session.close()
     else this.abandon?.()
@@ -210,6 +253,27 @@ export class Client<ServerService = unknown> {
   // ------------------------------------------------------------------ calls
 
   private call(path: string, args: unknown[], options?: CallOptions): Promise<unknown> {
+    const sent = this.callOnce(path, args, options)
+    if (!options?.idempotent) return sent
+    const started = Date.now()
+    return sent.catch((err: unknown) => this.resend(err, path, args, options, started))
+  }
+
+  /** An idempotent call whose connection was lost: send it again on the next one, within its timeout. */
+  private resend(err: unknown, path: string, args: unknown[], options: CallOptions, started: number): Promise<unknown> {
+    if (!(err instanceof ConnectionClosedError) || this.stateNow === 'closed') throw err
+    const timeout = options.timeout ?? this.options.timeout ?? DEFAULT_TIMEOUT_MS
+    const left = timeout > 0 ? timeout - (Date.now() - started) : 0
+    if (timeout > 0 && left <= 0) throw err
+    debug(`${this.url}: re-sending idempotent call ${path} after: ${err.message}`)
+    const scoped = { ...options, timeout: timeout > 0 ? left : 0 }
+    const current = this.current
+    // Each try waits for a session that is open, so a try fails only when a connection is lost: no busy loop.
+    const next = current && !current.closed ? current.call(path, args, scoped) : this.waitForSession(path, scoped.timeout, options.signal).then((s) => s.call(path, args, scoped))
+    return next.catch((again: unknown) => this.resend(again, path, args, options, started))
+  }
+
+  private callOnce(path: string, args: unknown[], options?: CallOptions): Promise<unknown> {
     const session = this.current
     if (session && !session.closed) return session.call(path, args, options)
     if (this.stateNow === 'closed') return Promise.reject(new ConnectionClosedError(`cannot call ${path}: client is closed`))
@@ -271,11 +335,117 @@ export class Client<ServerService = unknown> {
   }
 
   private attach(link: Link): void {
+    if (link.resume && this.options.resume !== false) return this.handshake(link)
+    // A server without resume (another node, an older one): a parked session cannot come back.
+    if (this.parked) this.loseParked('unknown')
     this.attempts = 0
-    const session = new Session<ServerService>(link.transport, this.sessionOptions)
+    this.resumable = undefined
+    this.begin(new Session<ServerService>(link.transport, this.sessionOptions), link)
+  }
+
+  /**
+   * The resume handshake (docs/protocol.md): say HELLO with the parked
+   * session's token and how many frames it received, then wait for the
+   * server's WELCOME (a fresh session) or RESUMED (the same one).
+   */
+  private handshake(link: Link): void {
+    const raw = link.transport
+    const parked = this.parked && this.resumable?.resumable && this.resumable.token ? this.resumable : undefined
+    debug(`${this.url}: resume handshake (${parked ? `resuming, ${parked.received} frames received` : this.parked ? `cannot resume: ${this.resumable ? `resumable ${this.resumable.resumable}` : "no layer"}` : "fresh"})`)
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const broken = (first: FirstFrame, why: string) => {
+      first.abandon()
+      raw.close(1002, 'resume handshake failed')
+      this.retry(new ConnectionClosedError(`${this.url}: ${why}`))
+    }
+    const first: FirstFrame = new FirstFrame(raw, (frame, first) => {
+      clearTimeout(timer)
+      this.abandon = undefined
+      if (this.stateNow === 'closed') return (first.abandon(), raw.close())
+      const control = isControl(frame) ? parseControl(frame) : undefined
+      if (control?.kind === ResumeFrame.RESUMED) {
+        if (!parked || !parked.canResumeFrom(control.received)) {
+          // The server resumed something this client cannot continue: give up the session, start afresh.
+          if (this.parked) this.loseParked('unavailable')
+          return broken(first, 'the server resumed a session this client cannot continue')
+        }
+        this.attempts = 0
+        parked.token = control.token
+        parked.attach(raw, control.received, undefined, first)
+        const session = this.parked!
+        this.parked = undefined
+        this.resumed(session, link)
+        return
+      }
+      if (control?.kind !== ResumeFrame.WELCOME) return broken(first, 'the server did not answer the resume handshake')
+      this.attempts = 0
+      const lostWhy: ResumeFailure | undefined = this.parked ? (control.lost ?? 'unknown') : undefined
+      if (lostWhy) this.loseParked(lostWhy)
+      const resumable = new ResumableTransport(this.replayLimits, { linkLost: (reason) => this.linkLost(session, reason) })
+      resumable.token = control.token
+      this.resumable = resumable
+      const session: Session<ServerService> = new Session<ServerService>(resumable, this.sessionOptions)
+      resumable.attach(raw, 0, undefined, first)
+      this.begin(session, link)
+      if (lostWhy) this.reportResume({ resumed: false, reason: lostWhy })
+    }, (reason) => {
+      clearTimeout(timer)
+      this.abandon = undefined
+      this.retry(new ConnectionClosedError(`${this.url}: the connection closed during the resume handshake${reason ? `: ${reason.message}` : ''}`))
+    })
+    this.abandon = () => {
+      clearTimeout(timer)
+      first.abandon()
+      raw.close()
+    }
+    raw.send(encodeControl({ kind: ResumeFrame.HELLO, token: parked?.token ?? null, received: parked?.received ?? 0 }))
+    timer = setTimeout(() => broken(first, `no answer to the resume handshake within ${this.handshakeTimeoutMs} ms`), this.handshakeTimeoutMs)
+  }
+
+  /** The parked session could not be resumed: it ends (its pending calls reject, idempotent ones are re-sent). */
+  private loseParked(reason: ResumeFailure): void {
+    const resumable = this.resumable
+    this.parked = undefined
+    this.resumable = undefined
+    resumable?.end(new ConnectionClosedError(`the session could not be resumed (${reason})`))
+  }
+
+  /** A parked session is back on a new link: the same session, so no `onReconnect`. */
+  private resumed(session: Session<ServerService>, link: Link): void {
+    this.current = session
+    this.unwatch = link.watch?.(session as Session<unknown>)
+    noteReconnect(session as Session<unknown>)
+    debug(`${this.url}: session resumed`)
+    for (const w of [...this.waiters]) w.resolve(session)
+    this.setState('open')
+    this.reportResume({ resumed: true })
+  }
+
+  private reportResume(result: ResumeResult): void {
+    try {
+      this.options.onResume?.(result, this)
+    } catch (err) {
+      this.logger.error('[wirecall] onResume threw:', err)
+    }
+  }
+
+  /** The link under a resumable session dropped: park the session and reconnect. */
+  private linkLost(session: Session<ServerService>, reason: Error | undefined): void {
+    if (this.current !== session) return
+    this.current = undefined
+    this.unwatch?.()
+    this.unwatch = undefined
+    this.parked = session
+    if (this.stateNow === 'closed') return this.loseParked('unavailable')
+    debug(`${this.url}: link lost${reason ? ` (${reason.message})` : ''}; the session is parked for a resume`)
+    this.retry(new ConnectionClosedError(`connection to ${this.url} lost`))
+  }
+
+  private begin(session: Session<ServerService>, link: Link): void {
+    this.attempts = 0
     for (const entry of this.notificationListeners) entry.off = session.on(entry.path, entry.listener)
     session.onClose(() => this.dropped(session))
-    link.watch?.(session as Session<unknown>)
+    this.unwatch = link.watch?.(session as Session<unknown>)
     this.current = session
     const isReconnect = this.everOpened
     this.everOpened = true
@@ -292,8 +462,15 @@ export class Client<ServerService = unknown> {
   }
 
   private dropped(session: Session<ServerService>): void {
+    if (this.parked === session) {
+      this.parked = undefined
+      this.resumable = undefined
+    }
     if (this.current !== session) return
     this.current = undefined
+    this.resumable = undefined
+    this.unwatch?.()
+    this.unwatch = undefined
     if (this.stateNow === 'closed') return
     this.retry(new ConnectionClosedError(`connection to ${this.url} lost`))
   }
@@ -312,6 +489,7 @@ export class Client<ServerService = unknown> {
 
   private giveUp(reason: Error): void {
     this.setState('closed')
+    if (this.parked) this.loseParked('unavailable')
     this.rejectWaiters(reason)
     this.settleReady.reject(reason)
   }

@@ -12,7 +12,7 @@ import {
   Client, ConnectionClosedError, DEFAULT_TIMEOUT_MS, Session, debugLog, jsonRpc,
   type ClientOptions, type ConnectionState, type DialEvents, type Dialer, type Limits, type Link, type SessionOptions,
 } from '@wirecall/core'
-import { BATCH_OFFER, clientReady, resolveLimits } from '@wirecall/core/internal'
+import { BATCH_OFFER, RESUME_OFFER, RESUME_PROTOCOL, clientReady, resolveLimits } from '@wirecall/core/internal'
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import { WebSocket, type ClientOptions as WsOptions } from 'ws'
@@ -127,7 +127,13 @@ function nodeSessionOptions(url: string, options: ConnectOptions, limits: Limits
 class NodeDialer implements Dialer {
   private readonly heartbeat: Heartbeat
 
-  constructor(readonly url: string, private readonly options: ConnectOptions, private readonly limits: Limits) {
+  constructor(
+    readonly url: string,
+    private readonly options: ConnectOptions,
+    private readonly limits: Limits,
+    /** Offer `wirecall.resume.v1` (reconnecting clients unless `resume: false`). */
+    private readonly offerResume: boolean,
+  ) {
     this.heartbeat = new Heartbeat(limits)
   }
 
@@ -135,7 +141,7 @@ class NodeDialer implements Dialer {
     const { url, options, limits } = this
     let ws: WebSocket
     try {
-      ws = new WebSocket(url, options.batch ? [...BATCH_OFFER] : [], {
+      ws = new WebSocket(url, this.offerResume ? [...RESUME_OFFER] : options.batch ? [...BATCH_OFFER] : [], {
         perMessageDeflate: false,
         maxPayload: limits.maxFrameBytes,
         handshakeTimeout: limits.handshakeTimeoutMs,
@@ -176,9 +182,10 @@ class NodeDialer implements Dialer {
       debug(`connected to ${url}`)
       const link: Link = {
         transport,
-        watch: (session) => {
+        resume: ws.protocol === RESUME_PROTOCOL,
+        watch: () => {
           this.heartbeat.watch(transport)
-          session.onClose(() => this.heartbeat.forget(transport))
+          return () => this.heartbeat.forget(transport)
         },
       }
       events.opened(link)
@@ -244,13 +251,16 @@ export function connect<ServerService = unknown>(
 ): Promise<Session<ServerService> | Client<ServerService>> {
   if ('reconnect' in options && options.reconnect) return clientReady(createClient<ServerService>(url, options as ReconnectingConnectOptions<ServerService>), options.timeout ?? DEFAULT_TIMEOUT_MS)
   const limits = resolveLimits(options.limits)
-  const dialer = new NodeDialer(url, options, limits)
+  const dialer = new NodeDialer(url, options, limits, false)
   return new Promise((resolve, reject) => {
     dialer.dial({
       opened: (link) => {
         const session = new Session<ServerService>(link.transport, nodeSessionOptions(url, options, limits))
-        link.watch?.(session as Session<unknown>)
-        session.onClose(() => dialer.stop())
+        const unwatch = link.watch?.(session as Session<unknown>)
+        session.onClose(() => {
+          unwatch?.()
+          dialer.stop()
+        })
         resolve(session)
       },
       failed: (reason) => reject(reason),
@@ -276,7 +286,7 @@ export function createClient<ServerService = unknown>(
   options: Omit<ReconnectingConnectOptions<ServerService>, 'reconnect'> & { readonly reconnect?: ReconnectingConnectOptions['reconnect'] | false } = {},
 ): Client<ServerService> {
   const limits = resolveLimits(options.limits)
-  const dialer = new NodeDialer(url, options, limits)
+  const dialer = new NodeDialer(url, options, limits, options.resume !== false)
   const client = new Client<ServerService>(dialer, options as ClientOptions<ServerService>, nodeSessionOptions(url, options, limits), true)
   client.onStateChange((state) => {
     if (state === 'closed') dialer.stop()

@@ -3,7 +3,8 @@
  * core's public API is re-exported too, so a Node program needs one import.
  */
 export * from '@wirecall/core'
-export { serve, type ServeOptions, type WirecallServer } from './server.js'
+export { serve, type ServeOptions, type ServerStats, type WirecallServer } from './server.js'
+export type { ResumeStats } from './parking.js'
 export { connect, createClient, type ConnectOptions, type ReconnectingConnectOptions, type WsClientOptions } from './client.js'
 export { Connection } from './connection.js'
 export type { Topic } from './topics.js'
