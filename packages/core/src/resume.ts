@@ -336,9 +336,10 @@ export class ResumableTransport implements Transport {
   private violation(reason: string): void {
     this.events.violation?.(reason)
     const link = this.link
-    // A peer that lies about counts cannot be resumed safely: end the session.
-    this.end(new Error(`resume protocol violation: ${reason}`))
+    this.link = undefined
+    // A peer that lies about counts cannot be resumed safely: end the session (1002: protocol error).
     link?.close(1002, 'resume protocol violation')
+    this.end(new Error(`resume protocol violation: ${reason}`))
   }
 
   private sendAck(): void {
