@@ -418,6 +418,8 @@ class LinkReceiver implements TransportReceiver {
   }
 }
 
+function ignoreFirst(): void {}
+
 /**
  * Starts a raw link and waits for its first frame, the resume handshake
  * (a HELLO on a server, a WELCOME or RESUMED on a client): `onFirst` gets
@@ -433,8 +435,8 @@ export class FirstFrame implements TransportReceiver {
 
   constructor(
     link: Transport,
-    private readonly onFirst: (frame: Uint8Array | string, first: FirstFrame) => void,
-    private readonly onClosed: (reason: Error | undefined) => void,
+    private onFirst: (frame: Uint8Array | string, first: FirstFrame) => void,
+    private onClosed: (reason: Error | undefined) => void,
     /** Bound on what may arrive between the first frame and `handTo` (the same tick, in practice). */
     private readonly maxEarly = 1024,
   ) {
@@ -445,7 +447,9 @@ export class FirstFrame implements TransportReceiver {
     if (this.state === 'handed') return this.target!.message(frame)
     if (this.state === 'waiting') {
       this.state = 'deciding'
-      return this.onFirst(frame, this)
+      const onFirst = this.onFirst
+      this.release()
+      return onFirst(frame, this)
     }
     if (this.state === 'deciding' && this.early.length < this.maxEarly) this.early.push(frame)
   }
@@ -458,7 +462,9 @@ export class FirstFrame implements TransportReceiver {
     if (this.state === 'handed') return this.target!.closed(reason)
     if (this.state === 'waiting') {
       this.state = 'closed'
-      return this.onClosed(reason)
+      const onClosed = this.onClosed
+      this.release()
+      return onClosed(reason)
     }
     this.closedEarly = { reason }
   }
@@ -477,5 +483,16 @@ export class FirstFrame implements TransportReceiver {
   abandon(): void {
     this.state = 'closed'
     this.early = []
+    this.release()
+  }
+
+  /**
+   * Drop the handshake callbacks once decided: this object stays the link's
+   * receiver for the link's life, and the callbacks hold what the handshake
+   * needed (a server's upgrade request among them), not what the link needs.
+   */
+  private release(): void {
+    this.onFirst = ignoreFirst
+    this.onClosed = ignoreFirst
   }
 }
