@@ -491,17 +491,26 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
         }
         lost = found
       }
-      let entry: ResumeEntry | undefined
-      const resumable = new ResumableTransport(limits, {
-        linkLost: () => parking.park(entry!),
-        buffered: (delta) => entry && parking.buffered(entry, delta),
-        violation: (reason) => logger.warn(`[wirecall] closed a resumable session: ${reason}`),
-      }, raw.peer)
-      const conn = new Connection<ClientService>(resumable, sessionOptions, topics, identity)
-      entry = parking.issue({ conn: conn as Connection<unknown>, resumable, identity, origin })
-      resumable.attach(raw, 0, encodeControl({ kind: ResumeFrame.WELCOME, token: entry.token, lost }), first)
-      admitted(conn, req)
+      admitted(freshResumable(parking, raw, first, identity, origin, lost), req)
     }, () => clearTimeout(deadline))
+  }
+
+  /**
+   * A new resumable session on `raw`, announced with WELCOME. In a scope of
+   * its own: the closures the session keeps for its life must not hold the
+   * upgrade request that `acceptResumable` sees.
+   */
+  const freshResumable = (parking: ParkingLot, raw: WebSocketTransport, first: FirstFrame, identity: unknown, origin: string, lost: ResumeFailure | null) => {
+    let entry: ResumeEntry | undefined
+    const resumable = new ResumableTransport(limits, {
+      linkLost: () => parking.park(entry!),
+      buffered: (delta) => entry && parking.buffered(entry, delta),
+      violation: (reason) => logger.warn(`[wirecall] closed a resumable session: ${reason}`),
+    }, raw.peer)
+    const conn = new Connection<ClientService>(resumable, sessionOptions, topics, identity)
+    entry = parking.issue({ conn: conn as Connection<unknown>, resumable, identity, origin })
+    resumable.attach(raw, 0, encodeControl({ kind: ResumeFrame.WELCOME, token: entry.token, lost }), first)
+    return conn
   }
 
   const open = (transport: WebSocketTransport, req: IncomingMessage, identity: unknown) => {

@@ -233,3 +233,20 @@ test('parked-session memory stays under its limits with 1,000 clients dropping a
   expect(stats.parkedSessions).toBeLessThan(800)
   expect(server.connections.size).toBe(stats.parkedSessions)
 })
+
+test('a resume that lands on another server (another node, or a restart) gets a fresh session there, cleanly', async () => {
+  const { server: first, cut } = await resumeServer()
+  const port = first.port
+  const { client, results, reconnects } = await resumingClient(first, { reconnect: { initialDelayMs: 300, maxDelayMs: 300, jitter: 0 } })
+  const got: number[] = []
+  await client.remote.watch((n) => void got.push(n))
+  cut([...first.connections][0]!)
+  await until(() => first.stats().parkedSessions === 1, 3000, 'parked on the first server')
+  await first.close()
+  const { server: other } = await resumeServer({ port, host: HOST })
+  await until(() => results.length === 1, 5000, 'the reconnect to the other server')
+  expect(results).toEqual([{ resumed: false, reason: 'unknown' }])
+  await until(() => reconnects() === 1, 2000, 'onReconnect')
+  expect(other.stats()).toMatchObject({ connections: 1, resumes: 0, resumeRefusals: 1 })
+  expect(await client.remote.count()).toBe(1)
+})
