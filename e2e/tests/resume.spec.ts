@@ -66,7 +66,7 @@ async function start() {
       fire: (n: number) => held?.(n),
     }),
     onConnection: (conn, req) => void sockets.set(conn, req),
-    logger: { info() {}, warn() {}, error() {} },
+    logger: { warn() {}, error() {} },
   })
   const port = (http.address() as { port: number }).port
   return {

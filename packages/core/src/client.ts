@@ -86,11 +86,21 @@ export interface ClientOptions<ServerService = unknown> extends Omit<SessionOpti
    * gave a fresh session instead (the old one expired, was refused, or could
    * not be replayed; its pending calls rejected, `onReconnect` runs).
    */
-  onResume?(result: ResumeResult, client: Client<ServerService>): void
+  readonly onResume?: (result: ResumeResult, client: Client<ServerService>) => void
 }
 
 /** What became of a resumable session after a reconnect (`ClientOptions.onResume`). */
-export type ResumeResult = { readonly resumed: true } | { readonly resumed: false; readonly reason: ResumeFailure }
+export type ResumeResult =
+  | {
+    /** The same session continues: nothing was lost. */
+    readonly resumed: true
+  }
+  | {
+    /** A fresh session replaced the old one. */
+    readonly resumed: false
+    /** Why the old session could not resume. */
+    readonly reason: ResumeFailure
+  }
 
 /** One open connection, as a platform's `Dialer` hands it to the client. */
 export interface Link {
@@ -514,7 +524,7 @@ export class Client<ServerService = unknown> {
  * Wait for `client.ready`, at most `timeout` ms (0: no limit); on failure
  * close the client and reject. The platforms' `connect()` share it.
  */
-export async function clientReady<C extends Client<unknown>>(client: C, timeout: number): Promise<C> {
+export async function clientReady<C extends Pick<Client<never>, 'ready' | 'url' | 'close'>>(client: C, timeout: number): Promise<C> {
   let timer: ReturnType<typeof setTimeout> | undefined
   const expired = new Promise<never>((_, reject) => {
     if (timeout > 0) timer = setTimeout(() => reject(new TimeoutError(`could not connect to ${client.url} within ${timeout} ms`)), timeout)
