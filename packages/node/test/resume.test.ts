@@ -116,9 +116,12 @@ test('500 notifications sent while the link was down arrive once and in order af
 
 test('a response produced while the link was down is delivered on resume', async () => {
   const { server } = await resumeServer()
-  const { client, results } = await resumingClient(server)
-  // slow() cuts its own connection, then answers 100 ms later, while the link is down.
-  expect(await within(client.remote.slow(100), 5000, 'the call across the drop')).toBe(42)
+  const { client, results } = await resumingClient(server, { reconnect: { initialDelayMs: 400, maxDelayMs: 400, jitter: 0 } })
+  // slow() cuts its own connection, then answers 50 ms later, while the link is down (the client comes back after 400 ms).
+  const answer = client.remote.slow(50)
+  await until(() => server.stats().parkedSessions === 1 && server.stats().parkedBytes > 0, 3000, 'the answer buffered while parked')
+  expect(results).toEqual([])
+  expect(await within(answer, 5000, 'the call across the drop')).toBe(42)
   expect(results).toEqual([{ resumed: true }])
   expect(await client.remote.count()).toBe(2) // ran once, not re-sent
 })
