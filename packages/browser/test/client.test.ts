@@ -469,7 +469,7 @@ describe('resumable sessions (server with resume: true)', () => {
     const resumes: unknown[] = []
     const c = client(server, {
       onReconnect: () => void reconnects++, onResume: (r) => void resumes.push(r),
-      reconnect: { initialDelayMs: 300, maxDelayMs: 300, jitter: 0 }, // back after the answer was produced
+      reconnect: { initialDelayMs: 1000, maxDelayMs: 1000, jitter: 0 }, // back after the answer was produced
     })
     await c.ready
     const session = c.session

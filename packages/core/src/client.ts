@@ -361,7 +361,7 @@ export class Client<ServerService = unknown> {
   private handshake(link: Link): void {
     const raw = link.transport
     const parked = this.parked && this.resumable?.resumable && this.resumable.token ? this.resumable : undefined
-    debug(`${this.url}: resume handshake (${parked ? `resuming, ${parked.received} frames received` : this.parked ? `cannot resume: ${this.resumable ? `resumable ${this.resumable.resumable}` : "no layer"}` : "fresh"})`)
+    if (debug.enabled) debug(`${this.url}: resume handshake (${parked ? `resuming, ${parked.received} frames received` : this.parked ? 'the parked session cannot resume' : 'fresh'})`)
     let timer: ReturnType<typeof setTimeout> | undefined
     const broken = (first: FirstFrame, why: string) => {
       first.abandon()
@@ -389,7 +389,8 @@ export class Client<ServerService = unknown> {
       }
       if (control?.kind !== ResumeFrame.WELCOME) return broken(first, 'the server did not answer the resume handshake')
       this.attempts = 0
-      const lostWhy: ResumeFailure | undefined = this.parked ? (control.lost ?? 'unknown') : undefined
+      // A parked session this client could not offer (its replay buffer overflowed) is 'unavailable'.
+      const lostWhy: ResumeFailure | undefined = this.parked ? (parked ? (control.lost ?? 'unknown') : 'unavailable') : undefined
       if (lostWhy) this.loseParked(lostWhy)
       const resumable = new ResumableTransport(this.replayLimits, { linkLost: (reason) => this.linkLost(session, reason) })
       resumable.token = control.token

@@ -116,8 +116,8 @@ test('500 notifications sent while the link was down arrive once and in order af
 
 test('a response produced while the link was down is delivered on resume', async () => {
   const { server } = await resumeServer()
-  const { client, results } = await resumingClient(server, { reconnect: { initialDelayMs: 400, maxDelayMs: 400, jitter: 0 } })
-  // slow() cuts its own connection, then answers 50 ms later, while the link is down (the client comes back after 400 ms).
+  const { client, results } = await resumingClient(server, { reconnect: { initialDelayMs: 1000, maxDelayMs: 1000, jitter: 0 } })
+  // slow() cuts its own connection, then answers 50 ms later, while the link is down (the client comes back after 1 s).
   const answer = client.remote.slow(50)
   await until(() => server.stats().parkedSessions === 1 && server.stats().parkedBytes > 0, 3000, 'the answer buffered while parked')
   expect(results).toEqual([])
