@@ -20,6 +20,7 @@ interface Api {
   slow(ms: number): number
   count(): number
   hang(ms: number): number
+  join(topic: string): void
 }
 
 const fast = { initialDelayMs: 20, maxDelayMs: 50, jitter: 0 }
@@ -46,6 +47,7 @@ async function resumeServer(extra: Partial<ServeOptions<Page>> = {}) {
         return 42
       }),
       count: () => ++calls,
+      join: withContext((ctx: CallContext<Connection<Page>>, topic: string) => ctx.connection.join(topic)),
       hang: async (ms: number) => {
         hangs++
         await sleep(ms)
@@ -130,11 +132,18 @@ test('a resume after the grace window gets a fresh session: the client is told, 
   const { server } = await resumeServer({ limits: { resumeGraceMs: 50 } })
   const { client, results, reconnects } = await resumingClient(server, { reconnect: { initialDelayMs: 400, maxDelayMs: 400, jitter: 0 } })
   const conn = [...server.connections][0]!
+  await client.remote.join('news')
+  await client.remote.watch(() => {})
+  expect(conn.stats().importedRefs).toBe(1)
+  expect(server.topics()).toEqual(['news'])
   // An idempotent call sent first, then slow(), which cuts the link and answers only after 10 s.
   const idem = client.with({ idempotent: true }).remote.hang(200)
   const plain = client.remote.slow(10_000).then(() => 'ok', (e: unknown) => e)
   await until(() => conn.closed, 3000, 'the grace window to end the parked session')
   expect(server.stats()).toMatchObject({ parkedSessions: 0, parkedSessionsClosed: 1 })
+  // Closed as if its client had left: references released, topics left.
+  expect(conn.stats().importedRefs).toBe(0)
+  expect(server.topics()).toEqual([])
   await until(() => results.length === 1, 5000, 'the reconnect')
   expect(results).toEqual([{ resumed: false, reason: 'unknown' }])
   expect(await within(plain, 3000, 'the plain call')).toBeInstanceOf(ConnectionClosedError)
