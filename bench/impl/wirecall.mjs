@@ -14,7 +14,7 @@ import { callbackMethods, fanoutMethods, clusterCallMethods, trackSockets, maxWr
 
 export const id = 'wirecall'
 export const label = 'wirecall'
-export const description = `serve()/connect() from @wirecall/node, service() from @wirecall/core${process.env.BENCH_WIRECALL_BATCH === '1' ? '; Node client with batch: true (BENCH_WIRECALL_BATCH=1)' : ''}`
+export const description = `serve()/connect() from @wirecall/node, service() from @wirecall/core${process.env.BENCH_WIRECALL_BATCH === '1' ? '; Node client with batch: true (BENCH_WIRECALL_BATCH=1)' : ''}${process.env.BENCH_WIRECALL_RECONNECT === '1' ? '; the reconnecting Node client (BENCH_WIRECALL_RECONNECT=1)' : ''}`
 export const capabilities = { callback: true, topics: true, browser: true, page: true, cluster: true, validated: true, streams: true, auth: true }
 
 /** allowedOrigins: for the page scenario, whose page is served from another port (another origin). */
@@ -124,7 +124,10 @@ export async function createClient(port, { onTick, methods, observer } = {}) {
   // A page-side service only when the scenario needs one (the other scenarios stay as before).
   // BENCH_WIRECALL_BATCH=1: the Node client offers batches (connect({ batch: true })), to measure them.
   const batch = process.env.BENCH_WIRECALL_BATCH === '1'
-  const options = { batch, ...(onTick ? { service: service({ tick: onTick, ...methods }) } : {}) }
+  // BENCH_WIRECALL_RECONNECT=1: the reconnecting Node client (connect({ reconnect: true, resume: false })),
+  // to compare it with the plain Session (same wire: no batches unless BENCH_WIRECALL_BATCH=1).
+  const reconnect = process.env.BENCH_WIRECALL_RECONNECT === '1' ? { reconnect: true, resume: false } : {}
+  const options = { batch, ...reconnect, ...(onTick ? { service: service({ tick: onTick, ...methods }) } : {}) }
   const client = await connect(`ws://127.0.0.1:${port}`, observer ? { ...options, observer } : options)
   return {
     call: (a, b) => client.remote.add(a, b),

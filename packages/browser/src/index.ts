@@ -4,6 +4,6 @@
  * re-exported too, so a page needs one import (unused names are tree-shaken).
  */
 export * from '@wirecall/core'
-export { connect, createClient, BrowserClient, DEFAULT_RECONNECT, LIVENESS_PROBE, type BrowserConnectOptions, type ConnectionState, type ReconnectOptions } from './client.js'
+export { connect, createClient, BrowserClient, LIVENESS_PROBE, type BrowserConnectOptions } from './client.js'
 export { BrowserWebSocketTransport, type BrowserTransportOptions, type WebSocketLike, type WebSocketConstructor } from './transport.js'
 export { createPool, connectPool, ClientPool, type PoolOptions, type PoolStrategy } from './pool.js'

@@ -15,10 +15,10 @@
  */
 import {
   AbortError, ConnectionClosedError, DEFAULT_TIMEOUT_MS, TimeoutError,
-  type CallOptions, type CallScope, type Notify, type Remote, type Session,
+  type CallOptions, type ConnectionState, type CallScope, type Notify, type Remote, type Session,
 } from '@wirecall/core'
 import { createProxy } from '@wirecall/core/internal'
-import { BrowserClient, type BrowserConnectOptions, type ConnectionState } from './client.js'
+import { BrowserClient, type BrowserConnectOptions } from './client.js'
 
 /** How a pool picks the endpoint for a call among those open now. */
 export type PoolStrategy = 'round-robin' | 'least-pending'

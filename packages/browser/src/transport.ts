@@ -9,7 +9,7 @@
  * itself, without waiting for any timer. Batches received are split here.
  */
 import type { Transport, TransportReceiver, PeerInfo } from '@wirecall/core'
-import { BATCH_PROTOCOL, BatchWriter, deliverBatch, isBatch } from '@wirecall/core/internal'
+import { BatchWriter, deliverBatch, isBatch, usesBatches } from '@wirecall/core/internal'
 
 /** The subset of the WebSocket API we use (the browser's, or `ws` in Node tests). */
 export interface WebSocketLike {
@@ -105,7 +105,7 @@ export class BrowserWebSocketTransport implements Transport {
   /** Begin delivering frames and the close to the session; batches are on when the server selected them. */
   start(receiver: TransportReceiver): void {
     this.receiver = receiver
-    if (this.ws.protocol === BATCH_PROTOCOL) {
+    if (usesBatches(this.ws.protocol)) {
       // Own frames unless send copies them; reuse the batch buffer only when send copies it.
       this.batch = new BatchWriter((message) => this.write(message), !this.sendCopies, this.sendCopies)
     }

@@ -461,3 +461,40 @@ describe('connect()', () => {
     expect(await c.remote.add(3, 4)).toBe(7)
   })
 })
+
+describe('resumable sessions (server with resume: true)', () => {
+  test('the client resumes by default: the same session, a call in flight answered, no onReconnect', async () => {
+    const server = await TestServer.start({ resume: true })
+    let reconnects = 0
+    const resumes: unknown[] = []
+    const c = client(server, {
+      onReconnect: () => void reconnects++, onResume: (r) => void resumes.push(r),
+      reconnect: { initialDelayMs: 1000, maxDelayMs: 1000, jitter: 0 }, // back after the answer was produced
+    })
+    await c.ready
+    const session = c.session
+    expect(await c.remote.add(1, 2)).toBe(3)
+    const slow = c.remote.slow(100)
+    await until(() => server.counts.slow === 1, 'the call to run')
+    server.cutAll()
+    await until(() => server.server.stats().parkedBytes > 0, 'the answer kept while parked') // the answer, kept while the link is down
+    expect(await slow).toBe(100) // answered after the drop, delivered on resume
+    expect(resumes).toEqual([{ resumed: true }])
+    expect(c.session).toBe(session)
+    expect(reconnects).toBe(0)
+    expect(server.server.stats()).toMatchObject({ resumes: 1, parkedSessions: 0 })
+    expect(server.counts.slow).toBe(1)
+  })
+
+  test('resume: false: a plain link, a drop starts a fresh session and onReconnect runs', async () => {
+    const server = await TestServer.start({ resume: true })
+    let reconnects = 0
+    const c = client(server, { resume: false, onReconnect: () => void reconnects++ })
+    await c.ready
+    const session = c.session
+    server.cutAll()
+    await until(() => reconnects === 1, 'onReconnect')
+    expect(c.session).not.toBe(session)
+    expect(server.server.stats()).toMatchObject({ resumes: 0, parkedSessions: 0 })
+  })
+})

@@ -171,11 +171,13 @@ export const quiet: Logger & { lines: unknown[][] } = {
 export class TestServer {
   readonly counts: Counts = { add: 0, slow: 0, slowCancelled: 0, hang: 0 }
   private current: WirecallServer<ClientSide> | undefined
-  private constructor(private portNow: number) {}
+  /** The TCP socket under each connection's current link, for `cutAll`. */
+  private readonly sockets = new Set<import('node:stream').Duplex>()
+  private constructor(private portNow: number, private readonly resume = false) {}
 
-  /** Start on an ephemeral port; stopped (if still running) at the end of the test. */
-  static async start(): Promise<TestServer> {
-    const s = new TestServer(0)
+  /** Start on an ephemeral port (with resumable sessions when asked); stopped (if still running) at the end of the test. */
+  static async start(options: { readonly resume?: boolean } = {}): Promise<TestServer> {
+    const s = new TestServer(0, options.resume)
     await s.start()
     onCleanup(() => s.stop())
     return s
@@ -203,7 +205,11 @@ export class TestServer {
       try {
         this.current = await serve<ClientSide>({ host: '127.0.0.1', port: this.portNow, service: testService(this.counts), logger: quiet,
           // A shutdown is a drop for these tests: do not wait for running handlers (graceful close is tested in node).
-          limits: { closeTimeoutMs: 50 } })
+          limits: { closeTimeoutMs: 50 }, resume: this.resume,
+          onConnection: (_conn, req) => {
+            this.sockets.add(req.socket)
+            req.socket.once('close', () => this.sockets.delete(req.socket))
+          } })
         this.portNow = this.current.port
         return
       } catch (err) {
@@ -218,6 +224,15 @@ export class TestServer {
     const s = this.current
     this.current = undefined
     await s?.close()
+  }
+
+  /**
+   * Cut the network under every connection opened so far: destroy its TCP
+   * socket (no close handshake). Unlike `terminateAll`, a resumable session
+   * is parked, not ended. Links of resumed sessions are not tracked.
+   */
+  cutAll(): void {
+    for (const socket of this.sockets) socket.destroy()
   }
 
   /** Drop every connection abruptly (no close handshake), keeping the server up. */

@@ -57,12 +57,15 @@ async function streamingServer() {
   return { server, state, url }
 }
 
-function page(url: string, options: BrowserConnectOptions<ReturnType<typeof service>> = {}) {
-  return connect<{
-    numbers(n: number): AsyncIterable<number>
-    add(a: number, b: number): number
-    pushStream(): number
-  }>(url, {
+/** What the page calls on the server. */
+interface ServerApi {
+  numbers(n: number): AsyncIterable<number>
+  add(a: number, b: number): number
+  pushStream(): number
+}
+
+function page(url: string, options: BrowserConnectOptions<ServerApi> = {}) {
+  return connect<ServerApi>(url, {
     WebSocket: WsWebSocket as unknown as WebSocketConstructor, reconnect: false, logger: quiet,
     service: service({ read: async (items: AsyncIterable<number>) => { let n = 0; for await (const _ of items) n++; return n } }),
     ...options,

@@ -17,3 +17,8 @@ export { BatchWriter, BATCH_PROTOCOL, BATCH_OFFER, BATCH_MARKER, MAX_BATCH_BYTES
 export { STREAM_RESULT_CODE, STREAM_RESULT_ERROR, STREAM_BATCH_ITEMS, STREAM_BATCH_BYTES, type StreamTable, type StreamHost } from './streams.js'
 export { noteReconnect } from './session.js'
 export { safelyObserveSession, safelyStartOutgoing, safelyStartIncoming, safelyEnd, safely } from './observe.js'
+export { clientReady } from './client.js'
+export {
+  RESUME_PROTOCOL, RESUME_OFFER, ACK_EVERY, ACK_DELAY_MS, MAX_TOKEN_LENGTH, ResumeFrame, ResumableTransport, FirstFrame,
+  usesBatches, isControl, parseControl, encodeControl, type Control, type ResumeEvents,
+} from './resume.js'

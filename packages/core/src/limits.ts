@@ -143,6 +143,38 @@ export interface Limits {
    * holds at most for each stream a slow peer stops reading.
    */
   readonly maxStreamBufferBytes: number
+  /**
+   * Resumable sessions (docs/protocol.md, "Resume"): how long a server keeps
+   * the session of a dropped connection parked (references, topic
+   * memberships, pending calls) for its client to come back. Past it the
+   * session is closed and the client, when it returns, gets a fresh one.
+   * @default 30 000 ms: a network change, a laptop lid, a proxy restart.
+   */
+  readonly resumeGraceMs: number
+  /**
+   * Bytes of sent frames one end keeps until the peer acknowledges them, so
+   * it can replay them after a resume. Past it the session can no longer be
+   * resumed (a drop then ends it; while parked, it ends at once).
+   * @default 1 MiB: minutes of ordinary notifications to a parked page.
+   */
+  readonly maxReplayBytes: number
+  /**
+   * Sent frames one end keeps unacknowledged for a replay (see `maxReplayBytes`).
+   * @default 4096
+   */
+  readonly maxReplayFrames: number
+  /**
+   * Sessions a server keeps parked at once. Past it the longest-parked one is
+   * closed to make room.
+   * @default 10 000
+   */
+  readonly maxParkedSessions: number
+  /**
+   * Replay-buffer bytes of all parked sessions of a server together. Past it
+   * the longest-parked sessions are closed until the total fits.
+   * @default 64 MiB
+   */
+  readonly maxParkedBytes: number
 }
 
 /** The defaults; copy and override with `limits: { ... }` on any session, server or client. */
@@ -165,6 +197,11 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxOpenStreams: 256,
   streamWindow: 256,
   maxStreamBufferBytes: 1024 * 1024,
+  resumeGraceMs: 30_000,
+  maxReplayBytes: 1024 * 1024,
+  maxReplayFrames: 4096,
+  maxParkedSessions: 10_000,
+  maxParkedBytes: 64 * 1024 * 1024,
 })
 
 /** Merge user overrides over the defaults, rejecting nonsense early. */

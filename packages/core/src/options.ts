@@ -25,6 +25,13 @@ export interface CallOptions {
   readonly timeout?: number
   /** Aborting it rejects the call with `AbortError` and fires the handler's signal on the peer. */
   readonly signal?: AbortSignal
+  /**
+   * The call may run twice without harm. A reconnecting `Client` then
+   * re-sends it on the next connection when its connection (or its resumable
+   * session) is lost before the answer came, instead of rejecting it with
+   * `ConnectionClosedError`; within the same `timeout`. @default false
+   */
+  readonly idempotent?: boolean
 }
 
 /**

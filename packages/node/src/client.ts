@@ -1,14 +1,21 @@
 /**
- * `connect()` for Node: a wirecall client over `ws`. The returned `Session`
- * has `remote`, `notify`, `on`, `onClose` and `close`. No automatic
- * reconnect here (a Node process usually wants to decide itself); the
- * browser client has it.
+ * `connect()` for Node: a wirecall client over `ws`.
+ *
+ * Without `reconnect` it resolves to one `Session` (`remote`, `notify`, `on`,
+ * `onClose`, `close`) that ends when its connection does. With `reconnect`
+ * it resolves to the core's reconnecting `Client`, the same code as the
+ * browser client: only the dialer below is Node's (handshake headers, `ws`
+ * and TLS options, the Node transport with corked writes and zero-copy large
+ * binaries, WebSocket pings for liveness).
  */
-import { ConnectionClosedError, Session, debugLog, jsonRpc, streams, type SessionOptions } from '@wirecall/core'
-import { BATCH_OFFER, resolveLimits } from '@wirecall/core/internal'
+import {
+  Client, ConnectionClosedError, DEFAULT_TIMEOUT_MS, Session, debugLog, jsonRpc, streams,
+  type ClientOptions, type ConnectionState, type DialEvents, type Dialer, type Limits, type Link, type SessionOptions,
+} from '@wirecall/core'
+import { BATCH_OFFER, RESUME_OFFER, RESUME_PROTOCOL, clientReady, resolveLimits } from '@wirecall/core/internal'
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
-import { WebSocket, type ClientOptions } from 'ws'
+import { WebSocket, type ClientOptions as WsOptions } from 'ws'
 import type { Agent } from 'node:http'
 import type { SecureContextOptions } from 'node:tls'
 import { Heartbeat } from './heartbeat.js'
@@ -32,6 +39,21 @@ export interface ConnectOptions extends Omit<SessionOptions, 'peer' | 'identity'
    * @default false
    */
   readonly batch?: boolean
+}
+
+/** Options of a reconnecting Node client: `ConnectOptions` plus the lifecycle of the core's `Client`. */
+export interface ReconnectingConnectOptions<ServerService = unknown> extends ConnectOptions, Omit<ClientOptions<ServerService>, keyof SessionOptions> {
+  /**
+   * Reconnect when the connection drops (`true` for the default backoff, or
+   * the backoff to use): `connect()` then resolves to a reconnecting
+   * `Client` instead of a `Session`. A Node `connect()` does not reconnect
+   * unless asked (see the package README); `createClient()` does.
+   */
+  readonly reconnect: true | Exclude<ClientOptions['reconnect'], boolean | undefined>
+  /** Called on every state change (also available as `client.onStateChange`). */
+  onStateChange?(state: ConnectionState, client: Client<ServerService>): void
+  /** Called after each re-connection (not the first): re-subscribe here. */
+  onReconnect?(client: Client<ServerService>): void | Promise<void>
 }
 
 /**
@@ -85,6 +107,123 @@ export interface WsClientOptions extends SecureContextOptions {
   allowSynchronousEvents?: boolean
 }
 
+/** The session options of a Node client: as in serve(), an option left undefined keeps its NODE_ENV default. */
+function nodeSessionOptions(url: string, options: ConnectOptions, limits: Limits): SessionOptions {
+  return {
+    textFrames: jsonRpc,
+    // Streams are on in Node (a page opts in: bundle size matters there, not here).
+    streams,
+    ...options,
+    exposeErrorStacks: options.exposeErrorStacks ?? process.env.NODE_ENV !== 'production',
+    redactErrors: options.redactErrors ?? process.env.NODE_ENV === 'production',
+    limits,
+    peer: { url },
+  }
+}
+
+/**
+ * Opens one `ws` connection per `dial`, over the Node transport. One
+ * `Heartbeat` for all the connections of a client: the client pings too, so
+ * it meets the dead-peer bound whatever the server's own heartbeat settings.
+ */
+class NodeDialer implements Dialer {
+  private readonly heartbeat: Heartbeat
+
+  constructor(
+    readonly url: string,
+    private readonly options: ConnectOptions,
+    private readonly limits: Limits,
+    /** Offer `wirecall.resume.v1` (reconnecting clients unless `resume: false`). */
+    private readonly offerResume: boolean,
+  ) {
+    this.heartbeat = new Heartbeat(limits)
+  }
+
+  dial(events: DialEvents): () => void {
+    const { url, options, limits } = this
+    let ws: WebSocket
+    try {
+      ws = new WebSocket(url, this.offerResume ? [...RESUME_OFFER] : options.batch ? [...BATCH_OFFER] : [], {
+        perMessageDeflate: false,
+        maxPayload: limits.maxFrameBytes,
+        handshakeTimeout: limits.handshakeTimeoutMs,
+        ...(options.headers ? { headers: options.headers } : {}),
+        ...options.ws,
+      } satisfies WsOptions)
+    } catch (err) {
+      // A malformed URL never becomes valid: give up at once.
+      events.failed(new ConnectionClosedError(`cannot connect to ${url}: ${(err as Error).message}`, { cause: err }), true)
+      return () => {}
+    }
+    ws.binaryType = 'nodebuffer'
+    // The TCP socket under the WebSocket, from the handshake response (public `upgrade` event).
+    let socket: Socket | undefined
+    ws.once('upgrade', (res: IncomingMessage) => {
+      socket = res.socket as Socket
+    })
+    // A handshake the server answered with 4xx (401, 403...) fails the same way next time.
+    let refused = false
+    ws.once('unexpected-response', (_req: unknown, res: IncomingMessage) => {
+      refused = (res.statusCode ?? 0) >= 400 && (res.statusCode ?? 0) < 500
+      fail(new Error(`Unexpected server response: ${res.statusCode}`))
+    })
+    const fail = (err: Error) => {
+      ws.removeAllListeners()
+      ws.on('error', () => {})
+      ws.terminate()
+      debug(`could not connect to ${url}: ${err.message}`)
+      events.failed(new ConnectionClosedError(`could not connect to ${url}: ${err.message}`, { cause: err }), refused)
+    }
+    ws.once('error', fail)
+    ws.once('close', (code) => fail(new Error(`closed during handshake (code ${code})`)))
+    ws.once('open', () => {
+      ws.off('error', fail)
+      ws.removeAllListeners('close')
+      ws.removeAllListeners('unexpected-response')
+      const transport = new WebSocketTransport(ws, { url }, limits, { socket })
+      debug(`connected to ${url}`)
+      const link: Link = {
+        transport,
+        resume: ws.protocol === RESUME_PROTOCOL,
+        watch: () => {
+          this.heartbeat.watch(transport)
+          return () => this.heartbeat.forget(transport)
+        },
+      }
+      events.opened(link)
+    })
+    return () => fail(new Error('client closed'))
+  }
+
+  stop(): void {
+    this.heartbeat.stop()
+  }
+}
+
+/**
+ * Connect to a wirecall server.
+ *
+ * With `reconnect` (`true` or a backoff), resolves to a reconnecting
+ * `Client` once the first connection is open: the same client as the
+ * browser's (state, backoff with jitter, `whileDisconnected`,
+ * `onReconnect`, listeners that survive). While the server is unreachable
+ * it retries, giving up after `timeout` ms (default 30 s), or at once when
+ * the handshake is refused with 4xx.
+ *
+ * @example
+ * ```ts
+ * import { connect } from '@wirecall/node'
+ * import type { Api } from './api.js'
+ *
+ * const client = await connect<Api>('ws://127.0.0.1:8080', {
+ *   reconnect: { initialDelayMs: 100, maxDelayMs: 5_000 },
+ *   onReconnect: (c) => c.remote.subscribe('prices'),     // re-subscribe after each reconnect
+ * })
+ * console.log(await client.remote.math.add(3, 4))         // 7, on whichever connection is open
+ * await client.close()
+ * ```
+ */
+export function connect<ServerService = unknown>(url: string, options: ReconnectingConnectOptions<ServerService>): Promise<Client<ServerService>>
 /**
  * Connect to a wirecall server. Resolves once the WebSocket is open; rejects
  * with `ConnectionClosedError` when the handshake fails (refused, 401, 403,
@@ -107,51 +246,52 @@ export interface WsClientOptions extends SecureContextOptions {
  * await session.close()
  * ```
  */
-export function connect<ServerService = unknown>(url: string, options: ConnectOptions = {}): Promise<Session<ServerService>> {
+export function connect<ServerService = unknown>(url: string, options?: ConnectOptions & { readonly reconnect?: false }): Promise<Session<ServerService>>
+export function connect<ServerService = unknown>(
+  url: string,
+  options: ConnectOptions | ReconnectingConnectOptions<ServerService> = {},
+): Promise<Session<ServerService> | Client<ServerService>> {
+  if ('reconnect' in options && options.reconnect) return clientReady(createClient<ServerService>(url, options as ReconnectingConnectOptions<ServerService>), options.timeout ?? DEFAULT_TIMEOUT_MS)
   const limits = resolveLimits(options.limits)
+  const dialer = new NodeDialer(url, options, limits, false)
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, options.batch ? [...BATCH_OFFER] : [], {
-      perMessageDeflate: false,
-      maxPayload: limits.maxFrameBytes,
-      handshakeTimeout: limits.handshakeTimeoutMs,
-      ...(options.headers ? { headers: options.headers } : {}),
-      ...options.ws,
-    } satisfies ClientOptions)
-    ws.binaryType = 'nodebuffer'
-    // The TCP socket under the WebSocket, from the handshake response (public `upgrade` event).
-    let socket: Socket | undefined
-    ws.once('upgrade', (res: IncomingMessage) => {
-      socket = res.socket as Socket
-    })
-    const fail = (err: Error) => {
-      ws.removeAllListeners()
-      ws.on('error', () => {})
-      ws.terminate()
-      debug(`could not connect to ${url}: ${err.message}`)
-      reject(new ConnectionClosedError(`could not connect to ${url}: ${err.message}`, { cause: err }))
-    }
-    ws.once('error', fail)
-    ws.once('close', (code) => fail(new Error(`closed during handshake (code ${code})`)))
-    ws.once('open', () => {
-      ws.off('error', fail)
-      ws.removeAllListeners('close')
-      const transport = new WebSocketTransport(ws, { url }, limits, { socket })
-      const session = new Session<ServerService>(transport, {
-        textFrames: jsonRpc,
-        streams,
-        ...options,
-        // As in serve(): an option left undefined keeps its NODE_ENV default.
-        exposeErrorStacks: options.exposeErrorStacks ?? process.env.NODE_ENV !== 'production',
-        redactErrors: options.redactErrors ?? process.env.NODE_ENV === 'production',
-        limits,
-        peer: { url },
-      })
-      // The client pings too: it meets the dead-peer bound whatever the server's own heartbeat settings.
-      const heartbeat = new Heartbeat(limits)
-      heartbeat.watch(transport)
-      session.onClose(() => heartbeat.stop())
-      debug(`connected to ${url}`)
-      resolve(session)
+    dialer.dial({
+      opened: (link) => {
+        const session = new Session<ServerService>(link.transport, nodeSessionOptions(url, options, limits))
+        const unwatch = link.watch?.(session as Session<unknown>)
+        session.onClose(() => {
+          unwatch?.()
+          dialer.stop()
+        })
+        resolve(session)
+      },
+      failed: (reason) => reject(reason),
     })
   })
+}
+
+/**
+ * A reconnecting Node client, returned at once (state `connecting`): calls
+ * made before the first connection wait for it (or fail at once with
+ * `whileDisconnected: 'fail'`). `reconnect` defaults to true here.
+ *
+ * @example
+ * ```ts
+ * import { createClient } from '@wirecall/node'
+ *
+ * const client = createClient<Api>('ws://127.0.0.1:8080', { onStateChange: (s) => console.log(s) })
+ * await client.remote.math.add(1, 2)                      // waits for the connection
+ * ```
+ */
+export function createClient<ServerService = unknown>(
+  url: string,
+  options: Omit<ReconnectingConnectOptions<ServerService>, 'reconnect'> & { readonly reconnect?: ReconnectingConnectOptions['reconnect'] | false } = {},
+): Client<ServerService> {
+  const limits = resolveLimits(options.limits)
+  const dialer = new NodeDialer(url, options, limits, options.resume !== false)
+  const client = new Client<ServerService>(dialer, options as ClientOptions<ServerService>, nodeSessionOptions(url, options, limits), true)
+  client.onStateChange((state) => {
+    if (state === 'closed') dialer.stop()
+  })
+  return client
 }

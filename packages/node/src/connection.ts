@@ -3,8 +3,7 @@
  * calls the client's registered service) plus its id, address, identity and
  * topic memberships.
  */
-import { Session, type SessionOptions } from '@wirecall/core'
-import type { WebSocketTransport } from './transport.js'
+import { Session, type SessionOptions, type Transport } from '@wirecall/core'
 
 /** What a connection needs from its server for topics. */
 export interface TopicRegistry<ClientService> {
@@ -50,7 +49,7 @@ export class Connection<ClientService = unknown> extends Session<ClientService> 
 
   /** Built by the server for each accepted WebSocket; not for user code. */
   constructor(
-    socket: WebSocketTransport,
+    socket: Transport & { terminate(): void },
     options: SessionOptions,
     private readonly registry: TopicRegistry<ClientService>,
     identity?: unknown,
@@ -90,7 +89,7 @@ export class Connection<ClientService = unknown> extends Session<ClientService> 
 
   /** Drop the socket without the closing handshake (used after the close deadline). */
   terminate(): void {
-    ;(this.transport as WebSocketTransport).terminate()
+    ;(this.transport as Transport & { terminate(): void }).terminate()
   }
 }
 

@@ -3,8 +3,9 @@
  * core's public API is re-exported too, so a Node program needs one import.
  */
 export * from '@wirecall/core'
-export { serve, type ServeOptions, type WirecallServer } from './server.js'
-export { connect, type ConnectOptions, type WsClientOptions } from './client.js'
+export { serve, type ServeOptions, type ServerStats, type WirecallServer } from './server.js'
+export type { ResumeStats } from './parking.js'
+export { connect, createClient, type ConnectOptions, type ReconnectingConnectOptions, type WsClientOptions } from './client.js'
 export { Connection } from './connection.js'
 export type { Topic } from './topics.js'
 export type { Cluster, ConnectionHandle, FanoutTarget, LocalNode, NodeHandle, PresenceEntry } from './cluster.js'

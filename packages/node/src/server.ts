@@ -8,11 +8,14 @@ import { isIP } from 'node:net'
 import type { Server as HttpsServer } from 'node:https'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { Session, debugLog, describeService, jsonRpc, streams, type Broadcast, type Limits, type ServiceDescriber, type SessionOptions } from '@wirecall/core'
-import { BATCH_PROTOCOL, SharedBudget, resolveLimits } from '@wirecall/core/internal'
+import { Session, debugLog, describeService, jsonRpc, streams, type ResumeFailure, type Broadcast, type Limits, type ServiceDescriber, type SessionOptions } from '@wirecall/core'
+import {
+  BATCH_PROTOCOL, FirstFrame, RESUME_PROTOCOL, ResumableTransport, ResumeFrame, SharedBudget, encodeControl, isControl, parseControl, resolveLimits,
+} from '@wirecall/core/internal'
 import { Connection } from './connection.js'
 import './debug-env.js'
 import { Heartbeat } from './heartbeat.js'
+import { ParkingLot, type ResumeEntry, type ResumeStats } from './parking.js'
 import { Topics, type Topic } from './topics.js'
 import { nodeHandle, remoteHandle } from './remote-handle.js'
 import type { Cluster, ConnectionHandle, NodeHandle, PresenceEntry } from './cluster.js'
@@ -30,6 +33,17 @@ export interface ServeOptions<ClientService = unknown> extends Omit<SessionOptio
    * @default false: a public server need not publish its surface.
    */
   readonly reflection?: boolean | ServiceDescriber
+  /**
+   * Offer resumable sessions (`wirecall.resume.v1`, docs/protocol.md): when
+   * a client that can resume drops, its session (references, topic
+   * memberships, pending calls) is parked for `limits.resumeGraceMs` instead
+   * of closed, and frames sent to it meanwhile are replayed when it comes
+   * back. A parked connection stays in `connections` and `onClose` fires only
+   * when it really ends. Bounded by `maxReplayBytes`, `maxReplayFrames`,
+   * `maxParkedSessions` and `maxParkedBytes`; counted in `stats()`.
+   * @default false: parking changes when `onClose` runs, so a server opts in.
+   */
+  readonly resume?: boolean
   /** Interface to listen on (standalone mode). @default '127.0.0.1' */
   readonly host?: string
   /** Port to listen on; 0 picks a free one (read it back from `server.port`). @default 0 */
@@ -132,6 +146,8 @@ export interface WirecallServer<ClientService = unknown> {
   readonly nodeId: string | undefined
   /** Notifications skipped because a member was slow or closed. */
   readonly droppedNotifications: number
+  /** Counters of this server: connections, and (with `resume`) parked sessions and resumes. */
+  stats(): ServerStats
   /**
    * Graceful shutdown: stop accepting, let running handlers finish, close
    * every connection, then resolve. Bounded by `limits.closeTimeoutMs`: at
@@ -139,6 +155,12 @@ export interface WirecallServer<ClientService = unknown> {
    * `ConnectionClosedError`, handlers' signals fire).
    */
   close(): Promise<void>
+}
+
+/** `server.stats()`. */
+export interface ServerStats extends ResumeStats {
+  /** Connections, parked ones included. */
+  readonly connections: number
 }
 
 /**
@@ -231,6 +253,14 @@ function selectProtocol(protocols: Set<string>): string | false {
   return false
 }
 
+/** With `resume`: resumable sessions when offered, otherwise as `selectProtocol`. */
+function selectResumeProtocol(protocols: Set<string>): string | false {
+  if (protocols.has(RESUME_PROTOCOL)) return RESUME_PROTOCOL
+  if (protocols.has(BATCH_PROTOCOL)) return BATCH_PROTOCOL
+  for (const protocol of protocols) return protocol
+  return false
+}
+
 /**
  * Start a wirecall server: on its own port (`host`, `port`), or on an
  * existing `http.Server` or `https.Server` (`server`, `path`). Resolves once
@@ -268,11 +298,14 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     res.writeHead(426, { 'content-type': 'text/plain' }).end('wirecall: WebSocket upgrade required\n')
   })
   const wss = new WebSocketServer({
-    noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false, handleProtocols: selectProtocol,
+    noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false,
+    handleProtocols: options.resume ? selectResumeProtocol : selectProtocol,
   })
   const connections = new Set<Connection<ClientService>>()
 
   const heartbeat = new Heartbeat(limits)
+  const logger = options.logger ?? console
+  const parking = options.resume ? new ParkingLot(limits, logger) : undefined
   const path = options.path
   const exposeErrorStacks = options.exposeErrorStacks ?? process.env.NODE_ENV !== 'production'
   const redactErrors = options.redactErrors ?? process.env.NODE_ENV === 'production'
@@ -301,7 +334,6 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   let closing: Promise<void> | undefined
   let originRefusals = 0
   let connectionRefusals = 0
-  const logger = options.logger ?? console
   // Sockets between the upgrade request and admission (origin/auth checks).
   // close() refuses them at once rather than wait for each one's handshake
   // deadline (handshakeTimeoutMs, 10 s by default, longer than closeTimeoutMs),
@@ -469,7 +501,68 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     // The peer address is read from the socket when first asked for, not stored per connection;
     // `req.socket` is the socket this server handed to `handleUpgrade`, which `ws` then owns.
     const transport = new WebSocketTransport(ws, req.socket, limits, { socket: req.socket, server: true })
-    const conn = new Connection<ClientService>(transport, sessionOptions, topics, identity)
+    heartbeat.watch(transport)
+    if (parking && ws.protocol === RESUME_PROTOCOL) return acceptResumable(parking, transport, req, identity)
+    open(transport, req, identity)
+  }
+
+  /**
+   * A link that selected `wirecall.resume.v1`: its first frame is the
+   * client's HELLO (docs/protocol.md). A valid token for this identity and
+   * origin resumes its parked (or half-open) session on this link; anything
+   * else gets a fresh session, told why in the WELCOME.
+   */
+  const acceptResumable = (parking: ParkingLot, raw: WebSocketTransport, req: IncomingMessage, identity: unknown) => {
+    const origin = req.headers.origin ?? ''
+    const deadline = setTimeout(() => {
+      first.abandon()
+      raw.terminate()
+    }, limits.handshakeTimeoutMs)
+    deadline.unref()
+    const first: FirstFrame = new FirstFrame(raw, (frame, first) => {
+      clearTimeout(deadline)
+      const hello = isControl(frame) ? parseControl(frame) : undefined
+      if (hello?.kind !== ResumeFrame.HELLO || closing) {
+        first.abandon()
+        return raw.close(closing ? CloseCode.GOING_AWAY : CloseCode.PROTOCOL_ERROR, closing ? 'server shutting down' : 'expected a resume HELLO')
+      }
+      let lost: ResumeFailure | null = null
+      if (hello.token !== null) {
+        const found = parking.take(hello.token, identity, origin, hello.received)
+        if (typeof found === 'object') {
+          if (debug.enabled) debug(`connection ${found.conn.id} resumed from ${req.socket.remoteAddress ?? 'unknown'}`)
+          const greeting = encodeControl({ kind: ResumeFrame.RESUMED, token: found.token, received: found.resumable.received })
+          return found.resumable.attach(raw, hello.received, greeting, first)
+        }
+        lost = found
+      }
+      admitted(freshResumable(parking, raw, first, identity, origin, lost), req)
+    }, () => clearTimeout(deadline))
+  }
+
+  /**
+   * A new resumable session on `raw`, announced with WELCOME. In a scope of
+   * its own: the closures the session keeps for its life must not hold the
+   * upgrade request that `acceptResumable` sees.
+   */
+  const freshResumable = (parking: ParkingLot, raw: WebSocketTransport, first: FirstFrame, identity: unknown, origin: string, lost: ResumeFailure | null) => {
+    let entry: ResumeEntry | undefined
+    const resumable = new ResumableTransport(limits, {
+      linkLost: () => parking.park(entry!),
+      buffered: (delta) => entry && parking.buffered(entry, delta),
+      violation: (reason) => logger.warn(`[wirecall] closed a resumable session: ${reason}`),
+    }, raw.peer)
+    const conn = new Connection<ClientService>(resumable, sessionOptions, topics, identity)
+    entry = parking.issue({ conn: conn as Connection<unknown>, resumable, identity, origin })
+    resumable.attach(raw, 0, encodeControl({ kind: ResumeFrame.WELCOME, token: entry.token, lost }), first)
+    return conn
+  }
+
+  const open = (transport: WebSocketTransport, req: IncomingMessage, identity: unknown) => {
+    admitted(new Connection<ClientService>(transport, sessionOptions, topics, identity), req)
+  }
+
+  const admitted = (conn: Connection<ClientService>, req: IncomingMessage) => {
     connections.add(conn)
     since?.set(conn, Date.now())
     topics.opened(conn)
@@ -477,7 +570,6 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
       debug(`connection ${conn.id} from ${req.socket.remoteAddress ?? 'unknown'} (${connections.size} open)`)
       conn.onClose((reason) => debug(`connection ${conn.id} closed${reason ? `: ${reason.message}` : ''} (${connections.size} open)`))
     }
-    heartbeat.watch(transport)
     // An async onConnection that rejects (a page without the method it calls, a client
     // that left at once) is logged; as an unhandled rejection it would end the process.
     const report = (err: unknown) => logger.error('[wirecall] onConnection failed:', err)
@@ -510,6 +602,8 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   const close = async () => {
     http.off('upgrade', onUpgrade)
     heartbeat.stop()
+    // Parked sessions have no one to drain for: they end now.
+    parking?.closeAll()
     for (const socket of handshaking) refuse(socket, 503, 'Service Unavailable')
     handshaking.clear()
     // One deadline for the whole shutdown: let running handlers finish, then
@@ -556,6 +650,10 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     get droppedNotifications() {
       return topics.dropped
     },
+    stats: () => ({
+      connections: connections.size,
+      ...(parking?.stats() ?? { parkedSessions: 0, parkedBytes: 0, resumes: 0, resumeRefusals: 0, parkedSessionsClosed: 0 }),
+    }),
     close: () => (closing ??= close()),
   }
 }

@@ -17,7 +17,7 @@ import type { Socket } from 'node:net'
 import * as wsModule from 'ws'
 import { WebSocket } from 'ws'
 import { DEFAULT_LIMITS, type Limits, type PeerInfo, type Transport, type TransportReceiver } from '@wirecall/core'
-import { BATCH_PROTOCOL, BatchWriter, deliverBatch, isBatch } from '@wirecall/core/internal'
+import { BatchWriter, deliverBatch, isBatch, usesBatches } from '@wirecall/core/internal'
 import type { Heartbeat } from './heartbeat.js'
 
 /** Close codes we use (RFC 6455). */
@@ -287,7 +287,7 @@ export class WebSocketTransport implements Transport {
     this.peerSource = peer
     this.socket = options.socket ?? (isSocket(peer) ? peer : undefined)
     this.directWrite = this.socket === undefined ? undefined : options.server === true ? 'unmasked' : wsSender ? 'masked' : undefined
-    this.batching = ws.protocol === BATCH_PROTOCOL
+    this.batching = usesBatches(ws.protocol)
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       this.heard = true
       if (this.batching && isBinary && isBatch(data)) return this.receiveBatch(data, 1)

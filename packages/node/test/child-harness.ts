@@ -43,6 +43,8 @@ export interface ChildServerOptions {
   readonly contracts?: boolean
   /** Passed to serve(). */
   readonly reflection?: boolean
+  /** Passed to serve(): resumable sessions. */
+  readonly resume?: boolean
   /** Extra node flags (`--expose-gc` is always passed). */
   readonly execArgv?: readonly string[]
   /** How long to wait for READY. @default 10000 */
@@ -60,6 +62,8 @@ export interface ChildStats {
   readonly gcExposed: boolean
   /** Handler runs of the `contracts` methods. */
   readonly validatedRuns: number
+  /** `server.stats()`: connections, parked sessions, resumes. */
+  readonly server: import('../src/index.js').ServerStats
 }
 
 export interface ChildExit {

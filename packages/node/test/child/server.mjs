@@ -40,6 +40,7 @@
  *   contracts      true: expose validated methods (zod) under `checked`, count their runs in
  *                  STATS (`validatedRuns`)
  *   reflection     passed to serve()
+ *   resume         passed to serve() (resumable sessions); STATS then has `server`: server.stats()
  */
 import { readFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
@@ -220,6 +221,7 @@ const server = await serve({
   ...(options.jsonRpc === false ? { textFrames: undefined } : {}),
   ...(auth ? { authenticate: auth } : {}),
   ...(options.reflection !== undefined ? { reflection: options.reflection } : {}),
+  ...(options.resume ? { resume: true } : {}),
 })
 
 function stats() {
@@ -233,6 +235,7 @@ function stats() {
     prototypeChanges: prototypeChanges(),
     gcExposed: typeof globalThis.gc === 'function',
     validatedRuns,
+    server: server.stats(),
   }
 }
 

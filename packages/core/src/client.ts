@@ -1,0 +1,542 @@
+/**
+ * The reconnecting client, the same code in Node and in browsers: one stable
+ * `remote` over a series of connections. Owns the connection lifecycle
+ * (state, reconnect with capped exponential backoff and jitter, calls made
+ * while disconnected, listeners that survive a reconnect); every call goes
+ * through the core `Session` of the current connection.
+ *
+ * What differs between platforms is only how one connection is opened: a
+ * `Dialer`. The browser package dials with the page's `WebSocket`
+ * (`@wirecall/browser`), the Node package with `ws` and its own transport
+ * (headers, TLS options, corked writes, zero-copy large binaries), each adding
+ * its own liveness check. So this module imports neither Node nor the DOM.
+ *
+ * Delivery is at most once: calls pending when a connection drops reject
+ * with `ConnectionClosedError` and are never re-sent (the server may already
+ * have run them), unless the caller marked them `idempotent`. When the server
+ * offers resumable sessions (docs/protocol.md, "Resume") the session itself
+ * survives a drop: see the README's guarantee.
+ */
+import { debugLog } from './debug.js'
+import { AbortError, ConnectionClosedError, TimeoutError } from './errors.js'
+import { resolveLimits } from './limits.js'
+import { FirstFrame, ResumableTransport, ResumeFrame, encodeControl, isControl, parseControl, type ResumeFailure } from './resume.js'
+import { DEFAULT_TIMEOUT_MS, type CallOptions, type Logger, type SessionOptions } from './options.js'
+import { createProxy, type Notify, type Remote } from './proxy.js'
+import { Session, noteReconnect, type CallScope } from './session.js'
+import type { Transport } from './transport.js'
+
+/** `wirecall:client`: connects, drops, reconnect attempts and state changes. */
+const debug = debugLog('wirecall:client')
+
+/** Where the client is in its life. `closed` is final. */
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed'
+
+/** Backoff between reconnect attempts: `min(maxDelayMs, initialDelayMs * factor^n)`, minus up to `jitter` of it at random. */
+export interface ReconnectOptions {
+  /** @default 250 ms */
+  readonly initialDelayMs: number
+  /** @default 10 000 ms: a restarted server is found within seconds, without hammering a dead one. */
+  readonly maxDelayMs: number
+  /** @default 2 */
+  readonly factor: number
+  /** Fraction (0-1) of each delay randomised away, so many clients do not reconnect in lockstep. @default 0.5 */
+  readonly jitter: number
+  /** Give up (state `closed`) after this many failed attempts in a row. @default Infinity */
+  readonly maxAttempts: number
+}
+
+/** The reconnect backoff used when `reconnect` is `true` or leaves fields out. */
+export const DEFAULT_RECONNECT: Readonly<ReconnectOptions> = Object.freeze({
+  initialDelayMs: 250,
+  maxDelayMs: 10_000,
+  factor: 2,
+  jitter: 0.5,
+  maxAttempts: Infinity,
+})
+
+/** Options of a reconnecting client (`Client`), whatever the platform: the session options plus reconnecting. */
+export interface ClientOptions<ServerService = unknown> extends Omit<SessionOptions, 'peer' | 'identity'> {
+  /** Reconnect automatically when the connection drops. */
+  readonly reconnect?: boolean | Readonly<Partial<ReconnectOptions>>
+  /**
+   * Calls made while not connected: `'wait'` queues them until the next
+   * connection opens (their timeout keeps running); `'fail'` rejects them
+   * at once with `ConnectionClosedError`. @default 'wait'
+   */
+  readonly whileDisconnected?: 'wait' | 'fail'
+  /** Called on every state change (also available as `client.onStateChange`). */
+  onStateChange?(state: ConnectionState, client: Client<ServerService>): void
+  /**
+   * Called after each re-connection that started a new session (not the
+   * first connection, and not a resumed session, which kept its
+   * subscriptions): re-subscribe here.
+   */
+  onReconnect?(client: Client<ServerService>): void | Promise<void>
+  /**
+   * Resume the session after a drop when the server offers it
+   * (`wirecall.resume.v1`): references, subscriptions and calls in flight
+   * survive, and frames sent meanwhile are delivered once, in order.
+   * @default true
+   */
+  readonly resume?: boolean
+  /**
+   * Called after each reconnect of a client that had a resumable session:
+   * `{ resumed: true }`, or `{ resumed: false, reason }` when the server
+   * gave a fresh session instead (the old one expired, was refused, or could
+   * not be replayed; its pending calls rejected, `onReconnect` runs).
+   */
+  readonly onResume?: (result: ResumeResult, client: Client<ServerService>) => void
+}
+
+/** What became of a resumable session after a reconnect (`ClientOptions.onResume`). */
+export type ResumeResult =
+  | {
+    /** The same session continues: nothing was lost. */
+    readonly resumed: true
+  }
+  | {
+    /** A fresh session replaced the old one. */
+    readonly resumed: false
+    /** Why the old session could not resume. */
+    readonly reason: ResumeFailure
+  }
+
+/** One open connection, as a platform's `Dialer` hands it to the client. */
+export interface Link {
+  /** The connection's transport, not started yet: the client's new `Session` starts it. */
+  readonly transport: Transport
+  /**
+   * Optional: watch the peer's liveness over this link for `session`;
+   * returns the function that stops watching (the link dropped).
+   */
+  watch?(session: Session<unknown>): () => void
+  /** The server selected `wirecall.resume.v1`: the link starts with the resume handshake. */
+  readonly resume?: boolean
+}
+
+/** What a dial attempt reports, exactly once: `opened` or `failed`. */
+export interface DialEvents {
+  /** The connection is open. */
+  opened(link: Link): void
+  /**
+   * The attempt failed. `final`: retrying cannot help (a malformed URL, a
+   * handshake the server refused with 401 or 403): the client gives up.
+   */
+  failed(reason: Error, final?: boolean): void
+}
+
+/**
+ * How a platform opens one connection: `dial` starts an attempt and returns
+ * a function that abandons it (the client was closed meanwhile).
+ */
+export interface Dialer {
+  /** The address dialled, for messages and `peer.url`. */
+  readonly url: string
+  /** Start one connection attempt; report it through `events`. Returns the function that abandons it. */
+  dial(events: DialEvents): () => void
+}
+
+/**
+ * One `remote` that stays valid over a series of connections, reconnecting
+ * with capped exponential backoff and jitter. The browser package's
+ * `BrowserClient` and the Node package's reconnecting `connect()` are this
+ * class with their platform's `Dialer`.
+ *
+ * @example
+ * ```ts
+ * import { connect } from '@wirecall/node'     // or '@wirecall/browser'
+ *
+ * type Api = { math: { add(a: number, b: number): number } }
+ * const client = await connect<Api>('ws://127.0.0.1:8080', { reconnect: true })
+ * client.onStateChange((state) => console.log(state))  // connecting | open | reconnecting | closed
+ * console.log(await client.remote.math.add(3, 4))      // 7, on whichever connection is open
+ * await client.close()
+ * ```
+ */
+export class Client<ServerService = unknown> {
+  /** The server's service; stays valid across reconnects. */
+  readonly remote: Remote<ServerService>
+  /** Fire-and-forget to the server; dropped (not queued) while disconnected. */
+  readonly notify: Notify<ServerService>
+  /** Resolves on the first open; rejects if the client closes before that. */
+  readonly ready: Promise<void>
+  /** The server's address. */
+  readonly url: string
+
+  private current: Session<ServerService> | undefined
+  /** The resume layer under `current` (or under `parked`), when the server offered resume. */
+  private resumable: ResumableTransport | undefined
+  /** A resumable session whose link dropped: kept for the next link to resume. */
+  private parked: Session<ServerService> | undefined
+  /** Stops the liveness check of the current link. */
+  private unwatch: (() => void) | undefined
+  private readonly handshakeTimeoutMs: number
+  private readonly replayLimits: { readonly maxReplayBytes: number; readonly maxReplayFrames: number }
+  private stateNow: ConnectionState = 'connecting'
+  private readonly stateListeners = new Set<(state: ConnectionState) => void>()
+  /** Listeners added with `on`, re-attached to every new connection; `off` detaches from the current one. */
+  private readonly notificationListeners: { path: string; listener: (...args: never[]) => unknown; off: (() => void) | undefined }[] = []
+  private readonly waiters = new Set<{ resolve(s: Session<ServerService>): void; reject(e: Error): void }>()
+  private readonly backoff: ReconnectOptions | undefined
+  private attempts = 0
+  private everOpened = false
+  private retryTimer: ReturnType<typeof setTimeout> | undefined
+  private abandon: (() => void) | undefined
+  private settleReady!: { resolve(): void; reject(e: Error): void }
+
+  /**
+   * Start connecting through `dialer` at once. `sessionOptions` is one object
+   * for every connection, so the sessions share the configuration resolved
+   * from it; `reconnectByDefault` is the platform's default for `reconnect`.
+   */
+  constructor(
+    private readonly dialer: Dialer,
+    private readonly options: ClientOptions<ServerService>,
+    private readonly sessionOptions: SessionOptions,
+    reconnectByDefault: boolean,
+  ) {
+    this.url = dialer.url
+    const limits = resolveLimits(sessionOptions.limits)
+    this.handshakeTimeoutMs = limits.handshakeTimeoutMs
+    this.replayLimits = limits
+    const reconnect = options.reconnect ?? reconnectByDefault
+    this.backoff = reconnect === false ? undefined : { ...DEFAULT_RECONNECT, ...(reconnect === true ? {} : reconnect) }
+    this.ready = new Promise((resolve, reject) => (this.settleReady = { resolve, reject }))
+    this.ready.catch(() => {}) // observed through connect(); never an unhandled rejection
+    this.remote = createProxy({ invoke: (path, args) => this.call(path, args) }) as Remote<ServerService>
+    this.notify = createProxy({ invoke: (path, args) => this.current?.sendNotification(path, args) }) as Notify<ServerService>
+    this.open()
+  }
+
+  private get logger(): Logger {
+    return this.options.logger ?? console
+  }
+
+  /** Current state. */
+  get state(): ConnectionState {
+    return this.stateNow
+  }
+
+  /** The session of the current connection, if open (for `stats()`, or per-connection details). */
+  get session(): Session<ServerService> | undefined {
+    return this.current
+  }
+
+  /** Observe state changes. Returns the unsubscribe function. */
+  onStateChange(listener: (state: ConnectionState) => void): () => void {
+    this.stateListeners.add(listener)
+    return () => this.stateListeners.delete(listener)
+  }
+
+  /** Listen to a server notification on every connection, next to the client-side service. */
+  on(path: string, listener: (...args: never[]) => unknown): () => void {
+    const entry = { path, listener, off: this.current?.on(path, listener) }
+    this.notificationListeners.push(entry)
+    return () => {
+      const i = this.notificationListeners.indexOf(entry)
+      if (i >= 0) this.notificationListeners.splice(i, 1)
+      entry.off?.()
+      entry.off = undefined
+    }
+  }
+
+  /** The same remote and notify, with per-call options (timeout, signal) applied to calls: the shape of `Session.with()`. */
+  with(options: CallOptions): CallScope<ServerService> {
+    return { remote: createProxy({ invoke: (path, args) => this.call(path, args, options) }) as Remote<ServerService>, notify: this.notify }
+  }
+
+  /** Close for good: no more reconnects; pending and waiting calls reject. */
+  async close(): Promise<void> {
+    if (this.stateNow === 'closed') return
+    clearTimeout(this.retryTimer)
+    this.setState('closed')
+    this.rejectWaiters(new ConnectionClosedError('client closed'))
+    this.settleReady.reject(new ConnectionClosedError(`client closed before connecting to ${this.url}`))
+    this.parked?.close()
+    this.parked = undefined
+    const session = this.current
+    if (session) await session.close()
+    else this.abandon?.()
+  }
+
+  // ------------------------------------------------------------------ calls
+
+  private call(path: string, args: unknown[], options?: CallOptions): Promise<unknown> {
+    const sent = this.callOnce(path, args, options)
+    if (!options?.idempotent) return sent
+    const started = Date.now()
+    return sent.catch((err: unknown) => this.resend(err, path, args, options, started))
+  }
+
+  /** An idempotent call whose connection was lost: send it again on the next one, within its timeout. */
+  private resend(err: unknown, path: string, args: unknown[], options: CallOptions, started: number): Promise<unknown> {
+    if (!(err instanceof ConnectionClosedError) || this.stateNow === 'closed') throw err
+    const timeout = options.timeout ?? this.options.timeout ?? DEFAULT_TIMEOUT_MS
+    const left = timeout > 0 ? timeout - (Date.now() - started) : 0
+    if (timeout > 0 && left <= 0) throw err
+    debug(`${this.url}: re-sending idempotent call ${path} after: ${err.message}`)
+    const scoped = { ...options, timeout: timeout > 0 ? left : 0 }
+    const current = this.current
+    // Each try waits for a session that is open, so a try fails only when a connection is lost: no busy loop.
+    const next = current && !current.closed ? current.call(path, args, scoped) : this.waitForSession(path, scoped.timeout, options.signal).then((s) => s.call(path, args, scoped))
+    return next.catch((again: unknown) => this.resend(again, path, args, options, started))
+  }
+
+  private callOnce(path: string, args: unknown[], options?: CallOptions): Promise<unknown> {
+    const session = this.current
+    if (session && !session.closed) return session.call(path, args, options)
+    if (this.stateNow === 'closed') return Promise.reject(new ConnectionClosedError(`cannot call ${path}: client is closed`))
+    if ((this.options.whileDisconnected ?? 'wait') === 'fail') {
+      return Promise.reject(new ConnectionClosedError(`cannot call ${path}: not connected (${this.stateNow})`))
+    }
+    const timeout = options?.timeout ?? this.options.timeout ?? DEFAULT_TIMEOUT_MS
+    const started = Date.now()
+    return this.waitForSession(path, timeout, options?.signal).then((s) => {
+      const left = timeout > 0 ? Math.max(1, timeout - (Date.now() - started)) : 0
+      return s.call(path, args, { ...options, timeout: left })
+    })
+  }
+
+  private waitForSession(path: string, timeout: number, signal: AbortSignal | undefined): Promise<Session<ServerService>> {
+    return new Promise((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const done = () => {
+        this.waiters.delete(waiter)
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+      }
+      const waiter = {
+        resolve: (s: Session<ServerService>) => (done(), resolve(s)),
+        reject: (e: Error) => (done(), reject(e)),
+      }
+      const onAbort = () => waiter.reject(new AbortError(`call to ${path} aborted while waiting for a connection`))
+      if (signal?.aborted) return onAbort()
+      signal?.addEventListener('abort', onAbort, { once: true })
+      if (timeout > 0) timer = setTimeout(() => waiter.reject(new TimeoutError(`call to ${path} timed out after ${timeout} ms waiting for a connection`)), timeout)
+      this.waiters.add(waiter)
+    })
+  }
+
+  private rejectWaiters(error: Error): void {
+    for (const w of [...this.waiters]) w.reject(error)
+  }
+
+  // ------------------------------------------------------------- lifecycle
+
+  private open(): void {
+    let settled = false
+    this.abandon = this.dialer.dial({
+      opened: (link) => {
+        if (settled) return
+        settled = true
+        this.abandon = undefined
+        if (this.stateNow === 'closed') return link.transport.close()
+        this.attach(link)
+      },
+      failed: (reason, final) => {
+        if (settled) return
+        settled = true
+        this.abandon = undefined
+        if (final) this.giveUp(reason)
+        else this.retry(reason)
+      },
+    })
+  }
+
+  private attach(link: Link): void {
+    if (link.resume && this.options.resume !== false) return this.handshake(link)
+    // A server without resume (another node, an older one): a parked session cannot come back.
+    if (this.parked) this.loseParked('unknown')
+    this.attempts = 0
+    this.resumable = undefined
+    this.begin(new Session<ServerService>(link.transport, this.sessionOptions), link)
+  }
+
+  /**
+   * The resume handshake (docs/protocol.md): say HELLO with the parked
+   * session's token and how many frames it received, then wait for the
+   * server's WELCOME (a fresh session) or RESUMED (the same one).
+   */
+  private handshake(link: Link): void {
+    const raw = link.transport
+    const parked = this.parked && this.resumable?.resumable && this.resumable.token ? this.resumable : undefined
+    if (debug.enabled) debug(`${this.url}: resume handshake (${parked ? `resuming, ${parked.received} frames received` : this.parked ? 'the parked session cannot resume' : 'fresh'})`)
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const broken = (first: FirstFrame, why: string) => {
+      first.abandon()
+      raw.close(1002, 'resume handshake failed')
+      this.retry(new ConnectionClosedError(`${this.url}: ${why}`))
+    }
+    const first: FirstFrame = new FirstFrame(raw, (frame, first) => {
+      clearTimeout(timer)
+      this.abandon = undefined
+      if (this.stateNow === 'closed') return (first.abandon(), raw.close())
+      const control = isControl(frame) ? parseControl(frame) : undefined
+      if (control?.kind === ResumeFrame.RESUMED) {
+        if (!parked || !parked.canResumeFrom(control.received)) {
+          // The server resumed something this client cannot continue: give up the session, start afresh.
+          if (this.parked) this.loseParked('unavailable')
+          return broken(first, 'the server resumed a session this client cannot continue')
+        }
+        this.attempts = 0
+        parked.token = control.token
+        parked.attach(raw, control.received, undefined, first)
+        const session = this.parked!
+        this.parked = undefined
+        this.resumed(session, link)
+        return
+      }
+      if (control?.kind !== ResumeFrame.WELCOME) return broken(first, 'the server did not answer the resume handshake')
+      this.attempts = 0
+      // A parked session this client could not offer (its replay buffer overflowed) is 'unavailable'.
+      const lostWhy: ResumeFailure | undefined = this.parked ? (parked ? (control.lost ?? 'unknown') : 'unavailable') : undefined
+      if (lostWhy) this.loseParked(lostWhy)
+      const resumable = new ResumableTransport(this.replayLimits, { linkLost: (reason) => this.linkLost(session, reason) })
+      resumable.token = control.token
+      this.resumable = resumable
+      const session: Session<ServerService> = new Session<ServerService>(resumable, this.sessionOptions)
+      resumable.attach(raw, 0, undefined, first)
+      this.begin(session, link)
+      if (lostWhy) this.reportResume({ resumed: false, reason: lostWhy })
+    }, (reason) => {
+      clearTimeout(timer)
+      this.abandon = undefined
+      this.retry(new ConnectionClosedError(`${this.url}: the connection closed during the resume handshake${reason ? `: ${reason.message}` : ''}`))
+    })
+    this.abandon = () => {
+      clearTimeout(timer)
+      first.abandon()
+      raw.close()
+    }
+    raw.send(encodeControl({ kind: ResumeFrame.HELLO, token: parked?.token ?? null, received: parked?.received ?? 0 }))
+    timer = setTimeout(() => broken(first, `no answer to the resume handshake within ${this.handshakeTimeoutMs} ms`), this.handshakeTimeoutMs)
+  }
+
+  /** The parked session could not be resumed: it ends (its pending calls reject, idempotent ones are re-sent). */
+  private loseParked(reason: ResumeFailure): void {
+    const resumable = this.resumable
+    this.parked = undefined
+    this.resumable = undefined
+    resumable?.end(new ConnectionClosedError(`the session could not be resumed (${reason})`))
+  }
+
+  /** A parked session is back on a new link: the same session, so no `onReconnect`. */
+  private resumed(session: Session<ServerService>, link: Link): void {
+    this.current = session
+    this.unwatch = link.watch?.(session as Session<unknown>)
+    noteReconnect(session as Session<unknown>)
+    debug(`${this.url}: session resumed`)
+    for (const w of [...this.waiters]) w.resolve(session)
+    this.setState('open')
+    this.reportResume({ resumed: true })
+  }
+
+  private reportResume(result: ResumeResult): void {
+    try {
+      this.options.onResume?.(result, this)
+    } catch (err) {
+      this.logger.error('[wirecall] onResume threw:', err)
+    }
+  }
+
+  /** The link under a resumable session dropped: park the session and reconnect. */
+  private linkLost(session: Session<ServerService>, reason: Error | undefined): void {
+    if (this.current !== session) return
+    this.current = undefined
+    this.unwatch?.()
+    this.unwatch = undefined
+    this.parked = session
+    if (this.stateNow === 'closed') return this.loseParked('unavailable')
+    debug(`${this.url}: link lost${reason ? ` (${reason.message})` : ''}; the session is parked for a resume`)
+    this.retry(new ConnectionClosedError(`connection to ${this.url} lost`))
+  }
+
+  private begin(session: Session<ServerService>, link: Link): void {
+    this.attempts = 0
+    for (const entry of this.notificationListeners) entry.off = session.on(entry.path, entry.listener)
+    session.onClose(() => this.dropped(session))
+    this.unwatch = link.watch?.(session as Session<unknown>)
+    this.current = session
+    const isReconnect = this.everOpened
+    this.everOpened = true
+    if (isReconnect) noteReconnect(session as Session<unknown>)
+    // Waiting calls and `ready` first: a state listener must not be able to hold them up.
+    for (const w of [...this.waiters]) w.resolve(session)
+    this.settleReady.resolve()
+    this.setState('open')
+    if (isReconnect && this.options.onReconnect) {
+      Promise.resolve()
+        .then(() => this.options.onReconnect!(this))
+        .catch((err: unknown) => this.logger.error('[wirecall] onReconnect failed:', err))
+    }
+  }
+
+  private dropped(session: Session<ServerService>): void {
+    if (this.parked === session) {
+      this.parked = undefined
+      this.resumable = undefined
+    }
+    if (this.current !== session) return
+    this.current = undefined
+    this.resumable = undefined
+    this.unwatch?.()
+    this.unwatch = undefined
+    if (this.stateNow === 'closed') return
+    this.retry(new ConnectionClosedError(`connection to ${this.url} lost`))
+  }
+
+  private retry(reason: Error): void {
+    if (this.stateNow === 'closed') return
+    const b = this.backoff
+    if (!b || this.attempts >= b.maxAttempts) return this.giveUp(reason)
+    const raw = Math.min(b.maxDelayMs, b.initialDelayMs * b.factor ** this.attempts)
+    const delay = raw * (1 - b.jitter * Math.random())
+    this.attempts++
+    debug(`${this.url}: ${reason.message}; attempt ${this.attempts} of ${b.maxAttempts} in ${Math.round(delay)} ms`)
+    this.setState(this.everOpened ? 'reconnecting' : 'connecting')
+    this.retryTimer = setTimeout(() => this.open(), delay)
+  }
+
+  private giveUp(reason: Error): void {
+    this.setState('closed')
+    if (this.parked) this.loseParked('unavailable')
+    this.rejectWaiters(reason)
+    this.settleReady.reject(reason)
+  }
+
+  private setState(state: ConnectionState): void {
+    if (this.stateNow === state) return
+    debug(`${this.url}: ${this.stateNow} -> ${state}`)
+    this.stateNow = state
+    const listeners: ((state: ConnectionState) => void)[] = [...this.stateListeners]
+    if (this.options.onStateChange) listeners.unshift((s) => this.options.onStateChange!(s, this))
+    for (const listener of listeners) {
+      try {
+        listener(state)
+      } catch (err) {
+        this.logger.error('[wirecall] a state listener threw:', err)
+      }
+    }
+  }
+}
+
+/**
+ * Wait for `client.ready`, at most `timeout` ms (0: no limit); on failure
+ * close the client and reject. The platforms' `connect()` share it.
+ */
+export async function clientReady<C extends Pick<Client<never>, 'ready' | 'url' | 'close'>>(client: C, timeout: number): Promise<C> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const expired = new Promise<never>((_, reject) => {
+    if (timeout > 0) timer = setTimeout(() => reject(new TimeoutError(`could not connect to ${client.url} within ${timeout} ms`)), timeout)
+  })
+  try {
+    await Promise.race([client.ready, expired])
+    return client
+  } catch (err) {
+    await client.close()
+    throw err
+  } finally {
+    clearTimeout(timer)
+  }
+}
