@@ -38,6 +38,12 @@ export type MessageKind = 'call' | 'notification'
 export interface OutgoingObservation {
   /** Carried in the message's metadata slot (e.g. W3C `traceparent`), if any. */
   readonly metadata?: Metadata
+  /**
+   * Run work done for this call inside the observation (a tracer makes the
+   * call's span current): the producers of the upload streams its arguments
+   * hold. Must call `work` and return its result.
+   */
+  run?<T>(work: () => T): T
   /** The call settled (`error` undefined on success); notifications end when sent. */
   end(error?: unknown): void
 }
@@ -172,11 +178,7 @@ export function combineObservers(observers: readonly Observer[]): Observer {
         incoming(method, kind, metadata) {
           const observations = parts.map((so) => so.incoming?.(method, kind, metadata)).filter((o): o is IncomingObservation => o !== undefined)
           if (observations.length === 0) return undefined
-          const runners = observations.filter((o) => o.run)
-          const run = runners.reduceRight<(<T>(handler: () => T) => T) | undefined>(
-            (inner, o) => <T>(handler: () => T): T => o.run!(inner ? () => inner(handler) : handler),
-            undefined,
-          )
+          const run = nestRuns(observations)
           return { ...(run ? { run } : {}), end: (error?: unknown) => { for (const o of observations) o.end(error) } }
         },
         dropped: () => { for (const so of parts) so.dropped?.() },
@@ -197,5 +199,14 @@ function combineOutgoing(observations: (OutgoingObservation | undefined)[]): Out
   }
   if (ends.length === 0) return undefined
   if (ends.length === 1) return ends[0]
-  return { metadata, end: (error) => { for (const e of ends) e.end(error) } }
+  const run = nestRuns(ends)
+  return { metadata, ...(run ? { run } : {}), end: (error) => { for (const e of ends) e.end(error) } }
+}
+
+/** The observations' `run`s nested, the first outermost; undefined when none has one. */
+function nestRuns(observations: readonly { run?<T>(work: () => T): T }[]): (<T>(work: () => T) => T) | undefined {
+  return observations.filter((o) => o.run).reduceRight<(<T>(work: () => T) => T) | undefined>(
+    (inner, o) => <T>(work: () => T): T => o.run!(inner ? () => inner(work) : work),
+    undefined,
+  )
 }

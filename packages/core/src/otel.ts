@@ -168,10 +168,13 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): Observer {
           const parent = context.active()
           const attributes = attributesOf(path, session)
           const span = tracer.startSpan(path, { kind: kind === 'call' ? SpanKind.CLIENT : SpanKind.PRODUCER, attributes }, parent)
-          const metadata = inject(trace.setSpan(parent, span), span)
+          const active = trace.setSpan(parent, span)
+          const metadata = inject(active, span)
           const started = performance.now()
           return {
             metadata,
+            // An upload stream's producer is pulled in the call's context: its own calls join the trace.
+            run: (work) => context.with(active, work),
             end: (error) => finish(span, kind === 'call' ? clientDuration : undefined, attributes, started, error),
           }
         },

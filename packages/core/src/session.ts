@@ -196,8 +196,9 @@ export class Session<RemoteService = unknown> {
       return Promise.reject(failure)
     }
     const timeout = options?.timeout ?? this.config.defaultTimeout
-    // Upload streams in the arguments stop when the call is aborted.
-    if (signal) this.streamsTable?.bindUploads(signal)
+    // Upload streams in the arguments stop when the call is aborted, and are pulled inside its observation.
+    const within = observation?.run
+    if (signal || within) this.streamsTable?.bindUploads(signal, within?.bind(observation))
     const promise = this.pending.add(id, path, timeout, signal, signal ? () => this.abortCall(id, path, signal) : undefined, observation)
     if (debug.enabled) debug(`${this.peerLabel ?? 'peer'} sent request #${id} ${path}`)
     this.transmit(frame)

@@ -59,8 +59,12 @@ export interface StreamTable {
   takeOverflow(): boolean
   /** Streams decoded from the current frame stop when `signal` fires. */
   bindDecoded(mark: number, signal: AbortSignal): void
-  /** After encoding a request: its upload streams stop when `signal` fires. */
-  bindUploads(signal: AbortSignal): void
+  /**
+   * After encoding a request: its upload streams stop when `signal` fires,
+   * and are pulled `within` the call's outgoing observation (a tracer's
+   * context), when given.
+   */
+  bindUploads(signal: AbortSignal | undefined, within?: <T>(run: () => T) => T): void
   /**
    * After encoding a success response: its streams get the handler's
    * `controller` and run `within` the call's observation; the frame gets the

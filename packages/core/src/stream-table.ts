@@ -276,10 +276,19 @@ export class Streams implements StreamTable {
 
   // ---------------------------------------------------------- session hooks
 
-  /** `Session.call`, after encoding a request: its upload streams stop (and tell the consumer) when `signal` fires. */
-  bindUploads(signal: AbortSignal): void {
+  /**
+   * `Session.call`, after encoding a request: its upload streams stop (and
+   * tell the consumer) when `signal` fires, and their producers run `within`
+   * the call's outgoing observation, so the calls an upload's generator makes
+   * join the caller's trace.
+   */
+  bindUploads(signal: AbortSignal | undefined, within?: <T>(run: () => T) => T): void {
     const exported = this.takeEncoded()
-    if (exported) for (const producer of exported) producer.bind(signal)
+    if (!exported) return
+    for (const producer of exported) {
+      if (signal) producer.bind(signal)
+      if (within) producer.within = within
+    }
   }
 
   /**

@@ -43,6 +43,12 @@ const api = new Router()
     fail: () => { throw new Refused('no') },
     slow: withContext(({ signal }) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)))),
     // A stream whose producer calls back into the caller for each item: those calls join the trace too.
+    // Reads an upload; the caller's generator calls math.add for each item it produces.
+    count: async (items: AsyncIterable<number>) => {
+      let n = 0
+      for await (const _ of items) n++
+      return n
+    },
     ticks: async function* (report: (n: number) => Promise<void>) {
       for (let i = 0; i < 3; i++) {
         await report(i)
@@ -55,6 +61,7 @@ type Api = {
   work: {
     run(report: (step: string) => Promise<string>): Promise<string>; fail(): void; slow(): Promise<void>
     ticks(report: (n: number) => Promise<void>): AsyncGenerator<number>
+    count(items: AsyncIterable<number>): Promise<number>
   }
 }
 
@@ -112,6 +119,30 @@ describe('openTelemetry()', () => {
     for (const cb of callbacks) {
       expect(cb.spanContext().traceId).toBe(root.spanContext().traceId)
       expect(cb.parentSpanContext?.spanId).toBe(handler.spanContext().spanId)
+    }
+  })
+
+  it('an upload stream\'s producer runs in the caller\'s trace: the calls it makes while producing join it', async () => {
+    const { client } = pair<Api>({ service: api, observer: openTelemetry({ tracer }) }, { observer: openTelemetry({ tracer }) })
+    const total = await tracer.startActiveSpan('upload', async (root) => {
+      try {
+        async function* produce() {
+          // Pulled by the stream machinery, outside this function's own await chain.
+          for (let i = 0; i < 3; i++) yield await client.remote.math.add(i, 10)
+        }
+        return await client.remote.work.count(produce())
+      } finally {
+        root.end()
+      }
+    })
+    expect(total).toBe(3)
+    const root = named('upload', SpanKind.INTERNAL)!
+    const uploadCall = named('work.count', SpanKind.CLIENT)!
+    const adds = spans().filter((s) => s.kind === SpanKind.CLIENT && s.name === 'math.add')
+    expect(adds).toHaveLength(3)
+    for (const add of adds) {
+      expect(add.spanContext().traceId).toBe(root.spanContext().traceId)
+      expect(add.parentSpanContext?.spanId).toBe(uploadCall.spanContext().spanId)
     }
   })
 
