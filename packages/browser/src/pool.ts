@@ -1,51 +1,27 @@
 /**
- * Endpoint pools (aiozmq's N:M links, aiorpc's client pool): one `remote`
- * over several servers offering the same service. Each endpoint is a
- * reconnecting `BrowserClient`; a call goes to one endpoint that is open now
- * (round robin, or the one with the fewest calls pending), so a failed
- * endpoint drops out of the rotation and comes back when its client
- * reconnects.
- *
- * Delivery is at most once, as for a single client: a call is sent to one
- * endpoint only; if that endpoint's connection drops while the call is in
- * flight, the call rejects with `ConnectionClosedError` (the server may or
- * may not have run it) and is not re-sent elsewhere. Calls made while no
- * endpoint is open wait for the first to open (or fail at once with
- * `whileDisconnected: 'fail'`), within their timeout.
+ * Endpoint pools in the browser: `ClientPool` (from `@wirecall/core`, the
+ * same code as Node's) over one reconnecting `BrowserClient` per URL.
  */
-import {
-  AbortError, ConnectionClosedError, DEFAULT_TIMEOUT_MS, TimeoutError,
-  type CallOptions, type ConnectionState, type CallScope, type Notify, type Remote, type Session,
-} from '@wirecall/core'
-import { createProxy } from '@wirecall/core/internal'
+import { ClientPool, type PoolSettings } from '@wirecall/core'
+import { readyPool } from '@wirecall/core/internal'
 import { BrowserClient, type BrowserConnectOptions } from './client.js'
 
-/** How a pool picks the endpoint for a call among those open now. */
-export type PoolStrategy = 'round-robin' | 'least-pending'
+export { ClientPool, type PoolStrategy } from '@wirecall/core'
 
 /** Options of `createPool()` and `connectPool()`: every endpoint's client options, plus the choice of endpoint. */
-export interface PoolOptions<ServerService = unknown> extends Omit<BrowserConnectOptions<ServerService>, 'onStateChange'> {
-  /**
-   * `round-robin` takes the open endpoints in turn; `least-pending` takes the
-   * one with the fewest calls waiting for an answer (a slow server gets fewer).
-   * @default 'round-robin'
-   */
-  readonly strategy?: PoolStrategy
-  /** Called when the pool's state changes: `open` while at least one endpoint is. */
-  onStateChange?(state: ConnectionState, pool: ClientPool<ServerService>): void
-  /** Called after each re-connection of an endpoint (not its first), with that endpoint's client: re-subscribe here. */
-  onReconnect?(client: BrowserClient<ServerService>): void | Promise<void>
-}
+export interface PoolOptions<ServerService = unknown>
+  extends Omit<BrowserConnectOptions<ServerService>, 'onStateChange' | 'whileDisconnected' | 'timeout' | 'logger'>, PoolSettings<ServerService> {}
 
-interface Waiter<S> {
-  resolve(session: Session<S>): void
-  reject(error: Error): void
+function browserPool<S>(urls: readonly string[], options: PoolOptions<S>): ClientPool<S, BrowserClient<S>> {
+  const { strategy: _strategy, onStateChange: _onStateChange, ...clientOptions } = options
+  // One options object for all endpoints, so their sessions share the resolved configuration; the
+  // pool queues calls itself and asks an endpoint for a call only while it is open.
+  const shared: BrowserConnectOptions<S> = { ...clientOptions, whileDisconnected: 'fail' }
+  return new ClientPool<S, BrowserClient<S>>(urls, options, (url) => new BrowserClient<S>(url, shared))
 }
 
 /**
- * Several reconnecting clients of the same service behind one `remote`.
- * Made by `createPool()` (returns at once) or `connectPool()` (resolves once
- * an endpoint is open).
+ * A pool over `urls`, connecting to all of them now (state `connecting`).
  *
  * @example
  * ```ts
@@ -57,206 +33,13 @@ interface Waiter<S> {
  * await pool.close()
  * ```
  */
-export class ClientPool<ServerService = unknown> {
-  /** The service, through whichever endpoint each call picks. */
-  readonly remote: Remote<ServerService>
-  /** Fire-and-forget through one open endpoint; dropped (not queued) when none is open. */
-  readonly notify: Notify<ServerService>
-  /** One reconnecting client per endpoint, in the order of the URLs. */
-  readonly endpoints: readonly BrowserClient<ServerService>[]
-  /** Resolves once any endpoint is open; rejects if every endpoint gives up or the pool closes first. */
-  readonly ready: Promise<void>
-
-  private readonly strategy: PoolStrategy
-  private readonly waiters = new Set<Waiter<ServerService>>()
-  private readonly stateListeners = new Set<(state: ConnectionState) => void>()
-  private cursor = 0
-  private stateNow: ConnectionState = 'connecting'
-  private everOpened = false
-
-  /** Start connecting to every URL at once; prefer `createPool()` or `connectPool()`. */
-  constructor(urls: readonly string[], private readonly options: PoolOptions<ServerService> = {}) {
-    if (urls.length === 0) throw new TypeError('wirecall: a pool needs at least one endpoint URL')
-    this.strategy = options.strategy ?? 'round-robin'
-    if (this.strategy !== 'round-robin' && this.strategy !== 'least-pending') {
-      throw new TypeError(`wirecall: unknown pool strategy ${String(this.strategy)}`)
-    }
-    const { strategy: _strategy, onStateChange: _onStateChange, ...clientOptions } = options
-    // One options object for all endpoints, so their sessions share the resolved configuration.
-    const shared: BrowserConnectOptions<ServerService> = {
-      ...clientOptions,
-      // The pool queues calls itself; an endpoint is only ever asked for a call while open.
-      whileDisconnected: 'fail',
-      onStateChange: () => this.endpointChanged(),
-    }
-    this.endpoints = urls.map((url) => new BrowserClient<ServerService>(url, shared))
-    this.ready = Promise.any(this.endpoints.map((e) => e.ready)).then(
-      () => undefined,
-      () => { throw new ConnectionClosedError(`no endpoint of the pool could connect (${urls.join(', ')})`) },
-    )
-    this.ready.catch(() => {}) // observed through connectPool(); never an unhandled rejection
-    this.remote = createProxy({ invoke: (path, args) => this.call(path, args) }) as Remote<ServerService>
-    this.notify = createProxy({ invoke: (path, args) => this.pick()?.sendNotification(path, args) }) as Notify<ServerService>
-    this.endpointChanged()
-  }
-
-  /** `open` while at least one endpoint is open; `reconnecting` when none is after one was; `closed` after `close()`. */
-  get state(): ConnectionState {
-    return this.stateNow
-  }
-
-  /** Observe the pool's state. Returns the unsubscribe function. */
-  onStateChange(listener: (state: ConnectionState) => void): () => void {
-    this.stateListeners.add(listener)
-    return () => this.stateListeners.delete(listener)
-  }
-
-  /** The URLs of the endpoints open now (the ones calls go to). */
-  openEndpoints(): string[] {
-    return this.endpoints.filter((e) => usable(e.session)).map((e) => e.url)
-  }
-
-  /** The same remote, with per-call options (timeout, signal) applied: the shape of `Session.with()`. */
-  with(options: CallOptions): CallScope<ServerService> {
-    return { remote: createProxy({ invoke: (path, args) => this.call(path, args, options) }) as Remote<ServerService>, notify: this.notify }
-  }
-
-  /** Close every endpoint for good; calls waiting for an endpoint reject with `ConnectionClosedError`. */
-  async close(): Promise<void> {
-    if (this.stateNow === 'closed') return
-    this.setState('closed')
-    for (const w of [...this.waiters]) w.reject(new ConnectionClosedError('pool closed'))
-    await Promise.all(this.endpoints.map((e) => e.close()))
-  }
-
-  // ------------------------------------------------------------------ calls
-
-  private call(path: string, args: unknown[], options?: CallOptions): Promise<unknown> {
-    const session = this.pick()
-    if (session) return session.call(path, args, options)
-    if (this.stateNow === 'closed') return Promise.reject(new ConnectionClosedError(`cannot call ${path}: pool is closed`))
-    if ((this.options.whileDisconnected ?? 'wait') === 'fail') {
-      return Promise.reject(new ConnectionClosedError(`cannot call ${path}: no endpoint of the pool is open`))
-    }
-    const timeout = options?.timeout ?? this.options.timeout ?? DEFAULT_TIMEOUT_MS
-    const started = Date.now()
-    return this.waitForEndpoint(path, timeout, options?.signal).then((s) => {
-      const left = timeout > 0 ? Math.max(1, timeout - (Date.now() - started)) : 0
-      return s.call(path, args, { ...options, timeout: left })
-    })
-  }
-
-  /** The session of the endpoint for the next call, or undefined when none is open. */
-  private pick(): Session<ServerService> | undefined {
-    const n = this.endpoints.length
-    if (this.strategy === 'least-pending') {
-      let best: Session<ServerService> | undefined
-      let bestPending = Infinity
-      // Start at the cursor so that ties rotate instead of always landing on the first endpoint.
-      for (let i = 0; i < n; i++) {
-        const session = this.endpoints[(this.cursor + i) % n]!.session
-        if (!usable(session)) continue
-        const pending = session.stats().pendingCalls
-        if (pending < bestPending) {
-          best = session
-          bestPending = pending
-        }
-      }
-      this.cursor = (this.cursor + 1) % n
-      return best
-    }
-    for (let i = 0; i < n; i++) {
-      const session = this.endpoints[this.cursor]!.session
-      this.cursor = (this.cursor + 1) % n
-      if (usable(session)) return session
-    }
-    return undefined
-  }
-
-  private waitForEndpoint(path: string, timeout: number, signal: AbortSignal | undefined): Promise<Session<ServerService>> {
-    return new Promise((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const done = () => {
-        this.waiters.delete(waiter)
-        clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-      }
-      const waiter: Waiter<ServerService> = {
-        resolve: (s) => (done(), resolve(s)),
-        reject: (e) => (done(), reject(e)),
-      }
-      const onAbort = () => waiter.reject(new AbortError(`call to ${path} aborted while waiting for an endpoint`))
-      if (signal?.aborted) return onAbort()
-      signal?.addEventListener('abort', onAbort, { once: true })
-      if (timeout > 0) timer = setTimeout(() => waiter.reject(new TimeoutError(`call to ${path} timed out after ${timeout} ms waiting for an endpoint`)), timeout)
-      this.waiters.add(waiter)
-    })
-  }
-
-  // ------------------------------------------------------------- lifecycle
-
-  /** An endpoint's state changed: hand it waiting calls if it opened, and recompute the pool's state. */
-  private endpointChanged(): void {
-    if (this.stateNow === 'closed' || !this.endpoints) return
-    if (this.waiters.size > 0) {
-      for (const w of [...this.waiters]) {
-        const session = this.pick()
-        if (!session) break
-        w.resolve(session)
-      }
-    }
-    const states = this.endpoints.map((e) => e.state)
-    let next: ConnectionState
-    if (states.includes('open')) next = 'open'
-    else if (states.every((s) => s === 'closed')) next = 'closed'
-    else next = this.everOpened ? 'reconnecting' : 'connecting'
-    if (next === 'open') this.everOpened = true
-    if (next === 'closed') {
-      // Every endpoint gave up (reconnect attempts exhausted): nothing will open again.
-      for (const w of [...this.waiters]) w.reject(new ConnectionClosedError('every endpoint of the pool gave up'))
-    }
-    this.setState(next)
-  }
-
-  private setState(state: ConnectionState): void {
-    if (state === this.stateNow) return
-    this.stateNow = state
-    try {
-      this.options.onStateChange?.(state, this)
-    } catch (err) {
-      ;(this.options.logger ?? console).error('[wirecall] pool onStateChange failed:', err)
-    }
-    for (const listener of [...this.stateListeners]) {
-      try {
-        listener(state)
-      } catch (err) {
-        ;(this.options.logger ?? console).error('[wirecall] pool state listener failed:', err)
-      }
-    }
-  }
-}
-
-/** An endpoint's session that can take a call now. */
-function usable<S>(session: Session<S> | undefined): session is Session<S> {
-  return session !== undefined && !session.closed
-}
-
-/**
- * A pool over `urls`, connecting to all of them now (state `connecting`).
- * Works in Node too, with `WebSocket` from the `ws` package.
- */
-export function createPool<ServerService = unknown>(urls: readonly string[], options: PoolOptions<ServerService> = {}): ClientPool<ServerService> {
-  return new ClientPool<ServerService>(urls, options)
+export function createPool<ServerService = unknown>(urls: readonly string[], options: PoolOptions<ServerService> = {}): ClientPool<ServerService, BrowserClient<ServerService>> {
+  return browserPool(urls, options)
 }
 
 /** A pool over `urls`, resolved once one endpoint is open (rejects if none can connect). */
-export async function connectPool<ServerService = unknown>(urls: readonly string[], options: PoolOptions<ServerService> = {}): Promise<ClientPool<ServerService>> {
-  const pool = new ClientPool<ServerService>(urls, options)
-  try {
-    await pool.ready
-  } catch (err) {
-    await pool.close()
-    throw err
-  }
-  return pool
+export function connectPool<ServerService = unknown>(
+  urls: readonly string[], options: PoolOptions<ServerService> = {},
+): Promise<ClientPool<ServerService, BrowserClient<ServerService>>> {
+  return readyPool(browserPool(urls, options))
 }

@@ -17,6 +17,7 @@ export { withContext, type CallContext, type PeerInfo } from './context.js'
 export {
   Client, DEFAULT_RECONNECT, type ClientOptions, type ConnectionState, type ReconnectOptions, type Dialer, type DialEvents, type Link, type ResumeResult,
 } from './client.js'
+export { ClientPool, type PoolSettings, type PoolStrategy, type EndpointFactory } from './pool.js'
 export type { ResumeFailure } from './resume.js'
 export { Session, type CallScope, type SessionOptions, type SessionStats, type CallOptions, type Logger } from './session.js'
 export type { Remote, Notify, RemoteFunction, RemoteResult, ServiceMarked, ReadableStreamOf } from './proxy.js'

@@ -18,6 +18,7 @@ export { STREAM_RESULT_CODE, STREAM_RESULT_ERROR, STREAM_BATCH_ITEMS, STREAM_BAT
 export { noteReconnect } from './session.js'
 export { safelyObserveSession, safelyStartOutgoing, safelyStartIncoming, safelyEnd, safely } from './observe.js'
 export { clientReady } from './client.js'
+export { readyPool } from './pool.js'
 export {
   RESUME_PROTOCOL, RESUME_OFFER, ACK_EVERY, ACK_DELAY_MS, MAX_TOKEN_LENGTH, ResumeFrame, ResumableTransport, FirstFrame,
   usesBatches, isControl, parseControl, encodeControl, type Control, type ResumeEvents,
