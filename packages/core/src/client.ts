@@ -17,8 +17,9 @@
  * offers resumable sessions (docs/protocol.md, "Resume") the session itself
  * survives a drop: see the README's guarantee.
  */
+import { waitForSession, type SessionWaiter } from './waiting.js'
 import { debugLog } from './debug.js'
-import { AbortError, ConnectionClosedError, TimeoutError } from './errors.js'
+import { ConnectionClosedError, TimeoutError } from './errors.js'
 import { resolveLimits } from './limits.js'
 import { FirstFrame, ResumableTransport, ResumeFrame, encodeControl, isControl, parseControl, type ResumeFailure } from './resume.js'
 import { DEFAULT_TIMEOUT_MS, type CallOptions, type Logger, type SessionOptions } from './options.js'
@@ -177,7 +178,7 @@ export class Client<ServerService = unknown> {
   private readonly stateListeners = new Set<(state: ConnectionState) => void>()
   /** Listeners added with `on`, re-attached to every new connection; `off` detaches from the current one. */
   private readonly notificationListeners: { path: string; listener: (...args: never[]) => unknown; off: (() => void) | undefined }[] = []
-  private readonly waiters = new Set<{ resolve(s: Session<ServerService>): void; reject(e: Error): void }>()
+  private readonly waiters = new Set<SessionWaiter<ServerService>>()
   private readonly backoff: ReconnectOptions | undefined
   private attempts = 0
   private everOpened = false
@@ -299,23 +300,7 @@ export class Client<ServerService = unknown> {
   }
 
   private waitForSession(path: string, timeout: number, signal: AbortSignal | undefined): Promise<Session<ServerService>> {
-    return new Promise((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const done = () => {
-        this.waiters.delete(waiter)
-        clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-      }
-      const waiter = {
-        resolve: (s: Session<ServerService>) => (done(), resolve(s)),
-        reject: (e: Error) => (done(), reject(e)),
-      }
-      const onAbort = () => waiter.reject(new AbortError(`call to ${path} aborted while waiting for a connection`))
-      if (signal?.aborted) return onAbort()
-      signal?.addEventListener('abort', onAbort, { once: true })
-      if (timeout > 0) timer = setTimeout(() => waiter.reject(new TimeoutError(`call to ${path} timed out after ${timeout} ms waiting for a connection`)), timeout)
-      this.waiters.add(waiter)
-    })
+    return waitForSession(this.waiters, path, timeout, signal, 'a connection')
   }
 
   private rejectWaiters(error: Error): void {

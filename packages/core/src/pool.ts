@@ -15,8 +15,9 @@
  * endpoint is open wait for the first to open (or fail at once with
  * `whileDisconnected: 'fail'`), within their timeout.
  */
+import { waitForSession, type SessionWaiter } from './waiting.js'
 import type { Client, ConnectionState } from './client.js'
-import { AbortError, ConnectionClosedError, ShuttingDownError, TimeoutError } from './errors.js'
+import { ConnectionClosedError, ShuttingDownError } from './errors.js'
 import { DEFAULT_TIMEOUT_MS } from './options.js'
 import { createProxy } from './proxy.js'
 import type { CallOptions, CallScope, Logger, Session } from './session.js'
@@ -54,11 +55,6 @@ export interface PoolSettings<ServerService = unknown> {
  */
 export type EndpointFactory<ServerService, C extends Client<ServerService>> = (url: string) => C
 
-interface Waiter<S> {
-  resolve(session: Session<S>): void
-  reject(error: Error): void
-}
-
 /**
  * Several reconnecting clients of the same service behind one `remote`.
  * Made by `createPool()` (returns at once) or `connectPool()` (resolves once
@@ -85,7 +81,7 @@ export class ClientPool<ServerService = unknown, C extends Client<ServerService>
   readonly ready: Promise<void>
 
   private readonly strategy: PoolStrategy
-  private readonly waiters = new Set<Waiter<ServerService>>()
+  private readonly waiters = new Set<SessionWaiter<ServerService>>()
   private readonly stateListeners = new Set<(state: ConnectionState) => void>()
   private cursor = 0
   private stateNow: ConnectionState = 'connecting'
@@ -194,23 +190,7 @@ export class ClientPool<ServerService = unknown, C extends Client<ServerService>
   }
 
   private waitForEndpoint(path: string, timeout: number, signal: AbortSignal | undefined): Promise<Session<ServerService>> {
-    return new Promise((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const done = () => {
-        this.waiters.delete(waiter)
-        clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-      }
-      const waiter: Waiter<ServerService> = {
-        resolve: (s) => (done(), resolve(s)),
-        reject: (e) => (done(), reject(e)),
-      }
-      const onAbort = () => waiter.reject(new AbortError(`call to ${path} aborted while waiting for an endpoint`))
-      if (signal?.aborted) return onAbort()
-      signal?.addEventListener('abort', onAbort, { once: true })
-      if (timeout > 0) timer = setTimeout(() => waiter.reject(new TimeoutError(`call to ${path} timed out after ${timeout} ms waiting for an endpoint`)), timeout)
-      this.waiters.add(waiter)
-    })
+    return waitForSession(this.waiters, path, timeout, signal, 'an endpoint')
   }
 
   // ------------------------------------------------------------- lifecycle
