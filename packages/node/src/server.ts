@@ -44,6 +44,15 @@ export interface ServeOptions<ClientService = unknown> extends Omit<SessionOptio
    * @default false: parking changes when `onClose` runs, so a server opts in.
    */
   readonly resume?: boolean
+  /**
+   * Select batches (`wirecall.batch.v1`: the frames of one turn as one
+   * WebSocket message, docs/protocol.md) when a client offers them. `false`
+   * answers such a client with one frame per message, as any msgpack-rpc
+   * server would (for a proxy or a tool that inspects messages one by one).
+   * Resumable sessions carry batches, so `resume: true` needs this on.
+   * @default true
+   */
+  readonly batch?: boolean
   /** Interface to listen on (standalone mode). @default '127.0.0.1' */
   readonly host?: string
   /** Port to listen on; 0 picks a free one (read it back from `server.port`). @default 0 */
@@ -253,6 +262,12 @@ function selectProtocol(protocols: Set<string>): string | false {
   return false
 }
 
+/** `batch: false`: a client's own subprotocol when it offers one, never batches. */
+function selectUnbatched(protocols: Set<string>): string | false {
+  for (const protocol of protocols) if (protocol !== BATCH_PROTOCOL && protocol !== RESUME_PROTOCOL) return protocol
+  return false
+}
+
 /** With `resume`: resumable sessions when offered, otherwise as `selectProtocol`. */
 function selectResumeProtocol(protocols: Set<string>): string | false {
   if (protocols.has(RESUME_PROTOCOL)) return RESUME_PROTOCOL
@@ -292,6 +307,9 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   if (!options || typeof options.service !== 'object' || options.service === null) {
     throw new TypeError('serve: options.service is required (a service({...}) object, an exposed class instance or a Router)')
   }
+  if (options.resume && options.batch === false) {
+    throw new TypeError('serve: resume needs batches (resumable sessions carry them): drop batch: false, or resume')
+  }
   const limits: Limits = resolveLimits(options.limits)
   const standalone = !options.server
   const http = options.server ?? createServer((_req, res) => {
@@ -299,7 +317,7 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   })
   const wss = new WebSocketServer({
     noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false,
-    handleProtocols: options.resume ? selectResumeProtocol : selectProtocol,
+    handleProtocols: options.resume ? selectResumeProtocol : options.batch === false ? selectUnbatched : selectProtocol,
   })
   const connections = new Set<Connection<ClientService>>()
 

@@ -88,6 +88,20 @@ describe('batches', () => {
     for (const c of [batch, plain, own]) c.close()
   })
 
+  test('serve({ batch: false }) never selects batches: a client offering them gets one frame per message', async () => {
+    const server = await startServer({ service: api, batch: false })
+    const client = await BatchClient.open(urlOf(server))
+    expect(client.ws.protocol).toBe('wirecall.v1')
+    // Ten calls in one tick: ten replies, each a message of its own.
+    for (let i = 1; i <= 10; i++) client.ws.send(encode([0, i, 'add', [i, 1]]))
+    const values = await client.waitFor(10)
+    expect(values).toEqual(Array.from({ length: 10 }, (_, i) => [1, i + 1, null, i + 2]))
+    expect(client.messages.length).toBe(10)
+    expect(client.messages.some((m) => isBatch(m))).toBe(false)
+    client.close()
+    await expect(startServer({ service: api, batch: false, resume: true })).rejects.toThrow(/resume needs batches/)
+  })
+
   test('requests in one batch are all answered, and the replies of one tick come back as one batch', async () => {
     const server = await startServer({ service: api })
     const client = await BatchClient.open(urlOf(server))
