@@ -18,6 +18,8 @@ export {
   Client, DEFAULT_RECONNECT, type ClientOptions, type ConnectionState, type ReconnectOptions, type Dialer, type DialEvents, type Link, type ResumeResult,
 } from './client.js'
 export type { ResumeFailure } from './resume.js'
+export { resume } from './client-resume.js'
+export type { ResumeSupport } from './resume-support.js'
 export { Session, type CallScope, type SessionOptions, type SessionStats, type CallOptions, type Logger } from './session.js'
 export type { Remote, Notify, RemoteFunction, RemoteResult, ServiceMarked, ReadableStreamOf } from './proxy.js'
 export { streams, RemoteStream, type StreamSupport } from './streams.js'

@@ -22,3 +22,4 @@ export {
   RESUME_PROTOCOL, RESUME_OFFER, ACK_EVERY, ACK_DELAY_MS, MAX_TOKEN_LENGTH, ResumeFrame, ResumableTransport, FirstFrame,
   usesBatches, isControl, parseControl, encodeControl, type Control, type ResumeEvents,
 } from './resume.js'
+export type { ResumeHost, ClientResumer } from './resume-support.js'
