@@ -512,8 +512,10 @@ describe('resumable sessions (server with resume: true)', () => {
     })
   }
 
-  test('resume: true (the option was a boolean once) is refused with a pointer to the `resume` value', () => {
-    expect(() => createClient('ws://127.0.0.1:1/', { WebSocket: recordingProtocols([]), resume: true as unknown as typeof resume })).toThrow(/import \{ resume \}/)
+  test('resume: true (the option was a boolean once) fails at once rather than leaving resume off unnoticed', () => {
+    const offered: (string | string[] | undefined)[] = []
+    expect(() => createClient('ws://127.0.0.1:1/', { WebSocket: recordingProtocols(offered), resume: true as unknown as typeof resume })).toThrow(TypeError)
+    expect(offered).toEqual([]) // no connection attempt either
   })
 })
 

@@ -9,10 +9,19 @@
  */
 import { debugLog } from './debug.js'
 import { ConnectionClosedError } from './errors.js'
-import { FirstFrame, RESUME_OFFER, RESUME_PROTOCOL, ResumableTransport, ResumeFrame, encodeControl, isControl, parseControl, type ResumeFailure } from './resume.js'
+import { BATCH_PROTOCOL } from './batch.js'
+import { FirstFrame, RESUME_PROTOCOL, ResumableTransport, ResumeFrame, encodeControl, isControl, parseControl, type ResumeFailure } from './resume.js'
 import type { Link } from './client.js'
 import type { ClientResumer, ResumeHost, ResumeSupport } from './resume-support.js'
 import { Session } from './session.js'
+
+/**
+ * What a client that can resume offers at the handshake, most capable last
+ * (a server picks what it knows). Here rather than in resume.ts, which a page
+ * bundles for `usesBatches` alone: a frozen array is kept by the bundler
+ * even when nothing reads it.
+ */
+export const RESUME_OFFER: readonly string[] = Object.freeze(['wirecall.v1', BATCH_PROTOCOL, RESUME_PROTOCOL])
 
 /**
  * Resumable sessions for a reconnecting client: `connect(url, { resume })`
@@ -86,7 +95,8 @@ class ClientResume<S> implements ClientResumer<S> {
         offered.token = control.token
         offered.attach(raw, control.received, undefined, first)
         this.parked = false
-        host.resumed(this.session!, link)
+        debug(`${host.url}: session resumed`)
+        host.begin(this.session!, link, true)
         return
       }
       if (control?.kind !== ResumeFrame.WELCOME) return broken(first, 'the server did not answer the resume handshake')

@@ -203,8 +203,6 @@ export class Client<ServerService = unknown> {
   ) {
     this.url = dialer.url
     const resume = options.resume
-    // `resume` was a boolean before it became a value: say so rather than fail on the first reconnect.
-    if (resume && typeof resume.client !== 'function') throw new TypeError("wirecall: `resume` takes the `resume` value (import { resume } from '@wirecall/browser' or '@wirecall/node'), or false")
     this.resumer = resume ? resume.client<ServerService>(this.resumeHost(resolveLimits(sessionOptions.limits))) : undefined
     const reconnect = options.reconnect ?? reconnectByDefault
     this.backoff = reconnect === false ? undefined : { ...DEFAULT_RECONNECT, ...(reconnect === true ? {} : reconnect) }
@@ -365,24 +363,11 @@ export class Client<ServerService = unknown> {
       limits,
       isClosed: () => this.stateNow === 'closed',
       abandonWith: (abandon) => void (this.abandon = abandon),
-      begin: (session, link) => this.begin(session, link),
-      resumed: (session, link) => this.resumed(session, link),
+      begin: (session, link, resumed) => this.begin(session, link, resumed),
       detach: (session) => this.detach(session),
       retry: (reason) => this.retry(reason),
       report: (result) => this.reportResume(result),
     }
-  }
-
-  /** A parked session is back on a new link: the same session, so no `onReconnect`. */
-  private resumed(session: Session<ServerService>, link: Link): void {
-    this.attempts = 0
-    this.current = session
-    this.unwatch = link.watch?.(session as Session<unknown>)
-    noteReconnect(session as Session<unknown>)
-    debug(`${this.url}: session resumed`)
-    for (const w of [...this.waiters]) w.resolve(session)
-    this.setState('open')
-    this.reportResume({ resumed: true })
   }
 
   private reportResume(result: ResumeResult): void {
@@ -393,10 +378,17 @@ export class Client<ServerService = unknown> {
     }
   }
 
-  private begin(session: Session<ServerService>, link: Link): void {
+  /**
+   * Use `session`, open on `link`, from now on. A `resumed` session (the
+   * parked one, back on a new link) kept its listeners and subscriptions:
+   * `onResume` runs rather than `onReconnect`.
+   */
+  private begin(session: Session<ServerService>, link: Link, resumed = false): void {
     this.attempts = 0
-    for (const entry of this.notificationListeners) entry.off = session.on(entry.path, entry.listener)
-    session.onClose(() => this.dropped(session))
+    if (!resumed) {
+      for (const entry of this.notificationListeners) entry.off = session.on(entry.path, entry.listener)
+      session.onClose(() => this.dropped(session))
+    }
     this.unwatch = link.watch?.(session as Session<unknown>)
     this.current = session
     const isReconnect = this.everOpened
@@ -406,7 +398,8 @@ export class Client<ServerService = unknown> {
     for (const w of [...this.waiters]) w.resolve(session)
     this.settleReady.resolve()
     this.setState('open')
-    if (isReconnect && this.options.onReconnect) {
+    if (resumed) this.reportResume({ resumed: true })
+    else if (isReconnect && this.options.onReconnect) {
       Promise.resolve()
         .then(() => this.options.onReconnect!(this))
         .catch((err: unknown) => this.logger.error('[wirecall] onReconnect failed:', err))

@@ -19,7 +19,8 @@ export { noteReconnect } from './session.js'
 export { safelyObserveSession, safelyStartOutgoing, safelyStartIncoming, safelyEnd, safely } from './observe.js'
 export { clientReady } from './client.js'
 export {
-  RESUME_PROTOCOL, RESUME_OFFER, ACK_EVERY, ACK_DELAY_MS, MAX_TOKEN_LENGTH, ResumeFrame, ResumableTransport, FirstFrame,
+  RESUME_PROTOCOL, ACK_EVERY, ACK_DELAY_MS, MAX_TOKEN_LENGTH, ResumeFrame, ResumableTransport, FirstFrame,
   usesBatches, isControl, parseControl, encodeControl, type Control, type ResumeEvents,
 } from './resume.js'
+export { RESUME_OFFER } from './client-resume.js'
 export type { ResumeHost, ClientResumer } from './resume-support.js'

@@ -38,10 +38,12 @@ export interface ResumeHost<S> {
   isClosed(): boolean
   /** Set (or clear) what closing the client does to the connection attempt in progress. */
   abandonWith(abandon: (() => void) | undefined): void
-  /** Use a fresh session that starts on `link` (its reconnect runs `onReconnect`). */
-  begin(session: Session<S>, link: Link): void
-  /** The parked session continues on `link`: the same session, so no `onReconnect`. */
-  resumed(session: Session<S>, link: Link): void
+  /**
+   * Use `session`, open on `link`: a fresh session (its reconnect runs
+   * `onReconnect`), or the parked one, `resumed` (the same session, so
+   * `onResume` runs instead).
+   */
+  begin(session: Session<S>, link: Link, resumed?: boolean): void
   /** `session`'s link dropped: stop using it. False when it is not the client's current session. */
   detach(session: Session<S>): boolean
   /** Connect again after the backoff (or give up, past `maxAttempts`). */
@@ -54,8 +56,8 @@ export interface ResumeHost<S> {
 export interface ClientResumer<S> {
   /**
    * A link whose server selected the resume subprotocol: run the handshake.
-   * It ends in `host.begin` (a fresh session), `host.resumed` (the parked
-   * one) or `host.retry` (the link failed).
+   * It ends in `host.begin` (a fresh session, or the parked one resumed)
+   * or `host.retry` (the link failed).
    */
   handshake(link: Link): void
   /** The parked session, if any, cannot come back: it ends (pending calls reject, idempotent ones are re-sent). */
