@@ -171,3 +171,17 @@ for await (const n of await client.remote.numbers(3)) console.log(n)
  * bundle of \`browserEntry\`, which does not pass \`streams\` (checked by the bundle-size scenario).
  */
 export const streamOnlyMarkers = ['stream item could not be encoded', 'beyond the credit it was given', 'the consumer stopped reading stream', 'stream credit must be']
+
+/** The same page with resumable sessions turned on: what resuming adds to a page that uses it. */
+export const browserResumeEntry = `
+import { connect, resume, service } from '@wirecall/browser'
+const client = await connect('ws://127.0.0.1:8080/', { service: service({ tick: (i) => console.log('tick', i) }), resume })
+console.log(await client.remote.add(1, 2))
+await client.remote.subscribe((n) => n + 1)
+`
+
+/**
+ * Strings found only in the resume code (the client's handshake and parked session, the resume
+ * layer): none may appear in the bundle of \`browserEntry\`, which does not pass \`resume\`.
+ */
+export const resumeOnlyMarkers = ['no answer to the resume handshake', 'the session could not be resumed', 'replay buffer full', 'resume protocol violation']

@@ -23,11 +23,12 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>resume</title>
 <script type="importmap">{"imports":{
   "@wirecall/core":"/dist/core/index.js","@wirecall/core/internal":"/dist/core/internal.js","@wirecall/browser":"/dist/browser/index.js"}}</script>
 <script type="module">
-  import { createClient } from '@wirecall/browser'
+  import { createClient, resume } from '@wirecall/browser'
   window.got = []
   window.resumes = []
   window.reconnects = 0
   const client = createClient('ws://' + location.host + '/rpc', {
+    resume, // a page opts in to resumable sessions, as to streams
     reconnect: { initialDelayMs: 1000, maxDelayMs: 1000, jitter: 0 }, // long enough to see the session parked
     onResume: (r) => window.resumes.push(r),
     onReconnect: () => window.reconnects++,

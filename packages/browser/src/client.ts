@@ -6,13 +6,14 @@
  *
  * Delivery is at most once: calls pending when a connection drops reject
  * with `ConnectionClosedError` and are never re-sent, because the server may
- * already have run them.
+ * already have run them; with the `resume` option, a session the server
+ * resumes keeps them (see the README's guarantee).
  */
 import {
   Client, ConnectionClosedError, DEFAULT_TIMEOUT_MS, enableDebug,
   type ClientOptions, type ConnectionState, type Dialer, type DialEvents, type Session, type SessionOptions,
 } from '@wirecall/core'
-import { BATCH_OFFER, RESUME_OFFER, RESUME_PROTOCOL, clientReady, livenessTimings, resolveLimits, type LivenessTimings } from '@wirecall/core/internal'
+import { BATCH_OFFER, clientReady, livenessTimings, resolveLimits, type LivenessTimings } from '@wirecall/core/internal'
 import { BrowserWebSocketTransport, type WebSocketConstructor, type WebSocketLike } from './transport.js'
 
 /** `localStorage.debug = 'wirecall:*'` (then reload): wirecall's debug areas in the page's console. */
@@ -29,8 +30,24 @@ export interface BrowserConnectOptions<ServerService = unknown> extends ClientOp
   readonly reconnect?: ClientOptions['reconnect']
   /** Called on every state change (also available as `client.onStateChange`). */
   onStateChange?(state: ConnectionState, client: BrowserClient<ServerService>): void
-  /** Called after each re-connection (not the first): re-subscribe here. */
+  /**
+   * Called after each re-connection that started a new session (not the
+   * first, and not a resumed session, which kept its subscriptions):
+   * re-subscribe here.
+   */
   onReconnect?(client: BrowserClient<ServerService>): void | Promise<void>
+  /**
+   * Resumable sessions: pass `resume` (`import { connect, resume } from
+   * '@wirecall/browser'`, then `connect(url, { resume })`). With a server
+   * that resumes (`serve({ resume: true })`), a session whose link drops
+   * survives it: callbacks the server holds, subscriptions and calls in
+   * flight stay, and what was sent meanwhile arrives once, in order.
+   * Without it the page offers batches only, and each reconnect starts a
+   * fresh session (`onReconnect` runs); nor does the page bundle the resume
+   * code. Not offered when `protocols` is given, nor with `batch: false`.
+   * @default undefined (no resume)
+   */
+  readonly resume?: ClientOptions['resume']
   /** WebSocket subprotocols. When given, batches are not offered (the server must select one of these). */
   readonly protocols?: string | string[]
   /**
@@ -75,8 +92,8 @@ class BrowserDialer implements Dialer {
   dial(events: DialEvents): () => void {
     let ws: WebSocketLike
     try {
-      const { protocols, batch } = this.options
-      ws = new this.WebSocketImpl(this.url, protocols ?? (batch === false ? undefined : [...(this.options.resume === false ? BATCH_OFFER : RESUME_OFFER)]))
+      const { protocols, batch, resume } = this.options
+      ws = new this.WebSocketImpl(this.url, protocols ?? (batch === false ? undefined : [...(resume ? resume.offer : BATCH_OFFER)]))
     } catch (err) {
       // A malformed URL never becomes valid: give up at once.
       events.failed(new ConnectionClosedError(`cannot connect to ${this.url}: ${(err as Error).message}`), true)
@@ -88,7 +105,8 @@ class BrowserDialer implements Dialer {
     let opened = false
     ws.addEventListener('open', () => {
       opened = true
-      events.opened({ transport, resume: ws.protocol === RESUME_PROTOCOL, watch: (session) => this.watchLiveness(session, transport) })
+      const resume = this.options.resume
+      events.opened({ transport, resume: resume ? ws.protocol === resume.protocol : false, watch: (session) => this.watchLiveness(session, transport) })
     })
     ws.addEventListener('close', () => {
       if (!opened) events.failed(new ConnectionClosedError(`could not connect to ${this.url}`))

@@ -1,10 +1,11 @@
 /**
- * Streams cost nothing in a page that does not pass `streams`: a Vite
- * production build of a calls-and-callbacks page (from the sources, in
- * memory) must hold none of the stream code, and the same page passing
- * `streams` must hold all of it (so the check cannot pass by searching for
- * strings that no longer exist). Sizes are measured by the bench's
- * `bundle-size` scenario, not here: this only guards what is bundled.
+ * Streams and resumable sessions cost nothing in a page that does not pass
+ * `streams` or `resume`: a Vite production build of a calls-and-callbacks
+ * page (from the sources, in memory) must hold none of their code, and the
+ * same page passing the option must hold all of it (so the check cannot
+ * pass by searching for strings that no longer exist). Sizes are measured
+ * by the bench's `bundle-size` scenario, not here: this only guards what is
+ * bundled.
  */
 import { describe, expect, test } from 'vitest'
 import { build, type Rolldown } from 'vite'
@@ -16,6 +17,18 @@ const STREAM_ONLY = [
   'beyond the credit it was given',
   'the consumer stopped reading stream',
   'stream credit must be',
+]
+
+/**
+ * Strings found only in the resume code: the client's handshake and parked
+ * session (client-resume.ts) and the resume layer (resume.ts: replay buffer,
+ * control frames).
+ */
+const RESUME_ONLY = [
+  'no answer to the resume handshake',
+  'the session could not be resumed',
+  'replay buffer full',
+  'resume protocol violation',
 ]
 
 const ENTRY = 'virtual:page'
@@ -53,5 +66,16 @@ describe('what a page bundles', () => {
       .replace("import { connect, service } from '@wirecall/browser'", "import { connect, service, streams } from '@wirecall/browser'")
       .replace("service: service({ tick: (i) => console.log('tick', i) }) }", "service: service({ tick: (i) => console.log('tick', i) }), streams }"))
     expect(STREAM_ONLY.filter((marker) => !withStreams.includes(marker))).toEqual([])
+  }, 60_000)
+
+  test('calls and callbacks only: no resume code; with `resume`: all of it', async () => {
+    const calls = await bundle(PAGE)
+    expect(RESUME_ONLY.filter((marker) => calls.includes(marker))).toEqual([])
+    const withResume = await bundle(PAGE
+      .replace("import { connect, service } from '@wirecall/browser'", "import { connect, resume, service } from '@wirecall/browser'")
+      .replace("service: service({ tick: (i) => console.log('tick', i) }) }", "service: service({ tick: (i) => console.log('tick', i) }), resume }"))
+    expect(withResume).toContain('wirecall.resume.v1')
+    expect(RESUME_ONLY.filter((marker) => !withResume.includes(marker))).toEqual([])
+    expect(STREAM_ONLY.filter((marker) => withResume.includes(marker))).toEqual([])
   }, 60_000)
 })

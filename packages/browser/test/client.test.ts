@@ -7,7 +7,8 @@
  * (The RPC behaviours themselves are the conformance suite's, e2e/conformance.)
  */
 import { describe, expect, test } from 'vitest'
-import { AbortError, ConnectionClosedError, TimeoutError, connect, createClient, service, type BrowserConnectOptions, type CallScope, type ConnectionState } from '../src/index.js'
+import { WebSocket as WsWebSocket } from 'ws'
+import { AbortError, ConnectionClosedError, TimeoutError, connect, createClient, resume, service, type BrowserConnectOptions, type CallScope, type ConnectionState, type WebSocketConstructor } from '../src/index.js'
 import { TestServer, closeLater, countingWebSocket, deadPort, sleep, until, useLeakCheck, type ClientSide, type TestApi } from './helpers.js'
 
 useLeakCheck()
@@ -463,11 +464,14 @@ describe('connect()', () => {
 })
 
 describe('resumable sessions (server with resume: true)', () => {
-  test('the client resumes by default: the same session, a call in flight answered, no onReconnect', async () => {
+  test('with `resume` the client resumes: the same session, a call in flight answered, no onReconnect', async () => {
     const server = await TestServer.start({ resume: true })
     let reconnects = 0
     const resumes: unknown[] = []
+    const offered: (string | string[] | undefined)[] = []
     const c = client(server, {
+      resume,
+      WebSocket: recordingProtocols(offered),
       onReconnect: () => void reconnects++, onResume: (r) => void resumes.push(r),
       reconnect: { initialDelayMs: 1000, maxDelayMs: 1000, jitter: 0 }, // back after the answer was produced
     })
@@ -484,17 +488,44 @@ describe('resumable sessions (server with resume: true)', () => {
     expect(reconnects).toBe(0)
     expect(server.server.stats()).toMatchObject({ resumes: 1, parkedSessions: 0 })
     expect(server.counts.slow).toBe(1)
+    expect(offered).toEqual([['wirecall.v1', 'wirecall.batch.v1', 'wirecall.resume.v1'], ['wirecall.v1', 'wirecall.batch.v1', 'wirecall.resume.v1']])
   })
 
-  test('resume: false: a plain link, a drop starts a fresh session and onReconnect runs', async () => {
-    const server = await TestServer.start({ resume: true })
-    let reconnects = 0
-    const c = client(server, { resume: false, onReconnect: () => void reconnects++ })
-    await c.ready
-    const session = c.session
-    server.cutAll()
-    await until(() => reconnects === 1, 'onReconnect')
-    expect(c.session).not.toBe(session)
-    expect(server.server.stats()).toMatchObject({ resumes: 0, parkedSessions: 0 })
+  for (const [name, options] of [['without `resume` (the default)', {}], ['resume: false', { resume: false }]] as const) {
+    test(`${name}: resume is not offered, a drop starts a fresh session and onReconnect runs`, async () => {
+      const server = await TestServer.start({ resume: true })
+      let reconnects = 0
+      const resumes: unknown[] = []
+      const offered: (string | string[] | undefined)[] = []
+      const c = client(server, { ...options, WebSocket: recordingProtocols(offered), onReconnect: () => void reconnects++, onResume: (r) => void resumes.push(r) })
+      await c.ready
+      const session = c.session
+      const pending = rejection(c.remote.hang())
+      await until(() => server.counts.hang === 1, 'the call to run')
+      server.cutAll()
+      expect((await pending).code).toBe('WIRECALL_CONNECTION_CLOSED') // a plain link: the call in flight is lost
+      await until(() => reconnects === 1, 'onReconnect')
+      expect(c.session).not.toBe(session)
+      expect(resumes).toEqual([])
+      expect(offered).toEqual([['wirecall.v1', 'wirecall.batch.v1'], ['wirecall.v1', 'wirecall.batch.v1']])
+      expect(server.server.stats()).toMatchObject({ resumes: 0, parkedSessions: 0 })
+    })
+  }
+
+  test('resume: true (the option was a boolean once) fails at once rather than leaving resume off unnoticed', () => {
+    const offered: (string | string[] | undefined)[] = []
+    expect(() => createClient('ws://127.0.0.1:1/', { WebSocket: recordingProtocols(offered), resume: true as unknown as typeof resume })).toThrow(TypeError)
+    expect(offered).toEqual([]) // no connection attempt either
   })
 })
+
+/** A WebSocket that records the subprotocols each connection offers. */
+function recordingProtocols(offered: (string | string[] | undefined)[]): WebSocketConstructor {
+  class Recording extends WsWebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      offered.push(protocols)
+      super(url, protocols)
+    }
+  }
+  return Recording as unknown as WebSocketConstructor
+}

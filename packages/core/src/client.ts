@@ -13,15 +13,18 @@
  *
  * Delivery is at most once: calls pending when a connection drops reject
  * with `ConnectionClosedError` and are never re-sent (the server may already
- * have run them), unless the caller marked them `idempotent`. When the server
- * offers resumable sessions (docs/protocol.md, "Resume") the session itself
- * survives a drop: see the README's guarantee.
+ * have run them), unless the caller marked them `idempotent`. Given the
+ * `resume` option, and when the server offers resumable sessions
+ * (docs/protocol.md, "Resume"), the session itself survives a drop: the
+ * handshake and the parked session are in client-resume.ts (not bundled by a
+ * page that does not pass `resume`); see the README's guarantee.
  */
 import { waitForSession, type SessionWaiter } from './waiting.js'
 import { debugLog } from './debug.js'
 import { ConnectionClosedError, TimeoutError } from './errors.js'
-import { resolveLimits } from './limits.js'
-import { FirstFrame, ResumableTransport, ResumeFrame, encodeControl, isControl, parseControl, type ResumeFailure } from './resume.js'
+import { resolveLimits, type Limits } from './limits.js'
+import type { ResumeFailure } from './resume.js'
+import type { ClientResumer, ResumeHost, ResumeSupport } from './resume-support.js'
 import { DEFAULT_TIMEOUT_MS, type CallOptions, type Logger, type SessionOptions } from './options.js'
 import { createProxy, type Notify, type Remote } from './proxy.js'
 import { Session, noteReconnect, type CallScope } from './session.js'
@@ -75,12 +78,18 @@ export interface ClientOptions<ServerService = unknown> extends Omit<SessionOpti
    */
   onReconnect?(client: Client<ServerService>): void | Promise<void>
   /**
-   * Resume the session after a drop when the server offers it
-   * (`wirecall.resume.v1`): references, subscriptions and calls in flight
-   * survive, and frames sent meanwhile are delivered once, in order.
-   * @default true
+   * Resumable sessions: pass `resume` (`import { resume } from
+   * '@wirecall/browser'` or `'@wirecall/node'`). The client then offers
+   * `wirecall.resume.v1`, and when the server selects it (`serve({ resume:
+   * true })`) a session whose link drops survives: references,
+   * subscriptions and calls in flight stay, and frames sent meanwhile are
+   * delivered once, in order. Without it, each reconnect starts a fresh
+   * session and `onReconnect` runs. A value rather than a switch, so that a
+   * page that does not resume does not bundle the resume code; `false`
+   * turns off a platform's default.
+   * @default undefined in a page; `resume` in the Node `createClient()` and `connect({ reconnect })`
    */
-  readonly resume?: boolean
+  readonly resume?: ResumeSupport | false
   /**
    * Called after each reconnect of a client that had a resumable session:
    * `{ resumed: true }`, or `{ resumed: false, reason }` when the server
@@ -112,7 +121,7 @@ export interface Link {
    * returns the function that stops watching (the link dropped).
    */
   watch?(session: Session<unknown>): () => void
-  /** The server selected `wirecall.resume.v1`: the link starts with the resume handshake. */
+  /** The server selected the subprotocol of the client's `resume` option: the link starts with the resume handshake. */
   readonly resume?: boolean
 }
 
@@ -166,14 +175,10 @@ export class Client<ServerService = unknown> {
   readonly url: string
 
   private current: Session<ServerService> | undefined
-  /** The resume layer under `current` (or under `parked`), when the server offered resume. */
-  private resumable: ResumableTransport | undefined
-  /** A resumable session whose link dropped: kept for the next link to resume. */
-  private parked: Session<ServerService> | undefined
+  /** The resume side (client-resume.ts), when the `resume` option is given. */
+  private readonly resumer: ClientResumer<ServerService> | undefined
   /** Stops the liveness check of the current link. */
   private unwatch: (() => void) | undefined
-  private readonly handshakeTimeoutMs: number
-  private readonly replayLimits: { readonly maxReplayBytes: number; readonly maxReplayFrames: number }
   private stateNow: ConnectionState = 'connecting'
   private readonly stateListeners = new Set<(state: ConnectionState) => void>()
   /** Listeners added with `on`, re-attached to every new connection; `off` detaches from the current one. */
@@ -198,9 +203,8 @@ export class Client<ServerService = unknown> {
     reconnectByDefault: boolean,
   ) {
     this.url = dialer.url
-    const limits = resolveLimits(sessionOptions.limits)
-    this.handshakeTimeoutMs = limits.handshakeTimeoutMs
-    this.replayLimits = limits
+    const resume = options.resume
+    this.resumer = resume ? resume.client<ServerService>(this.resumeHost(resolveLimits(sessionOptions.limits))) : undefined
     const reconnect = options.reconnect ?? reconnectByDefault
     this.backoff = reconnect === false ? undefined : { ...DEFAULT_RECONNECT, ...(reconnect === true ? {} : reconnect) }
     this.ready = new Promise((resolve, reject) => (this.settleReady = { resolve, reject }))
@@ -254,8 +258,7 @@ export class Client<ServerService = unknown> {
     this.setState('closed')
     this.rejectWaiters(new ConnectionClosedError('client closed'))
     this.settleReady.reject(new ConnectionClosedError(`client closed before connecting to ${this.url}`))
-    this.parked?.close()
-    this.parked = undefined
+    this.resumer?.close()
     const session = this.current
     if (session) await session.close()
     else this.abandon?.()
@@ -330,91 +333,26 @@ export class Client<ServerService = unknown> {
   }
 
   private attach(link: Link): void {
-    if (link.resume && this.options.resume !== false) return this.handshake(link)
+    const resumer = this.resumer
+    if (resumer && link.resume) return resumer.handshake(link)
     // A server without resume (another node, an older one): a parked session cannot come back.
-    if (this.parked) this.loseParked('unknown')
-    this.attempts = 0
-    this.resumable = undefined
+    resumer?.lose('unknown')
     this.begin(new Session<ServerService>(link.transport, this.sessionOptions), link)
   }
 
-  /**
-   * The resume handshake (docs/protocol.md): say HELLO with the parked
-   * session's token and how many frames it received, then wait for the
-   * server's WELCOME (a fresh session) or RESUMED (the same one).
-   */
-  private handshake(link: Link): void {
-    const raw = link.transport
-    const parked = this.parked && this.resumable?.resumable && this.resumable.token ? this.resumable : undefined
-    if (debug.enabled) debug(`${this.url}: resume handshake (${parked ? `resuming, ${parked.received} frames received` : this.parked ? 'the parked session cannot resume' : 'fresh'})`)
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const broken = (first: FirstFrame, why: string) => {
-      first.abandon()
-      raw.close(1002, 'resume handshake failed')
-      this.retry(new ConnectionClosedError(`${this.url}: ${why}`))
+  /** What the resume side (client-resume.ts) may do to this client. */
+  private resumeHost(limits: Limits): ResumeHost<ServerService> {
+    return {
+      url: this.url,
+      sessionOptions: this.sessionOptions,
+      limits,
+      isClosed: () => this.stateNow === 'closed',
+      abandonWith: (abandon) => void (this.abandon = abandon),
+      begin: (session, link, resumed) => this.begin(session, link, resumed),
+      detach: (session) => this.detach(session),
+      retry: (reason) => this.retry(reason),
+      report: (result) => this.reportResume(result),
     }
-    const first: FirstFrame = new FirstFrame(raw, (frame, first) => {
-      clearTimeout(timer)
-      this.abandon = undefined
-      if (this.stateNow === 'closed') return (first.abandon(), raw.close())
-      const control = isControl(frame) ? parseControl(frame) : undefined
-      if (control?.kind === ResumeFrame.RESUMED) {
-        if (!parked || !parked.canResumeFrom(control.received)) {
-          // The server resumed something this client cannot continue: give up the session, start afresh.
-          if (this.parked) this.loseParked('unavailable')
-          return broken(first, 'the server resumed a session this client cannot continue')
-        }
-        this.attempts = 0
-        parked.token = control.token
-        parked.attach(raw, control.received, undefined, first)
-        const session = this.parked!
-        this.parked = undefined
-        this.resumed(session, link)
-        return
-      }
-      if (control?.kind !== ResumeFrame.WELCOME) return broken(first, 'the server did not answer the resume handshake')
-      this.attempts = 0
-      // A parked session this client could not offer (its replay buffer overflowed) is 'unavailable'.
-      const lostWhy: ResumeFailure | undefined = this.parked ? (parked ? (control.lost ?? 'unknown') : 'unavailable') : undefined
-      if (lostWhy) this.loseParked(lostWhy)
-      const resumable = new ResumableTransport(this.replayLimits, { linkLost: (reason) => this.linkLost(session, reason) })
-      resumable.token = control.token
-      this.resumable = resumable
-      const session: Session<ServerService> = new Session<ServerService>(resumable, this.sessionOptions)
-      resumable.attach(raw, 0, undefined, first)
-      this.begin(session, link)
-      if (lostWhy) this.reportResume({ resumed: false, reason: lostWhy })
-    }, (reason) => {
-      clearTimeout(timer)
-      this.abandon = undefined
-      this.retry(new ConnectionClosedError(`${this.url}: the connection closed during the resume handshake${reason ? `: ${reason.message}` : ''}`))
-    })
-    this.abandon = () => {
-      clearTimeout(timer)
-      first.abandon()
-      raw.close()
-    }
-    raw.send(encodeControl({ kind: ResumeFrame.HELLO, token: parked?.token ?? null, received: parked?.received ?? 0 }))
-    timer = setTimeout(() => broken(first, `no answer to the resume handshake within ${this.handshakeTimeoutMs} ms`), this.handshakeTimeoutMs)
-  }
-
-  /** The parked session could not be resumed: it ends (its pending calls reject, idempotent ones are re-sent). */
-  private loseParked(reason: ResumeFailure): void {
-    const resumable = this.resumable
-    this.parked = undefined
-    this.resumable = undefined
-    resumable?.end(new ConnectionClosedError(`the session could not be resumed (${reason})`))
-  }
-
-  /** A parked session is back on a new link: the same session, so no `onReconnect`. */
-  private resumed(session: Session<ServerService>, link: Link): void {
-    this.current = session
-    this.unwatch = link.watch?.(session as Session<unknown>)
-    noteReconnect(session as Session<unknown>)
-    debug(`${this.url}: session resumed`)
-    for (const w of [...this.waiters]) w.resolve(session)
-    this.setState('open')
-    this.reportResume({ resumed: true })
   }
 
   private reportResume(result: ResumeResult): void {
@@ -425,22 +363,17 @@ export class Client<ServerService = unknown> {
     }
   }
 
-  /** The link under a resumable session dropped: park the session and reconnect. */
-  private linkLost(session: Session<ServerService>, reason: Error | undefined): void {
-    if (this.current !== session) return
-    this.current = undefined
-    this.unwatch?.()
-    this.unwatch = undefined
-    this.parked = session
-    if (this.stateNow === 'closed') return this.loseParked('unavailable')
-    debug(`${this.url}: link lost${reason ? ` (${reason.message})` : ''}; the session is parked for a resume`)
-    this.retry(new ConnectionClosedError(`connection to ${this.url} lost`))
-  }
-
-  private begin(session: Session<ServerService>, link: Link): void {
+  /**
+   * Use `session`, open on `link`, from now on. A `resumed` session (the
+   * parked one, back on a new link) kept its listeners and subscriptions:
+   * `onResume` runs rather than `onReconnect`.
+   */
+  private begin(session: Session<ServerService>, link: Link, resumed = false): void {
     this.attempts = 0
-    for (const entry of this.notificationListeners) entry.off = session.on(entry.path, entry.listener)
-    session.onClose(() => this.dropped(session))
+    if (!resumed) {
+      for (const entry of this.notificationListeners) entry.off = session.on(entry.path, entry.listener)
+      session.onClose(() => this.dropped(session))
+    }
     this.unwatch = link.watch?.(session as Session<unknown>)
     this.current = session
     const isReconnect = this.everOpened
@@ -450,7 +383,8 @@ export class Client<ServerService = unknown> {
     for (const w of [...this.waiters]) w.resolve(session)
     this.settleReady.resolve()
     this.setState('open')
-    if (isReconnect && this.options.onReconnect) {
+    if (resumed) this.reportResume({ resumed: true })
+    else if (isReconnect && this.options.onReconnect) {
       Promise.resolve()
         .then(() => this.options.onReconnect!(this))
         .catch((err: unknown) => this.logger.error('[wirecall] onReconnect failed:', err))
@@ -458,17 +392,18 @@ export class Client<ServerService = unknown> {
   }
 
   private dropped(session: Session<ServerService>): void {
-    if (this.parked === session) {
-      this.parked = undefined
-      this.resumable = undefined
-    }
-    if (this.current !== session) return
+    this.resumer?.closed(session)
+    if (!this.detach(session) || this.stateNow === 'closed') return
+    this.retry(new ConnectionClosedError(`connection to ${this.url} lost`))
+  }
+
+  /** Stop using `session` (its link is gone); false when it is not the current one. */
+  private detach(session: Session<ServerService>): boolean {
+    if (this.current !== session) return false
     this.current = undefined
-    this.resumable = undefined
     this.unwatch?.()
     this.unwatch = undefined
-    if (this.stateNow === 'closed') return
-    this.retry(new ConnectionClosedError(`connection to ${this.url} lost`))
+    return true
   }
 
   private retry(reason: Error): void {
@@ -485,7 +420,7 @@ export class Client<ServerService = unknown> {
 
   private giveUp(reason: Error): void {
     this.setState('closed')
-    if (this.parked) this.loseParked('unavailable')
+    this.resumer?.lose('unavailable')
     this.rejectWaiters(reason)
     this.settleReady.reject(reason)
   }

@@ -19,6 +19,8 @@ export {
 } from './client.js'
 export { ClientPool, type PoolSettings, type PoolStrategy, type EndpointFactory } from './pool.js'
 export type { ResumeFailure } from './resume.js'
+export { resume } from './client-resume.js'
+export type { ResumeSupport } from './resume-support.js'
 export { Session, type CallScope, type SessionOptions, type SessionStats, type CallOptions, type Logger } from './session.js'
 export type { Remote, Notify, RemoteFunction, RemoteResult, ServiceMarked, ReadableStreamOf } from './proxy.js'
 export { streams, RemoteStream, type StreamSupport } from './streams.js'

@@ -20,6 +20,8 @@ export { safelyObserveSession, safelyStartOutgoing, safelyStartIncoming, safelyE
 export { clientReady } from './client.js'
 export { readyPool } from './pool.js'
 export {
-  RESUME_PROTOCOL, RESUME_OFFER, ACK_EVERY, ACK_DELAY_MS, MAX_TOKEN_LENGTH, ResumeFrame, ResumableTransport, FirstFrame,
+  RESUME_PROTOCOL, ACK_EVERY, ACK_DELAY_MS, MAX_TOKEN_LENGTH, ResumeFrame, ResumableTransport, FirstFrame,
   usesBatches, isControl, parseControl, encodeControl, type Control, type ResumeEvents,
 } from './resume.js'
+export { RESUME_OFFER } from './client-resume.js'
+export type { ResumeHost, ClientResumer } from './resume-support.js'

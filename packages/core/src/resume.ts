@@ -25,9 +25,6 @@ import type { Transport, TransportReceiver } from './transport.js'
 /** The subprotocol of a link with batches and resumable sessions: a superset of `wirecall.batch.v1`. */
 export const RESUME_PROTOCOL = 'wirecall.resume.v1'
 
-/** What a client that can resume offers at the handshake, most capable last (a server picks what it knows). */
-export const RESUME_OFFER: readonly string[] = Object.freeze(['wirecall.v1', BATCH_PROTOCOL, RESUME_PROTOCOL])
-
 /** True when the selected subprotocol carries batches (`wirecall.batch.v1`, or `wirecall.resume.v1` which includes it). */
 export function usesBatches(protocol: string | undefined): boolean {
   return protocol === BATCH_PROTOCOL || protocol === RESUME_PROTOCOL

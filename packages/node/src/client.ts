@@ -9,10 +9,10 @@
  * binaries, WebSocket pings for liveness).
  */
 import {
-  Client, ConnectionClosedError, DEFAULT_TIMEOUT_MS, Session, debugLog, jsonRpc, streams,
-  type ClientOptions, type ConnectionState, type DialEvents, type Dialer, type Limits, type Link, type SessionOptions,
+  Client, ConnectionClosedError, DEFAULT_TIMEOUT_MS, Session, debugLog, jsonRpc, resume, streams,
+  type ClientOptions, type ConnectionState, type DialEvents, type Dialer, type Limits, type Link, type ResumeSupport, type SessionOptions,
 } from '@wirecall/core'
-import { BATCH_OFFER, RESUME_OFFER, RESUME_PROTOCOL, clientReady, resolveLimits } from '@wirecall/core/internal'
+import { BATCH_OFFER, clientReady, resolveLimits } from '@wirecall/core/internal'
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import { WebSocket, type ClientOptions as WsOptions } from 'ws'
@@ -52,8 +52,21 @@ export interface ReconnectingConnectOptions<ServerService = unknown> extends Con
   readonly reconnect: true | Exclude<ClientOptions['reconnect'], boolean | undefined>
   /** Called on every state change (also available as `client.onStateChange`). */
   onStateChange?(state: ConnectionState, client: Client<ServerService>): void
-  /** Called after each re-connection (not the first): re-subscribe here. */
+  /**
+   * Called after each re-connection that started a new session (not the
+   * first, and not a resumed session, which kept its subscriptions):
+   * re-subscribe here.
+   */
   onReconnect?(client: Client<ServerService>): void | Promise<void>
+  /**
+   * Resumable sessions (`resume` from `@wirecall/node`), on by default in
+   * Node, where the bundle size does not matter: the client offers
+   * `wirecall.resume.v1`, which a server with `serve({ resume: true })`
+   * selects. `false`: never offer it (a session lost with its link;
+   * `onReconnect` runs after each reconnect).
+   * @default resume
+   */
+  readonly resume?: ClientOptions['resume']
 }
 
 /**
@@ -133,8 +146,8 @@ class NodeDialer implements Dialer {
     readonly url: string,
     private readonly options: ConnectOptions,
     private readonly limits: Limits,
-    /** Offer `wirecall.resume.v1` (reconnecting clients unless `resume: false`). */
-    private readonly offerResume: boolean,
+    /** Offer resumable sessions (reconnecting clients unless `resume: false`). */
+    private readonly resume: ResumeSupport | undefined,
   ) {
     this.heartbeat = new Heartbeat(limits)
   }
@@ -143,7 +156,7 @@ class NodeDialer implements Dialer {
     const { url, options, limits } = this
     let ws: WebSocket
     try {
-      ws = new WebSocket(url, this.offerResume ? [...RESUME_OFFER] : options.batch ? [...BATCH_OFFER] : [], {
+      ws = new WebSocket(url, this.resume ? [...this.resume.offer] : options.batch ? [...BATCH_OFFER] : [], {
         perMessageDeflate: false,
         maxPayload: limits.maxFrameBytes,
         handshakeTimeout: limits.handshakeTimeoutMs,
@@ -184,7 +197,7 @@ class NodeDialer implements Dialer {
       debug(`connected to ${url}`)
       const link: Link = {
         transport,
-        resume: ws.protocol === RESUME_PROTOCOL,
+        resume: this.resume !== undefined && ws.protocol === this.resume.protocol,
         watch: () => {
           this.heartbeat.watch(transport)
           return () => this.heartbeat.forget(transport)
@@ -253,7 +266,7 @@ export function connect<ServerService = unknown>(
 ): Promise<Session<ServerService> | Client<ServerService>> {
   if ('reconnect' in options && options.reconnect) return clientReady(createClient<ServerService>(url, options as ReconnectingConnectOptions<ServerService>), options.timeout ?? DEFAULT_TIMEOUT_MS)
   const limits = resolveLimits(options.limits)
-  const dialer = new NodeDialer(url, options, limits, false)
+  const dialer = new NodeDialer(url, options, limits, undefined)
   return new Promise((resolve, reject) => {
     dialer.dial({
       opened: (link) => {
@@ -288,8 +301,11 @@ export function createClient<ServerService = unknown>(
   options: Omit<ReconnectingConnectOptions<ServerService>, 'reconnect'> & { readonly reconnect?: ReconnectingConnectOptions['reconnect'] | false } = {},
 ): Client<ServerService> {
   const limits = resolveLimits(options.limits)
-  const dialer = new NodeDialer(url, options, limits, options.resume !== false)
-  const client = new Client<ServerService>(dialer, options as ClientOptions<ServerService>, nodeSessionOptions(url, options, limits), true)
+  // Resuming is on by default in Node (a page opts in: bundle size matters there, not here).
+  const resumeSupport = options.resume === false ? undefined : options.resume ?? resume
+  const dialer = new NodeDialer(url, options, limits, resumeSupport)
+  const clientOptions: ClientOptions<ServerService> = { ...(options as ClientOptions<ServerService>), resume: resumeSupport ?? false }
+  const client = new Client<ServerService>(dialer, clientOptions, nodeSessionOptions(url, options, limits), true)
   client.onStateChange((state) => {
     if (state === 'closed') dialer.stop()
   })

@@ -8,14 +8,15 @@ import { isIP } from 'node:net'
 import type { Server as HttpsServer } from 'node:https'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { Session, debugLog, describeService, jsonRpc, streams, type ResumeFailure, type Broadcast, type Limits, type ServiceDescriber, type SessionOptions } from '@wirecall/core'
+import { Session, debugLog, describeService, jsonRpc, streams, type Broadcast, type Limits, type ServiceDescriber, type SessionOptions } from '@wirecall/core'
 import {
-  BATCH_PROTOCOL, FirstFrame, RESUME_PROTOCOL, ResumableTransport, ResumeFrame, SharedBudget, encodeControl, isControl, parseControl, resolveLimits,
+  BATCH_PROTOCOL, RESUME_PROTOCOL, SharedBudget, resolveLimits,
 } from '@wirecall/core/internal'
 import { Connection } from './connection.js'
 import './debug-env.js'
 import { Heartbeat } from './heartbeat.js'
-import { ParkingLot, type ResumeEntry, type ResumeStats } from './parking.js'
+import { ParkingLot, type ResumeStats } from './parking.js'
+import { acceptResumable, selectResumeProtocol, type ResumingServer } from './resume-handshake.js'
 import { Topics, type Topic } from './topics.js'
 import { nodeHandle, remoteHandle } from './remote-handle.js'
 import type { Cluster, ConnectionHandle, NodeHandle, PresenceEntry } from './cluster.js'
@@ -268,14 +269,6 @@ function selectUnbatched(protocols: Set<string>): string | false {
   return false
 }
 
-/** With `resume`: resumable sessions when offered, otherwise as `selectProtocol`. */
-function selectResumeProtocol(protocols: Set<string>): string | false {
-  if (protocols.has(RESUME_PROTOCOL)) return RESUME_PROTOCOL
-  if (protocols.has(BATCH_PROTOCOL)) return BATCH_PROTOCOL
-  for (const protocol of protocols) return protocol
-  return false
-}
-
 /**
  * Start a wirecall server: on its own port (`host`, `port`), or on an
  * existing `http.Server` or `https.Server` (`server`, `path`). Resolves once
@@ -520,64 +513,20 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     // `req.socket` is the socket this server handed to `handleUpgrade`, which `ws` then owns.
     const transport = new WebSocketTransport(ws, req.socket, limits, { socket: req.socket, server: true })
     heartbeat.watch(transport)
-    if (parking && ws.protocol === RESUME_PROTOCOL) return acceptResumable(parking, transport, req, identity)
+    if (resuming && ws.protocol === RESUME_PROTOCOL) return acceptResumable(resuming, transport, req, identity)
     open(transport, req, identity)
-  }
-
-  /**
-   * A link that selected `wirecall.resume.v1`: its first frame is the
-   * client's HELLO (docs/protocol.md). A valid token for this identity and
-   * origin resumes its parked (or half-open) session on this link; anything
-   * else gets a fresh session, told why in the WELCOME.
-   */
-  const acceptResumable = (parking: ParkingLot, raw: WebSocketTransport, req: IncomingMessage, identity: unknown) => {
-    const origin = req.headers.origin ?? ''
-    const deadline = setTimeout(() => {
-      first.abandon()
-      raw.terminate()
-    }, limits.handshakeTimeoutMs)
-    deadline.unref()
-    const first: FirstFrame = new FirstFrame(raw, (frame, first) => {
-      clearTimeout(deadline)
-      const hello = isControl(frame) ? parseControl(frame) : undefined
-      if (hello?.kind !== ResumeFrame.HELLO || closing) {
-        first.abandon()
-        return raw.close(closing ? CloseCode.GOING_AWAY : CloseCode.PROTOCOL_ERROR, closing ? 'server shutting down' : 'expected a resume HELLO')
-      }
-      let lost: ResumeFailure | null = null
-      if (hello.token !== null) {
-        const found = parking.take(hello.token, identity, origin, hello.received)
-        if (typeof found === 'object') {
-          if (debug.enabled) debug(`connection ${found.conn.id} resumed from ${req.socket.remoteAddress ?? 'unknown'}`)
-          const greeting = encodeControl({ kind: ResumeFrame.RESUMED, token: found.token, received: found.resumable.received })
-          return found.resumable.attach(raw, hello.received, greeting, first)
-        }
-        lost = found
-      }
-      admitted(freshResumable(parking, raw, first, identity, origin, lost), req)
-    }, () => clearTimeout(deadline))
-  }
-
-  /**
-   * A new resumable session on `raw`, announced with WELCOME. In a scope of
-   * its own: the closures the session keeps for its life must not hold the
-   * upgrade request that `acceptResumable` sees.
-   */
-  const freshResumable = (parking: ParkingLot, raw: WebSocketTransport, first: FirstFrame, identity: unknown, origin: string, lost: ResumeFailure | null) => {
-    let entry: ResumeEntry | undefined
-    const resumable = new ResumableTransport(limits, {
-      linkLost: () => parking.park(entry!),
-      buffered: (delta) => entry && parking.buffered(entry, delta),
-      violation: (reason) => logger.warn(`[wirecall] closed a resumable session: ${reason}`),
-    }, raw.peer)
-    const conn = new Connection<ClientService>(resumable, sessionOptions, topics, identity)
-    entry = parking.issue({ conn: conn as Connection<unknown>, resumable, identity, origin })
-    resumable.attach(raw, 0, encodeControl({ kind: ResumeFrame.WELCOME, token: entry.token, lost }), first)
-    return conn
   }
 
   const open = (transport: WebSocketTransport, req: IncomingMessage, identity: unknown) => {
     admitted(new Connection<ClientService>(transport, sessionOptions, topics, identity), req)
+  }
+
+  /** With `resume`: what the resume handshake (resume-handshake.ts) may do with this server. */
+  const resuming: ResumingServer<ClientService> | undefined = parking && {
+    parking, limits, logger,
+    isClosing: () => closing !== undefined,
+    connection: (transport, identity) => new Connection<ClientService>(transport, sessionOptions, topics, identity),
+    admitted: (conn, req) => admitted(conn, req),
   }
 
   const admitted = (conn: Connection<ClientService>, req: IncomingMessage) => {

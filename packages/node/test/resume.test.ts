@@ -246,6 +246,18 @@ test('parked-session memory stays under its limits with 1,000 clients dropping a
   expect(server.connections.size).toBe(stats.parkedSessions)
 })
 
+test('resume: false: the Node client offers no resume; a drop gives a fresh session and onReconnect runs', async () => {
+  const { server, cut } = await resumeServer()
+  const { client, results, reconnects } = await resumingClient(server, { resume: false })
+  expect(await client.remote.count()).toBe(1)
+  const session = client.session
+  cut([...server.connections][0]!)
+  await until(() => reconnects() === 1, 3000, 'onReconnect')
+  expect(client.session).not.toBe(session)
+  expect(results).toEqual([])
+  expect(server.stats()).toMatchObject({ resumes: 0, parkedSessions: 0 })
+})
+
 test('a resume that lands on another server (another node, or a restart) gets a fresh session there, cleanly', async () => {
   const { server: first, cut } = await resumeServer()
   const port = first.port
