@@ -142,6 +142,8 @@ function formatUptime(ms: number): string {
 /** The last ping result per client id, kept across re-renders of the list. */
 const pingResults = new Map<string, { kind: 'pending' | 'result' | 'error'; text: string; title?: string }>()
 let lastList: ClientInfo[] = []
+/** `clientsChanged` pushes handled so far (see `subscribe`). */
+let listPushes = 0
 
 function renderClients(list: ClientInfo[]): void {
   lastList = list
@@ -211,7 +213,10 @@ function setState(state: ConnState): void {
 /** The page-side service: the server reaches it through `conn.remote` / `conn.notify`. */
 const pageService = service({
   getName: () => myName,
-  clientsChanged: (list: ClientInfo[]) => renderClients(list),
+  clientsChanged: (list: ClientInfo[]) => {
+    listPushes++
+    renderClients(list)
+  },
   ping: () => `pong from ${myName}`,
 }) satisfies PageApi
 
@@ -224,7 +229,12 @@ async function subscribe(c: Client): Promise<void> {
   $('my-id').textContent = `#${info.clientId.slice(0, 8)}`
   $('my-node').textContent = info.node ? `on node ${info.node}` : ''
   void readMetrics(info.metrics)
-  renderClients(await c.remote.clients())
+  // The server pushes the list on every change, in order with its replies. A push handled while
+  // this reply was on its way is as new as the reply or newer (a push and the reply can arrive in
+  // one message: the push's handler then runs before this continuation), so it wins.
+  const pushesBefore = listPushes
+  const list = await c.remote.clients()
+  if (listPushes === pushesBefore) renderClients(list)
   log(`subscribed to the metrics stream (a sample every ${info.intervalMs} ms)`)
 }
 
