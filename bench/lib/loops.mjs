@@ -1,6 +1,6 @@
 // Client-side timed loops shared by scenarios. Times are in ms from performance.now().
 import { percentile, sleep } from './stats.mjs'
-import { cpuMicrosOf, ownCpuMicros } from './cpu.mjs'
+import { cpuMicrosOf, ownCpuMicros } from './cpu.mjs' // node:fs: Vite gives the page an empty stand-in, never called there
 
 const now = () => performance.now()
 
@@ -57,12 +57,13 @@ export async function pipelinedLoop(op, { warmup, duration, inflight, serverPid 
   count = 0
   counting = true
   const t0 = now()
-  const cpu0 = ownCpuMicros()
+  // CPU figures only when asked (the page runs this loop too, where there is no `process`).
+  const cpu0 = serverPid ? ownCpuMicros() : 0
   const server0 = serverPid ? cpuMicrosOf(serverPid) : undefined
   await sleep(duration * 1000)
   const n = count
   const t1 = now()
-  const cpu1 = ownCpuMicros()
+  const cpu1 = serverPid ? ownCpuMicros() : 0
   const server1 = serverPid ? cpuMicrosOf(serverPid) : undefined
   counting = false
   stop = true
