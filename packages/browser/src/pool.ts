@@ -10,7 +10,13 @@ export { ClientPool, type PoolStrategy } from '@wirecall/core'
 
 /** Options of `createPool()` and `connectPool()`: every endpoint's client options, plus the choice of endpoint. */
 export interface PoolOptions<ServerService = unknown>
-  extends Omit<BrowserConnectOptions<ServerService>, 'onStateChange' | 'whileDisconnected' | 'timeout' | 'logger'>, PoolSettings<ServerService> {}
+  extends Omit<BrowserConnectOptions<ServerService>, 'onStateChange' | 'whileDisconnected' | 'timeout' | 'logger'>, PoolSettings<ServerService> {
+  /**
+   * Called after an endpoint's client reconnected with a new session (not a
+   * resumed one, which kept its subscriptions): re-subscribe on that endpoint here.
+   */
+  onReconnect?(client: BrowserClient<ServerService>): void | Promise<void>
+}
 
 function browserPool<S>(urls: readonly string[], options: PoolOptions<S>): ClientPool<S, BrowserClient<S>> {
   const { strategy: _strategy, onStateChange: _onStateChange, ...clientOptions } = options

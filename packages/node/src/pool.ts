@@ -14,6 +14,11 @@ export interface NodePoolOptions<ServerService = unknown>
   PoolSettings<ServerService> {
   /** The backoff of every endpoint's reconnects. @default the reconnecting client's */
   readonly reconnect?: ReconnectingConnectOptions['reconnect']
+  /**
+   * Called after an endpoint's client reconnected with a new session (not a
+   * resumed one, which kept its subscriptions): re-subscribe on that endpoint here.
+   */
+  onReconnect?(client: Client<ServerService>): void | Promise<void>
 }
 
 function nodePool<S>(urls: readonly string[], options: NodePoolOptions<S>): ClientPool<S, Client<S>> {
