@@ -78,7 +78,8 @@ async function callOnce(url: string, method: string, params: unknown[] | Record<
   const session = await connect(url, {
     headers: options.headers,
     timeout: options.timeout,
-    limits: { handshakeTimeoutMs: options.timeout },
+    // A server that never answers our closing frame must not hold the command past its timeout.
+    limits: { handshakeTimeoutMs: options.timeout, closeTimeoutMs: options.timeout },
     // The command prints what matters itself; a library warning would only garble stderr.
     logger: { warn() {}, error() {} },
   })

@@ -183,7 +183,7 @@ describe('a hostile server', () => {
           const started = Date.now()
           const out = await wirecall('call', `ws://127.0.0.1:${port}`, 'echo', '1', '--timeout', '1000', ...mode)
           expect(out.code, `${behaviour} ${mode.join('')}: ${out.stderr}`).not.toBe(0)
-          expect(out.code).not.toBeNull() // exited by itself, not killed by the test's bound
+          expect(out.code, `${behaviour} ${mode.join('')}: killed by the test's bound, not exited by itself`).not.toBeNull()
           expect(Date.now() - started).toBeLessThan(15_000)
         }
       }

@@ -76,7 +76,10 @@ export interface Limits {
   /**
    * Graceful shutdown deadline: how long a server's `close()` waits for
    * running handlers to finish and for peers to answer the closing handshake
-   * before the remaining sockets are terminated.
+   * before the remaining sockets are terminated. In Node it also bounds one
+   * connection's closing handshake: a peer that does not answer it in time
+   * (one that does not read, or floods us) has its socket dropped, so
+   * `close()` on a client or a connection always settles.
    * @default 5 s
    */
   readonly closeTimeoutMs: number

@@ -256,6 +256,8 @@ export class WebSocketTransport implements Transport {
   private readonly batching: boolean
   private closedReason: Error | undefined
   private closeReported = false
+  /** Drops the socket when the closing handshake is not answered within `closeTimeoutMs`. */
+  private closeDeadline: ReturnType<typeof setTimeout> | undefined
   private corked = false
   private readonly socket: Socket | undefined
   /** How `sendParts` writes a frame itself on the TCP socket: unmasked (a server), masked (a client), or not at all (no socket). */
@@ -273,13 +275,13 @@ export class WebSocketTransport implements Transport {
 
   /**
    * Wrap an open `ws` socket. `peer`: the address, or the TCP socket to read it from when first
-   * asked (a server's connections). `limits`: `sendHighWaterMark` and `maxSendBufferBytes` (one
-   * shared object per server or client). `options`: the TCP socket and which end this is.
+   * asked (a server's connections). `limits`: `sendHighWaterMark`, `maxSendBufferBytes` and
+   * `closeTimeoutMs` (one shared object per server or client). `options`: the TCP socket and which end this is.
    */
   constructor(
     socket: WsWebSocket,
     peer: PeerInfo | Socket,
-    private readonly limits: Pick<Limits, 'sendHighWaterMark' | 'maxSendBufferBytes'> = DEFAULT_LIMITS,
+    private readonly limits: Pick<Limits, 'sendHighWaterMark' | 'maxSendBufferBytes' | 'closeTimeoutMs'> = DEFAULT_LIMITS,
     options: WebSocketTransportOptions = {},
   ) {
     const ws = socket as WebSocket
@@ -488,9 +490,20 @@ export class WebSocketTransport implements Transport {
     this.checkBackpressure()
   }
 
+  /**
+   * Start the closing handshake. It needs the peer's answer, which may never
+   * come in time: a peer that does not read, or one whose frames we stopped
+   * reading (`checkBackpressure`) so that its closing frame sits unread; `ws`
+   * itself would wait 30 s. Past `closeTimeoutMs` the socket is dropped, so
+   * a session's `close()` always settles within that bound.
+   */
   close(code: number = CloseCode.NORMAL, reason?: string): void {
     if (this.ws.readyState === WebSocket.CLOSED) return this.reportClosed()
     this.ws.close(code, reason)
+    if (this.closeDeadline === undefined) {
+      this.closeDeadline = setTimeout(() => this.ws.terminate(), this.limits.closeTimeoutMs)
+      this.closeDeadline.unref()
+    }
   }
 
   /** Drop the socket at once, without the closing handshake. */
@@ -499,6 +512,7 @@ export class WebSocketTransport implements Transport {
   }
 
   private reportClosed(): void {
+    if (this.closeDeadline !== undefined) clearTimeout(this.closeDeadline)
     this.heartbeat?.forget(this)
     if (this.closeReported || !this.receiver) return
     this.closeReported = true

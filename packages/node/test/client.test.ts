@@ -62,3 +62,23 @@ test('the returned session: peer URL, stats, close() resolving once closed on bo
   expect(client.closed).toBe(true)
   await within(onClose, 2000, 'server-side onClose')
 })
+
+test('close() settles within closeTimeoutMs when the server never answers the closing handshake', async () => {
+  // The server stops reading right after the upgrade: our closing frame sits unread, no answer comes
+  // (as with a flooding server whose frames we stopped reading). `ws` alone would wait 30 s.
+  const deaf = new WebSocketServer({ host: HOST, port: 0 })
+  deaf.on('connection', (_ws, req) => req.socket.pause())
+  await new Promise((resolve) => deaf.once('listening', resolve))
+  try {
+    const port = (deaf.address() as { port: number }).port
+    const client = await connectTo(`ws://${HOST}:${port}`, { limits: { closeTimeoutMs: 200 } })
+    const started = Date.now()
+    await within(client.close(), 3000, 'close()')
+    expect(client.closed).toBe(true)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150)
+    expect(Date.now() - started).toBeLessThan(2000)
+  } finally {
+    for (const ws of deaf.clients) ws.terminate()
+    await new Promise((resolve) => deaf.close(resolve))
+  }
+})
