@@ -57,7 +57,11 @@ function endTurn(): void {
   // Items queued while these run (a hook that starts a call) go to the other list, for the next checkpoint.
   const items = ending
   ending = spare
-  for (let i = 0; i < items.length; i++) items[i]!.turnEnded(at)
-  items.length = 0
-  spare = items
+  try {
+    for (let i = 0; i < items.length; i++) items[i]!.turnEnded(at)
+  } finally {
+    // Even if one threw: the two lists must stay distinct, or items queued meanwhile would be cleared here.
+    items.length = 0
+    spare = items
+  }
 }
