@@ -25,11 +25,9 @@
 import { fork } from 'node:child_process'
 import { createClient } from 'redis'
 import { startRedis } from './lib/redis.mjs'
+import { numberArg } from './lib/number-arg.mjs'
 
-const arg = (name, dflt) => {
-  const a = process.argv.find((x) => x.startsWith(`--${name}=`))
-  return a ? Number(a.split('=')[1]) : dflt
-}
+const arg = numberArg
 const NODES = arg('nodes', 3)
 const WINDOW = 512
 const PAYLOAD = Buffer.alloc(64, 0x61) // about a notification frame's size

@@ -13,11 +13,9 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { connect, serve } from '@wirecall/node'
 import { service, createMetrics } from '@wirecall/core'
+import { numberArg } from './lib/number-arg.mjs'
 
-const arg = (name, dflt) => {
-  const a = process.argv.find((x) => x.startsWith(`--${name}=`))
-  return a ? Number(a.split('=')[1]) : dflt
-}
+const arg = numberArg
 
 const api = service({
   add: (a, b) => a + b,

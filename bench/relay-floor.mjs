@@ -9,12 +9,10 @@
 // a time, and prints both p50/p99 and their ratio. Every wait is bounded by --rounds.
 import net from 'node:net'
 import { fork, execFileSync } from 'node:child_process'
+import { numberArg } from './lib/number-arg.mjs'
 
 const role = process.argv[2]
-const arg = (name, dflt) => {
-  const a = process.argv.find((x) => x.startsWith(`--${name}=`))
-  return a ? Number(a.split('=')[1]) : dflt
-}
+const arg = numberArg
 const serve = (onData) => new Promise((resolve) => {
   const server = net.createServer((sock) => {
     sock.setNoDelay(true)

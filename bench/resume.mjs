@@ -15,11 +15,9 @@
 import net from 'node:net'
 import { connect, serve } from '@wirecall/node'
 import { Session, service, withContext } from '@wirecall/core'
+import { numberArg } from './lib/number-arg.mjs'
 
-const arg = (name, dflt) => {
-  const a = process.argv.find((x) => x.startsWith(`--${name}=`))
-  return a ? Number(a.split('=')[1]) : dflt
-}
+const arg = numberArg
 const ROUNDS = arg('rounds', 40)
 const SESSIONS = arg('sessions', 400)
 const NOTIFICATIONS = arg('notifications', 100)

@@ -204,6 +204,10 @@ export class Client<ServerService = unknown> {
   ) {
     this.url = dialer.url
     const resume = options.resume
+    // A value, not a switch (see `ClientOptions.resume`): `resume: true` from plain JS would otherwise fail later, obscurely.
+    if (resume !== undefined && resume !== false && typeof (resume as Partial<ResumeSupport> | null)?.client !== 'function') {
+      throw new TypeError(`resume: expected the \`resume\` value exported by @wirecall/browser or @wirecall/node, or false; got ${String(resume)}`)
+    }
     this.resumer = resume ? resume.client<ServerService>(this.resumeHost(resolveLimits(sessionOptions.limits))) : undefined
     const reconnect = options.reconnect ?? reconnectByDefault
     this.backoff = reconnect === false ? undefined : { ...DEFAULT_RECONNECT, ...(reconnect === true ? {} : reconnect) }

@@ -42,7 +42,7 @@ export interface ConnectOptions extends Omit<SessionOptions, 'peer' | 'identity'
 }
 
 /** Options of a reconnecting Node client: `ConnectOptions` plus the lifecycle of the core's `Client`. */
-export interface ReconnectingConnectOptions<ServerService = unknown> extends ConnectOptions, Omit<ClientOptions<ServerService>, keyof SessionOptions> {
+export interface ReconnectingConnectOptions<ServerService = unknown> extends ConnectOptions, Omit<ClientOptions<ServerService>, keyof SessionOptions | 'resume'> {
   /**
    * Reconnect when the connection drops (`true` for the default backoff, or
    * the backoff to use): `connect()` then resolves to a reconnecting
@@ -63,10 +63,11 @@ export interface ReconnectingConnectOptions<ServerService = unknown> extends Con
    * Node, where the bundle size does not matter: the client offers
    * `wirecall.resume.v1`, which a server with `serve({ resume: true })`
    * selects. `false`: never offer it (a session lost with its link;
-   * `onReconnect` runs after each reconnect).
+   * `onReconnect` runs after each reconnect). `true` is the default, spelled
+   * out (as in `serve({ resume: true })`).
    * @default resume
    */
-  readonly resume?: ClientOptions['resume']
+  readonly resume?: ClientOptions['resume'] | true
 }
 
 /**
@@ -302,7 +303,7 @@ export function createClient<ServerService = unknown>(
 ): Client<ServerService> {
   const limits = resolveLimits(options.limits)
   // Resuming is on by default in Node (a page opts in: bundle size matters there, not here).
-  const resumeSupport = options.resume === false ? undefined : options.resume ?? resume
+  const resumeSupport = options.resume === false ? undefined : options.resume === true ? resume : options.resume ?? resume
   const dialer = new NodeDialer(url, options, limits, resumeSupport)
   const clientOptions: ClientOptions<ServerService> = { ...(options as ClientOptions<ServerService>), resume: resumeSupport ?? false }
   const client = new Client<ServerService>(dialer, clientOptions, nodeSessionOptions(url, options, limits), true)

@@ -258,6 +258,22 @@ test('resume: false: the Node client offers no resume; a drop gives a fresh sess
   expect(server.stats()).toMatchObject({ resumes: 0, parkedSessions: 0 })
 })
 
+test('resume: true is the default spelled out (the session resumes); a resume value that is not one is refused with a clear TypeError', async () => {
+  const { server, cut } = await resumeServer()
+  const { client, results } = await resumingClient(server, { resume: true })
+  const session = client.session
+  cut([...server.connections][0]!)
+  await until(() => results.length === 1, 5000, 'the resume')
+  expect(results).toEqual([{ resumed: true }])
+  expect(client.session).toBe(session)
+  for (const bad of ['yes', 1, {}]) {
+    expect(() => new Client(
+      { url: 'ws://unused', dial: () => { throw new Error('not dialled') } } as unknown as ConstructorParameters<typeof Client>[0],
+      { resume: bad as never }, {}, false,
+    )).toThrow(/resume: expected the `resume` value exported by @wirecall\/browser or @wirecall\/node, or false/)
+  }
+})
+
 test('a resume that lands on another server (another node, or a restart) gets a fresh session there, cleanly', async () => {
   const { server: first, cut } = await resumeServer()
   const port = first.port
