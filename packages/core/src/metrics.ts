@@ -198,9 +198,9 @@ class MethodCounter {
     }
   }
 
-  /** A settled call's latency, once its turn has ended. */
-  timed(ms: number): void {
-    this.buckets[bucketOf(ms)]!++
+  /** `calls` settled calls took `ms`, known once their turn has ended. */
+  timed(ms: number, calls: number): void {
+    this.buckets[bucketOf(ms)]! += calls
   }
 
   snapshot(): MethodMetrics {
@@ -261,28 +261,38 @@ class Totals {
 }
 
 /**
- * One call or notification on its way: counted when it ends. Also the
- * metrics' observation object. Latency runs from the start of the turn it
- * began in to the end of the turn it settled in (`turn-clock.ts`).
+ * The observation of the calls of one method, in one direction on one
+ * session, that began in one turn of the event loop; and of a method's
+ * notifications (which are not timed). Everything it holds is the same for
+ * all of those calls: the counters to bump and the turn's start reading
+ * (`turn-clock.ts`). So they share it, and a pipelined burst of calls costs
+ * no allocation per call. Counts and outcomes are added when each call ends
+ * (exact at once); latencies when the turn of its end ends, one bucket
+ * addition for all of the cohort's calls that ended in that turn.
  */
-class Timing implements OutgoingObservation, IncomingObservation, TurnEnd {
-  private readonly started: number
+class Cohort implements OutgoingObservation, IncomingObservation, TurnEnd {
+  /** Calls of this cohort that ended in the current turn and are not yet timed. */
+  private endedThisTurn = 0
+
   constructor(
-    private readonly counter: MethodCounter,
+    readonly counter: MethodCounter,
     /** The session's error count to bump on failure (calls only). */
     private readonly session: SessionCounter | undefined,
     private readonly direction: 'in' | 'out',
-    private readonly timed: boolean,
-  ) {
-    counter.count++
-    counter.inFlight++
-    this.started = timed ? turnStart() : 0
+    /** The clock at the start of the turn its calls began in; undefined for notifications (not timed). */
+    readonly started: number | undefined,
+  ) {}
+
+  /** One more call (or notification) of this cohort begins. */
+  begin(): this {
+    this.counter.count++
+    this.counter.inFlight++
+    return this
   }
 
   end(error?: unknown): void {
-    // Counts and outcomes now (exact at once); the latency when the turn ends.
     this.counter.settle(error)
-    if (this.timed) atTurnEnd(this)
+    if (this.started !== undefined && this.endedThisTurn++ === 0) atTurnEnd(this)
     if (error !== undefined && this.session) {
       if (this.direction === 'in') this.session.errorsIn++
       else this.session.errorsOut++
@@ -290,7 +300,37 @@ class Timing implements OutgoingObservation, IncomingObservation, TurnEnd {
   }
 
   turnEnded(at: number): void {
-    this.counter.timed(at - this.started)
+    this.counter.timed(at - this.started!, this.endedThisTurn)
+    this.endedThisTurn = 0
+  }
+}
+
+/** The cohorts of one session and direction: the current turn's call cohort and one notification cohort per method, kept while they are asked for again. */
+class Cohorts {
+  private lastCalls: Cohort | undefined
+  private lastNotifications: Cohort | undefined
+
+  constructor(
+    private readonly session: SessionCounter,
+    private readonly direction: 'in' | 'out',
+  ) {}
+
+  call(table: MethodTable, method: string): Cohort {
+    const counter = table.get(method)
+    const started = turnStart()
+    let cohort = this.lastCalls
+    // Same method, same turn (or the same clock reading, which means the same latency): the same observation.
+    if (cohort === undefined || cohort.counter !== counter || cohort.started !== started) {
+      cohort = this.lastCalls = new Cohort(counter, this.session, this.direction, started)
+    }
+    return cohort.begin()
+  }
+
+  notification(table: MethodTable, method: string): Cohort {
+    const counter = table.get(method)
+    let cohort = this.lastNotifications
+    if (cohort === undefined || cohort.counter !== counter) cohort = this.lastNotifications = new Cohort(counter, undefined, this.direction, undefined)
+    return cohort.begin()
   }
 }
 
@@ -308,6 +348,8 @@ class SessionCounter implements SessionObserver {
   /** `drops` at the previous snapshot, to tell who is slow now. */
   dropsSeen = 0
   readonly since = Date.now()
+  private readonly out = new Cohorts(this, 'out')
+  private readonly in = new Cohorts(this, 'in')
 
   constructor(
     private readonly owner: { totals: Totals; readonly sessions: Set<SessionCounter> },
@@ -316,16 +358,16 @@ class SessionCounter implements SessionObserver {
 
   outgoing(method: string, kind: MessageKind): OutgoingObservation {
     const totals = this.owner.totals
-    if (kind === 'notification') return new Timing(totals.notificationsOut.get(method), undefined, 'out', false)
+    if (kind === 'notification') return this.out.notification(totals.notificationsOut, method)
     this.callsOut++
-    return new Timing(totals.callsOut.get(method), this, 'out', true)
+    return this.out.call(totals.callsOut, method)
   }
 
   incoming(method: string, kind: MessageKind): IncomingObservation {
     const totals = this.owner.totals
-    if (kind === 'notification') return new Timing(totals.notificationsIn.get(method), undefined, 'in', false)
+    if (kind === 'notification') return this.in.notification(totals.notificationsIn, method)
     this.callsIn++
-    return new Timing(totals.callsIn.get(method), this, 'in', true)
+    return this.in.call(totals.callsIn, method)
   }
 
   /** Bytes in and out since the metrics were created or reset: the session's own counts less those at `reset()`. */
@@ -382,9 +424,9 @@ class SessionCounter implements SessionObserver {
 /**
  * Count what crosses the sessions it observes. Give it to a server (every
  * connection) or a client: `serve({ observer: metrics })`, then read
- * `metrics.snapshot()`. Off by default; when given, each call costs a
- * small object and a few additions on each side, and each turn of the
- * event loop two clock reads: latencies are measured from the start of the
+ * `metrics.snapshot()`. Off by default; when given, each call costs a few
+ * additions on each side (the calls of one method begun in one turn share
+ * one small object), and each turn of the event loop two clock reads: latencies are measured from the start of the
  * turn in which a call began to the end of the turn in which it settled
  * (exact for a lone call; see `turn-clock.ts`).
  *
@@ -415,7 +457,7 @@ export function createMetrics(): Metrics {
       owner.totals.reconnects++
     },
     fanout(_method, audience): OutgoingObservation {
-      return new Timing(owner.totals.fanouts.get(audience), undefined, 'out', false)
+      return new Cohort(owner.totals.fanouts.get(audience), undefined, 'out', undefined).begin()
     },
     snapshot(): MetricsSnapshot {
       const totals = owner.totals

@@ -27,6 +27,13 @@ let ending: TurnEnd[] = []
 /** The previous turn's list, emptied: the two swap at each checkpoint instead of allocating a copy. */
 let spare: TurnEnd[] = []
 let checkpointQueued = false
+/**
+ * Queues the checkpoint: a resolved promise's `then` runs at the same
+ * microtask checkpoint as `queueMicrotask`, at a third of its cost in Node
+ * (whose `queueMicrotask` wraps each callback for async hooks; 36 against
+ * 100 ns here), and a lone call pays one per turn on each side.
+ */
+const settled = Promise.resolve()
 
 /** The clock at the first use in this turn. */
 export function turnStart(): number {
@@ -46,7 +53,7 @@ export function atTurnEnd(item: TurnEnd): void {
 function queueCheckpoint(): void {
   if (checkpointQueued) return
   checkpointQueued = true
-  queueMicrotask(endTurn)
+  void settled.then(endTurn)
 }
 
 function endTurn(): void {
@@ -57,11 +64,14 @@ function endTurn(): void {
   // Items queued while these run (a hook that starts a call) go to the other list, for the next checkpoint.
   const items = ending
   ending = spare
-  try {
-    for (let i = 0; i < items.length; i++) items[i]!.turnEnded(at)
-  } finally {
-    // Even if one threw: the two lists must stay distinct, or items queued meanwhile would be cleared here.
-    items.length = 0
-    spare = items
+  for (let i = 0; i < items.length; i++) {
+    try {
+      items[i]!.turnEnded(at)
+    } catch (err) {
+      // A broken item loses no other, and still surfaces as the uncaught exception it would have been.
+      queueMicrotask(() => { throw err })
+    }
   }
+  items.length = 0
+  spare = items
 }

@@ -147,6 +147,34 @@ describe('createMetrics', () => {
     expect(latencyOf(clientMetrics.snapshot().callsOut, 'later')).toBeGreaterThanOrEqual(51.2)
   })
 
+  it('times each call of a burst begun in one turn by the turn it ended in, and counts each outcome', async () => {
+    // Calls of one method begun in one turn share their observation (metrics.ts, `Cohort`):
+    // those ending in different turns, or failing, must still be counted and timed one by one.
+    // A negative `ms` returns at once: several calls then end in the turn they began in.
+    const wait = (ms: number, fail: boolean) => ms < 0 ? ms :
+      new Promise<number>((resolve, reject) => setTimeout(() => (fail ? reject(new Refused('no')) : resolve(ms)), ms))
+    const serverMetrics = createMetrics()
+    const clientMetrics = createMetrics()
+    const { client } = pair<{ wait(ms: number, fail: boolean): Promise<number> }>(
+      { service: service({ wait }), observer: serverMetrics },
+      { observer: clientMetrics },
+    )
+    const burst = [[-1, false], [0, false], [-1, false], [0, true], [-1, false], [0, false], [150, false], [150, true], [150, false], [150, false]] as const
+    const settled = await Promise.allSettled(burst.map(([ms, fail]) => client.remote.wait(ms, fail)))
+    expect(settled.map((r) => r.status)).toEqual(burst.map(([, fail]) => (fail ? 'rejected' : 'fulfilled')))
+    await until(() => serverMetrics.snapshot().callsIn[0]?.inFlight === 0, 'handlers to end')
+    // Buckets: index 10 is (25.6, 51.2] ms, index 12 is (102.4, 204.8].
+    const fast = (counts: readonly number[]) => counts.slice(0, 11).reduce((a, b) => a + b, 0)
+    const slow = (counts: readonly number[]) => counts.slice(12).reduce((a, b) => a + b, 0)
+    for (const m of [serverMetrics.snapshot().callsIn[0]!, clientMetrics.snapshot().callsOut[0]!]) {
+      expect(m).toMatchObject({ method: 'wait', count: 10, errors: 2, inFlight: 0, outcomes: { ok: 8, E_REFUSED: 2 } })
+      expect(fast(m.latency.counts)).toBe(6)
+      expect(slow(m.latency.counts)).toBe(4)
+    }
+    expect(serverMetrics.snapshot().perSession[0]).toMatchObject({ callsIn: 10, errorsIn: 2 })
+    expect(clientMetrics.snapshot().perSession[0]).toMatchObject({ callsOut: 10, errorsOut: 2 })
+  })
+
   it('reset() zeroes the counters', async () => {
     const metrics = createMetrics()
     const { client } = pair<typeof api>({ service: api, observer: metrics })

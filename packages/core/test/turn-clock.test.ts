@@ -35,6 +35,7 @@ describe('turn clock', () => {
     const later: TurnEnd = { turnEnded: () => seen.push('later') }
     atTurnEnd({ turnEnded: () => { seen.push('first'); atTurnEnd(later) } })
     atTurnEnd({ turnEnded: () => { throw new Error('a broken item') } })
+    atTurnEnd({ turnEnded: () => seen.push('after the broken one') })
     const failures: unknown[] = []
     const onError = (err: unknown) => failures.push(err)
     process.on('uncaughtException', onError)
@@ -45,7 +46,7 @@ describe('turn clock', () => {
       process.off('uncaughtException', onError)
     }
     expect(failures).toHaveLength(1)
-    expect(seen).toEqual(['first', 'later'])
+    expect(seen).toEqual(['first', 'after the broken one', 'later'])
     // And the clock goes on working afterwards.
     const after: number[] = []
     atTurnEnd({ turnEnded: (at) => after.push(at) })
