@@ -5,9 +5,11 @@
  * terminated, which rejects its pending calls with `ConnectionClosedError`.
  * Timings and the exact bound: `livenessTimings` in @wirecall/core.
  *
- * Per connection this costs a boolean and a timestamp on the transport: the
- * message handler (and one shared ping/pong listener) only sets the boolean;
- * each check turns it into "last heard now". No closures, no timers.
+ * Per connection this costs two numbers on the transport: each check
+ * compares the TCP socket's `bytesRead` with the previous check's (anything
+ * read, message, ping or pong, is heard) and keeps "last heard now". No
+ * listener, closure or timer per connection. (A transport without its TCP
+ * socket counts frames with a boolean and shared ping/pong listeners.)
  */
 import { debugLog, type Limits } from '@wirecall/core'
 import { livenessTimings, type LivenessTimings } from '@wirecall/core/internal'
@@ -28,7 +30,6 @@ export class Heartbeat {
 
   watch(transport: WebSocketTransport): void {
     this.watched.add(transport)
-    transport.heard = false
     transport.lastHeard = Date.now()
     transport.watchLiveness(this)
     if (!this.timer) {
@@ -48,8 +49,7 @@ export class Heartbeat {
     const ping = now - this.lastPing >= this.timings.probeMs
     if (ping) this.lastPing = now
     for (const t of this.watched) {
-      if (t.heard) {
-        t.heard = false
+      if (t.heardSinceCheck()) {
         t.lastHeard = now
       } else if (now - t.lastHeard >= this.timings.deadMs) {
         this.watched.delete(t)

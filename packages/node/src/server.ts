@@ -243,6 +243,11 @@ function isLoopback(address: string | undefined): boolean {
   return v4.startsWith('127.') || address === '::1'
 }
 
+/** An address that listens on every interface. */
+function isWildcard(address: string): boolean {
+  return address === '0.0.0.0' || address === '::' || address === '::ffff:0.0.0.0'
+}
+
 /** A promise, or any thenable (what an async `authenticate` returns). */
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function'
@@ -417,6 +422,18 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     }
   }
 
+  /**
+   * The connection came in on a loopback address. The address the server
+   * listens on says so, unless it is a wildcard (`0.0.0.0`, `::`): only then
+   * is the socket's own local address read, which Node keeps on the socket
+   * for its lifetime (an object and a string per idle connection).
+   */
+  const reachedOnLoopback = (req: IncomingMessage): boolean => {
+    const bound = http.address()
+    if (bound !== null && typeof bound === 'object' && !isWildcard(bound.address)) return isLoopback(bound.address)
+    return isLoopback(req.socket.localAddress)
+  }
+
   /** The Host check against DNS rebinding (see `allowedHosts`). */
   const allowedHosts = options.allowedHosts
   // The last Host header and its name: a server's clients nearly all send the same one, and
@@ -425,7 +442,7 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   let lastName: string | undefined
   const hostAllowed = (req: IncomingMessage): boolean => {
     if (allowedHosts === 'all') return true
-    if (allowedHosts === undefined && !isLoopback(req.socket.localAddress)) return true
+    if (allowedHosts === undefined && !reachedOnLoopback(req)) return true
     const host = req.headers.host
     if (host !== lastHost) {
       lastName = hostnameOf(host)

@@ -263,9 +263,14 @@ export class WebSocketTransport implements Transport {
   /** How `sendParts` writes a frame itself on the TCP socket: unmasked (a server), masked (a client), or not at all (no socket). */
   private readonly directWrite: 'unmasked' | 'masked' | undefined
   private heartbeat: Heartbeat | undefined
-  /** Heard from the peer since the last heartbeat check (any frame, ping or pong). */
-  heard = true
-  /** When a heartbeat check last found `heard` set (ms since the epoch). */
+  /**
+   * Without a TCP socket to read `bytesRead` from: heard from the peer since
+   * the last heartbeat check (any frame, ping or pong; set by listeners).
+   */
+  /** @internal */ heard = true
+  /** The socket's `bytesRead` at the last heartbeat check. */
+  private readAtCheck = 0
+  /** When a heartbeat check last found the peer heard (ms since the epoch). */
   lastHeard = 0
 
   /** Reading stopped until the peer drains what we queued for it (see `checkBackpressure`). */
@@ -291,7 +296,7 @@ export class WebSocketTransport implements Transport {
     this.directWrite = this.socket === undefined ? undefined : options.server === true ? 'unmasked' : wsSender ? 'masked' : undefined
     this.batching = usesBatches(ws.protocol)
     ws.on('message', (data: Buffer, isBinary: boolean) => {
-      this.heard = true
+      this.heard = true // for `heardSinceCheck` without a socket
       if (this.batching && isBinary && isBatch(data)) return this.receiveBatch(data, 1)
       const frame = isBinary ? data : data.toString('utf8')
       // Held back before `start`, and while paused: `ws` goes on emitting the messages of a chunk it
@@ -317,11 +322,34 @@ export class WebSocketTransport implements Transport {
     this.reportClosed()
   }
 
-  /** Count pongs and pings as signs of life for `heartbeat` (one shared listener, no closure). */
+  /**
+   * Watched by `heartbeat`. With the TCP socket, any byte read from it is a
+   * sign of life (`heardSinceCheck` compares `bytesRead`: nothing to do per
+   * frame, no listener per connection); without it, pongs and pings are
+   * counted by one shared listener.
+   */
   watchLiveness(heartbeat: Heartbeat): void {
     this.heartbeat = heartbeat
+    this.heard = false
+    if (this.socket) {
+      this.readAtCheck = this.socket.bytesRead
+      return
+    }
     this.ws.on('pong', markHeard)
     this.ws.on('ping', markHeard)
+  }
+
+  /** Anything came from the peer since the previous call (a heartbeat check): any frame, ping or pong. */
+  heardSinceCheck(): boolean {
+    if (this.socket) {
+      const read = this.socket.bytesRead
+      if (read === this.readAtCheck) return false
+      this.readAtCheck = read
+      return true
+    }
+    const heard = this.heard
+    this.heard = false
+    return heard
   }
 
   /** Send a WebSocket ping (the heartbeat's probe); any frame back proves the peer alive. */

@@ -71,6 +71,16 @@ describe('Host check against DNS rebinding', () => {
     expect(server.connections.size).toBe(0)
   })
 
+  test('a server listening on every interface checks the Host of connections that came in on loopback', async () => {
+    // The listening address decides for a server bound to one address; a wildcard bind asks each socket.
+    const server = await startServer({ service: api, host: '0.0.0.0' })
+    const rebound = `rebind.evil.example:${server.port}`
+    expect((await refusal(RawClient.open(urlOf(server), { headers: { host: rebound } }))).message).toContain('403')
+    const raw = await RawClient.open(urlOf(server))
+    expect(await raw.call(1, 'ping', [])).toEqual([1, 1, null, 'pong'])
+    await raw.terminate()
+  })
+
   test('local names pass: IP literals, localhost, *.localhost', async () => {
     const server = await startServer({ service: api })
     for (const name of ['127.0.0.1', 'localhost', 'LOCALHOST', 'app.localhost', '[::1]']) {
