@@ -26,7 +26,7 @@ export function parseArgs(argv) {
     warmup: 0.5,
     reps: 3,
     inflight: 256,
-    conns: 500,
+    conns: 1000,
     json: null,
     build: true,
     pin: 'split',

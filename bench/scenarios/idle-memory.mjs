@@ -14,7 +14,7 @@ export const columns = [
   { key: 'rssPerConn', header: 'mem RSS B/conn', better: 'lower', digits: 0 },
 ]
 
-const WARM = 10
+const WARM = 200
 const BATCH = 25
 
 export async function open() {

@@ -270,7 +270,7 @@ export class WebSocketTransport implements Transport {
   /** @internal */ heard = true
   /** The socket's `bytesRead` at the last heartbeat check. */
   private readAtCheck = 0
-  /** When a heartbeat check last found the peer heard (ms since the epoch). */
+  /** When a heartbeat check last found the peer heard (ms on the heartbeat's clock). */
   lastHeard = 0
 
   /** Reading stopped until the peer drains what we queued for it (see `checkBackpressure`). */
