@@ -14,7 +14,7 @@
  */
 import { randomFillSync } from 'node:crypto'
 import type { Socket } from 'node:net'
-import * as wsModule from 'ws'
+import { maskedCopy } from './mask.js'
 import { WebSocket } from 'ws'
 import { DEFAULT_LIMITS, type Limits, type PeerInfo, type Transport, type TransportReceiver } from '@wirecall/core'
 import { BatchWriter, deliverBatch, isBatch, usesBatches } from '@wirecall/core/internal'
@@ -95,40 +95,17 @@ function writeUnmaskedFrame(socket: Socket, parts: readonly Uint8Array[]): void 
   for (const part of parts) socket.write(part)
 }
 
-/**
- * `ws`'s `Sender.frame` (exported by `ws` and documented public there, but not in @types/ws):
- * frames and masks one buffer. `writeMaskedFrame` uses it to mask each part with `ws`'s own
- * masking routine (bufferutil's when it is installed, `ws`'s loop otherwise), so a client masks
- * exactly as `ws.send` would.
- */
-interface WsSenderStatic {
-  frame(data: Uint8Array, options: {
-    readonly fin: boolean
-    readonly opcode: number
-    readonly mask: boolean
-    readonly readOnly: boolean
-    readonly generateMask: (mask: Buffer) => void
-  }): Buffer[]
-}
-
-/** @internal `ws`'s `Sender` class, or undefined when this `ws` does not export one (then clients send fragments). */
-export const wsSender: WsSenderStatic | undefined = (wsModule as unknown as { Sender?: WsSenderStatic }).Sender
-
-/** The 4-byte masking key of the frame `writeMaskedFrame` is writing, and the key rotated to a part's offset. */
+/** The 4-byte masking key of the frame `writeMaskedFrame` is writing (random for each frame). */
 const frameKey = Buffer.alloc(4)
-let partOffset = 0
-function rotatedKey(mask: Buffer): void {
-  for (let i = 0; i < 4; i++) mask[i] = frameKey[(partOffset + i) & 3]!
-}
 
 /**
  * Write one final, masked binary WebSocket frame (a client's, RFC 6455 section 5.3) whose
  * payload is `parts`, in order: one header with one random masking key, then each part masked
- * by `ws`'s `Sender.frame` with that key rotated to where the part starts in the payload. Each
+ * with that key from where it starts in the payload (`maskedCopy`, eight bytes at a time). Each
  * part is copied once while masked, as `ws.send` copies it; what this saves is the receiver's
- * reassembly copy of a fragmented message.
+ * reassembly copy of a fragmented message, and `ws`'s byte-by-byte masking loop.
  */
-function writeMaskedFrame(socket: Socket, sender: WsSenderStatic, parts: readonly Uint8Array[]): void {
+function writeMaskedFrame(socket: Socket, parts: readonly Uint8Array[]): void {
   let length = 0
   for (const part of parts) length += part.length
   const extra = length > 0xffff ? 8 : length > 125 ? 2 : 0
@@ -147,14 +124,11 @@ function writeMaskedFrame(socket: Socket, sender: WsSenderStatic, parts: readonl
   randomFillSync(frameKey)
   frameKey.copy(head, 2 + extra)
   socket.write(head)
-  partOffset = 0
-  const options = { fin: true, opcode: 2, mask: true, readOnly: true, generateMask: rotatedKey }
+  let offset = 0
   for (const part of parts) {
     if (part.length === 0) continue
-    // [header, masked copy], or [header, part] when the key is all zero (masking changes nothing).
-    const framed = sender.frame(part, options)
-    socket.write(framed.length === 2 ? framed[1]! : framed[0]!.subarray(framed[0]!.length - part.length))
-    partOffset += part.length
+    socket.write(maskedCopy(part, frameKey, offset))
+    offset += part.length
   }
 }
 
@@ -293,7 +267,7 @@ export class WebSocketTransport implements Transport {
     this.ws = ws
     this.peerSource = peer
     this.socket = options.socket ?? (isSocket(peer) ? peer : undefined)
-    this.directWrite = this.socket === undefined ? undefined : options.server === true ? 'unmasked' : wsSender ? 'masked' : undefined
+    this.directWrite = this.socket === undefined ? undefined : options.server === true ? 'unmasked' : 'masked'
     this.batching = usesBatches(ws.protocol)
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       this.heard = true // for `heardSinceCheck` without a socket
@@ -509,7 +483,7 @@ export class WebSocketTransport implements Transport {
     this.batch?.flush()
     if (this.directWrite && senderIdle(this.ws)) {
       if (this.directWrite === 'unmasked') writeUnmaskedFrame(this.socket!, parts)
-      else writeMaskedFrame(this.socket!, wsSender!, parts)
+      else writeMaskedFrame(this.socket!, parts)
       this.checkBackpressure()
       return
     }

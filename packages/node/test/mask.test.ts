@@ -1,0 +1,38 @@
+/**
+ * The client's word-wise masking (src/mask.ts) against the definition of
+ * RFC 6455 section 5.3, byte by byte: every size around the word and
+ * threshold boundaries, every key position, sources at every alignment.
+ */
+import { describe, expect, test } from 'vitest'
+import { maskedCopy } from '../src/mask.js'
+
+/** RFC 6455 5.3: octet i of the payload XOR octet (i mod 4) of the key, for a part starting at `offset`. */
+function reference(part: Uint8Array, key: Uint8Array, offset: number): Uint8Array {
+  return part.map((b, i) => b ^ key[(offset + i) % 4]!)
+}
+
+const key = Uint8Array.of(0xa5, 0x3c, 0x0f, 0xf0)
+
+describe('maskedCopy', () => {
+  test('equals the byte-by-byte definition for every size, key position and source alignment', () => {
+    const backing = Uint8Array.from({ length: 100_020 }, (_, i) => (i * 31 + 7) & 0xff)
+    for (const size of [0, 1, 3, 7, 8, 9, 63, 64, 65, 71, 72, 1000, 65_536, 100_003]) {
+      for (let start = 0; start < 8; start++) {
+        const part = backing.subarray(start, start + size)
+        const before = Uint8Array.from(part)
+        for (let offset = 0; offset < 4; offset++) {
+          const out = maskedCopy(part, key, offset + 4 * start)
+          expect(out.length).toBe(size)
+          expect(Buffer.compare(out, reference(part, key, offset + 4 * start)), `size ${size}, start ${start}, offset ${offset}`).toBe(0)
+        }
+        expect(Buffer.compare(part, before), 'the source is left as it was').toBe(0)
+      }
+    }
+  })
+
+  test('masking twice gives the bytes back; an all-zero key changes nothing', () => {
+    const part = Uint8Array.from({ length: 5000 }, (_, i) => i & 0xff)
+    expect(Buffer.compare(maskedCopy(maskedCopy(part, key, 3), key, 3), part)).toBe(0)
+    expect(Buffer.compare(maskedCopy(part, new Uint8Array(4), 1), part)).toBe(0)
+  })
+})
