@@ -79,3 +79,30 @@ describe('the Node client drops a frozen server', () => {
     }
   })
 })
+
+describe('any byte from the peer is a sign of life', () => {
+  test('a client that answers no ping but is still sending a long frame stays; once it stops, it is dropped in the bound', async () => {
+    const server = await startServer({ service: api, limits })
+    const slow = await RawClient.open(urlOf(server))
+    await until(() => server.connections.size === 1, 1000, 'the connection')
+    const conn = [...server.connections][0]!
+    const closedAt = new Promise<number>((resolve) => conn.onClose(() => resolve(Date.now())))
+    // It reads nothing from now on (so it answers no ping), and writes a masked binary frame of
+    // 1,000 bytes by hand, header first, then one byte per half check interval: a slow upload.
+    slow.socket.pause()
+    slow.socket.write(Buffer.from([0x82, 0x80 | 126, 0x03, 0xe8, 1, 2, 3, 4]))
+    let lastByte = Date.now()
+    const until2 = Date.now() + 2 * deadMs
+    while (Date.now() < until2) {
+      await sleep(checkMs / 2)
+      slow.socket.write(Buffer.of(0))
+      lastByte = Date.now()
+    }
+    expect(conn.closed, 'dropped while its frame was still arriving').toBe(false)
+    // Silent from here: dropped within the documented bound of its last byte.
+    const detectedAfter = (await closedAt) - lastByte
+    expect(detectedAfter).toBeGreaterThanOrEqual(deadMs - 5)
+    expect(detectedAfter).toBeLessThanOrEqual(deadMs + checkMs + SLACK_MS)
+    await slow.terminate()
+  })
+})
