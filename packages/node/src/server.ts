@@ -4,7 +4,6 @@
  * graceful close); all RPC logic lives in the core `Session`.
  */
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
-import { isIP } from 'node:net'
 import type { Server as HttpsServer } from 'node:https'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
@@ -15,6 +14,7 @@ import {
 import { Connection } from './connection.js'
 import './debug-env.js'
 import { Heartbeat } from './heartbeat.js'
+import { hostCheck } from './host-check.js'
 import { ParkingLot, type ResumeStats } from './parking.js'
 import { acceptResumable, selectResumeProtocol, type ResumingServer } from './resume-handshake.js'
 import { Topics, type Topic } from './topics.js'
@@ -221,33 +221,6 @@ function sameOrigin(origin: string, host: string | undefined, tls: boolean): boo
   }
 }
 
-/** The host name of a Host header, lower-cased, without port; IPv6 keeps its brackets. */
-function hostnameOf(host: string | undefined): string | undefined {
-  if (!host) return undefined
-  try {
-    return new URL(`http://${host}`).hostname
-  } catch {
-    return undefined
-  }
-}
-
-/** Names that never go through DNS, so DNS rebinding cannot forge them. */
-function isLocalName(hostname: string): boolean {
-  return hostname === 'localhost' || hostname.endsWith('.localhost') || hostname.startsWith('[') || isIP(hostname) !== 0
-}
-
-/** A local address of 127.0.0.0/8 or ::1 (IPv4-mapped included). */
-function isLoopback(address: string | undefined): boolean {
-  if (!address) return false
-  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address
-  return v4.startsWith('127.') || address === '::1'
-}
-
-/** An address that listens on every interface. */
-function isWildcard(address: string): boolean {
-  return address === '0.0.0.0' || address === '::' || address === '::ffff:0.0.0.0'
-}
-
 /** A promise, or any thenable (what an async `authenticate` returns). */
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function'
@@ -422,40 +395,8 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     }
   }
 
-  /**
-   * The connection came in on a loopback address. The address the server
-   * listens on says so, unless it is a wildcard (`0.0.0.0`, `::`): only then
-   * is the socket's own local address read, which Node keeps on the socket
-   * for its lifetime (an object and a string per idle connection).
-   */
-  const reachedOnLoopback = (req: IncomingMessage): boolean => {
-    const bound = http.address()
-    if (bound !== null && typeof bound === 'object' && !isWildcard(bound.address)) return isLoopback(bound.address)
-    return isLoopback(req.socket.localAddress)
-  }
-
-  /** The Host check against DNS rebinding (see `allowedHosts`). */
-  const allowedHosts = options.allowedHosts
-  // The last Host header and its name: a server's clients nearly all send the same one, and
-  // parsing it (`new URL`) is most of this check's cost per handshake.
-  let lastHost: string | undefined
-  let lastName: string | undefined
-  const hostAllowed = (req: IncomingMessage): boolean => {
-    if (allowedHosts === 'all') return true
-    if (allowedHosts === undefined && !reachedOnLoopback(req)) return true
-    const host = req.headers.host
-    if (host !== lastHost) {
-      lastName = hostnameOf(host)
-      lastHost = host
-    }
-    const name = lastName
-    if (name === undefined) return false
-    if (isLocalName(name)) return true
-    return allowedHosts !== undefined && allowedHosts.some((entry) => {
-      const e = entry.toLowerCase()
-      return e.startsWith('.') ? name === e.slice(1) || name.endsWith(e) : name === e
-    })
-  }
+  /** The Host check against DNS rebinding (host-check.ts, `allowedHosts`). */
+  const hostAllowed = hostCheck(options.allowedHosts, http)
 
   /** The Origin check; a predicate that throws refuses the handshake (fails closed, like authenticate). */
   const originAllowed = (req: IncomingMessage): boolean => {
