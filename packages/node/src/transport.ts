@@ -14,11 +14,11 @@
  */
 import { randomFillSync } from 'node:crypto'
 import type { Socket } from 'node:net'
-import { maskedCopy } from './mask.js'
 import { WebSocket } from 'ws'
 import { DEFAULT_LIMITS, type Limits, type PeerInfo, type Transport, type TransportReceiver } from '@wirecall/core'
 import { BatchWriter, deliverBatch, isBatch, usesBatches } from '@wirecall/core/internal'
 import type { Heartbeat } from './heartbeat.js'
+import { maskedCopy } from './mask.js'
 
 /** Close codes we use (RFC 6455). */
 export const CloseCode = {
