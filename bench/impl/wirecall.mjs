@@ -3,8 +3,8 @@ import { createServer } from 'node:http'
 import { serve, connect } from '@wirecall/node'
 import { service, validated, withContext } from '@wirecall/core'
 // The schema libraries only in the processes of the validated scenario: importing zod was seen to
-// slow wirecall's 64 KiB streams about 4x in the same process (cause not found yet), which would
-// skew every other scenario.
+// slow wirecall's 64 KiB streams about 4x in the same process (perhaps glibc's heap trimming, which
+// the bench now turns off for streams: see README.md; not re-checked), which would skew other scenarios.
 const schemas = process.env.BENCH_SCENARIO === 'validated'
   ? { z: await import('zod'), v: await import('valibot') }
   : undefined

@@ -145,10 +145,35 @@ function lastLines(s, n) {
   return s.split('\n').filter((l) => l.trim()).slice(-n).join(' | ')
 }
 
+/**
+ * Scenarios whose processes allocate and free a large binary per message (64 KiB to 1 MiB). In them,
+ * glibc's malloc gives freed memory at the top of its heap back to the system once more than
+ * `trim_threshold` (128 KiB by default) is free there, and takes it again (page faults, zeroed pages)
+ * for the next messages. Whether a process falls into that cycle depends on its heap's layout when
+ * the stream starts, so it comes and goes per process: a 64 KiB stream's reader measured here spent
+ * 60 to 90 µs of system time per item in it against 8 to 11 µs outside it (5 page faults per item
+ * against none), for the floor and wirecall alike, and one run's ratio swung from 0.5x to 4x with
+ * whichever process drew it. A 256 MiB threshold keeps freed memory for reuse; it is set for every
+ * implementation, floor included (never for `idle-memory`, where what a process keeps is the
+ * figure). glibc ignores it elsewhere; a value already in GLIBC_TUNABLES is kept.
+ */
+const LARGE_BINARY_SCENARIOS = new Set(['streams', 'echo-1mib'])
+const MALLOC_KEEP_FREED = 'glibc.malloc.trim_threshold=268435456'
+
+/** The environment of a scenario's server and client processes. */
+function scenarioEnv(scenario) {
+  if (!scenario) return {}
+  // BENCH_SCENARIO: implementations load what only one scenario needs (the schema libraries) only for it.
+  const env = { BENCH_SCENARIO: scenario }
+  if (LARGE_BINARY_SCENARIOS.has(scenario) && !process.env.GLIBC_TUNABLES?.includes('trim_threshold')) {
+    env.GLIBC_TUNABLES = [process.env.GLIBC_TUNABLES, MALLOC_KEEP_FREED].filter(Boolean).join(':')
+  }
+  return env
+}
+
 /** Start bench/server.mjs for an implementation; resolves once its port is printed. */
 export async function startServer(implId, { gc = false, verbose = false, timeoutMs = 20_000, scenario } = {}) {
-  // BENCH_SCENARIO: implementations load what only one scenario needs (the schema libraries) only for it.
-  const env = scenario ? { BENCH_SCENARIO: scenario } : {}
+  const env = scenarioEnv(scenario)
   const child = new Child('server.mjs', [implId], { gc, label: `server(${implId})`, verbose, env })
   try {
     const m = await child.waitStdout(/^PORT (\d+)$/m, timeoutMs)
@@ -163,7 +188,7 @@ export async function startServer(implId, { gc = false, verbose = false, timeout
 
 /** Start bench/client.mjs for (implementation, scenario); resolves once it reports ready. */
 export async function startClient(implId, scenarioId, { verbose = false, timeoutMs = 20_000 } = {}) {
-  const child = new Child('client.mjs', [implId, scenarioId], { label: `client(${implId})`, verbose, env: { BENCH_SCENARIO: scenarioId } })
+  const child = new Child('client.mjs', [implId, scenarioId], { label: `client(${implId})`, verbose, env: scenarioEnv(scenarioId) })
   try {
     await child.call('ping', {}, timeoutMs)
     pin(child, 'client')
