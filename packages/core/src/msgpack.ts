@@ -120,7 +120,12 @@ export class Writer<C = unknown> {
    * re-entrant: check `busy` first.
    */
   encode(value: unknown, depth = 0, context?: C): Uint8Array {
-    return this.encodeView(value, depth, context).slice()
+    // A copy straight from the buffer: no intermediate view object per frame.
+    // (The length first: writing may replace `this.bytes`.)
+    const length = this.writeFrame(value, depth, context)
+    const frame = this.bytes.slice(0, length)
+    this.maybeShrink()
+    return frame
   }
 
   /**
@@ -131,17 +136,28 @@ export class Writer<C = unknown> {
    * `encode`.
    */
   encodeView(value: unknown, depth = 0, context?: C): Uint8Array {
+    const length = this.writeFrame(value, depth, context)
+    const frame = this.bytes.subarray(0, length)
+    this.maybeShrink()
+    return frame
+  }
+
+  /**
+   * Write one frame at the start of the buffer; returns its length. The
+   * caller takes its view or copy, then calls `maybeShrink` (which may
+   * replace the buffer).
+   */
+  private writeFrame(value: unknown, depth: number, context: C | undefined): number {
     if (this.busy) throw new Error('Writer.encode called while the writer is busy')
     this.busy = true
     this.context = context
     this.pos = 0
     try {
       this.write(value, depth)
-      return this.bytes.subarray(0, this.pos)
+      return this.pos
     } finally {
       this.busy = false
       this.context = undefined
-      this.maybeShrink()
     }
   }
 

@@ -1,11 +1,12 @@
 /**
  * A `ws` WebSocket as a wirecall `Transport`.
  *
- * Write coalescing: the first frame sent in a tick corks the TCP socket and a
- * `process.nextTick` uncorks it, so every frame written in the same tick (a
- * burst of pipelined calls, or the replies to a batch of requests that
- * arrived in one TCP read) leaves in one `writev` instead of one syscall per
- * frame. A lone call is not delayed: nextTick runs before any I/O.
+ * Write coalescing: the first frame sent in a tick goes straight to the TCP
+ * socket; a second one in the same tick corks it and a `process.nextTick`
+ * uncorks it, so the rest of a burst (pipelined calls, or the replies to a
+ * batch of requests that arrived in one TCP read) leaves in one `writev`
+ * instead of one syscall per frame. A lone call or reply pays for no cork:
+ * it is written as a plain `ws` send would write it.
  *
  * Batches (docs/protocol.md): when `wirecall.batch.v1` was selected at the
  * handshake, the binary frames of a tick go out as one WebSocket message at
@@ -194,12 +195,22 @@ interface BatchRest {
   readonly offset: number
 }
 
-/** Transports that corked their socket in this tick: one nextTick uncorks them all. */
-let corkedThisTick: WebSocketTransport[] = []
-function uncorkAll(): void {
-  const list = corkedThisTick
-  corkedThisTick = []
+/** Transports that wrote in this tick: one nextTick uncorks those that corked and resets them all. */
+let wroteThisTick: WebSocketTransport[] = []
+function endTick(): void {
+  const list = wroteThisTick
+  wroteThisTick = []
   for (let i = 0; i < list.length; i++) list[i]!.flush()
+}
+
+/** Where a transport's writes stand in the current tick (see `coalesce`). */
+const enum TickWrites {
+  /** Nothing written yet in this tick. */
+  NONE,
+  /** One frame went straight to the socket; the next one corks. */
+  ONE,
+  /** The socket is corked until the end of the tick (or, with batches, frames are being gathered). */
+  CORKED,
 }
 
 /** How a `WebSocketTransport` reaches the socket under `ws`, and which end of the connection it is. */
@@ -232,7 +243,7 @@ export class WebSocketTransport implements Transport {
   private closeReported = false
   /** Drops the socket when the closing handshake is not answered within `closeTimeoutMs`. */
   private closeDeadline: ReturnType<typeof setTimeout> | undefined
-  private corked = false
+  private tickWrites = TickWrites.NONE
   private readonly socket: Socket | undefined
   /** How `sendParts` writes a frame itself on the TCP socket: unmasked (a server), masked (a client), or not at all (no socket). */
   private readonly directWrite: 'unmasked' | 'masked' | undefined
@@ -403,23 +414,39 @@ export class WebSocketTransport implements Transport {
     return deliverBatch(batch, offset, (frame) => (receiver.message(frame), !this.readPaused), (reason) => receiver.unreadable?.(reason))
   }
 
-  private coalesce(): void {
-    if (this.corked) return
+  /**
+   * Called before each write. The first frame of a tick goes straight to the
+   * socket (a lone call or reply leaves at once, as it would without
+   * wirecall: no cork, no deferred writev, nothing kept for the end of the
+   * tick); a second frame in the same tick corks the socket, and the frames
+   * from there on leave in one `writev` when the tick ends. A burst of N
+   * frames thus costs two writes instead of N. `force` corks from the first
+   * frame: a frame written in several parts (`sendParts`) then leaves in one
+   * `writev` too. With batches, frames are gathered from the first one.
+   */
+  private coalesce(force = false): void {
+    const state = this.tickWrites
+    if (state === TickWrites.CORKED) return
     // Without a socket nothing is corked, but a batch still needs its end-of-tick flush.
     if (!this.socket && !this.batching) return
-    this.corked = true
+    if (state === TickWrites.NONE && wroteThisTick.push(this) === 1) process.nextTick(endTick)
+    if (state === TickWrites.NONE && !force && !this.batching) {
+      this.tickWrites = TickWrites.ONE
+      return
+    }
+    this.tickWrites = TickWrites.CORKED
     this.socket?.cork()
-    if (corkedThisTick.push(this) === 1) process.nextTick(uncorkAll)
   }
 
   /** @internal called once per tick for every transport that wrote in it. */
   flush(): void {
-    this.corked = false
+    const corked = this.tickWrites === TickWrites.CORKED
+    this.tickWrites = TickWrites.NONE
     if (this.batch && this.ws.readyState === WebSocket.OPEN) {
       this.batch.flush()
       this.checkBackpressure()
     }
-    this.socket?.uncork()
+    if (corked) this.socket?.uncork()
   }
 
   /**
@@ -478,7 +505,7 @@ export class WebSocketTransport implements Transport {
    */
   sendParts(parts: readonly Uint8Array[]): void {
     if (this.ws.readyState !== WebSocket.OPEN) return
-    this.coalesce()
+    this.coalesce(true)
     // What this tick gathered goes first: frames keep their order.
     this.batch?.flush()
     if (this.directWrite && senderIdle(this.ws)) {
