@@ -195,12 +195,25 @@ interface BatchRest {
   readonly offset: number
 }
 
-/** Transports that wrote in this tick: one nextTick uncorks those that corked and resets them all. */
-let wroteThisTick: WebSocketTransport[] = []
+/**
+ * Transports that wrote in this tick, in the first `wroteCount` slots: one
+ * nextTick flushes them all. The array is kept from tick to tick (a fresh
+ * one per tick would be an allocation per lone call); each slot is cleared
+ * as it is flushed, so a closed transport is not kept alive by it.
+ */
+let wroteThisTick: (WebSocketTransport | undefined)[] = []
+let wroteCount = 0
+/** Past this many slots (a fan-out tick), the array is let go rather than kept at its peak size. */
+const KEEP_TICK_SLOTS = 1024
 function endTick(): void {
-  const list = wroteThisTick
-  wroteThisTick = []
-  for (let i = 0; i < list.length; i++) list[i]!.flush()
+  // `wroteCount` is read on every turn: a transport added while flushing is flushed too.
+  for (let i = 0; i < wroteCount; i++) {
+    const transport = wroteThisTick[i]!
+    wroteThisTick[i] = undefined
+    transport.flush()
+  }
+  wroteCount = 0
+  if (wroteThisTick.length > KEEP_TICK_SLOTS) wroteThisTick = []
 }
 
 /** Where a transport's writes stand in the current tick (see `coalesce`). */
@@ -429,7 +442,10 @@ export class WebSocketTransport implements Transport {
     if (state === TickWrites.CORKED) return
     // Without a socket nothing is corked, but a batch still needs its end-of-tick flush.
     if (!this.socket && !this.batching) return
-    if (state === TickWrites.NONE && wroteThisTick.push(this) === 1) process.nextTick(endTick)
+    if (state === TickWrites.NONE) {
+      wroteThisTick[wroteCount] = this
+      if (++wroteCount === 1) process.nextTick(endTick)
+    }
     if (state === TickWrites.NONE && !force && !this.batching) {
       this.tickWrites = TickWrites.ONE
       return
