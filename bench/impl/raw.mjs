@@ -14,22 +14,31 @@ export const label = 'raw ws+msgpack'
 export const description = `hand-written ws + @msgpack/msgpack loop (the floor)${process.env.BENCH_RAW_CORK === '1' ? ', sockets corked per tick (--raw-cork)' : ''}`
 export const capabilities = { callback: true, topics: true, browser: true, page: true, streams: true, auth: true }
 
-// --raw-cork (BENCH_RAW_CORK=1 from run.mjs): cork each TCP socket at its first send in a tick and
-// uncork them all in one process.nextTick, the write coalescing wirecall's Node transport does.
+// --raw-cork (BENCH_RAW_CORK=1 from run.mjs): the write coalescing wirecall's Node transport does.
+// The first send of a tick on a socket is written at once; a second send in the same tick corks the
+// socket, and one process.nextTick uncorks every socket corked in the tick (a burst: two writes).
 // Off by default: the floor is one ws.send, hence one write syscall, per message.
 const CORK = process.env.BENCH_RAW_CORK === '1'
-let corked = []
-const uncorkAll = () => {
-  const list = corked
-  corked = []
-  for (const s of list) { s.benchCorked = false; s.uncork() }
+let wrote = []
+const endTick = () => {
+  const list = wrote
+  wrote = []
+  for (const s of list) {
+    if (s.benchTick === 2) s.uncork()
+    s.benchTick = 0
+  }
 }
 function send(ws, frame) {
   const s = CORK && ws._socket
-  if (s && !s.benchCorked) {
-    s.benchCorked = true
-    s.cork()
-    if (corked.push(s) === 1) process.nextTick(uncorkAll)
+  if (s) {
+    // benchTick: 0 nothing sent in this tick, 1 one frame sent as is, 2 corked.
+    if (!s.benchTick) {
+      s.benchTick = 1
+      if (wrote.push(s) === 1) process.nextTick(endTick)
+    } else if (s.benchTick === 1) {
+      s.benchTick = 2
+      s.cork()
+    }
   }
   ws.send(frame)
 }
