@@ -13,11 +13,26 @@
  * nothing pending, stops. Granularity: a call times out when the timer for
  * its own deadline fires (the runtime's timer precision, a few ms), never
  * early; closing the session (`rejectAll`) disarms it.
+ *
+ * The entries are kept in a ring of slots indexed by call id, not in a Map.
+ * Ids are handed out in sequence, so the calls in flight fall in distinct
+ * slots; the ring doubles when half full, and a call still pending when its
+ * slot comes round again moves to `overflow`, a Map only long calls reach.
+ * Why not a Map for every call: V8 rebuilds a Map's table every few hundred
+ * set/delete pairs and links the old table to its successor. Once a dead old
+ * table has been promoted to the old generation, that link keeps the next
+ * table, and every pending call it held, alive through the next scavenge, to
+ * be promoted in turn: a chain that lasts until a full GC and starts again
+ * after it. A pipelining client was seen to spend half of its time in it,
+ * from some point of a run on (about 2 MB promoted per scavenge instead of
+ * 0.15 MB; 4.5 instead of 2.2 µs of CPU per call).
  */
 
 import type { OutgoingObservation } from './observe.js'
 
 interface Entry {
+  /** The call's message id. */
+  readonly id: number
   resolve(value: unknown): void
   reject(reason: Error): void
   /** Absolute ms deadline, or Infinity. */
@@ -42,24 +57,31 @@ type Timer = ReturnType<typeof setTimeout>
 /** The longest delay timers accept (about 24.8 days). */
 const MAX_TIMER_MS = 0x7fffffff
 
+/** Slots of a new table (a power of two); it doubles whenever half of them are in use. */
+const FIRST_SLOTS = 16
+
 export class PendingCalls {
-  private readonly entries = new Map<number, Entry>()
+  /** `slots[id & (slots.length - 1)]`: the pending call of that id, or of another id (then look in `overflow`). */
+  private slots: (Entry | undefined)[] = new Array<Entry | undefined>(FIRST_SLOTS).fill(undefined)
+  /** Calls whose slot was needed by a later id while they were still pending. */
+  private overflow: Map<number, Entry> | undefined
+  private count = 0
   private timer: Timer | undefined
   private timerAt = Infinity
 
   constructor(private readonly hooks: PendingHooks) {}
 
   get size(): number {
-    return this.entries.size
+    return this.count
   }
 
   has(id: number): boolean {
-    return this.entries.has(id)
+    return this.find(id) !== undefined
   }
 
   /** The signal a pending call was made with (a result's streams stop when it fires). */
   signalOf(id: number): AbortSignal | undefined {
-    return this.entries.get(id)?.signal
+    return this.find(id)?.signal
   }
 
   /** Register a call. `onAbort` runs if `signal` fires first; `observation` ends when the call settles (`PendingHooks.observed`). */
@@ -69,21 +91,21 @@ export class PendingCalls {
   ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Infinity
-      const entry: Entry = { resolve, reject, deadline, timeoutMs, path, signal, onAbort: undefined, observation }
+      const entry: Entry = { id, resolve, reject, deadline, timeoutMs, path, signal, onAbort: undefined, observation }
       if (signal && onAbort) {
         entry.onAbort = onAbort
         signal.addEventListener('abort', onAbort, { once: true })
       }
-      this.entries.set(id, entry)
+      this.insert(entry)
       if (deadline < this.timerAt) this.arm(deadline)
     })
   }
 
   /** Settle a call with a value or an error. Returns false when it was not pending (late reply). */
   settle(id: number, error: Error | undefined, value?: unknown): boolean {
-    const entry = this.entries.get(id)
+    const entry = this.find(id)
     if (!entry) return false
-    this.entries.delete(id)
+    this.remove(entry)
     if (entry.onAbort) entry.signal!.removeEventListener('abort', entry.onAbort)
     if (error) entry.reject(error)
     else entry.resolve(value)
@@ -92,11 +114,48 @@ export class PendingCalls {
     return true
   }
 
-  /** Reject everything (connection lost). */
+  /** Reject everything (connection lost), oldest call first. */
   rejectAll(makeError: () => Error): void {
-    const ids = [...this.entries.keys()]
-    for (const id of ids) this.settle(id, makeError())
+    for (const entry of this.all().sort(byAge)) this.settle(entry.id, makeError())
     this.disarm()
+  }
+
+  private find(id: number): Entry | undefined {
+    const entry = this.slots[id & (this.slots.length - 1)]
+    return entry !== undefined && entry.id === id ? entry : this.overflow?.get(id)
+  }
+
+  private insert(entry: Entry): void {
+    if (this.count >= this.slots.length >> 1) this.grow()
+    const slot = entry.id & (this.slots.length - 1)
+    const occupant = this.slots[slot]
+    if (occupant !== undefined) (this.overflow ??= new Map()).set(occupant.id, occupant)
+    this.slots[slot] = entry
+    this.count++
+  }
+
+  private remove(entry: Entry): void {
+    const slot = entry.id & (this.slots.length - 1)
+    if (this.slots[slot] === entry) this.slots[slot] = undefined
+    else if (this.overflow?.delete(entry.id) && this.overflow.size === 0) this.overflow = undefined
+    this.count--
+  }
+
+  /** Twice the slots. Entries in distinct slots stay in distinct slots (`id mod 2n` differs where `id mod n` did). */
+  private grow(): void {
+    const old = this.slots
+    const slots = new Array<Entry | undefined>(old.length * 2).fill(undefined)
+    const mask = slots.length - 1
+    for (const entry of old) if (entry !== undefined) slots[entry.id & mask] = entry
+    this.slots = slots
+  }
+
+  /** Every pending call (slots, then overflow). */
+  private all(): Entry[] {
+    const list: Entry[] = []
+    for (const entry of this.slots) if (entry !== undefined) list.push(entry)
+    if (this.overflow) for (const entry of this.overflow.values()) list.push(entry)
+    return list
   }
 
   private arm(at: number): void {
@@ -119,10 +178,18 @@ export class PendingCalls {
     this.timerAt = Infinity
     const now = Date.now()
     let next = Infinity
-    for (const [id, entry] of this.entries) {
-      if (entry.deadline <= now) this.settle(id, this.hooks.timedOut(id, entry.timeoutMs, entry.path))
+    for (const entry of this.all()) {
+      // A hook run by an earlier expiry may have settled this one already.
+      if (this.find(entry.id) !== entry) continue
+      if (entry.deadline <= now) this.settle(entry.id, this.hooks.timedOut(entry.id, entry.timeoutMs, entry.path))
       else if (entry.deadline < next) next = entry.deadline
     }
-    if (next < Infinity && this.entries.size > 0) this.arm(next)
+    // A call made by a hook meanwhile may have armed the timer already, for an earlier deadline.
+    if (next < this.timerAt && this.count > 0) this.arm(next)
   }
+}
+
+/** Oldest first: ids are handed out in sequence (until they wrap at `MAX_MSGID`); deadlines would not do, timeouts differ per call. */
+function byAge(a: Entry, b: Entry): number {
+  return a.id - b.id
 }
