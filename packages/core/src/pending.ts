@@ -59,6 +59,8 @@ const MAX_TIMER_MS = 0x7fffffff
 
 /** Slots of a new table (a power of two); it doubles whenever half of them are in use. */
 const FIRST_SLOTS = 16
+/** A table this large goes back to `FIRST_SLOTS` when it empties. */
+const SHRINK_ABOVE = 1024
 
 export class PendingCalls {
   /** `slots[id & (slots.length - 1)]`: the pending call of that id, or of another id (then look in `overflow`). */
@@ -138,7 +140,8 @@ export class PendingCalls {
     const slot = entry.id & (this.slots.length - 1)
     if (this.slots[slot] === entry) this.slots[slot] = undefined
     else if (this.overflow?.delete(entry.id) && this.overflow.size === 0) this.overflow = undefined
-    this.count--
+    // Empty after a burst: give the slots back (the ring grows to twice the most calls it held at once).
+    if (--this.count === 0 && this.slots.length > SHRINK_ABOVE) this.slots = new Array<Entry | undefined>(FIRST_SLOTS).fill(undefined)
   }
 
   /** Twice the slots. Entries in distinct slots stay in distinct slots (`id mod 2n` differs where `id mod n` did). */

@@ -167,3 +167,22 @@ test('an abort listener is removed when its call settles, wherever the call was 
   controller.abort()
   expect(aborted).toEqual([])
 })
+
+test('the slots grow with the calls in flight and go back to a few once they have all settled', async () => {
+  const { pending } = table()
+  const slotsOf = () => (pending as unknown as { slots: unknown[] }).slots.length
+  expect(slotsOf()).toBe(16)
+  const burst = Array.from({ length: 10_000 }, (_, i) => track(pending, i + 1))
+  expect(slotsOf()).toBe(32_768) // doubled whenever half full: at most twice the calls in flight, rounded up
+  for (let id = 1; id <= 9_999; id++) pending.settle(id, undefined, id)
+  expect(slotsOf()).toBe(32_768) // not while one call is pending
+  pending.settle(10_000, undefined, 10_000)
+  await Promise.all(burst.map((c) => c.promise))
+  expect(slotsOf()).toBe(16)
+  // A steady pipeline of 256 stays within 512 slots (no shrinking while calls are pending).
+  const steady = Array.from({ length: 256 }, (_, i) => track(pending, 20_000 + i))
+  expect(slotsOf()).toBe(512)
+  for (let i = 0; i < 256; i++) pending.settle(20_000 + i, undefined, i)
+  await Promise.all(steady.map((c) => c.promise))
+  expect(pending.size).toBe(0)
+})
