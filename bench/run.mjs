@@ -81,7 +81,8 @@ function explainImportError(err) {
   return `import failed: ${msg}`
 }
 
-// 3. Run the scenarios. Within a scenario, repetitions are interleaved across implementations.
+// 3. Run the scenarios. Within a scenario, repetitions are interleaved across implementations,
+//    every other round in reverse order.
 const scenarios = []
 for (const sid of opts.scenarios) scenarios.push({ id: sid, mod: await loadScenario(sid) })
 const runnable = impls.filter((i) => !i.skipped)
@@ -107,7 +108,10 @@ for (const { id: sid, mod } of scenarios) {
     }
   }
   for (let r = 1; r <= opts.reps; r++) {
-    for (const a of active) {
+    // Every other round runs in reverse order, so that the floor (first in the registry) is not
+    // always measured first: a slow spell of the machine that starts during a round would otherwise
+    // always fall on the implementations after it, never on the floor.
+    for (const a of r % 2 === 1 ? active : [...active].reverse()) {
       if (a.res.error) continue
       try {
         const m = await mod.rep(a.handle, ctxFor(a.impl))
