@@ -64,7 +64,7 @@ const SHRINK_ABOVE = 1024
 
 export class PendingCalls {
   /** `slots[id & (slots.length - 1)]`: the pending call of that id, or of another id (then look in `overflow`). */
-  private slots: (Entry | undefined)[] = new Array<Entry | undefined>(FIRST_SLOTS).fill(undefined)
+  private slots = emptySlots(FIRST_SLOTS)
   /** Calls whose slot was needed by a later id while they were still pending. */
   private overflow: Map<number, Entry> | undefined
   private count = 0
@@ -141,13 +141,13 @@ export class PendingCalls {
     if (this.slots[slot] === entry) this.slots[slot] = undefined
     else if (this.overflow?.delete(entry.id) && this.overflow.size === 0) this.overflow = undefined
     // Empty after a burst: give the slots back (the ring grows to twice the most calls it held at once).
-    if (--this.count === 0 && this.slots.length > SHRINK_ABOVE) this.slots = new Array<Entry | undefined>(FIRST_SLOTS).fill(undefined)
+    if (--this.count === 0 && this.slots.length > SHRINK_ABOVE) this.slots = emptySlots(FIRST_SLOTS)
   }
 
   /** Twice the slots. Entries in distinct slots stay in distinct slots (`id mod 2n` differs where `id mod n` did). */
   private grow(): void {
     const old = this.slots
-    const slots = new Array<Entry | undefined>(old.length * 2).fill(undefined)
+    const slots = emptySlots(old.length * 2)
     const mask = slots.length - 1
     for (const entry of old) if (entry !== undefined) slots[entry.id & mask] = entry
     this.slots = slots
@@ -190,6 +190,11 @@ export class PendingCalls {
     // A call made by a hook meanwhile may have armed the timer already, for an earlier deadline.
     if (next < this.timerAt && this.count > 0) this.arm(next)
   }
+}
+
+/** `count` slots, each `undefined` (filled rather than left as holes). */
+function emptySlots(count: number): (Entry | undefined)[] {
+  return new Array<Entry | undefined>(count).fill(undefined)
 }
 
 /** Oldest first: ids are handed out in sequence (until they wrap at `MAX_MSGID`); deadlines would not do, timeouts differ per call. */
