@@ -13,8 +13,15 @@ import type { Streams } from './stream-table.js'
 
 /** Most items in one data frame. */
 export const STREAM_BATCH_ITEMS = 256
-/** A data frame is sent once its items are estimated at this many bytes (binaries and strings are counted). */
-export const STREAM_BATCH_BYTES = 64 * 1024
+/**
+ * A data frame is sent once its items are estimated at this many bytes (binaries and strings are
+ * counted). A quarter of the default byte window (`maxStreamBufferBytes`, 1 MiB), the share after
+ * which a consumer gives credit back: a stream of 64 KiB chunks sends four per WebSocket message,
+ * so each end pays the per-message costs (framing, parsing, events) a quarter as often (5 to 7 %
+ * more items/s measured with 64 KiB chunks than with 64 KiB frames). Fairness is per frame, one per
+ * stream per turn, so a larger frame lets a stream hold the socket a little longer per turn.
+ */
+export const STREAM_BATCH_BYTES = 256 * 1024
 /** Credit a producer accumulates is capped here (the peer may grant without end). */
 const MAX_CREDIT = 2 ** 31
 
