@@ -214,6 +214,11 @@ export class ResumableTransport implements Transport {
     return this.link?.bufferedAmount ?? 0
   }
 
+  /** The socket's drain while linked (a wait outlived by its link ends with the waiter's own timer). */
+  whenDrained(callback: () => void): boolean {
+    return this.link?.whenDrained?.(callback) ?? false
+  }
+
   start(receiver: TransportReceiver): void {
     this.receiver = receiver
     if (this.ended) receiver.closed()

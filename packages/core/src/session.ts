@@ -341,6 +341,11 @@ export class Session<RemoteService = unknown> {
     return this.transport.bufferedAmount
   }
 
+  /** @internal Call `wake` once the transport has written what it queued (`Transport.whenDrained`); false when it cannot tell. */
+  whenDrained(wake: () => void): boolean {
+    return this.transport.whenDrained?.(wake) ?? false
+  }
+
   private allocateId(): number {
     do {
       this.nextId = this.nextId >= MAX_MSGID ? 1 : this.nextId + 1

@@ -28,6 +28,8 @@ export interface StreamHost {
   readonly peerLabel: string | undefined
   /** Bytes the transport has queued and not yet written, when it knows. */
   readonly sendQueueBytes: number | undefined
+  /** Call `wake` once the transport has written what it queued; false when it cannot tell (then poll `sendQueueBytes`). */
+  whenDrained(wake: () => void): boolean
   /** Encode a message (exports counted, undone on failure); throws `OverloadedError` past `maxBytes`. */
   encodeFrame(message: unknown[], maxBytes?: number): Uint8Array | Uint8Array[]
   transmit(frame: Uint8Array | Uint8Array[]): void

@@ -77,6 +77,10 @@ export class Streams implements StreamTable {
   private ready: Producer[] = []
   private turnScheduled = false
   private retryMs = 0
+  /** The turn waiting for room on a congested transport (see `waitForRoom`). */
+  private retryTimer: ReturnType<typeof setTimeout> | undefined
+  /** `whenDrained` was asked and has not called back yet. */
+  private awaitingDrain = false
   private readonly turn = () => this.runTurn()
   private readonly finalizer = new FinalizationRegistry<Consumer>((consumer) => consumer.cancel())
 
@@ -253,19 +257,41 @@ export class Streams implements StreamTable {
     for (let i = 0; i < ready.length; i++) {
       if (this.closed) return
       if (this.congested()) {
-        // Congested: the rest keep their places ahead of newcomers; look again a little later
-        // (1 ms, doubling up to MAX_RETRY_MS while it stays congested).
+        // Congested: the rest keep their places ahead of newcomers, until there is room.
         this.ready = ready.slice(i).concat(this.ready)
-        this.retryMs = Math.min(MAX_RETRY_MS, Math.max(1, this.retryMs * 2))
         this.turnScheduled = true
-        setTimeout(this.turn, this.retryMs)
-        return
+        return this.waitForRoom()
       }
       const producer = ready[i]!
       producer.queued = false
       producer.flush()
     }
     this.retryMs = 0
+  }
+
+  /**
+   * Run the next turn once the transport has room: when it has written what it queued (its
+   * `whenDrained`, the socket's 'drain' in Node), with a timer of MAX_RETRY_MS as a fallback; or,
+   * when it cannot tell (a browser's WebSocket has no such event), after a timer of 1 ms doubling
+   * up to MAX_RETRY_MS while it stays congested.
+   */
+  private waitForRoom(): void {
+    if (!this.awaitingDrain && this.host.whenDrained(this.drained)) this.awaitingDrain = true
+    this.retryMs = this.awaitingDrain ? MAX_RETRY_MS : Math.min(MAX_RETRY_MS, Math.max(1, this.retryMs * 2))
+    this.retryTimer = setTimeout(this.retryTurn, this.retryMs)
+  }
+
+  private readonly retryTurn = () => {
+    this.retryTimer = undefined
+    this.runTurn()
+  }
+
+  /** The transport wrote what it had queued: the turn waiting for room runs now. */
+  private readonly drained = () => {
+    this.awaitingDrain = false
+    if (this.retryTimer === undefined || this.closed) return
+    clearTimeout(this.retryTimer)
+    this.retryTurn()
   }
 
   /** The transport holds more than `sendHighWaterMark / 4` bytes: stream data waits. */
@@ -360,6 +386,7 @@ export class Streams implements StreamTable {
   closeAll(why: string): void {
     this.closed = true
     this.ready = []
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
     for (const producer of [...this.producers.values()]) producer.stop(new ConnectionClosedError(`connection closed${why}`), false)
     for (const consumer of [...this.consumers.values()]) consumer.end(new ConnectionClosedError(`connection closed before the stream ended${why}`))
     for (const producer of this.frameExports) producer.abandon()

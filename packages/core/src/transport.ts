@@ -54,6 +54,13 @@ export interface Transport {
   close(code?: number, reason?: string): void
   /** Bytes queued but not yet written, for slow-consumer detection. */
   readonly bufferedAmount?: number
+  /**
+   * Optional: call `callback` once, when the bytes queued now have been
+   * written (Node: the socket's `'drain'`), and return true; return false
+   * when this transport cannot tell. Without it, a sender that waits for
+   * room (stream data on a congested connection) polls `bufferedAmount`.
+   */
+  whenDrained?(callback: () => void): boolean
   /** Where the other end is, if known. */
   readonly peer?: PeerInfo
 }

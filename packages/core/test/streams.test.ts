@@ -609,6 +609,34 @@ describe('hostile peers (raw frames)', () => {
     await until(() => state.finallyRan, 'the producer to stop')
   })
 
+  test('a congested transport that tells when it has drained: the waiting turn runs on the drain, not on a timer', async () => {
+    const { state, generate } = counter({ size: 1024 })
+    const api = service({ generate })
+    const { client, serverTransport } = pair<typeof api>({ service: api })
+    const end = serverTransport as MemoryTransport & { bufferedAmount: number; whenDrained?: (wake: () => void) => boolean }
+    const waiters: (() => void)[] = []
+    end.whenDrained = (wake) => (waiters.push(wake), true)
+    serverTransport.log = true
+    const stream = await client.remote.generate()
+    await stream.next()
+    await settle(10)
+    const dataFrames = () => sentMessagesOf(serverTransport).filter((m) => m[0] === MessageType.STREAM_DATA)
+    const sid = dataFrames()[0]?.[1] as number
+    end.bufferedAmount = 1e12
+    const sent = dataFrames().length
+    serverTransport.inject(encodeRaw([MessageType.STREAM_CREDIT, sid, 0xffff_ffff, 0xffff_ffff]))
+    await settle(150)
+    // Held back, and the drain was asked for once (the fallback timer's looks do not ask again).
+    expect(dataFrames().length).toBe(sent)
+    expect(waiters).toHaveLength(1)
+    // The drain: the held batch goes out at once, in the drain's own call.
+    end.bufferedAmount = 0
+    waiters.shift()!()
+    expect(dataFrames().length).toBeGreaterThan(sent)
+    await stream.return()
+    await until(() => state.finallyRan, 'the producer to stop')
+  })
+
   test('malformed stream messages are counted and ignored', async () => {
     const { server, serverTransport } = pair({ service: service({ add: (a: number, b: number) => a + b }) })
     serverTransport.inject(encodeRaw([MessageType.STREAM_DATA, 1, 'not a list']))

@@ -273,6 +273,8 @@ export class WebSocketTransport implements Transport {
 
   /** Reading stopped until the peer drains what we queued for it (see `checkBackpressure`). */
   private readPaused = false
+  /** Waiting for the socket's `'drain'` (`whenDrained`); created on demand. */
+  private drainWaiters: (() => void)[] | undefined
 
   private readonly ws: WebSocket
 
@@ -473,6 +475,26 @@ export class WebSocketTransport implements Transport {
    * the high-water mark plus one reply. Past `maxSendBufferBytes` (what we
    * push on our own: notifications, callbacks) the connection is closed.
    */
+  /**
+   * `callback` once the socket has written what is queued now (its `'drain'`, one listener
+   * however many wait). False without the TCP socket; then the caller polls `bufferedAmount`.
+   */
+  whenDrained(callback: () => void): boolean {
+    const socket = this.socket
+    if (!socket || socket.destroyed) return false
+    if (this.drainWaiters) {
+      this.drainWaiters.push(callback)
+      return true
+    }
+    this.drainWaiters = [callback]
+    socket.once('drain', () => {
+      const waiters = this.drainWaiters ?? []
+      this.drainWaiters = undefined
+      for (const wake of waiters) wake()
+    })
+    return true
+  }
+
   private checkBackpressure(): void {
     const queued = this.ws.bufferedAmount
     if (queued <= this.limits.sendHighWaterMark) return

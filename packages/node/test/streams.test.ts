@@ -304,6 +304,29 @@ describe('hostile clients against a server in a child process', () => {
     expect((await child.stats()).connectionStats.every((c) => c.outgoingStreams === 0 && c.incomingStreams === 0)).toBe(true)
   }, 30_000)
 
+  test('a client that stops reading, then reads again: the stalled producer goes on once the socket drains', async () => {
+    const child = await startChildServer({ logger: 'silent' })
+    const observer = await RawClient.open(child.url)
+    const raw = await RawClient.open(child.url)
+    const sid = streamIdOf(await rawCall(raw, 1, 'endless', [1024]))
+    raw.socket.pause()
+    for (let i = 0; i < 10_000; i++) raw.sendBytes(encodeRaw([MessageType.STREAM_CREDIT, sid, 0xffff_ffff, 0xffff_ffff]))
+    await sleep(500)
+    const stalled = await counters(observer, 100)
+    await sleep(200)
+    expect((await counters(observer, 101)).pulled).toBe(stalled.pulled)
+    // Reading again drains the server's socket: its 'drain' wakes the stream's turn.
+    raw.socket.resume()
+    let pulled = stalled.pulled
+    for (let i = 0; i < 100 && pulled <= stalled.pulled; i++) {
+      await sleep(20)
+      pulled = (await counters(observer, 200 + i)).pulled
+    }
+    expect(pulled).toBeGreaterThan(stalled.pulled)
+    expect(child.isAlive()).toBe(true)
+    await raw.terminate()
+  }, 30_000)
+
   test('credit for unknown streams, data and ends for streams never opened: ignored, nothing grows', async () => {
     const child = await startChildServer({ logger: 'silent' })
     const raw = await RawClient.open(child.url)
