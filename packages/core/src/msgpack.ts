@@ -16,6 +16,7 @@
  */
 
 import { pauseStacks, resumeStacks } from './stackless.js'
+import { MAX_CACHED_STRING, cachedString } from './string-cache.js'
 
 /** An extension value of a type nobody here understands; re-encoded untouched. */
 export class ExtData {
@@ -535,6 +536,7 @@ class Reader<C> implements PayloadReader<C> {
     const at = this.take(n)
     const b = this.bytes
     if (n > 32) return textDecoder.decode(b.subarray(at, at + n))
+    if (n <= MAX_CACHED_STRING && n > 0) return cachedString(b, at, n) ?? textDecoder.decode(b.subarray(at, at + n))
     // Short strings: ASCII inline, anything else through TextDecoder.
     let s = ''
     for (let i = at; i < at + n; i++) {

@@ -34,6 +34,30 @@ describe('round trips through the reference implementation', () => {
     expect(ours(s)).toEqual(refEncode(s))
   })
 
+  test('short strings through the decoder\'s cache: thousands of distinct keys (sharing slots), each read back exactly, again and again', () => {
+    // Deterministic pseudo-random ASCII keys of 1 to 16 bytes (the cached lengths) and a few just past them:
+    // far more keys than the cache has slots, so many share a slot and replace each other.
+    let seed = 7
+    const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0)
+    const keys: string[] = []
+    for (let i = 0; i < 5000; i++) {
+      const length = 1 + (next() % 18)
+      let key = ''
+      for (let j = 0; j < length; j++) key += String.fromCharCode(32 + (next() % 95))
+      keys.push(key)
+    }
+    // Same length and nearly the same bytes: a cached neighbour must never be taken for them.
+    keys.push('tick', 'tock', 'tic', 'ticks', 'Tick', 'tick\u0000', 'é', 'éé', 'ab\u00ff', 'caf\u00e9')
+    for (let round = 0; round < 3; round++) {
+      for (const key of keys) {
+        expect(read(refEncode(key))).toBe(key)
+        const decoded = read(refEncode({ [key]: round, nested: { [key]: [key] } })) as Record<string, unknown>
+        expect(Object.keys(decoded)).toEqual(key === 'nested' ? ['nested'] : [key, 'nested'])
+        expect((decoded.nested as Record<string, unknown>)[key]).toEqual([key])
+      }
+    }
+  })
+
   test('lone surrogates become U+FFFD, as TextEncoder does', () => {
     for (const s of ['\ud800', 'a\udc00b', '\ud800\ud800x']) {
       expect(refDecode(ours(s))).toBe(new TextDecoder().decode(new TextEncoder().encode(s)))
