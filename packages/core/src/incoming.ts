@@ -220,13 +220,12 @@ export function notification(s: IncomingHost, method: string, params: unknown[],
 function deliverNotification(s: IncomingHost, method: string, params: unknown[], named: boolean): boolean {
   const listeners = s.listeners?.get(method)
   if (listeners) {
-    for (const listener of [...listeners]) runNotificationHandler(s, method, () => listener(...params))
+    for (const listener of [...listeners]) runNotificationHandler(s, method, undefined, listener, params, undefined)
   }
   let handler = resolve(s, method)
   if (named && handler && !(handler instanceof Error)) handler = namedRefusal(handler, method) ?? handler
   if (handler && !(handler instanceof Error)) {
-    const controller = untrackedSignal(s, handler)
-    runNotificationHandler(s, method, () => execute(s, handler, method, params, controller?.signal), controller)
+    runNotificationHandler(s, method, handler, undefined, params, untrackedSignal(s, handler))
     return true
   }
   if (listeners) return true
@@ -235,32 +234,42 @@ function deliverNotification(s: IncomingHost, method: string, params: unknown[],
 }
 
 /**
- * Notification handlers count as calls in flight (so the in-flight limits
- * bound them too, and graceful shutdown waits for them); past a limit a
- * notification is dropped and logged, never queued.
+ * Run a notification's handler (a method of the service, or else a
+ * listener). Notification handlers count as calls in flight (so the
+ * in-flight limits bound them too, and graceful shutdown waits for them);
+ * past a limit a notification is dropped and logged, never queued. Nothing
+ * is allocated for a handler that returns at once (server pushes arrive by
+ * the hundred thousand per second): closures only for a promise.
  */
-function runNotificationHandler(s: IncomingHost, method: string, run: () => unknown, controller?: AbortController): void {
+function runNotificationHandler(
+  s: IncomingHost, method: string, handler: Handler | undefined, listener: Listener | undefined, params: unknown[],
+  controller: AbortController | undefined,
+): void {
   const refused = start(s, method)
   if (refused) {
     settleUntracked(s, controller)
     s.log('warn', `[wirecall] notification ${clip(method)} dropped: ${refused.message}`)
     return
   }
-  const done = () => {
+  let result: unknown
+  try {
+    result = handler ? execute(s, handler, method, params, controller?.signal) : listener!(...params)
+  } catch (err) {
+    return notificationDone(s, method, controller, err, true)
+  }
+  if (isThenable(result)) {
+    result.then(() => notificationDone(s, method, controller), (err: unknown) => notificationDone(s, method, controller, err, true))
+  } else {
     settleUntracked(s, controller)
     end(s)
   }
-  const failed = (err: unknown) => {
-    done()
-    s.log('warn', `[wirecall] notification handler ${clip(method)} failed:`, err)
-  }
-  try {
-    const result = run()
-    if (isThenable(result)) result.then(done, failed)
-    else done()
-  } catch (err) {
-    failed(err)
-  }
+}
+
+/** A notification handler finished (`failed`: with `error`, logged). */
+function notificationDone(s: IncomingHost, method: string, controller: AbortController | undefined, error?: unknown, failed = false): void {
+  settleUntracked(s, controller)
+  end(s)
+  if (failed) s.log('warn', `[wirecall] notification handler ${clip(method)} failed:`, error)
 }
 
 // -------------------------------------------------------------- text calls
