@@ -174,7 +174,10 @@ export class Topics<ClientService> implements TopicRegistry<ClientService> {
     return result
   }
 
-  private deliverTo(members: Iterable<Connection<ClientService>>, frame: Uint8Array): FanoutResult {
+  private deliverTo(members: Iterable<Connection<ClientService>>, encoded: Uint8Array): FanoutResult {
+    // One Buffer view of the frame for every member: `ws` wraps any other Uint8Array in a new
+    // Buffer at each send, which was an allocation per member of every fan-out.
+    const frame = Buffer.isBuffer(encoded) ? encoded : Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)
     let delivered = 0
     let dropped = 0
     for (const member of members) {
