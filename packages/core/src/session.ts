@@ -196,12 +196,14 @@ export class Session<RemoteService = unknown> {
       return Promise.reject(failure)
     }
     const timeout = options?.timeout ?? this.config.defaultTimeout
-    // Upload streams in the arguments stop when the call is aborted, and are pulled inside its observation.
-    const within = observation?.run
-    if (signal || within) this.streamsTable?.bindUploads(signal, within?.bind(observation))
     const promise = this.pending.add(id, path, timeout, signal, signal ? () => this.abortCall(id, path, signal) : undefined, observation)
     if (debug.enabled) debug(`${this.peerLabel ?? 'peer'} sent request #${id} ${path}`)
+    // Sent before anything else may encode: `frame` may be a view of the codec's buffer (`Transport.copiesFrames`).
     this.transmit(frame)
+    // Upload streams in the arguments stop when the call is aborted, and are pulled inside its observation
+    // (their producers start on the peer's first credit, which comes after the request).
+    const within = observation?.run
+    if (signal || within) this.streamsTable?.bindUploads(signal, within?.bind(observation))
     return promise
   }
 
@@ -367,7 +369,7 @@ export class Session<RemoteService = unknown> {
       const transport = this.transport
       // A transport that copies on send gets a view of the codec's buffer: no copy per frame here.
       const frame = transport.sendParts
-        ? codec.encodeParts(message, this.bridge)
+        ? codec.encodeParts(message, this.bridge, transport.copiesFrames)
         : transport.copiesFrames ? codec.encodeView(message, this.bridge) : codec.encode(message, this.bridge)
       if (maxBytes !== Infinity) {
         const size = Array.isArray(frame) ? frame.reduce((n, part) => n + part.byteLength, 0) : frame.byteLength

@@ -19,11 +19,14 @@ import { CallSignal, Producer, streaming } from './stream-producer.js'
 import { sourceOf } from './stream-source.js'
 import type { StreamHost, StreamTable } from './stream-support.js'
 import { STREAM_RESULT_ERROR, markStreamResult } from './stream-wire.js'
+import { Writer } from './msgpack.js'
+
+const noExtension = () => null
 
 /** Longest wait between two looks at a congested transport. */
 const MAX_RETRY_MS = 64
 
-/** The marker frame part of a stream result (encoded once, the same for every codec). */
+/** The marker frame part of a stream result (encoded once, the same for every codec: plain msgpack). */
 let resultMarker: Uint8Array | undefined
 
 // ------------------------------------------------------------ macrotasks
@@ -334,7 +337,8 @@ export class Streams implements StreamTable {
       producer.callSignal = callSignal
       producer.within = within
     }
-    resultMarker ??= this.host.config.codec.encode(STREAM_RESULT_ERROR, undefined)
+    // A writer of its own: `frame` may be a view of the codec's buffer, not yet sent (`Transport.copiesFrames`).
+    resultMarker ??= new Writer(noExtension).encode(STREAM_RESULT_ERROR)
     return markStreamResult(frame, id, resultMarker)
   }
 
