@@ -112,20 +112,25 @@ export class MsgpackCodec {
   /**
    * Encode one frame as a list of parts to be sent as fragments of one
    * WebSocket message: large binaries are passed through, not copied.
-   * Returns a single array when there was nothing to pass through.
+   * Returns a single array when there was nothing to pass through: with
+   * `view`, a view of the codec's reused buffer (as `encodeView`, for a
+   * transport that copies on send); the parts of a frame that has them are
+   * always kept bytes.
    */
-  encodeParts(value: unknown, host: RefHost | undefined): Uint8Array | Uint8Array[] {
+  encodeParts(value: unknown, host: RefHost | undefined, view = false): Uint8Array | Uint8Array[] {
     // A frame encoded from inside an extension hook (a user type's encode): no pass-through.
     if (this.writer.busy) return this.encode(value, host)
     const list: (number | Uint8Array)[] = []
     this.writer.extracted = list
     let head: Uint8Array
     try {
-      head = this.encode(value, host)
+      head = view ? this.writer.encodeView(value, 0, host) : this.encode(value, host)
     } finally {
       this.writer.extracted = undefined
     }
     if (list.length === 0) return head
+    // Parts are queued by reference: never a view of the buffer the next frame is written into.
+    if (view) head = head.slice()
     const parts: Uint8Array[] = []
     let start = 0
     for (let i = 0; i < list.length; i += 2) {
