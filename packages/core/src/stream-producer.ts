@@ -15,8 +15,10 @@ import type { Streams } from './stream-table.js'
 export const STREAM_BATCH_ITEMS = 256
 /**
  * A data frame is sent once its items are estimated at this many bytes (binaries and strings are
- * counted). A quarter of the default byte window (`maxStreamBufferBytes`, 1 MiB), the share after
- * which a consumer gives credit back: a stream of 64 KiB chunks sends four per WebSocket message,
+ * counted), or a quarter of the consumer's byte window (its first grant, `maxStreamBufferBytes`)
+ * when that is less: a consumer that lowers `maxFrameBytes` lowers its window with it and gets
+ * frames that fit. A quarter of the default window (1 MiB), the share after which a consumer
+ * gives credit back: a stream of 64 KiB chunks sends four per WebSocket message,
  * so each end pays the per-message costs (framing, parsing, events) a quarter as often (5 to 7 %
  * more items/s measured with 64 KiB chunks than with 64 KiB frames). Fairness is per frame, one per
  * stream per turn, so a larger frame lets a stream hold the socket a little longer per turn.
@@ -55,6 +57,8 @@ export class Producer {
   failure: unknown = undefined
   batch: unknown[] = []
   batchBytes = 0
+  /** A batch is sent once its items are estimated at this many bytes: `STREAM_BATCH_BYTES`, or less for a small window. */
+  batchLimit = STREAM_BATCH_BYTES
   /** In the table's send queue. */
   queued = false
   /**
@@ -80,6 +84,8 @@ export class Producer {
     this.itemCredit = Math.min(this.itemCredit + items, MAX_CREDIT)
     this.byteCredit = Math.min(this.byteCredit + bytes, MAX_CREDIT)
     if (this.started) return this.resume()
+    // The first grant is the consumer's whole byte window: frames stay within a quarter of it.
+    this.batchLimit = Math.max(1, Math.min(STREAM_BATCH_BYTES, Math.floor(bytes / 4)))
     this.started = true
     if (this.within) this.within(() => void this.pump())
     else void this.pump()
@@ -87,7 +93,7 @@ export class Producer {
 
   private canPull(): boolean {
     return this.itemCredit > 0 && this.byteCredit - this.batchBytes > 0 &&
-      this.batch.length < STREAM_BATCH_ITEMS && this.batchBytes < STREAM_BATCH_BYTES
+      this.batch.length < STREAM_BATCH_ITEMS && this.batchBytes < this.batchLimit
   }
 
   /** Pull items while credit and the batch allow; the table's turns send them. */

@@ -163,6 +163,26 @@ describe('flow control', () => {
     await stream.return()
   })
 
+  test('data frames stay within a quarter of the reader\'s byte window: a reader with small frames and a window to match reads everything', async () => {
+    const api = service({
+      kilobytes: async function* (n: number) {
+        for (let i = 0; i < n; i++) yield new Uint8Array(1024).fill(i & 0xff)
+      },
+    })
+    // The reader accepts frames of at most 40,000 bytes; its window (64 KiB) keeps the producer's frames near 16 KiB.
+    const { client, serverTransport } = pair<typeof api>({ service: api }, { limits: { maxFrameBytes: 40_000, maxStreamBufferBytes: 64 * 1024 } })
+    serverTransport.log = true
+    let count = 0
+    for await (const chunk of await client.remote.kilobytes(2000)) {
+      if (chunk[0] !== (count & 0xff)) throw new Error(`chunk ${count} holds ${chunk[0]}`)
+      count++
+    }
+    expect(count).toBe(2000)
+    const dataFrames = serverTransport.sent.filter((f): f is Uint8Array => typeof f !== 'string' && (decodeRaw(f) as unknown[])[0] === MessageType.STREAM_DATA)
+    expect(dataFrames.length).toBeGreaterThan(60)
+    expect(Math.max(...dataFrames.map((f) => f.byteLength))).toBeLessThanOrEqual(16 * 1024 + 1100)
+  })
+
   test('bytes bound it too: 64 KiB chunks stop at maxStreamBufferBytes', async () => {
     const { state, generate } = counter({ size: 64 * 1024 })
     const api = service({ generate })
