@@ -253,27 +253,44 @@ class RedisCluster implements Cluster {
     return url ?? undefined
   }
 
-  /** Register this node and write its presence hash from scratch. */
+  /**
+   * Write this node's liveness key and presence hash from scratch, then list it
+   * in `nodes`. In that order: a node listed in `nodes` without a liveness key is
+   * taken for gone by the others' `presence()`, which drops it from the set.
+   */
   private async announce(): Promise<void> {
     const local = this.local!
     const entries: Record<string, string> = {}
     for (const conn of local.connections()) entries[conn.id] = this.entryJson(conn)
-    await this.pub.sAdd(this.key('nodes'), this.nodeId)
-    // The rest in one slot (hash tag): one MULTI on one Redis and on a Redis Cluster.
+    // One slot (hash tag): one MULTI on one Redis and on a Redis Cluster.
     const multi = this.pub.multi()
       .set(this.liveKey(this.nodeId), this.nodeInfo, { PX: this.nodeTtlMs })
       .del(this.presenceKey(this.nodeId))
     if (Object.keys(entries).length > 0) multi.hSet(this.presenceKey(this.nodeId), entries)
     multi.pExpire(this.presenceKey(this.nodeId), this.nodeTtlMs * 10)
     await multi.exec()
+    await this.pub.sAdd(this.key('nodes'), this.nodeId)
   }
 
+  /**
+   * Refresh the liveness key, and repair what others may have concluded meanwhile:
+   * a beat that finds the key gone (missed beats on a busy process, a Redis that
+   * restarted with an `announce` that failed) writes everything again, and every
+   * beat lists the node in `nodes` again (another node's `presence()` drops a node
+   * whose key it found expired, perhaps just before this node refreshed it).
+   */
   private beat(): void {
     if (!this.pub.isReady) return
     this.pub.multi()
+      .exists(this.liveKey(this.nodeId))
       .set(this.liveKey(this.nodeId), this.nodeInfo, { PX: this.nodeTtlMs })
       .pExpire(this.presenceKey(this.nodeId), this.nodeTtlMs * 10)
       .exec()
+      .then(async ([existed]) => {
+        if (this.isClosed) return
+        if (existed === 0) await this.announce()
+        else await this.pub.sAdd(this.key('nodes'), this.nodeId)
+      })
       .catch(() => {})
     // Calls waiting on a node that stopped beating would otherwise wait for their timeout.
     for (const node of this.inboxCalls.nodesWaitedOn()) {
@@ -481,11 +498,10 @@ class RedisCluster implements Cluster {
       if (!hash) return void gone.push(node)
       for (const [id, json] of Object.entries(hash)) out.push(parseEntry(id, node, json))
     })
-    // Nodes whose liveness key expired left without saying so: forget them.
-    if (gone.length > 0) {
-      this.pub.sRem(this.key('nodes'), gone).catch(() => {})
-      for (const n of gone) this.pub.del(this.presenceKey(n)).catch(() => {})
-    }
+    // Nodes whose liveness key expired left without saying so: forget them. Their
+    // presence hashes expire by themselves (10 x nodeTtlMs); they are not deleted
+    // here, since a node that only missed beats lists itself again on its next beat.
+    if (gone.length > 0) this.pub.sRem(this.key('nodes'), gone).catch(() => {})
     return out.sort((a, b) => a.since - b.since || (a.id < b.id ? -1 : 1))
   }
 

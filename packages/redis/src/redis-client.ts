@@ -44,11 +44,13 @@ export interface Client {
 
 /** A `MULTI` of this adapter: every key in it is in one hash slot (see `liveKey`). */
 export interface Multi {
+  exists(key: string): Multi
   set(key: string, value: string, options?: { PX?: number }): Multi
   del(keys: string | string[]): Multi
   hSet(key: string, fields: Record<string, string>): Multi
   pExpire(key: string, ms: number): Multi
-  exec(): Promise<unknown>
+  /** The replies in order. */
+  exec(): Promise<unknown[]>
 }
 
 /**

@@ -153,6 +153,23 @@ describe('presence', () => {
     expect((await b!.presence()).map((e) => e.node)).toEqual(['node0'])
   })
 
+  test('a node taken for gone (its liveness key expired, dropped from the node set) lists itself again, connections included, on its next beat', async () => {
+    const [a, b] = await nodes(2)
+    await page(a!, 'pa')
+    await page(b!, 'pb')
+    const idB = [...b!.connections][0]!.id
+    await until(async () => (await a!.lookup(idB)) !== undefined, 'the page of node1 in presence')
+    const prefix = prefixes.get('node')!
+    // What a busy node1 (missed beats) looks like to the others, and what their presence() then does.
+    await rawCommands(redis().port, [['DEL', `${prefix}:node:{node1}`], ['SREM', `${prefix}:nodes`, 'node1']])
+    expect((await a!.presence()).map((e) => e.node)).toEqual(['node0'])
+    await until(async () => (await a!.lookup(idB)) !== undefined, 'node1 listed again with its page', 1000)
+    expect((await a!.presence()).map((e) => e.node).sort()).toEqual(['node0', 'node1'])
+    // Only dropped from the set (another node removed it just after a beat refreshed its key).
+    await rawCommands(redis().port, [['SREM', `${prefix}:nodes`, 'node1']])
+    await until(async () => (await a!.presence()).some((e) => e.id === idB), 'node1 in the node set again', 1000)
+  })
+
   test('a node killed with SIGKILL leaves presence within nodeTtlMs, and calls waiting on it reject', async () => {
     const [a] = await nodes(1, 'kill')
     const child = await startChildNode('kill', 'victim')
