@@ -282,7 +282,10 @@ function showProducer(state: ProducerState): void {
   const label = !state.streaming ? 'idle' : state.paused ? 'paused' : 'running'
   badge.dataset.state = label
   badge.textContent = label
-  $('producer-detail').textContent = !state.streaming
+  const detail = $('producer-detail')
+  // The server's own counts, for whoever checks that a paused generator sends nothing (e2e).
+  detail.dataset.sent = String(state.sent)
+  detail.textContent = !state.streaming
     ? 'no stream open'
     : state.paused
       ? `server generator paused ${formatNumber(state.pausedForMs / 1000)} s at its yield: this page's credit is used up; ${state.skipped} samples skipped, none queued`

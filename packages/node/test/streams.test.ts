@@ -182,7 +182,7 @@ describe('streams between the Node client and server', () => {
     expect(state.reason).toBeInstanceOf(ConnectionClosedError)
   })
 
-  test('a consumer that stops reading: the producer stops within the credit, the socket stays short', async () => {
+  test('a consumer that stops reading: the producer stops within the credit, and the server writes no more than it', async () => {
     const { state, generate } = endlessProducer(1024)
     const api = service({ generate })
     const server = await startServer({ service: api })
@@ -191,10 +191,15 @@ describe('streams between the Node client and server', () => {
     for (let i = 0; i < 10; i++) await stream.next()
     await sleep(100)
     const pulled = state.pulled
+    const conn = [...server.connections][0]!
+    const written = conn.stats().bytesOut
     await sleep(300)
     expect(state.pulled).toBe(pulled)
     expect(pulled).toBeLessThanOrEqual(10 + 256)
-    const conn = [...server.connections][0]!
+    // What went onto the socket is the credit's worth of 1 KiB items (plus frame headers and the
+    // call's answer), and nothing more while the reader stalls.
+    expect(written).toBeLessThan((10 + 256) * 1100 + 16 * 1024)
+    expect(conn.stats().bytesOut).toBe(written)
     expect(conn.stats().outgoingStreams).toBe(1)
     await stream.return()
     await until(() => state.finallyRan, 2000, 'the producer to stop')
@@ -267,8 +272,24 @@ async function heapOf(child: ChildServer): Promise<number> {
   return stats.memory.heapUsed + stats.memory.external + stats.memory.arrayBuffers
 }
 
-async function counters(raw: RawClient, id: number): Promise<{ pulled: number; running: number; finished: number }> {
-  return (decodeRaw(await rawCall(raw, id, 'streamCounters', [])) as unknown[])[3] as { pulled: number; running: number; finished: number }
+interface StreamCounters { pulled: number; running: number; finished: number; stalledUploads: number }
+
+async function counters(raw: RawClient, id: number): Promise<StreamCounters> {
+  return (decodeRaw(await rawCall(raw, id, 'streamCounters', [])) as unknown[])[3] as StreamCounters
+}
+
+/** Ask the child for its stream counters until `ready` holds (5 s at most). */
+async function untilCounters(observer: RawClient, ready: (c: StreamCounters) => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 250; i++) {
+    if (ready(await counters(observer, 5000 + i))) return
+    await sleep(20)
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+/** The messages of one kind the server sent `raw` so far, decoded. */
+function received(raw: RawClient, type: number): unknown[][] {
+  return raw.frames.flatMap((f) => (f.binary ? [decodeRaw(f.bytes) as unknown[]] : [])).filter((m) => m[0] === type)
 }
 
 describe('hostile clients against a server in a child process', () => {
@@ -365,6 +386,43 @@ describe('hostile clients against a server in a child process', () => {
     expect((decodeRaw(await rawCall(raw, 11, 'add', [1, 1])) as unknown[])[3]).toBe(2)
     const stats = await child.stats()
     expect(stats.connectionStats[0]).toMatchObject({ outgoingStreams: 8, incomingStreams: 0 })
+    expect(child.isAlive()).toBe(true)
+  }, 30_000)
+
+  test('uploads to handlers that stopped reading: the server holds at most the credit per stream, data past it fails the stream', async () => {
+    const WINDOW_BYTES = 256 * 1024
+    const UPLOADS = 32
+    const child = await startChildServer({ logger: 'silent', limits: { maxStreamBufferBytes: WINDOW_BYTES } })
+    const observer = await RawClient.open(child.url)
+    const raw = await RawClient.open(child.url)
+    const baseline = await heapOf(child)
+    // 32 calls, each uploading a stream whose handler reads one item, then stops reading.
+    const sids = Array.from({ length: UPLOADS }, (_, i) => i + 1)
+    for (const sid of sids) raw.sendBytes(encodeRaw([0, sid, 'stallUpload', [new RawExt(73, new Uint8Array([0, 0, 0, sid]))]]))
+    await until(() => received(raw, MessageType.STREAM_CREDIT).length === UPLOADS, 5000, 'credit for every upload')
+    for (const credit of received(raw, MessageType.STREAM_CREDIT)) expect(credit.slice(2)).toEqual([256, WINDOW_BYTES])
+    const chunk = new Uint8Array(64 * 1024).fill(7)
+    // Per upload: the item the handler reads, then the whole byte credit (the last frame overshoots it, as allowed).
+    for (const sid of sids) {
+      raw.sendBytes(encodeRaw([MessageType.STREAM_DATA, sid, ['first']]))
+      for (let i = 0; i < WINDOW_BYTES / chunk.length; i++) raw.sendBytes(encodeRaw([MessageType.STREAM_DATA, sid, [chunk]]))
+    }
+    await untilCounters(observer, (c) => c.stalledUploads === UPLOADS, 'every handler to read its first item')
+    await sleep(200)
+    const held = (await heapOf(child)) - baseline
+    // What the server holds is the credit it granted (32 x 256 KiB = 8 MiB), plus one frame each at most.
+    expect(held).toBeLessThan(UPLOADS * (WINDOW_BYTES + chunk.length) + 8 * MiB)
+    expect(received(raw, MessageType.STREAM_CANCEL)).toEqual([])
+    // Past the credit: each stream fails (the server cancels it) and its queue is dropped.
+    for (const sid of sids) for (let i = 0; i < 8; i++) raw.sendBytes(encodeRaw([MessageType.STREAM_DATA, sid, [chunk]]))
+    await until(() => received(raw, MessageType.STREAM_CANCEL).length === UPLOADS, 5000, 'a cancel for every upload')
+    expect(received(raw, MessageType.STREAM_CANCEL).map((m) => m[1]).sort((x, y) => Number(x) - Number(y))).toEqual(sids)
+    expect((await child.stats()).connectionStats.every((c) => c.incomingStreams === 0)).toBe(true)
+    expect((await heapOf(child)) - baseline).toBeLessThan(8 * MiB)
+    // The calls go on until cancelled; the connection still answers.
+    expect((decodeRaw(await rawCall(raw, 1000, 'add', [2, 3])) as unknown[])[3]).toBe(5)
+    for (const sid of sids) raw.sendBytes(encodeRaw([MessageType.CANCEL, sid]))
+    await untilCounters(observer, (c) => c.stalledUploads === 0, 'the handlers to see their cancel')
     expect(child.isAlive()).toBe(true)
   }, 30_000)
 

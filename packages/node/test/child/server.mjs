@@ -35,8 +35,10 @@
  *
  * Streams: `count(n)` yields 0..n-1; `endless(size)` yields `size`-byte chunks until
  * stopped; `drain(upload)` reads an upload and returns its item count;
- * `streamCounters()` says how many items `endless` producers pulled, how many run, how
- * many finished (their `finally` ran).
+ * `stallUpload(upload)` reads one item of an upload (which grants the credit) then stops
+ * reading until the call is cancelled; `streamCounters()` says how many items `endless`
+ * producers pulled, how many run, how many finished (their `finally` ran), and how many
+ * `stallUpload` handlers are waiting (`stalledUploads`).
  *   contracts      true: expose validated methods (zod) under `checked`, count their runs in
  *                  STATS (`validatedRuns`)
  *   reflection     passed to serve()
@@ -85,7 +87,7 @@ function prototypeChanges() {
   return changes
 }
 
-const streamCounters = { pulled: 0, running: 0, finished: 0 }
+const streamCounters = { pulled: 0, running: 0, finished: 0, stalledUploads: 0 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(Number(ms) || 0, 60_000))))
 
@@ -156,6 +158,16 @@ const api = service({
     for await (const _ of items) n++
     return n
   },
+  stallUpload: withContext(async (ctx, items) => {
+    streamCounters.stalledUploads++
+    try {
+      await items[Symbol.asyncIterator]().next()
+      await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }))
+      return 'stopped'
+    } finally {
+      streamCounters.stalledUploads--
+    }
+  }),
   streamCounters: () => ({ ...streamCounters }),
   ...(options.crashMethod
     ? {
