@@ -52,3 +52,15 @@ export function markContextual(fn: Function): void {
 export function wantsContext(fn: Function): boolean {
   return contextual.has(fn)
 }
+
+const callScopedHandlers = new WeakSet<Function>()
+
+/** Mark a handler whose argument references live for the call only (`callScoped`, `@expose({ callScoped: true })`). */
+export function markCallScoped(fn: Function): void {
+  callScopedHandlers.add(fn)
+}
+
+/** Are the references in this handler's arguments given back when it settles? */
+export function isCallScoped(fn: Function): boolean {
+  return callScopedHandlers.has(fn)
+}

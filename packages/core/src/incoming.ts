@@ -17,7 +17,7 @@ import { safelyEnd, safelyStartIncoming, type IncomingObservation, type Observed
 import { DESCRIBE_METHOD, MessageType, type Metadata } from './protocol.js'
 import type { References } from './references.js'
 import { resolvePath, type Handler } from './router.js'
-import { describePeer, type ContextFields, type PeerInfo } from './contextual.js'
+import { describePeer, isCallScoped, type ContextFields, type PeerInfo } from './contextual.js'
 import type { StreamTable } from './stream-support.js'
 import { acceptsNamedParams } from './validation.js'
 
@@ -64,8 +64,11 @@ export const isThenable = (v: unknown): v is PromiseLike<unknown> =>
 
 // ------------------------------------------------------------ binary calls
 
-/** `[0, id, method, params]`. Returns false when no handler saw the params (the frame's imports can be given back). */
-export function request(s: IncomingHost, id: number, method: string, params: unknown[], metadata?: Metadata): boolean {
+/**
+ * `[0, id, method, params]`. Returns false when no handler saw the params (the frame's imports can be given back).
+ * `refsMark`: where the frame's imports start in the reference table's log (a `callScoped` handler's are given back when it settles).
+ */
+export function request(s: IncomingHost, id: number, method: string, params: unknown[], metadata?: Metadata, refsMark = -1): boolean {
   if (s.running?.has(id)) {
     // Two live calls under one id could not be told apart (a cancel would reach one, the close
     // only the other's signal): the newcomer is refused and the running one goes on.
@@ -88,6 +91,9 @@ export function request(s: IncomingHost, id: number, method: string, params: unk
     controller = new AbortController()
     ;(s.running ??= new Map()).set(id, controller)
   }
+  // Only a frame that carried references pays for the lookup.
+  const refs = s.refsTable
+  const borrowed = refs && refsMark >= 0 && refs.importMark > refsMark && isCallScoped(handler.fn) ? refs.importsSince(refsMark) : undefined
   let result: unknown
   try {
     result = observation?.run
@@ -98,17 +104,20 @@ export function request(s: IncomingHost, id: number, method: string, params: unk
     // `reply` reads an undefined error as success: a handler that did `throw undefined`
     // must not look like it returned. Same substitution as the async path below.
     reply(s, id, err ?? new Error('threw ' + String(err)), undefined, method, observation)
+    if (borrowed) refs!.giveBack(borrowed)
     return true
   }
   if (isThenable(result)) {
     if (!controller) (s.running ??= new Map()).set(id, undefined)
     result.then(
-      (value) => answerLater(s, id, controller, undefined, value, method, observation),
-      (err: unknown) => answerLater(s, id, controller, err ?? new Error('rejected with ' + String(err)), undefined, method, observation),
+      (value) => answerLater(s, id, controller, undefined, value, method, observation, borrowed),
+      (err: unknown) => answerLater(s, id, controller, err ?? new Error('rejected with ' + String(err)), undefined, method, observation, borrowed),
     )
   } else {
     finish(s, id, controller)
     reply(s, id, undefined, result, method, observation, controller)
+    // After the answer: a reference handed back in the result has crossed by then.
+    if (borrowed) refs!.giveBack(borrowed)
   }
   return true
 }
@@ -121,7 +130,7 @@ export function cancel(s: IncomingHost, id: number): void {
 /** An async handler settled: answer, unless the caller cancelled. Runs in a promise callback, so it never throws. */
 function answerLater(
   s: IncomingHost, id: number, controller: AbortController | undefined, error: unknown, value: unknown, method: string,
-  observation: IncomingObservation | undefined,
+  observation: IncomingObservation | undefined, borrowed: readonly object[] | undefined,
 ): void {
   try {
     if (finish(s, id, controller)) reply(s, id, error, value, method, observation, controller)
@@ -130,6 +139,8 @@ function answerLater(
   } catch (err) {
     s.log('error', `[wirecall] could not answer ${clip(method)}:`, err)
   }
+  // A callScoped handler's argument references: given back once it settled, answered or not.
+  if (borrowed) s.refsTable?.giveBack(borrowed)
 }
 
 /** Bookkeeping when a handler settles; false if the caller cancelled or left (no reply is wanted). */

@@ -24,7 +24,7 @@ export type { ResumeSupport } from './resume-support.js'
 export { Session, type CallScope, type SessionOptions, type SessionStats, type CallOptions, type Logger } from './session.js'
 export type { Remote, Notify, RemoteFunction, RemoteResult, ServiceMarked, ReadableStreamOf } from './proxy.js'
 export { streams, RemoteStream, type StreamSupport } from './streams.js'
-export { release } from './references.js'
+export { release, callScoped } from './references.js'
 export type { Broadcast, FanoutResult } from './broadcast.js'
 export {
   ErrorCode, WirecallError, RemoteError, NotFoundError, ParameterError, ResultError, TimeoutError, AbortError,

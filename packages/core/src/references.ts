@@ -13,7 +13,7 @@
  * connection closes. Releases are batched into one frame per tick.
  */
 import type { SharedBudget } from './budget.js'
-import { wantsContext } from './contextual.js'
+import { markCallScoped, wantsContext } from './contextual.js'
 import { debugLog } from './debug.js'
 import { OverloadedError, ReferenceReleasedError } from './errors.js'
 import { resolvePath, type Handler } from './router.js'
@@ -95,7 +95,11 @@ export class References {
       return known
     }
     if (this.exports.size >= this.maxExports) {
-      throw new OverloadedError(`too many exported references (limit maxExportedRefs = ${this.maxExports})`)
+      // Say why they pile up: the usual cause is a fresh callback per call, which only the peer's GC gives back.
+      throw new OverloadedError(
+        `too many exported references (limit maxExportedRefs = ${this.maxExports}): the peer holds them until it releases ` +
+        'them or collects their proxies; for a callback passed per call, mark its handler callScoped',
+      )
     }
     if (this.budget && this.budget.refs >= this.budget.maxRefs) {
       throw new OverloadedError(`too many references on this server (limit maxServerRefs = ${this.budget.maxRefs})`)
@@ -242,6 +246,19 @@ export class References {
     if (log.length <= mark) return
     const proxies = log.slice(mark)
     log.length = mark
+    this.giveBack(proxies)
+  }
+
+  /** The proxies decoded from the current frame since `mark` (one entry per copy received), to give back later. */
+  importsSince(mark: number): object[] {
+    return this.frameImports.slice(mark)
+  }
+
+  /**
+   * Give back one received copy of each of `proxies` (as `giveBackSince` does for a frame nobody
+   * saw): a `callScoped` handler's argument references, once it has settled.
+   */
+  giveBack(proxies: readonly object[]): void {
     for (const proxy of proxies) {
       const info = proxyInfo.get(proxy)
       if (!info || info.table !== this || info.entry.released) continue
@@ -310,6 +327,40 @@ export class References {
     this.imports.clear()
     this.releaseQueue = []
   }
+}
+
+/**
+ * Mark a handler whose callbacks and services received as arguments are
+ * needed only while it runs: when it settles (its answer sent, or it threw),
+ * wirecall gives those references back to the caller at once instead of when
+ * garbage collection finds their proxies. For a callback passed per call
+ * (`remote.run(job, (pct) => ...)`, progress, row or ack callbacks): without
+ * it, a caller that makes calls faster than the callee's process collects
+ * garbage piles up exports until `maxExportedRefs` refuses new calls. A
+ * reference the handler keeps and calls after it settled then rejects with
+ * `ReferenceReleasedError`; one the connection received again for a longer
+ * holder (a subscription) stays alive for it (releases count copies). Calls
+ * only (a notification's references live until collected); a stream result
+ * keeps running after the call settled, so its producer must not call the
+ * arguments' callbacks. Returns `handler` itself; combines with `withContext`
+ * and `validated` either way round.
+ *
+ * @example
+ * ```ts
+ * import { callScoped, service } from '@wirecall/core'
+ *
+ * const api = service({
+ *   run: callScoped(async (job: string, onProgress: (pct: number) => void) => {
+ *     for (let pct = 0; pct <= 100; pct += 50) await onProgress(pct)
+ *     return `${job} done`
+ *   }),
+ * })
+ * ```
+ */
+export function callScoped<F extends (...args: never[]) => unknown>(handler: F): F {
+  if (typeof handler !== 'function') throw new TypeError('callScoped() expects a function')
+  markCallScoped(handler)
+  return handler
 }
 
 /**

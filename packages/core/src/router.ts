@@ -7,7 +7,7 @@
  * reachable when it is a member of a `service({...})` object, a field marked
  * `@expose`, or a router entry. Getters are never run while resolving.
  */
-import { markContextual, wantsContext } from './contextual.js'
+import { markCallScoped, markContextual, wantsContext } from './contextual.js'
 import type { ServiceMarked } from './proxy.js'
 import { checkContract, wrap, type OutputParams, type ParamSchemas } from './validation.js'
 import type { StandardSchemaV1 } from '@standard-schema/spec'
@@ -32,6 +32,8 @@ const routerEntries = new WeakMap<object, Map<string, unknown>>()
 export interface ExposeOptions {
   /** The method takes the call context as its first argument (see `withContext`). */
   readonly context?: boolean
+  /** The references in the method's arguments are given back when it settles (see `callScoped`). */
+  readonly callScoped?: boolean
   /**
    * Schemas of the method's arguments, one per argument (Standard Schema: zod,
    * valibot, arktype...): a call whose arguments fail them gets
@@ -121,6 +123,7 @@ function decorate(value: unknown, context: AnyDecoratorContext, options: ExposeO
     const method = options.params ? validatingWrapper(value as Function, options) : (value as Function)
     exposedFunctions.add(method)
     if (options.context) markContextual(method)
+    if (options.callScoped) markCallScoped(method)
     context.addInitializer(function (this: unknown) {
       exposedOwners.add(this as object)
     })
@@ -129,6 +132,7 @@ function decorate(value: unknown, context: AnyDecoratorContext, options: ExposeO
   if (context.kind === 'field') {
     return function (this: object, initial: unknown) {
       if (options.context && typeof initial === 'function') markContextual(initial)
+      if (options.callScoped && typeof initial === 'function') markCallScoped(initial)
       exposedOwners.add(this)
       let names = exposedFields.get(this)
       if (!names) exposedFields.set(this, (names = new Set()))
@@ -170,6 +174,7 @@ function exposeMembers(cls: Function, members: readonly string[], options: Expos
       }
       exposedFunctions.add(member as Function)
       if (options.context) markContextual(member as Function)
+      if (options.callScoped) markCallScoped(member as Function)
     } else {
       let names = exposedFields.get(proto)
       if (!names) exposedFields.set(proto, (names = new Set()))

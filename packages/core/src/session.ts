@@ -456,7 +456,7 @@ export class Session<RemoteService = unknown> {
     try {
       // Proxies decoded from a frame whose values nobody sees are given back at once instead of
       // holding the peer's exports until GC.
-      if (!this.dispatch(message, frame.byteLength, streamMark)) {
+      if (!this.dispatch(message, frame.byteLength, mark, streamMark)) {
         this.refsTable?.giveBackSince(mark)
         this.streamsTable?.dropSince(streamMark)
       }
@@ -469,11 +469,14 @@ export class Session<RemoteService = unknown> {
     }
   }
 
-  /** Act on one message (a frame of `bytes` bytes); false when nobody saw the values it carried. */
-  private dispatch(message: Message, bytes: number, streamMark: number): boolean {
+  /**
+   * Act on one message (a frame of `bytes` bytes, whose references and streams are logged from
+   * `refsMark` and `streamMark` on); false when nobody saw the values it carried.
+   */
+  private dispatch(message: Message, bytes: number, refsMark: number, streamMark: number): boolean {
     switch (message.type) {
       case MessageType.REQUEST:
-        return incoming.request(this, message.id, message.method, message.params, message.metadata)
+        return incoming.request(this, message.id, message.method, message.params, message.metadata, refsMark)
       case MessageType.RESPONSE: {
         // A result holding streams carries a marker in its error slot (protocol.md, Streams): a success.
         const error = message.error == null || isStreamResult(message.error) ? undefined : fromWireError(message.error, this.peerLabel, this.config.errorTable)

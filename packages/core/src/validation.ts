@@ -12,7 +12,7 @@
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec'
 import type { CallContext } from './context.js'
-import { markContextual, wantsContext } from './contextual.js'
+import { isCallScoped, markCallScoped, markContextual, wantsContext } from './contextual.js'
 import { ParameterError, ResultError, clip } from './errors.js'
 import type { Session } from './session.js'
 
@@ -138,6 +138,7 @@ export function validated(spec: ParamSchemas | Contract, handler: Function): Fun
   checkContract(contract)
   const wrapper = wrap(contract, handler)
   if (contract.context || wantsContext(handler)) markContextual(wrapper)
+  if (isCallScoped(handler)) markCallScoped(wrapper)
   return wrapper
 }
 

@@ -5,8 +5,13 @@
  * tables are back to zero before the sessions close.
  */
 import { describe, expect, test, vi } from 'vitest'
-import { ConnectionClosedError, ErrorCode, NotFoundError, OverloadedError, ReferenceReleasedError, expose, release, service, withContext, type CallContext, type Remote, type Session } from '../src/index.js'
-import { MessageType } from '../src/internal.js'
+import * as z from 'zod'
+import {
+  ConnectionClosedError, ErrorCode, NotFoundError, OverloadedError, ReferenceReleasedError, callScoped, expose, release, service, validated, withContext,
+  type CallContext, type Remote, type Session,
+} from '../src/index.js'
+import { ExtData as RawExt } from '@msgpack/msgpack'
+import { ExtType, MessageType } from '../src/internal.js'
 import { allowLiveRefs, encodeRaw, pair, rejection, sentMessages, settle, settlesAtOnce, until } from './harness.js'
 
 type Fn = (...args: never[]) => unknown
@@ -503,7 +508,156 @@ describe('export limit', () => {
   })
 })
 
+describe('callScoped: argument references given back when the handler settles', () => {
+  test('a fresh callback per call: 2,000 calls, 32 at a time, under maxExportedRefs = 64; nothing is left', async () => {
+    // Without callScoped only garbage collection would give these back, and it does not keep up: at
+    // 64 exports the calls would be refused (the handler keeps nothing either way).
+    const api = service({ run: callScoped(async (n: number, cb: (x: number) => Promise<number>) => (await cb(n)) + 1) })
+    const { client, server } = pair<typeof api>({ service: api }, { limits: { maxExportedRefs: 64 } })
+    let next = 0
+    let sum = 0
+    const worker = async () => {
+      while (next < 2000) {
+        const n = next++
+        const result = await client.remote.run(n, async (x) => x * 2)
+        sum += result
+      }
+    }
+    await Promise.all(Array.from({ length: 32 }, worker))
+    // The sum of 2n + 1 for n < 2000.
+    expect(sum).toBe(2000 * 1999 + 2000)
+    await until(() => client.stats().exportedRefs === 0, 'the last releases')
+    expect(server.stats().importedRefs).toBe(0)
+  })
+
+  test('a callback the handler keeps rejects with ReferenceReleasedError once the call settled', async () => {
+    let kept: ((n: number) => Promise<number>) | undefined
+    const api = service({
+      keep: callScoped(async (cb: (n: number) => Promise<number>) => {
+        kept = cb
+        return cb(1)
+      }),
+    })
+    const { client } = pair<typeof api>({ service: api })
+    expect(await client.remote.keep(async (n) => n + 1)).toBe(2)
+    await until(() => client.stats().exportedRefs === 0, 'the release')
+    const err = await rejection(kept!(2))
+    expect(err).toBeInstanceOf(ReferenceReleasedError)
+  })
+
+  test('the same callback also held by a subscription stays alive for it (one copy given back)', async () => {
+    let subscriber: ((n: number) => Promise<number>) | undefined
+    const api = service({
+      subscribe: (cb: (n: number) => Promise<number>) => void (subscriber = cb),
+      once: callScoped((cb: (n: number) => Promise<number>) => cb(10)),
+    })
+    const { client } = pair<typeof api>({ service: api })
+    const onEvent = async (n: number) => n * 3
+    await client.remote.subscribe(onEvent)
+    expect(await client.remote.once(onEvent)).toBe(30)
+    await settle()
+    expect(client.stats().exportedRefs).toBe(1)
+    expect(await subscriber!(2)).toBe(6)
+    release(subscriber)
+  })
+
+  test('given back when the handler throws, returns synchronously, or hands the callback back', async () => {
+    const api = service({
+      fails: callScoped(async (cb: () => Promise<void>) => {
+        await cb()
+        throw new RangeError('no')
+      }),
+      sync: callScoped((_cb: () => void) => 'sync'),
+      echo: callScoped((cb: () => void) => cb),
+    })
+    const { client, server } = pair<typeof api>({ service: api })
+    expect(await rejection(client.remote.fails(async () => {}))).toBeInstanceOf(RangeError)
+    expect(await client.remote.sync(() => {})).toBe('sync')
+    const mine = () => {}
+    // Handed back, it arrives as the caller's own function (not a proxy).
+    expect(await client.remote.echo(mine)).toBe(mine)
+    await until(() => client.stats().exportedRefs === 0, 'the releases')
+    expect(server.stats().importedRefs).toBe(0)
+  })
+
+  test('works through withContext, validated (either order) and @expose({ callScoped: true })', async () => {
+    const num = z.number()
+    const fnSchema = z.custom<(n: number) => Promise<number>>((v) => typeof v === 'function')
+    class Jobs {
+      @expose({ callScoped: true })
+      async run(cb: (n: number) => Promise<number>) {
+        return cb(4)
+      }
+    }
+    const api = service({
+      ctx: callScoped(withContext((ctx: CallContext, cb: (s: string) => Promise<string>) => cb(ctx.path))),
+      v1: callScoped(validated([num, fnSchema], async (n, cb) => cb(n))),
+      v2: validated([num, fnSchema], callScoped(async (n: number, cb: (n: number) => Promise<number>) => cb(n + 1))),
+      jobs: new Jobs(),
+    })
+    const { client, server } = pair<typeof api>({ service: api })
+    expect(await client.remote.ctx(async (s) => `<${s}>`)).toBe('<ctx>')
+    expect(await client.remote.v1(5, async (n) => n * 10)).toBe(50)
+    expect(await client.remote.v2(5, async (n) => n * 10)).toBe(60)
+    expect(await client.remote.jobs.run(async (n) => n * n)).toBe(16)
+    await until(() => client.stats().exportedRefs === 0, 'the releases')
+    expect(server.stats().importedRefs).toBe(0)
+  })
+
+  test('a cancelled or timed-out call gives its references back when the handler settles', async () => {
+    let finish!: () => void
+    const api = service({
+      slow: callScoped(withContext(async (ctx: CallContext, _cb: () => void) => {
+        await new Promise<void>((resolve) => (finish = resolve))
+        return ctx.signal.aborted
+      })),
+    })
+    const { client } = pair<typeof api>({ service: api })
+    const controller = new AbortController()
+    const call = client.with({ signal: controller.signal }).remote.slow(() => {})
+    await settle()
+    controller.abort()
+    await rejection(call)
+    expect(client.stats().exportedRefs).toBe(1)
+    finish()
+    await until(() => client.stats().exportedRefs === 0, 'the release after the handler settled')
+  })
+
+  test('callScoped() refuses a non-function', () => {
+    expect(() => callScoped(42 as never)).toThrow(TypeError)
+  })
+})
+
 describe('hostile reference traffic', () => {
+  test('a flood of references, repeated ids included, into a callScoped handler: every copy given back, nothing kept', async () => {
+    const serverApi = service({ take: callScoped(async (...fns: unknown[]) => fns.length) })
+    const { server, serverTransport } = pair<typeof serverApi>({ service: serverApi })
+    serverTransport.log = true
+    const ref = (id: number) => new RawExt(ExtType.FUNCTION_REF, new Uint8Array([id >>> 24, (id >>> 16) & 0xff, (id >>> 8) & 0xff, id & 0xff]))
+    const FRAMES = 200
+    for (let i = 0; i < FRAMES; i++) {
+      // 100 copies of #7, and 50 ids of their own (all 200 frames arrive before any handler settles:
+      // 10,000 live imports, under maxImportedRefs).
+      const args = [...Array.from({ length: 100 }, () => ref(7)), ...Array.from({ length: 50 }, (_, k) => ref(1000 + i * 50 + k))]
+      serverTransport.inject(encodeRaw([MessageType.REQUEST, i + 1, 'take', args]))
+    }
+    await until(() => server.stats().importedRefs === 0 && server.stats().inFlightCalls === 0, 'every handler to settle and give back')
+    const given = new Map<number, number>()
+    for (const m of sentMessages(serverTransport)) {
+      if (m[0] !== MessageType.RELEASE) continue
+      const pairs = m[1] as number[]
+      for (let k = 0; k < pairs.length; k += 2) given.set(pairs[k]!, (given.get(pairs[k]!) ?? 0) + pairs[k + 1]!)
+    }
+    expect(given.get(7)).toBe(FRAMES * 100)
+    expect(given.size).toBe(1 + FRAMES * 50)
+    expect([...given.values()].filter((n) => n !== 1)).toEqual([FRAMES * 100])
+    const answers = sentMessages(serverTransport).filter((m) => m[0] === MessageType.RESPONSE)
+    expect(answers).toHaveLength(FRAMES)
+    expect(answers.every((m) => m[2] === null && m[3] === 150)).toBe(true)
+    expect(server.stats().malformedFrames).toBe(0)
+  })
+
+
   test('a release for ids that were never exported, or with huge counts, is harmless', async () => {
     const serverApi = service({ keep: (fn: RemoteFn) => fn })
     const { client, server, serverTransport } = pair<typeof serverApi>({ service: serverApi })

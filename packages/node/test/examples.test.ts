@@ -22,3 +22,8 @@ test('examples/bidirectional.mjs shows callbacks, context and topics', async () 
   expect(stdout).toContain('[bob] bob joined lobby')
   expect(stdout).toContain('[alice] bob joined lobby')
 })
+
+test('examples/progress.mjs: a callScoped handler\'s callbacks are given back per call, none refused', async () => {
+  const { stdout } = await run(process.execPath, [example('progress.mjs')], { timeout: 30_000 })
+  expect(stdout.trim().split('\n')).toEqual(['report 0%', 'report 50%', 'report 100%', 'report done', '50000 calls, 0 refused'])
+})
