@@ -55,8 +55,15 @@ export function wantsContext(fn: Function): boolean {
 
 const callScopedHandlers = new WeakSet<Function>()
 
-/** Mark a handler whose argument references live for the call only (`callScoped`, `@expose({ callScoped: true })`). */
+/**
+ * Mark a handler whose argument references live for the call only (`callScoped`, `@expose({ callScoped: true })`).
+ * A generator function is refused: its call settles when the stream is handed over, before its body runs.
+ */
 export function markCallScoped(fn: Function): void {
+  const kind = fn.constructor?.name
+  if (kind === 'AsyncGeneratorFunction' || kind === 'GeneratorFunction') {
+    throw new TypeError('callScoped cannot mark a generator function: its call settles before the generator runs, so its argument callbacks would already be given back')
+  }
   callScopedHandlers.add(fn)
 }
 

@@ -101,23 +101,39 @@ export function request(s: IncomingHost, id: number, method: string, params: unk
       : execute(s, handler, method, params, controller?.signal)
   } catch (err) {
     finish(s, id, controller)
-    // `reply` reads an undefined error as success: a handler that did `throw undefined`
-    // must not look like it returned. Same substitution as the async path below.
-    reply(s, id, err ?? new Error('threw ' + String(err)), undefined, method, observation)
-    if (borrowed) refs!.giveBack(borrowed)
+    try {
+      // `reply` reads an undefined error as success: a handler that did `throw undefined`
+      // must not look like it returned. Same substitution as the async path below.
+      reply(s, id, err ?? new Error('threw ' + String(err)), undefined, method, observation)
+    } finally {
+      if (borrowed) refs!.giveBack(borrowed)
+    }
     return true
   }
   if (isThenable(result)) {
     if (!controller) (s.running ??= new Map()).set(id, undefined)
+    // Any thenable is accepted, and one may call both callbacks, or one twice: only the first counts.
+    let settled = false
     result.then(
-      (value) => answerLater(s, id, controller, undefined, value, method, observation, borrowed),
-      (err: unknown) => answerLater(s, id, controller, err ?? new Error('rejected with ' + String(err)), undefined, method, observation, borrowed),
+      (value) => {
+        if (settled) return
+        settled = true
+        answerLater(s, id, controller, undefined, value, method, observation, borrowed)
+      },
+      (err: unknown) => {
+        if (settled) return
+        settled = true
+        answerLater(s, id, controller, err ?? new Error('rejected with ' + String(err)), undefined, method, observation, borrowed)
+      },
     )
   } else {
     finish(s, id, controller)
-    reply(s, id, undefined, result, method, observation, controller)
-    // After the answer: a reference handed back in the result has crossed by then.
-    if (borrowed) refs!.giveBack(borrowed)
+    try {
+      reply(s, id, undefined, result, method, observation, controller)
+    } finally {
+      // After the answer: a reference handed back in the result has crossed by then.
+      if (borrowed) refs!.giveBack(borrowed)
+    }
   }
   return true
 }

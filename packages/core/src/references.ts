@@ -342,8 +342,10 @@ export class References {
  * holder (a subscription) stays alive for it (releases count copies). Calls
  * only (a notification's references live until collected); a stream result
  * keeps running after the call settled, so its producer must not call the
- * arguments' callbacks. Returns `handler` itself; combines with `withContext`
- * and `validated` either way round.
+ * arguments' callbacks (a generator function is refused with `TypeError`).
+ * Marks `handler` itself and returns it (the same function exposed anywhere
+ * else is call-scoped there too); combines with `withContext` and
+ * `validated` either way round.
  *
  * @example
  * ```ts
@@ -357,7 +359,7 @@ export class References {
  * })
  * ```
  */
-export function callScoped<F extends (...args: never[]) => unknown>(handler: F): F {
+export function callScoped<A extends unknown[], R>(handler: (...args: A) => R): (...args: A) => R {
   if (typeof handler !== 'function') throw new TypeError('callScoped() expects a function')
   markCallScoped(handler)
   return handler

@@ -32,7 +32,11 @@ const routerEntries = new WeakMap<object, Map<string, unknown>>()
 export interface ExposeOptions {
   /** The method takes the call context as its first argument (see `withContext`). */
   readonly context?: boolean
-  /** The references in the method's arguments are given back when it settles (see `callScoped`). */
+  /**
+   * The references in the method's arguments are given back when it settles
+   * (see `callScoped`). Marks the function itself: with `expose(Class,
+   * members, ...)`, an inherited method is marked for the base class too.
+   */
   readonly callScoped?: boolean
   /**
    * Schemas of the method's arguments, one per argument (Standard Schema: zod,
@@ -132,7 +136,10 @@ function decorate(value: unknown, context: AnyDecoratorContext, options: ExposeO
   if (context.kind === 'field') {
     return function (this: object, initial: unknown) {
       if (options.context && typeof initial === 'function') markContextual(initial)
-      if (options.callScoped && typeof initial === 'function') markCallScoped(initial)
+      if (options.callScoped) {
+        if (typeof initial !== 'function') throw new TypeError(`expose: callScoped applies to functions; ${name} holds a ${initial === null ? 'null' : typeof initial}`)
+        markCallScoped(initial)
+      }
       exposedOwners.add(this)
       let names = exposedFields.get(this)
       if (!names) exposedFields.set(this, (names = new Set()))

@@ -623,8 +623,40 @@ describe('callScoped: argument references given back when the handler settles', 
     await until(() => client.stats().exportedRefs === 0, 'the release after the handler settled')
   })
 
-  test('callScoped() refuses a non-function', () => {
+  test('callScoped() refuses a non-function and a generator function; @expose refuses it on a field that is not a function', () => {
     expect(() => callScoped(42 as never)).toThrow(TypeError)
+    expect(() => callScoped(async function* (_cb: () => void) { yield 1 })).toThrow(/generator/)
+    class Odd {
+      @expose({ callScoped: true })
+      readonly settings = { a: 1 }
+    }
+    expect(() => new Odd()).toThrow(/callScoped applies to functions; settings holds a object/)
+  })
+
+  test('a thenable that settles twice is answered once and gives back once', async () => {
+    let subscriber: ((n: number) => Promise<number>) | undefined
+    const api = service({
+      subscribe: (cb: (n: number) => Promise<number>) => void (subscriber = cb),
+      twice: callScoped((_cb: (n: number) => Promise<number>) => ({
+        then(ok: (v: string) => void, fail: (e: unknown) => void) {
+          ok('first')
+          fail(new Error('second'))
+          ok('third')
+        },
+      }) as unknown as Promise<string>),
+    })
+    const { client, server, clientTransport } = pair<typeof api>({ service: api })
+    const onEvent = async (n: number) => n + 100
+    await client.remote.subscribe(onEvent)
+    clientTransport.log = true
+    expect(await client.remote.twice(onEvent)).toBe('first')
+    await settle(5)
+    expect(server.stats().inFlightCalls).toBe(0)
+    expect(client.stats().lateReplies).toBe(0)
+    // The subscription's copy is still there.
+    expect(client.stats().exportedRefs).toBe(1)
+    expect(await subscriber!(1)).toBe(101)
+    release(subscriber)
   })
 })
 

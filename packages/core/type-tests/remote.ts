@@ -4,7 +4,7 @@
  * `// @ts-expect-error` must fail to compile, or tsc reports the directive.
  */
 import {
-  Session, expose, service, withContext,
+  Session, callScoped, expose, service, withContext,
   type CallContext, type Notify, type Remote, type RemoteStream, type ReadableStreamOf,
 } from '../src/index.js'
 import { createBroadcast } from '../src/internal.js'
@@ -257,3 +257,13 @@ export async function streamUsage(): Promise<void> {
   const notItems: number[] = await streams.numbers(3)
   void notItems
 }
+
+// callScoped keeps the handler's type.
+const scopedApi = service({
+  run: callScoped(async (job: string, onProgress: (pct: number) => void) => `${job}: ${typeof onProgress}`),
+})
+declare const scoped: Remote<typeof scopedApi>
+type _scopedRun = Expect<Equal<typeof scoped.run, (job: string, onProgress: (pct: number) => void) => Promise<string>>>
+// An unannotated parameter is `unknown` (not `never`, which would make the remote method uncallable).
+const unannotated = callScoped((job) => job)
+type _unannotated = Expect<Equal<typeof unannotated, (job: unknown) => unknown>>
