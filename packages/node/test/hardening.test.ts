@@ -8,6 +8,7 @@
  */
 import { describe, expect, test } from 'vitest'
 import { WebSocket } from 'ws'
+import { ExtData as RawExt, decode as decodeRaw, encode as encodeRaw } from '@msgpack/msgpack'
 import { ErrorCode, OverloadedError, ShuttingDownError, service, withContext, type CallContext } from '@wirecall/core'
 import type { Connection } from '../src/index.js'
 import { startChildServer } from './child-harness.js'
@@ -210,4 +211,55 @@ describe('12: shutdown refuses new calls', () => {
     expect(await running).toBe('finished')
     await closed
   })
+})
+
+describe('13: callScoped handlers cannot be made to hold references', () => {
+  test('a client floods one with references, never answers its callbacks, and leaves: nothing kept, no crash', async () => {
+    const child = await startChildServer({ logger: 'silent' })
+    const raw = await RawClient.open(child.url)
+    const ref = (id: number) => new RawExt(64, new Uint8Array([id >>> 24, (id >>> 16) & 0xff, (id >>> 8) & 0xff, id & 0xff]))
+    // 500 calls, each with 20 callbacks (the same first one, and 19 of its own).
+    for (let i = 0; i < 500; i++) {
+      raw.sendBytes(encodeRaw([0, i + 1, 'scopedCallback', [ref(1), ...Array.from({ length: 19 }, (_, k) => ref(100 + i * 19 + k))]]))
+    }
+    // The server calls back #1 once per call; the client never answers, so every handler waits.
+    const callbacks = () => raw.frames.filter((f) => f.binary && (decodeRaw(f.bytes) as unknown[])[0] === 0).length
+    await until(() => callbacks() === 500, 5000, 'the server to call back 500 times')
+    const held = (await child.stats()).connectionStats[0]!
+    expect(held.inFlightCalls).toBe(500)
+    expect(held.importedRefs).toBe(1 + 500 * 19)
+    // Leaving: every waiting callback call rejects with ConnectionClosedError inside its handler.
+    await raw.terminate()
+    await sleep(300)
+    expect(child.isAlive()).toBe(true)
+    expect((await child.stats()).connectionStats).toEqual([])
+    // A client that answers gets every reference back as each call settles.
+    const polite = await RawClient.open(child.url)
+    for (let i = 0; i < 50; i++) polite.sendBytes(encodeRaw([0, i + 1, 'scopedCallback', [ref(1), ref(2)]]))
+    const answered = new Set<number>()
+    await until(() => {
+      for (const f of polite.frames) {
+        if (!f.binary) continue
+        const m = decodeRaw(f.bytes) as unknown[]
+        if (m[0] === 0 && !answered.has(m[1] as number)) {
+          answered.add(m[1] as number)
+          polite.sendBytes(encodeRaw([1, m[1], null, 'ok']))
+        }
+      }
+      return polite.frames.filter((f) => f.binary && (decodeRaw(f.bytes) as unknown[])[0] === 1).length === 50
+    }, 5000, '50 answers')
+    const given = new Map<number, number>()
+    await until(() => {
+      given.clear()
+      for (const f of polite.frames) {
+        const m = f.binary ? (decodeRaw(f.bytes) as unknown[]) : []
+        if (m[0] !== 4) continue
+        const pairs = m[1] as number[]
+        for (let k = 0; k < pairs.length; k += 2) given.set(pairs[k]!, (given.get(pairs[k]!) ?? 0) + pairs[k + 1]!)
+      }
+      return given.get(1) === 50 && given.get(2) === 50
+    }, 5000, 'every copy given back')
+    expect((await child.stats()).connectionStats[0]).toMatchObject({ importedRefs: 0, inFlightCalls: 0 })
+    expect(child.isAlive()).toBe(true)
+  }, 30_000)
 })

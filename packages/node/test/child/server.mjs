@@ -51,7 +51,7 @@ const options = JSON.parse(process.env.WIRECALL_CHILD_OPTIONS || '{}')
 if (options.nodeEnv !== undefined) process.env.NODE_ENV = options.nodeEnv
 
 // Loaded after NODE_ENV is set: the Node adapter reads it for exposeErrorStacks.
-const { service, withContext, validated } = await import('@wirecall/core')
+const { callScoped, service, withContext, validated } = await import('@wirecall/core')
 const { serve } = await import('@wirecall/node')
 
 /** Object.prototype and friends as they were at start, to prove nothing polluted them. */
@@ -136,6 +136,8 @@ const api = service({
   makeCallback: () => (x) => x,
   fsError: () => readFile('/nonexistent/wirecall-child-fixture/missing.txt'),
   nested: { deep: { add: (a, b) => a + b } },
+  // callScoped (hardening.test.ts): calls the first callback it is given; all of them are given back when it settles.
+  scopedCallback: callScoped(async (...callbacks) => callbacks[0](1)),
   // Streams (streams.test.ts, hostile clients): what producers pulled and how many are running.
   count: async function* (n) {
     for (let i = 0; i < n; i++) yield i
