@@ -229,30 +229,38 @@ export function listen(s: IncomingHost, path: string, listener: Listener): () =>
  * when nobody saw the params. `named`: params is one by-name object
  * (JSON-RPC), for methods that accept it only.
  */
-export function notification(s: IncomingHost, method: string, params: unknown[], metadata?: Metadata, named = false): boolean {
+export function notification(s: IncomingHost, method: string, params: unknown[], metadata?: Metadata, named = false, refsMark = -1): boolean {
   const observation = s.observer ? safelyStartIncoming(s.observer, method, 'notification', metadata, s.config.logger) : undefined
   if (observation) {
     let seen = false
     try {
-      seen = observation.run ? observation.run(() => deliverNotification(s, method, params, named)) : deliverNotification(s, method, params, named)
+      seen = observation.run
+        ? observation.run(() => deliverNotification(s, method, params, named, refsMark))
+        : deliverNotification(s, method, params, named, refsMark)
     } finally {
       // A notification's observation covers its delivery; async handlers are not awaited (no one gets an answer).
       safelyEnd(observation, seen ? undefined : new NotFoundError(`no such method: ${clip(method)}`), s.config.logger)
     }
     return seen
   }
-  return deliverNotification(s, method, params, named)
+  return deliverNotification(s, method, params, named, refsMark)
 }
 
-function deliverNotification(s: IncomingHost, method: string, params: unknown[], named: boolean): boolean {
+function deliverNotification(s: IncomingHost, method: string, params: unknown[], named: boolean, refsMark: number): boolean {
   const listeners = s.listeners?.get(method)
   if (listeners) {
-    for (const listener of [...listeners]) runNotificationHandler(s, method, undefined, listener, params, undefined)
+    for (const listener of [...listeners]) runNotificationHandler(s, method, undefined, listener, params, undefined, undefined)
   }
   let handler = resolve(s, method)
   if (named && handler && !(handler instanceof Error)) handler = namedRefusal(handler, method) ?? handler
   if (handler && !(handler instanceof Error)) {
-    runNotificationHandler(s, method, handler, undefined, params, untrackedSignal(s, handler))
+    // A callScoped handler's argument references are given back when it settles, unless listeners
+    // (`session.on`) received the same values: they may keep them.
+    const refs = s.refsTable
+    const borrowed = !listeners && refs && refsMark >= 0 && refs.importMark > refsMark && isCallScoped(handler.fn)
+      ? refs.importsSince(refsMark)
+      : undefined
+    runNotificationHandler(s, method, handler, undefined, params, untrackedSignal(s, handler), borrowed)
     return true
   }
   if (listeners) return true
@@ -270,11 +278,12 @@ function deliverNotification(s: IncomingHost, method: string, params: unknown[],
  */
 function runNotificationHandler(
   s: IncomingHost, method: string, handler: Handler | undefined, listener: Listener | undefined, params: unknown[],
-  controller: AbortController | undefined,
+  controller: AbortController | undefined, borrowed: readonly object[] | undefined,
 ): void {
   const refused = start(s, method)
   if (refused) {
     settleUntracked(s, controller)
+    if (borrowed) s.refsTable?.giveBack(borrowed)
     s.log('warn', `[wirecall] notification ${clip(method)} dropped: ${refused.message}`)
     return
   }
@@ -282,20 +291,37 @@ function runNotificationHandler(
   try {
     result = handler ? execute(s, handler, method, params, controller?.signal) : listener!(...params)
   } catch (err) {
-    return notificationDone(s, method, controller, err, true)
+    return notificationDone(s, method, controller, borrowed, err, true)
   }
   if (isThenable(result)) {
-    result.then(() => notificationDone(s, method, controller), (err: unknown) => notificationDone(s, method, controller, err, true))
+    // Only the first outcome of a thenable counts (one may call both callbacks).
+    let settled = false
+    result.then(
+      () => {
+        if (settled) return
+        settled = true
+        notificationDone(s, method, controller, borrowed)
+      },
+      (err: unknown) => {
+        if (settled) return
+        settled = true
+        notificationDone(s, method, controller, borrowed, err, true)
+      },
+    )
   } else {
     settleUntracked(s, controller)
     end(s)
+    if (borrowed) s.refsTable?.giveBack(borrowed)
   }
 }
 
-/** A notification handler finished (`failed`: with `error`, logged). */
-function notificationDone(s: IncomingHost, method: string, controller: AbortController | undefined, error?: unknown, failed = false): void {
+/** A notification handler finished (`failed`: with `error`, logged); a callScoped handler's references are given back. */
+function notificationDone(
+  s: IncomingHost, method: string, controller: AbortController | undefined, borrowed: readonly object[] | undefined, error?: unknown, failed = false,
+): void {
   settleUntracked(s, controller)
   end(s)
+  if (borrowed) s.refsTable?.giveBack(borrowed)
   if (failed) s.log('warn', `[wirecall] notification handler ${clip(method)} failed:`, error)
 }
 

@@ -340,9 +340,11 @@ export class References {
  * reference the handler keeps and calls after it settled then rejects with
  * `ReferenceReleasedError`; one the connection received again for a longer
  * holder (a subscription) stays alive for it (releases count copies). Calls
- * only (a notification's references live until collected); a stream result
- * keeps running after the call settled, so its producer must not call the
- * arguments' callbacks (a generator function is refused with `TypeError`).
+ * and notifications alike (but a notification that `session.on` listeners
+ * received too keeps its references until they are collected: a listener may
+ * keep them); a stream result keeps running after the call settled, so its
+ * producer must not call the arguments' callbacks (a generator function is
+ * refused with `TypeError`).
  * Marks `handler` itself and returns it (the same function exposed anywhere
  * else is call-scoped there too); combines with `withContext` and
  * `validated` either way round.

@@ -488,7 +488,7 @@ export class Session<RemoteService = unknown> {
         return false
       }
       case MessageType.NOTIFICATION:
-        return incoming.notification(this, message.method, message.params, message.metadata)
+        return incoming.notification(this, message.method, message.params, message.metadata, false, refsMark)
       case MessageType.CANCEL:
         incoming.cancel(this, message.id)
         return true

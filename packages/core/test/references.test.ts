@@ -633,6 +633,34 @@ describe('callScoped: argument references given back when the handler settles', 
     expect(() => new Odd()).toThrow(/callScoped applies to functions; settings holds a object/)
   })
 
+  test('notifications: given back once the handler settles; kept when session.on listeners got them too', async () => {
+    const seen: number[] = []
+    let heard: ((n: number) => Promise<void>) | undefined
+    const api = service({
+      tell: callScoped(async (cb: (n: number) => Promise<void>) => {
+        await cb(1)
+        seen.push(1)
+      }),
+      tellSync: callScoped((_cb: () => void) => void seen.push(2)),
+      shared: callScoped((_cb: (n: number) => Promise<void>) => void seen.push(3)),
+    })
+    const { client, server } = pair<typeof api>({ service: api })
+    const stop = server.on('shared', (cb: (n: number) => Promise<void>) => void (heard = cb))
+    client.notify.tell(async () => {})
+    client.notify.tellSync(() => {})
+    await until(() => seen.length === 2 && client.stats().exportedRefs === 0, 'both given back')
+    client.notify.shared(async (n: number) => void seen.push(n))
+    await until(() => seen.length === 3, 'the shared notification')
+    await settle(5)
+    // A listener received the callback too: it stays until that listener lets it go.
+    expect(client.stats().exportedRefs).toBe(1)
+    await heard!(10)
+    expect(seen).toContain(10)
+    release(heard)
+    stop()
+    await until(() => client.stats().exportedRefs === 0, 'the listener\'s release')
+  })
+
   test('a thenable that settles twice is answered once and gives back once', async () => {
     let subscriber: ((n: number) => Promise<number>) | undefined
     const api = service({
