@@ -58,6 +58,36 @@ export interface IncomingHost extends IncomingState, ObservedSession {
 
 type Listener = (...args: unknown[]) => unknown
 
+/**
+ * Wait for a handler's thenable; only its first outcome counts. Any thenable is accepted, and one
+ * may call both callbacks, or one twice: a second answer, in-flight count or give-back would be wrong.
+ */
+function thenOnce(result: PromiseLike<unknown>, onValue: (value: unknown) => void, onError: (err: unknown) => void): void {
+  let settled = false
+  result.then(
+    (value) => {
+      if (settled) return
+      settled = true
+      onValue(value)
+    },
+    (err: unknown) => {
+      if (settled) return
+      settled = true
+      onError(err)
+    },
+  )
+}
+
+/**
+ * A `callScoped` handler's argument references (the proxies its frame decoded since `refsMark`,
+ * one entry per copy), to give back when it settles; undefined otherwise. Only a frame that
+ * carried references pays for the lookup.
+ */
+function borrowedRefs(s: IncomingHost, handler: Handler, refsMark: number): object[] | undefined {
+  const refs = s.refsTable
+  return refs && refsMark >= 0 && refs.importMark > refsMark && isCallScoped(handler.fn) ? refs.importsSince(refsMark) : undefined
+}
+
 /** A handler's result is a promise (or any thenable) when it has a callable `then`. */
 export const isThenable = (v: unknown): v is PromiseLike<unknown> =>
   v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function'
@@ -91,9 +121,8 @@ export function request(s: IncomingHost, id: number, method: string, params: unk
     controller = new AbortController()
     ;(s.running ??= new Map()).set(id, controller)
   }
-  // Only a frame that carried references pays for the lookup.
   const refs = s.refsTable
-  const borrowed = refs && refsMark >= 0 && refs.importMark > refsMark && isCallScoped(handler.fn) ? refs.importsSince(refsMark) : undefined
+  const borrowed = borrowedRefs(s, handler, refsMark)
   let result: unknown
   try {
     result = observation?.run
@@ -112,19 +141,10 @@ export function request(s: IncomingHost, id: number, method: string, params: unk
   }
   if (isThenable(result)) {
     if (!controller) (s.running ??= new Map()).set(id, undefined)
-    // Any thenable is accepted, and one may call both callbacks, or one twice: only the first counts.
-    let settled = false
-    result.then(
-      (value) => {
-        if (settled) return
-        settled = true
-        answerLater(s, id, controller, undefined, value, method, observation, borrowed)
-      },
-      (err: unknown) => {
-        if (settled) return
-        settled = true
-        answerLater(s, id, controller, err ?? new Error('rejected with ' + String(err)), undefined, method, observation, borrowed)
-      },
+    thenOnce(
+      result,
+      (value) => answerLater(s, id, controller, undefined, value, method, observation, borrowed),
+      (err) => answerLater(s, id, controller, err ?? new Error('rejected with ' + String(err)), undefined, method, observation, borrowed),
     )
   } else {
     finish(s, id, controller)
@@ -254,12 +274,8 @@ function deliverNotification(s: IncomingHost, method: string, params: unknown[],
   let handler = resolve(s, method)
   if (named && handler && !(handler instanceof Error)) handler = namedRefusal(handler, method) ?? handler
   if (handler && !(handler instanceof Error)) {
-    // A callScoped handler's argument references are given back when it settles, unless listeners
-    // (`session.on`) received the same values: they may keep them.
-    const refs = s.refsTable
-    const borrowed = !listeners && refs && refsMark >= 0 && refs.importMark > refsMark && isCallScoped(handler.fn)
-      ? refs.importsSince(refsMark)
-      : undefined
+    // Listeners (`session.on`) that received the same values may keep them: then nothing is given back.
+    const borrowed = listeners ? undefined : borrowedRefs(s, handler, refsMark)
     runNotificationHandler(s, method, handler, undefined, params, untrackedSignal(s, handler), borrowed)
     return true
   }
@@ -294,20 +310,7 @@ function runNotificationHandler(
     return notificationDone(s, method, controller, borrowed, err, true)
   }
   if (isThenable(result)) {
-    // Only the first outcome of a thenable counts (one may call both callbacks).
-    let settled = false
-    result.then(
-      () => {
-        if (settled) return
-        settled = true
-        notificationDone(s, method, controller, borrowed)
-      },
-      (err: unknown) => {
-        if (settled) return
-        settled = true
-        notificationDone(s, method, controller, borrowed, err, true)
-      },
-    )
+    thenOnce(result, () => notificationDone(s, method, controller, borrowed), (err) => notificationDone(s, method, controller, borrowed, err, true))
   } else {
     settleUntracked(s, controller)
     end(s)
