@@ -1,15 +1,49 @@
 /**
- * Client-to-server masking (RFC 6455 section 5.3), eight bytes at a time.
+ * Client-to-server masking (RFC 6455 section 5.3) of the parts the client's
+ * direct frame write (`writeMaskedFrame` in transport.ts) sends.
  *
- * A WebSocket client must XOR every payload byte with a 4-byte key. `ws`
- * does it with the native `bufferutil` add-on when that is installed and
- * otherwise with a loop over single bytes: about 1.6 ms per MiB here, a third
- * of a 1 MiB echo between two processes. Most installs have no native
- * add-on, so the client's direct frame write (`writeMaskedFrame` in
- * transport.ts) masks its large parts itself: copy the part (a `memcpy`),
- * then XOR the copy in 64-bit words, about 0.12 ms per MiB in V8 (0.02 ms
- * with `bufferutil`, which `ws` still uses for everything else it sends).
+ * A WebSocket client must XOR every payload byte with a 4-byte key, and a
+ * server XORs it back. `ws` does both with the native `bufferutil` add-on
+ * when that can be loaded, otherwise with a loop over single bytes: about
+ * 1.6 ms per MiB here, a third of a 1 MiB echo between two processes.
+ * `bufferutil` is an optional dependency of this package, so most installs
+ * have it (it ships prebuilt binaries; where none fits and it cannot be
+ * built, npm skips it). Here, as in `ws`, `WS_NO_BUFFER_UTIL` turns it off.
+ * With it, a part is masked as it is copied (about 0.05 ms per MiB);
+ * without it, the part is copied (a `memcpy`) and the copy XORed in 64-bit
+ * words, about 0.12 ms per MiB in V8.
  */
+import { createRequire } from 'node:module'
+
+/** `bufferutil`'s `mask`: `output[offset + i] = source[i] ^ mask[i & 3]` for `i < length`. */
+type NativeMask = (source: Uint8Array, mask: Uint8Array, output: Uint8Array, offset: number, length: number) => void
+
+/**
+ * The native add-on's `mask`, or undefined when it is not installed, is turned off, or only its
+ * JavaScript fallback loaded (a byte loop, slower than the word loop here).
+ */
+function loadNativeMask(): NativeMask | undefined {
+  if (process.env.WS_NO_BUFFER_UTIL) return undefined
+  try {
+    const require = createRequire(import.meta.url)
+    const addon = require('bufferutil') as { mask?: unknown }
+    const fallback = require('bufferutil/fallback') as { mask?: unknown }
+    return typeof addon.mask === 'function' && addon.mask !== fallback.mask ? addon.mask as NativeMask : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const nativeMask = loadNativeMask()
+
+/** @internal Whether parts are masked by the native `bufferutil` add-on (tests check that an install has it). */
+export const NATIVE_MASKING = nativeMask !== undefined
+
+/** Below this many bytes the add-on is not called (`ws` draws the line at 48 bytes too). */
+const NATIVE_MIN_BYTES = 48
+
+/** The key rotated to start at a part's payload offset, for the add-on (which starts at key byte 0). */
+const rotatedKey = new Uint8Array(4)
 
 /** Below this many bytes a part is masked byte by byte (setting up the word view costs more). */
 const WORDWISE_MIN_BYTES = 64
@@ -24,6 +58,15 @@ const keyWord = new BigUint64Array(keyBytes.buffer)
  * is XORed with `key[i % 4]`). `part` itself is left as it is.
  */
 export function maskedCopy(part: Uint8Array, key: Uint8Array, offset: number): Buffer {
+  if (nativeMask === undefined || part.length < NATIVE_MIN_BYTES) return wordwiseMaskedCopy(part, key, offset)
+  const out = Buffer.allocUnsafe(part.length)
+  for (let k = 0; k < 4; k++) rotatedKey[k] = key[(offset + k) & 3]!
+  nativeMask(part, rotatedKey, out, 0, part.length)
+  return out
+}
+
+/** @internal `maskedCopy` without the add-on: copy, then XOR in 64-bit words. */
+export function wordwiseMaskedCopy(part: Uint8Array, key: Uint8Array, offset: number): Buffer {
   const length = part.length
   const out = Buffer.allocUnsafe(length)
   out.set(part)

@@ -1,10 +1,14 @@
 /**
- * The client's word-wise masking (src/mask.ts) against the definition of
- * RFC 6455 section 5.3, byte by byte: every size around the word and
- * threshold boundaries, every key position, sources at every alignment.
+ * The client's masking (src/mask.ts), with the native `bufferutil` add-on
+ * and word-wise without it, against the definition of RFC 6455 section 5.3,
+ * byte by byte: every size around the word and threshold boundaries, every
+ * key position, sources at every alignment.
  */
+import { existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import { describe, expect, test } from 'vitest'
-import { maskedCopy } from '../src/mask.js'
+import { NATIVE_MASKING, maskedCopy, wordwiseMaskedCopy } from '../src/mask.js'
 
 /** RFC 6455 5.3: octet i of the payload XOR octet (i mod 4) of the key, for a part starting at `offset`. */
 function reference(part: Uint8Array, key: Uint8Array, offset: number): Uint8Array {
@@ -13,7 +17,10 @@ function reference(part: Uint8Array, key: Uint8Array, offset: number): Uint8Arra
 
 const key = Uint8Array.of(0xa5, 0x3c, 0x0f, 0xf0)
 
-describe('maskedCopy', () => {
+describe.each([
+  ['maskedCopy', maskedCopy],
+  ['wordwiseMaskedCopy', wordwiseMaskedCopy],
+])('%s', (_name, maskedCopy) => {
   test('equals the byte-by-byte definition for every size, key position and source alignment', () => {
     const backing = Uint8Array.from({ length: 100_020 }, (_, i) => (i * 31 + 7) & 0xff)
     for (const size of [0, 1, 3, 7, 8, 9, 63, 64, 65, 71, 72, 1000, 65_536, 100_003]) {
@@ -34,5 +41,14 @@ describe('maskedCopy', () => {
     const part = Uint8Array.from({ length: 5000 }, (_, i) => i & 0xff)
     expect(Buffer.compare(maskedCopy(maskedCopy(part, key, 3), key, 3), part)).toBe(0)
     expect(Buffer.compare(maskedCopy(part, new Uint8Array(4), 1), part)).toBe(0)
+  })
+})
+
+describe('the native add-on', () => {
+  test('is used where the optional dependency has a binary for this platform, unless WS_NO_BUFFER_UTIL turns it off', () => {
+    const require = createRequire(import.meta.url)
+    const root = dirname(require.resolve('bufferutil/package.json'))
+    const prebuilt = existsSync(join(root, 'prebuilds', `${process.platform}-${process.arch}`))
+    expect(NATIVE_MASKING).toBe(prebuilt && !process.env.WS_NO_BUFFER_UTIL)
   })
 })
