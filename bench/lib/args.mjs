@@ -12,6 +12,7 @@ export const USAGE = `usage: node run.mjs [options]      (npm run bench -- [opti
   --json=PATH         where to write results (default bench/results/latest.json)
   --pin=MODE          split (default: server on CPU 0, client on CPU 1) | same (both CPU 0) | none
   --raw-cork          the raw floor corks its sockets per tick (write coalescing, as wirecall does)
+  --bufferutil        every process may load ws's native masking add-on (default: WS_NO_BUFFER_UTIL=1 for all)
   --no-build          do not build the wirecall packages (core, node; browser for bundle-size) first
   --check             compare this run's ratios with bench/baseline.json; exit 1 naming any figure >10% worse
   --write-baseline    record this run's ratios in bench/baseline.json (figures not run are kept)
@@ -31,6 +32,7 @@ export function parseArgs(argv) {
     build: true,
     pin: 'split',
     rawCork: false,
+    bufferutil: false,
     verbose: false,
     check: false,
     writeBaseline: false,
@@ -64,6 +66,7 @@ export function parseArgs(argv) {
         opts.pin = v
         break
       case 'raw-cork': opts.rawCork = true; break
+      case 'bufferutil': opts.bufferutil = true; break
       case 'no-build': opts.build = false; break
       case 'verbose': opts.verbose = true; break
       case 'check': opts.check = true; break

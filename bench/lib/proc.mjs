@@ -47,10 +47,11 @@ export class Child {
       // where a scenario's time goes; off by default, it slows the process it profiles).
       execArgv: [...(gc ? ['--expose-gc'] : []), ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])],
       serialization: 'json',
-      // Every implementation on the same ws: bench/node_modules holds bufferutil (a native add-on that
-      // peers pull in), which the floor's and the peers' ws would load while wirecall's ws (from the
-      // root install, which has no native add-ons) cannot. Off for all, so ratios compare libraries.
-      env: { ...process.env, WS_NO_BUFFER_UTIL: '1', ...env },
+      // Every implementation masks the same way: by default no process loads bufferutil, ws's native
+      // masking add-on (WS_NO_BUFFER_UTIL=1), as in an install without it; with --bufferutil
+      // (BENCH_BUFFERUTIL=1) every process may (the floor's and the peers' ws find it in
+      // bench/node_modules, wirecall's in the root's, an optional dependency of @wirecall/node).
+      env: { ...childEnv(), ...env },
     })
     live.add(this.cp)
     this.cp.stdout.setEncoding('utf8')
@@ -230,4 +231,12 @@ export function pinPid(pid, role) {
   } catch {
     pinStatus = `${pinMode} (taskset failed for some processes)`
   }
+}
+
+/** The environment of a child: the parent's, with ws's native add-on off unless --bufferutil. */
+function childEnv() {
+  const env = { ...process.env }
+  if (env.BENCH_BUFFERUTIL === '1') delete env.WS_NO_BUFFER_UTIL
+  else env.WS_NO_BUFFER_UTIL = '1'
+  return env
 }
