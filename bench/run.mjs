@@ -176,7 +176,7 @@ const now = new Date()
 const cpu = os.cpus()
 const header = [
   `wirecall bench · ${now.toISOString().replace('T', ' ').slice(0, 16)} UTC · Node ${process.version} · ${os.platform()} ${os.arch()} · ${cpu.length} CPU${cpu.length === 1 ? '' : 's'} (${cpu[0]?.model?.trim() ?? '?'})`,
-  `each timed value: median of ${opts.reps} rep${opts.reps === 1 ? '' : 's'} of ${opts.duration} s (after ${opts.warmup} s warm-up); server and client in separate processes on 127.0.0.1, CPU pinning: ${pinStatus}; ws's native masking add-on (bufferutil): ${opts.bufferutil ? 'on for every process (--bufferutil)' : 'off for every process'}`,
+  `each timed value: median of ${opts.reps} rep${opts.reps === 1 ? '' : 's'} of ${opts.duration} s (after ${opts.warmup} s warm-up${opts.scenarios.includes('handshakes') ? ', handshakes at least 3 s' : ''}); server and client in separate processes on 127.0.0.1, CPU pinning: ${pinStatus}; ws's native masking add-on (bufferutil): ${opts.bufferutil ? 'on for every process (--bufferutil)' : 'off for every process'}`,
   `Nx = impl ÷ floor for that column (floor = raw ws + @msgpack/msgpack loop${opts.rawCork ? ', corked per tick' : ''}${scenarios.filter((s) => s.mod.ratioTo).map((s) => `; ${s.id}: impl ÷ ${s.mod.ratioTo}`).join('')}); ↑ higher is better, ↓ lower is better`,
   `   e.g. calls/s 0.50x = half the floor's throughput; p50 µs 2.00x = twice the floor's latency`,
 ]

@@ -5,7 +5,7 @@ export const USAGE = `usage: node run.mjs [options]      (npm run bench -- [opti
   --only=a,b          implementations (default: all): ${IMPL_IDS.join(', ')}
   --scenario=a,b      scenarios (default: all): ${SCENARIO_IDS.join(', ')}
   --duration=S        measured seconds per repetition (default 2)
-  --warmup=S          warm-up seconds before the first repetition (default 0.5)
+  --warmup=S          warm-up seconds before the first repetition (default 0.5; handshakes: at least 3)
   --reps=N            repetitions per measurement, median reported (default 3)
   --inflight=N        outstanding calls in the pipelined scenario (default 256)
   --conns=N           idle connections in the memory scenario (default 1000)
@@ -74,6 +74,13 @@ export function parseArgs(argv) {
       case 'help': opts.help = true; break
       default: throw new Error(`unknown option --${k}`)
     }
+  }
+  // bench/baseline.json holds ratios against the default floor, every process without bufferutil:
+  // a run with a corked floor or with native masking would read as regressions, or be recorded as
+  // the default's figures.
+  const variant = [opts.rawCork && '--raw-cork', opts.bufferutil && '--bufferutil'].filter(Boolean)
+  if (variant.length > 0 && (opts.check || opts.writeBaseline)) {
+    throw new Error(`${opts.check ? '--check' : '--write-baseline'} compares with the baseline of the default set-up; not with ${variant.join(' ')}`)
   }
   // Keep the requested order stable (registry order), whatever order the flags used.
   opts.only = IMPL_IDS.filter((i) => opts.only.includes(i))

@@ -109,9 +109,10 @@ const frameKey = Buffer.alloc(4)
 /**
  * Write one final, masked binary WebSocket frame (a client's, RFC 6455 section 5.3) whose
  * payload is `parts`, in order: one header with one random masking key, then each part masked
- * with that key from where it starts in the payload (`maskedCopy`, eight bytes at a time). Each
- * part is copied once while masked, as `ws.send` copies it; what this saves is the receiver's
- * reassembly copy of a fragmented message, and `ws`'s byte-by-byte masking loop.
+ * with that key from where it starts in the payload (`maskedCopy`: with the `bufferutil` add-on,
+ * or eight bytes at a time without it). Each part is copied once while masked, as `ws.send`
+ * copies it; what this saves is the receiver's reassembly copy of a fragmented message, and,
+ * without the add-on, `ws`'s byte-by-byte masking loop.
  */
 function writeMaskedFrame(socket: Socket, parts: readonly Uint8Array[]): void {
   let length = 0
