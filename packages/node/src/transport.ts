@@ -107,6 +107,28 @@ function writeUnmaskedFrame(socket: Socket, parts: readonly Uint8Array[]): void 
 const frameKey = Buffer.alloc(4)
 
 /**
+ * Random bytes the masking keys are taken from, four per frame, refilled when used up, as `ws`
+ * does: one `randomFillSync` per 2,048 frames rather than one per frame (a system call and
+ * about 2 µs each, 4% of a client's CPU in a 64 KiB echo, measured).
+ */
+const KEY_POOL_BYTES = 8 * 1024
+const keyPool = Buffer.alloc(KEY_POOL_BYTES)
+let keyPoolUsed = KEY_POOL_BYTES
+
+/** Put the next random masking key in `frameKey`. */
+function drawFrameKey(): void {
+  if (keyPoolUsed === KEY_POOL_BYTES) {
+    randomFillSync(keyPool)
+    keyPoolUsed = 0
+  }
+  frameKey[0] = keyPool[keyPoolUsed]!
+  frameKey[1] = keyPool[keyPoolUsed + 1]!
+  frameKey[2] = keyPool[keyPoolUsed + 2]!
+  frameKey[3] = keyPool[keyPoolUsed + 3]!
+  keyPoolUsed += 4
+}
+
+/**
  * Write one final, masked binary WebSocket frame (a client's, RFC 6455 section 5.3) whose
  * payload is `parts`, in order: one header with one random masking key, then each part masked
  * with that key from where it starts in the payload (`maskedCopy`: with the `bufferutil` add-on,
@@ -130,7 +152,7 @@ function writeMaskedFrame(socket: Socket, parts: readonly Uint8Array[]): void {
   } else {
     head[1] = 0x80 | length
   }
-  randomFillSync(frameKey)
+  drawFrameKey()
   frameKey.copy(head, 2 + extra)
   socket.write(head)
   let offset = 0

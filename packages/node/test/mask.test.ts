@@ -23,7 +23,7 @@ describe.each([
 ])('%s', (_name, maskedCopy) => {
   test('equals the byte-by-byte definition for every size, key position and source alignment', () => {
     const backing = Uint8Array.from({ length: 100_020 }, (_, i) => (i * 31 + 7) & 0xff)
-    for (const size of [0, 1, 3, 7, 8, 9, 47, 48, 49, 63, 64, 65, 71, 72, 1000, 65_536, 100_003]) {
+    for (const size of [0, 1, 3, 7, 8, 9, 47, 48, 49, 63, 64, 65, 71, 72, 88, 96, 97, 103, 104, 112, 120, 127, 128, 1000, 65_536, 100_003]) {
       for (let start = 0; start < 8; start++) {
         const part = backing.subarray(start, start + size)
         const before = Uint8Array.from(part)

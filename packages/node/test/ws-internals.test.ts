@@ -131,6 +131,28 @@ describe('sendParts from a client', () => {
     expect([...message.subarray(3 + big.length)]).toEqual([5, 6])
     expect([...received[2]!]).toEqual([7])
   })
+  test('each frame the client writes itself has its own random masking key, across refills of the key pool', async () => {
+    const { client, clientSocket, received } = await pair()
+    const transport = new WebSocketTransport(client, { url: 'test' }, undefined, { socket: clientSocket })
+    const write = vi.spyOn(clientSocket, 'write')
+    // More frames than one pool of keys holds (8 KiB of random bytes, 2,048 keys).
+    const frames = 2_100
+    const body = new Uint8Array(100).fill(9)
+    for (let i = 0; i < frames; i++) transport.sendParts([Uint8Array.of(i & 0xff), body])
+    // The headers this client wrote: FIN + binary, masked, 101 bytes of payload, then the 4-byte key.
+    const keys = write.mock.calls.map(([chunk]) => chunk as Buffer)
+      .filter((chunk) => chunk.length === 6 && chunk[0] === 0x82 && chunk[1] === (0x80 | 101))
+      .map((head) => head.readUInt32BE(2))
+    expect(keys).toHaveLength(frames)
+    // 2,100 random 32-bit keys: a repeat has odds of about 1 in 2,000, two repeats far less.
+    expect(new Set(keys).size).toBeGreaterThanOrEqual(frames - 1)
+    await vi.waitFor(() => expect(received).toHaveLength(frames))
+    received.forEach((message, i) => {
+      expect(message.length).toBe(101)
+      expect(message[0]).toBe(i & 0xff)
+      expect(message.subarray(1).every((b) => b === 9)).toBe(true)
+    })
+  })
 })
 
 describe('sendParts without the internals', () => {
