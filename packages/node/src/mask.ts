@@ -1,6 +1,6 @@
 /**
- * Client-to-server masking (RFC 6455 section 5.3) of the parts the client's
- * direct frame write (`writeMaskedFrame` in transport.ts) sends.
+ * Client-to-server masking (RFC 6455 section 5.3) of the frames the client
+ * writes itself (frames.ts).
  *
  * A WebSocket client must XOR every payload byte with a 4-byte key, and a
  * server XORs it back. `ws` does both with the native `bufferutil` add-on
@@ -59,31 +59,46 @@ const keyWord = new BigUint64Array(keyBytes.buffer)
  * is XORed with `key[i % 4]`). `part` itself is left as it is.
  */
 export function maskedCopy(part: Uint8Array, key: Uint8Array, offset: number): Buffer {
-  if (nativeMask === undefined || part.length < NATIVE_MIN_BYTES) return wordwiseMaskedCopy(part, key, offset)
   const out = Buffer.allocUnsafe(part.length)
-  for (let k = 0; k < 4; k++) rotatedKey[k] = key[(offset + k) & 3]!
-  nativeMask(part, rotatedKey, out, 0, part.length)
+  maskInto(part, key, offset, out, 0)
   return out
 }
 
-/** @internal `maskedCopy` without the add-on: copy, then XOR in 64-bit words. */
+/**
+ * Write `part` masked into `out` from index `at` (`maskedCopy` into a buffer
+ * that already holds something, e.g. the frame's header): `part`, which starts
+ * `offset` bytes into the frame's payload, is left as it is.
+ */
+export function maskInto(part: Uint8Array, key: Uint8Array, offset: number, out: Uint8Array, at: number): void {
+  if (nativeMask === undefined || part.length < NATIVE_MIN_BYTES) return wordwiseMaskInto(part, key, offset, out, at)
+  for (let k = 0; k < 4; k++) rotatedKey[k] = key[(offset + k) & 3]!
+  nativeMask(part, rotatedKey, out, at, part.length)
+}
+
+/** @internal `maskedCopy` without the add-on. */
 export function wordwiseMaskedCopy(part: Uint8Array, key: Uint8Array, offset: number): Buffer {
+  const out = Buffer.allocUnsafe(part.length)
+  wordwiseMaskInto(part, key, offset, out, 0)
+  return out
+}
+
+/** @internal `maskInto` without the add-on: copy, then XOR in 64-bit words. */
+export function wordwiseMaskInto(part: Uint8Array, key: Uint8Array, offset: number, out: Uint8Array, at: number): void {
   const length = part.length
-  const out = Buffer.allocUnsafe(length)
-  out.set(part)
+  out.set(part, at)
   if (length < WORDWISE_MIN_BYTES) {
-    for (let i = 0; i < length; i++) out[i] = out[i]! ^ key[(offset + i) & 3]!
-    return out
+    for (let i = 0; i < length; i++) out[at + i] = out[at + i]! ^ key[(offset + i) & 3]!
+    return
   }
-  // Bytes up to the first 8-byte boundary of `out`'s memory, one by one (a pooled Buffer may start anywhere).
+  // Bytes up to the first 8-byte boundary of the target memory, one by one (a pooled Buffer may start anywhere).
   let i = 0
-  const lead = (8 - (out.byteOffset & 7)) & 7
-  for (; i < lead; i++) out[i] = out[i]! ^ key[(offset + i) & 3]!
+  const lead = (8 - ((out.byteOffset + at) & 7)) & 7
+  for (; i < lead; i++) out[at + i] = out[at + i]! ^ key[(offset + i) & 3]!
   // Then whole words: the key as it falls from payload position `offset + i` on, read in machine order,
   // so that each byte of a word meets the key byte it would meet one at a time.
   for (let k = 0; k < 8; k++) keyBytes[k] = key[(offset + i + k) & 3]!
   const word = keyWord[0]!
-  const words = new BigUint64Array(out.buffer, out.byteOffset + i, (length - i) >>> 3)
+  const words = new BigUint64Array(out.buffer, out.byteOffset + at + i, (length - i) >>> 3)
   const count = words.length
   // Four words per iteration: V8 runs this loop about 1.6 times as fast as one word at a
   // time (0.07 against 0.12 ms per MiB, measured on Node 20).
@@ -96,6 +111,5 @@ export function wordwiseMaskedCopy(part: Uint8Array, key: Uint8Array, offset: nu
   }
   for (; w < count; w++) words[w] = words[w]! ^ word
   // And the bytes after the last whole word.
-  for (i += count * 8; i < length; i++) out[i] = out[i]! ^ key[(offset + i) & 3]!
-  return out
+  for (i += count * 8; i < length; i++) out[at + i] = out[at + i]! ^ key[(offset + i) & 3]!
 }

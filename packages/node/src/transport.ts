@@ -13,20 +13,19 @@ function ownBuffer(bytes: Uint8Array): Buffer {
  * uncorks it, so the rest of a burst (pipelined calls, or the replies to a
  * batch of requests that arrived in one TCP read) leaves in one `writev`
  * instead of one syscall per frame. A lone call or reply pays for no cork:
- * it is written as a plain `ws` send would write it.
+ * it is written at once, as a plain `ws` send would be.
  *
  * Batches (docs/protocol.md): when `wirecall.batch.v1` was selected at the
  * handshake, the binary frames of a tick go out as one WebSocket message at
  * that same nextTick (a lone frame as itself), and batches received are split
  * here, frame by frame, stopping between frames while reading is paused.
  */
-import { randomFillSync } from 'node:crypto'
 import type { Socket } from 'node:net'
 import { WebSocket } from 'ws'
 import { DEFAULT_LIMITS, type Limits, type PeerInfo, type Transport, type TransportReceiver } from '@wirecall/core'
 import { BatchWriter, deliverBatch, isBatch, usesBatches } from '@wirecall/core/internal'
 import type { Heartbeat } from './heartbeat.js'
-import { maskedCopy } from './mask.js'
+import { senderIdle, writeFrame, writeFrameOfParts } from './frames.js'
 
 /** Close codes we use (RFC 6455). */
 export const CloseCode = {
@@ -49,119 +48,6 @@ export const CloseCode = {
   /** The server failed unexpectedly. */
   INTERNAL_ERROR: 1011,
 } as const
-
-/**
- * The `ws` internals the direct frame write in `sendParts` reads. Only these two:
- * `ws._sender._state` is 0 when the sender has nothing queued (no compression and no
- * Blob read in progress), `ws._sender._firstFragment` is true between messages (not
- * mid-way through a fragmented one). Together they say that a frame written on the
- * TCP socket now lands between two of `ws`'s own frames.
- */
-export const WS_INTERNALS = ['ws._sender._state', 'ws._sender._firstFragment'] as const
-
-interface SenderInternals {
-  _state?: unknown
-  _firstFragment?: unknown
-}
-
-/**
- * @internal Why `ws`'s sender does not have the shape `sendParts` relies on, or undefined
- * when it has. test/ws-internals.test.ts checks it (and what the fields mean) on the pinned `ws`.
- */
-export function wsInternalsProblem(ws: WebSocket): string | undefined {
-  const sender = (ws as unknown as { _sender?: SenderInternals | null })._sender
-  if (typeof sender !== 'object' || sender === null) return 'ws._sender is missing'
-  if (typeof sender._state !== 'number') return `ws._sender._state is not a number (${typeof sender._state})`
-  if (typeof sender._firstFragment !== 'boolean') return `ws._sender._firstFragment is not a boolean (${typeof sender._firstFragment})`
-  return undefined
-}
-
-/** `ws`'s sender is between messages with nothing queued; false when it is not, or when its fields are not there. */
-function senderIdle(ws: WebSocket): boolean {
-  const sender = (ws as unknown as { _sender?: SenderInternals | null })._sender
-  return !!sender && sender._state === 0 && sender._firstFragment === true
-}
-
-/** Write one final, unmasked binary WebSocket frame (RFC 6455 section 5.2) whose payload is `parts`, in order. */
-function writeUnmaskedFrame(socket: Socket, parts: readonly Uint8Array[]): void {
-  let length = 0
-  for (const part of parts) length += part.length
-  const extra = length > 0xffff ? 8 : length > 125 ? 2 : 0
-  const head = Buffer.allocUnsafe(2 + extra)
-  head[0] = 0x82 // FIN + binary
-  if (extra === 8) {
-    head[1] = 127
-    head.writeUInt32BE(Math.floor(length / 0x100000000), 2)
-    head.writeUInt32BE(length >>> 0, 6)
-  } else if (extra === 2) {
-    head[1] = 126
-    head.writeUInt16BE(length, 2)
-  } else {
-    head[1] = length
-  }
-  socket.write(head)
-  for (const part of parts) socket.write(part)
-}
-
-/** The 4-byte masking key of the frame `writeMaskedFrame` is writing (random for each frame). */
-const frameKey = Buffer.alloc(4)
-
-/**
- * Random bytes the masking keys are taken from, four per frame, refilled when used up, as `ws`
- * does: one `randomFillSync` per 2,048 frames rather than one per frame (a system call and
- * about 2 µs each, 4% of a client's CPU in a 64 KiB echo, measured).
- */
-const KEY_POOL_BYTES = 8 * 1024
-const keyPool = Buffer.alloc(KEY_POOL_BYTES)
-let keyPoolUsed = KEY_POOL_BYTES
-
-/** Put the next random masking key in `frameKey`. */
-function drawFrameKey(): void {
-  if (keyPoolUsed === KEY_POOL_BYTES) {
-    randomFillSync(keyPool)
-    keyPoolUsed = 0
-  }
-  frameKey[0] = keyPool[keyPoolUsed]!
-  frameKey[1] = keyPool[keyPoolUsed + 1]!
-  frameKey[2] = keyPool[keyPoolUsed + 2]!
-  frameKey[3] = keyPool[keyPoolUsed + 3]!
-  keyPoolUsed += 4
-}
-
-/**
- * Write one final, masked binary WebSocket frame (a client's, RFC 6455 section 5.3) whose
- * payload is `parts`, in order: one header with one random masking key, then each part masked
- * with that key from where it starts in the payload (`maskedCopy`: with the `bufferutil` add-on,
- * or eight bytes at a time without it). Each part is copied once while masked, as `ws.send`
- * copies it; what this saves is the receiver's reassembly copy of a fragmented message, and,
- * without the add-on, `ws`'s byte-by-byte masking loop.
- */
-function writeMaskedFrame(socket: Socket, parts: readonly Uint8Array[]): void {
-  let length = 0
-  for (const part of parts) length += part.length
-  const extra = length > 0xffff ? 8 : length > 125 ? 2 : 0
-  const head = Buffer.allocUnsafe(2 + extra + 4)
-  head[0] = 0x82 // FIN + binary
-  if (extra === 8) {
-    head[1] = 0x80 | 127
-    head.writeUInt32BE(Math.floor(length / 0x100000000), 2)
-    head.writeUInt32BE(length >>> 0, 6)
-  } else if (extra === 2) {
-    head[1] = 0x80 | 126
-    head.writeUInt16BE(length, 2)
-  } else {
-    head[1] = 0x80 | length
-  }
-  drawFrameKey()
-  frameKey.copy(head, 2 + extra)
-  socket.write(head)
-  let offset = 0
-  for (const part of parts) {
-    if (part.length === 0) continue
-    socket.write(maskedCopy(part, frameKey, offset))
-    offset += part.length
-  }
-}
 
 /**
  * A `ws` (8.x) WebSocket, as the constructor's parameter type: the members
@@ -268,7 +154,7 @@ export interface WebSocketTransportOptions {
   readonly socket?: Socket
   /**
    * This end is the server of the connection: its frames are not masked.
-   * A client's frames are masked (`writeMaskedFrame`). @default false
+   * A client's frames are masked (frames.ts). @default false
    */
   readonly server?: boolean
 }
@@ -406,14 +292,15 @@ export class WebSocketTransport implements Transport {
 
   /**
    * Frames from the session are views of its codec's reused buffer
-   * (`copiesFrames`): `send` copies each into a `Buffer`, from Node's pool
-   * when small. Why not take the codec's own copy: `ws` sends a Buffer, and
-   * wraps any other Uint8Array in one through its `.buffer`, which for a
-   * small typed array (its bytes inside the JS heap) first moves them to a
-   * backing store of their own: an allocation and a copy per frame, about a
-   * tenth of a pipelined call's CPU on each side. A pooled Buffer is a slice
-   * of a shared slab. A frame that is already a Buffer (a fan-out's, shared
-   * by every member and never written again) is sent as it is.
+   * (`copiesFrames`): `send` copies each once. Normally into the buffer of
+   * its own frame, header and payload in one socket write (frames.ts, while
+   * `ws`'s sender is idle). Otherwise into a `Buffer` for `ws.send`, from
+   * Node's pool when small: `ws` sends a Buffer, and wraps any other
+   * Uint8Array in one through its `.buffer`, which for a small typed array
+   * (its bytes inside the JS heap) first moves them to a backing store of
+   * their own, an allocation and a copy per frame. A frame that is already a
+   * Buffer (a fan-out's, shared by every member and never written again) is
+   * not copied when large.
    */
   readonly copiesFrames = true
 
@@ -423,13 +310,24 @@ export class WebSocketTransport implements Transport {
     if (this.batching) {
       if (typeof frame !== 'string') {
         // Views are copied into the batch at once (no `ownFrames`); `ws` keeps what it is given, so no reuse.
-        ;(this.batch ??= new BatchWriter((message) => this.ws.send(message), false, false)).add(frame)
+        ;(this.batch ??= new BatchWriter((message) => this.sendMessage(message), false, false)).add(frame)
         return this.checkBackpressure()
       }
       this.batch?.flush()
     }
+    if (typeof frame !== 'string' && this.directWrite && senderIdle(this.ws)) {
+      // One socket write of header and payload (frames.ts); a Buffer is a fan-out's, never written again.
+      writeFrame(this.socket!, frame, this.directWrite === 'masked', Buffer.isBuffer(frame))
+      return this.checkBackpressure()
+    }
     this.ws.send(typeof frame === 'string' || Buffer.isBuffer(frame) ? frame : ownBuffer(frame))
     this.checkBackpressure()
+  }
+
+  /** A whole binary message that nobody writes again (a batch): as one frame of our own when `ws`'s sender allows. */
+  private sendMessage(message: Uint8Array): void {
+    if (this.directWrite && senderIdle(this.ws)) writeFrame(this.socket!, message, this.directWrite === 'masked', true)
+    else this.ws.send(message)
   }
 
   /** Hand over frames held back (before `start`, or while paused), until done or paused again. */
@@ -568,8 +466,8 @@ export class WebSocketTransport implements Transport {
    * left out of the encoder). It goes as ONE WebSocket frame, header and
    * parts straight to the corked socket, so the receiver has no reassembly
    * copy: a server's parts unmasked and uncopied, a client's masked (each
-   * part copied once by `ws`'s own masking, `writeMaskedFrame`, as `ws.send`
-   * would copy it). An end whose `ws` sender is not idle (see `WS_INTERNALS`)
+   * part copied once while masked, as `ws.send` would copy it; frames.ts).
+   * An end whose `ws` sender is not idle (see `WS_INTERNALS` in frames.ts)
    * or does not have the expected fields sends WebSocket fragments of one
    * message with `ws`'s public `send(part, { binary: true, fin })` instead.
    *
@@ -590,8 +488,7 @@ export class WebSocketTransport implements Transport {
     // What this tick gathered goes first: frames keep their order.
     this.batch?.flush()
     if (this.directWrite && senderIdle(this.ws)) {
-      if (this.directWrite === 'unmasked') writeUnmaskedFrame(this.socket!, parts)
-      else writeMaskedFrame(this.socket!, parts)
+      writeFrameOfParts(this.socket!, parts, this.directWrite === 'masked')
       this.checkBackpressure()
       return
     }

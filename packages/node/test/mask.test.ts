@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { describe, expect, test } from 'vitest'
-import { NATIVE_MASKING, maskedCopy, wordwiseMaskedCopy } from '../src/mask.js'
+import { NATIVE_MASKING, maskInto, maskedCopy, wordwiseMaskInto, wordwiseMaskedCopy } from '../src/mask.js'
 
 /** RFC 6455 5.3: octet i of the payload XOR octet (i mod 4) of the key, for a part starting at `offset`. */
 function reference(part: Uint8Array, key: Uint8Array, offset: number): Uint8Array {
@@ -17,9 +17,24 @@ function reference(part: Uint8Array, key: Uint8Array, offset: number): Uint8Arra
 
 const key = Uint8Array.of(0xa5, 0x3c, 0x0f, 0xf0)
 
+/**
+ * `maskInto` as a copy: into a fresh Buffer after `at` bytes of filler (a frame's header is 2 to 14
+ * bytes), checking that the filler is left alone, then the masked bytes alone.
+ */
+const into = (maskIntoFn: typeof maskInto, at: number) => (part: Uint8Array, key: Uint8Array, offset: number): Buffer => {
+  const out = Buffer.alloc(at + part.length, 0xee)
+  maskIntoFn(part, key, offset, out, at)
+  expect(out.subarray(0, at).every((b) => b === 0xee), `the ${at} bytes before the payload are left alone`).toBe(true)
+  return out.subarray(at)
+}
+
 describe.each([
   ['maskedCopy', maskedCopy],
   ['wordwiseMaskedCopy', wordwiseMaskedCopy],
+  ['maskInto after 6 bytes', into(maskInto, 6)],
+  ['maskInto after 14 bytes', into(maskInto, 14)],
+  ['wordwiseMaskInto after 2 bytes', into(wordwiseMaskInto, 2)],
+  ['wordwiseMaskInto after 11 bytes', into(wordwiseMaskInto, 11)],
 ])('%s', (_name, maskedCopy) => {
   test('equals the byte-by-byte definition for every size, key position and source alignment', () => {
     const backing = Uint8Array.from({ length: 100_020 }, (_, i) => (i * 31 + 7) & 0xff)

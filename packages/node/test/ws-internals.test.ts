@@ -13,7 +13,8 @@ import { createRequire } from 'node:module'
 import type { Socket } from 'node:net'
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
-import { WebSocketTransport, WS_INTERNALS, wsInternalsProblem } from '../src/transport.js'
+import { WebSocketTransport } from '../src/transport.js'
+import { WS_INTERNALS, wsInternalsProblem } from '../src/frames.js'
 
 const require = createRequire(import.meta.url)
 const installed = (require('ws/package.json') as { version: string }).version
@@ -91,28 +92,55 @@ describe('the ws internals the transport reads', () => {
   })
 })
 
-describe('sendParts', () => {
-  test('a server whose ws sender is idle writes one frame itself, between ws frames', async () => {
+describe('frames written directly', () => {
+  test('a server whose ws sender is idle writes its binary frames itself, in order with ws\'s own frames', async () => {
     const { server, serverSocket, client } = await pair()
     const transport = new WebSocketTransport(server, serverSocket, undefined, { socket: serverSocket, server: true })
-    const messages: Buffer[] = []
-    client.on('message', (data: Buffer) => messages.push(data))
+    const messages: [Buffer, boolean][] = []
+    client.on('message', (data: Buffer, isBinary: boolean) => messages.push([data, isBinary]))
     const send = vi.spyOn(server, 'send')
     transport.send(Uint8Array.of(1))
+    transport.send('text goes through ws')
     transport.sendParts([Uint8Array.of(2, 3), new Uint8Array(100_000).fill(4), Uint8Array.of(5)])
     transport.send(Uint8Array.of(6))
-    expect(send, 'the parts went through ws.send: the direct write was not taken').toHaveBeenCalledTimes(2)
-    await vi.waitFor(() => expect(messages).toHaveLength(3))
-    expect([...messages[0]!]).toEqual([1])
-    expect(messages[1]!.length).toBe(100_003)
-    expect([...messages[1]!.subarray(0, 3)]).toEqual([2, 3, 4])
-    expect(messages[1]![100_002]).toBe(5)
-    expect([...messages[2]!]).toEqual([6])
+    // A shared Buffer (a fan-out's) large enough to go after its header uncopied, and a small one copied.
+    const shared = Buffer.alloc(5000, 8)
+    transport.send(shared)
+    transport.send(Buffer.of(9, 9))
+    expect(send, 'only the text frame goes through ws.send').toHaveBeenCalledTimes(1)
+    await vi.waitFor(() => expect(messages).toHaveLength(6))
+    expect(messages.map(([, binary]) => binary)).toEqual([true, false, true, true, true, true])
+    expect([...messages[0]![0]]).toEqual([1])
+    expect(messages[1]![0].toString()).toBe('text goes through ws')
+    expect(messages[2]![0].length).toBe(100_003)
+    expect([...messages[2]![0].subarray(0, 3)]).toEqual([2, 3, 4])
+    expect(messages[2]![0][100_002]).toBe(5)
+    expect([...messages[3]![0]]).toEqual([6])
+    expect(Buffer.compare(messages[4]![0], shared)).toBe(0)
+    expect([...messages[5]![0]]).toEqual([9, 9])
+    expect(shared.every((b) => b === 8), 'the shared frame is left as it was').toBe(true)
   })
-})
 
-describe('sendParts from a client', () => {
-  test('a client whose ws sender is idle writes one masked frame itself, between ws frames, bytes intact', async () => {
+  test('every header length: 125, 126, 65,535 and 65,536 bytes of payload, from a server and from a client', async () => {
+    const { server, serverSocket, client, clientSocket, received } = await pair()
+    const fromServer = new WebSocketTransport(server, serverSocket, undefined, { socket: serverSocket, server: true })
+    const fromClient = new WebSocketTransport(client, { url: 'test' }, undefined, { socket: clientSocket })
+    const atClient: Buffer[] = []
+    client.on('message', (data: Buffer) => atClient.push(data))
+    const sizes = [0, 1, 125, 126, 127, 65_535, 65_536, 70_001]
+    const payload = (size: number) => Uint8Array.from({ length: size }, (_, i) => (i * 13 + size) & 0xff)
+    for (const size of sizes) {
+      fromServer.send(payload(size))
+      fromClient.send(payload(size))
+    }
+    await vi.waitFor(() => expect([atClient.length, received.length]).toEqual([sizes.length, sizes.length]))
+    sizes.forEach((size, i) => {
+      expect(Buffer.compare(atClient[i]!, payload(size)), `server to client, ${size} bytes`).toBe(0)
+      expect(Buffer.compare(received[i]!, payload(size)), `client to server, ${size} bytes`).toBe(0)
+    })
+  })
+
+  test('a client whose ws sender is idle writes masked frames itself, in order with ws\'s own frames, bytes intact', async () => {
     const { client, clientSocket, received } = await pair()
     const transport = new WebSocketTransport(client, { url: 'test' }, undefined, { socket: clientSocket })
     const send = vi.spyOn(client, 'send')
@@ -120,17 +148,34 @@ describe('sendParts from a client', () => {
     const big = Uint8Array.from({ length: 100_001 }, (_, i) => (i * 7) & 0xff)
     transport.send(Uint8Array.of(1))
     transport.sendParts([Uint8Array.of(2, 3, 4), big, new Uint8Array(0), Uint8Array.of(5, 6)])
+    transport.send('text')
     transport.send(Uint8Array.of(7))
-    expect(send, 'the parts went through ws.send: the direct write was not taken').toHaveBeenCalledTimes(2)
-    await vi.waitFor(() => expect(received).toHaveLength(3))
+    expect(send, 'only the text frame goes through ws.send').toHaveBeenCalledTimes(1)
+    await vi.waitFor(() => expect(received).toHaveLength(4))
     expect([...received[0]!]).toEqual([1])
     const message = received[1]!
     expect(message.length).toBe(3 + big.length + 2)
     expect([...message.subarray(0, 3)]).toEqual([2, 3, 4])
     expect(Buffer.compare(message.subarray(3, 3 + big.length), big)).toBe(0)
     expect([...message.subarray(3 + big.length)]).toEqual([5, 6])
-    expect([...received[2]!]).toEqual([7])
+    expect(received[2]!.toString()).toBe('text')
+    expect([...received[3]!]).toEqual([7])
   })
+
+  test('while ws has a compressed message queued, frames go through ws.send, after it', async () => {
+    const { server, serverSocket, client } = await pair(true)
+    const transport = new WebSocketTransport(server, serverSocket, undefined, { socket: serverSocket, server: true })
+    const messages: Buffer[] = []
+    client.on('message', (data: Buffer) => messages.push(data))
+    server.send(Buffer.alloc(64 * 1024, 1), { binary: true, compress: true })
+    const send = vi.spyOn(server, 'send')
+    transport.send(Uint8Array.of(2))
+    expect(send, 'the frame was written directly while ws had a message queued').toHaveBeenCalledTimes(1)
+    await vi.waitFor(() => expect(messages).toHaveLength(2))
+    expect(messages[0]!.length).toBe(64 * 1024)
+    expect([...messages[1]!]).toEqual([2])
+  })
+
   test('each frame the client writes itself has its own random masking key, across refills of the key pool', async () => {
     const { client, clientSocket, received } = await pair()
     const transport = new WebSocketTransport(client, { url: 'test' }, undefined, { socket: clientSocket })
@@ -177,12 +222,15 @@ describe('sendParts without the internals', () => {
     const { ws, socket, transport } = fakes()
     const parts = [Uint8Array.of(1), new Uint8Array(70_000), Uint8Array.of(2)]
     transport.sendParts(parts)
+    transport.send(Uint8Array.of(3))
     expect(socket.write).not.toHaveBeenCalled()
-    expect(ws.send.mock.calls).toEqual([
+    expect(ws.send.mock.calls.slice(0, 3)).toEqual([
       [parts[0], { binary: true, fin: false }],
       [parts[1], { binary: true, fin: false }],
       [parts[2], { binary: true, fin: true }],
     ])
+    expect(ws.send.mock.calls).toHaveLength(4)
+    expect([...ws.send.mock.calls[3]![0] as Uint8Array], 'a single frame goes through ws.send too').toEqual([3])
     transport.flush()
   })
 })
