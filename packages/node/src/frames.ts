@@ -133,14 +133,31 @@ const OWNED_FRAME_AS_IS_BYTES = 1024
  */
 export function writeFrame(socket: Socket, frame: Uint8Array, masked: boolean, owned: boolean): void {
   const length = frame.length
-  if (owned && !masked && length >= OWNED_FRAME_AS_IS_BYTES) return writeFrameOfParts(socket, [frame], false)
+  if (owned && !masked) {
+    if (length >= OWNED_FRAME_AS_IS_BYTES) return writeFrameOfParts(socket, [frame], false)
+    if (frame === lastOwnedFrame) return void socket.write(lastOwnedFramed!)
+  }
   const head = headerLength(length, masked)
   const out = Buffer.allocUnsafe(head + length)
   putHeader(out, length, masked)
   if (masked) maskInto(frame, frameKey, 0, out, head)
   else out.set(frame, head)
+  if (owned && !masked) {
+    lastOwnedFrame = frame
+    lastOwnedFramed = out
+  }
   socket.write(out)
 }
+
+/**
+ * The last small unmasked frame written with `owned`, and the whole frame built for it. A
+ * fan-out writes one shared frame to each of its members in a row, and unmasked the whole
+ * frame is the same bytes for all: it is built once and the same buffer written to every
+ * socket (sockets never write into what they are given; `owned` frames are never written
+ * again). One entry, under `OWNED_FRAME_AS_IS_BYTES`: it keeps at most that much alive.
+ */
+let lastOwnedFrame: Uint8Array | undefined
+let lastOwnedFramed: Buffer | undefined
 
 /**
  * Write one final binary frame whose payload is `parts`, in order: a server's parts after

@@ -162,6 +162,24 @@ describe('frames written directly', () => {
     expect([...received[3]!]).toEqual([7])
   })
 
+  test('a small shared frame (a fan-out\'s) is framed once and the same bytes written to every member', async () => {
+    const ends = [await pair(), await pair(), await pair()]
+    const writes = ends.map(({ serverSocket }) => vi.spyOn(serverSocket, 'write'))
+    const got: Buffer[][] = ends.map(() => [])
+    ends.forEach(({ client }, i) => client.on('message', (data: Buffer) => got[i]!.push(data)))
+    const transports = ends.map(({ server, serverSocket }) => new WebSocketTransport(server, serverSocket, undefined, { socket: serverSocket, server: true }))
+    const first = Buffer.from('tick 1')
+    const second = Buffer.from('tick 2')
+    for (const frame of [first, second]) for (const transport of transports) transport.send(frame)
+    for (const frame of [0, 1]) {
+      const written = writes.map((write) => write.mock.calls[frame]![0])
+      expect(written[1], 'every member is written the same buffer').toBe(written[0])
+      expect(written[2]).toBe(written[0])
+    }
+    expect(writes[0]!.mock.calls[1]![0], 'the next frame is framed anew').not.toBe(writes[0]!.mock.calls[0]![0])
+    await vi.waitFor(() => expect(got.map((messages) => messages.map(String))).toEqual(ends.map(() => ['tick 1', 'tick 2'])))
+  })
+
   test('while ws has a compressed message queued, frames go through ws.send, after it', async () => {
     const { server, serverSocket, client } = await pair(true)
     const transport = new WebSocketTransport(server, serverSocket, undefined, { socket: serverSocket, server: true })
