@@ -88,25 +88,26 @@ function headerLength(length: number, masked: boolean): number {
 }
 
 /**
- * Write the header of a final binary frame with `length` bytes of payload at the start of
- * `out`; when `masked`, with a fresh key (left in `frameKey` for the payload). Returns its length.
+ * Write the header of a final binary frame with `length` bytes of payload into `out` at
+ * `start`; when `masked`, with a fresh key (left in `frameKey` for the payload). Returns
+ * where the payload goes.
  */
-function putHeader(out: Buffer, length: number, masked: boolean): number {
+function putHeader(out: Buffer, length: number, masked: boolean, start = 0): number {
   const maskBit = masked ? 0x80 : 0
-  out[0] = 0x82 // FIN + binary
+  out[start] = 0x82 // FIN + binary
   let at: number
   if (length > 0xffff) {
-    out[1] = maskBit | 127
-    out.writeUInt32BE(Math.floor(length / 0x100000000), 2)
-    out.writeUInt32BE(length >>> 0, 6)
-    at = 10
+    out[start + 1] = maskBit | 127
+    out.writeUInt32BE(Math.floor(length / 0x100000000), start + 2)
+    out.writeUInt32BE(length >>> 0, start + 6)
+    at = start + 10
   } else if (length > 125) {
-    out[1] = maskBit | 126
-    out.writeUInt16BE(length, 2)
-    at = 4
+    out[start + 1] = maskBit | 126
+    out.writeUInt16BE(length, start + 2)
+    at = start + 4
   } else {
-    out[1] = maskBit | length
-    at = 2
+    out[start + 1] = maskBit | length
+    at = start + 2
   }
   if (!masked) return at
   drawFrameKey()
@@ -184,5 +185,65 @@ export function writeFrameOfParts(socket: Socket, parts: readonly Uint8Array[], 
       socket.write(part)
     }
     offset += part.length
+  }
+}
+
+/** The first buffer `HeldFrames` takes for a tick (a slice of Node's pool, which serves up to 4 KiB). */
+const HELD_FIRST_BYTES = 2048
+/** The largest buffer `HeldFrames` fills before writing it out; larger frames are not held. */
+const HELD_MAX_BYTES = 32 * 1024
+
+/**
+ * The frames of one tick after its first, gathered in one buffer (headers and payloads, masked
+ * for a client) and written to the socket with one write when the tick ends (`release`), or
+ * when the buffer is full. Writing each frame as a socket write of its own costs a chunk in the
+ * stream's queue and a slot in the final `writev`, per frame; in a burst, a frame held here
+ * costs its copy only (measured: 45-60 against 130-150 ns per small frame, writev included).
+ *
+ * Frames held here have not reached the socket: the transport releases them before anything
+ * else is written on it (a frame through `ws.send`, parts, a ping, the closing handshake), so
+ * that everything leaves in the order it was sent. What is held stays under HELD_MAX_BYTES.
+ */
+export class HeldFrames {
+  private buffer: Buffer | undefined
+  private used = 0
+
+  /** Bytes held, not yet written to the socket. */
+  get pending(): number {
+    return this.used
+  }
+
+  /** Hold one frame (see `writeFrame` for `masked` and `owned`); one too large to hold is written at once, after what is held. */
+  add(socket: Socket, frame: Uint8Array, masked: boolean, owned: boolean): void {
+    const length = frame.length
+    const head = headerLength(length, masked)
+    if (head + length > HELD_MAX_BYTES || (owned && !masked && length >= OWNED_FRAME_AS_IS_BYTES)) {
+      this.release(socket)
+      return writeFrame(socket, frame, masked, owned)
+    }
+    let buffer = this.buffer
+    if (buffer === undefined || this.used + head + length > buffer.length) {
+      // The next buffer doubles the last one, up to HELD_MAX_BYTES: a burst takes few buffers, a pair of frames a small one.
+      const size = buffer === undefined ? HELD_FIRST_BYTES : Math.min(buffer.length * 2, HELD_MAX_BYTES)
+      this.release(socket)
+      buffer = this.buffer = Buffer.allocUnsafe(Math.max(size, head + length))
+    }
+    const at = this.used
+    putHeader(buffer, length, masked, at)
+    if (masked) maskInto(frame, frameKey, 0, buffer, at + head)
+    else buffer.set(frame, at + head)
+    this.used = at + head + length
+  }
+
+  /** Write what is held to the socket, in one write. */
+  release(socket: Socket): void {
+    if (this.used > 0) socket.write(this.buffer!.subarray(0, this.used))
+    this.drop()
+  }
+
+  /** Forget what is held (the connection is closing: nothing more may be written). */
+  drop(): void {
+    this.buffer = undefined
+    this.used = 0
   }
 }

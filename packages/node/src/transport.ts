@@ -25,7 +25,7 @@ import { WebSocket } from 'ws'
 import { DEFAULT_LIMITS, type Limits, type PeerInfo, type Transport, type TransportReceiver } from '@wirecall/core'
 import { BatchWriter, deliverBatch, isBatch, usesBatches } from '@wirecall/core/internal'
 import type { Heartbeat } from './heartbeat.js'
-import { senderIdle, writeFrame, writeFrameOfParts } from './frames.js'
+import { HeldFrames, senderIdle, writeFrame, writeFrameOfParts } from './frames.js'
 
 /** Close codes we use (RFC 6455). */
 export const CloseCode = {
@@ -166,6 +166,8 @@ export class WebSocketTransport implements Transport {
   private backlog: (Uint8Array | string | BatchRest)[] | undefined
   /** Gathers the binary frames of this tick when the peer selected batches (created on first send). */
   private batch: BatchWriter | undefined
+  /** This tick's frames after its first, not yet written (see `HeldFrames`; created on first use). */
+  private held: HeldFrames | undefined
   /** Batches were selected at the handshake: received ones are split, sent frames gathered. */
   private readonly batching: boolean
   private closedReason: Error | undefined
@@ -270,6 +272,7 @@ export class WebSocketTransport implements Transport {
 
   /** Send a WebSocket ping (the heartbeat's probe); any frame back proves the peer alive. */
   ping(): void {
+    this.releaseHeld()
     if (this.ws.readyState === WebSocket.OPEN) this.ws.ping()
   }
 
@@ -280,6 +283,12 @@ export class WebSocketTransport implements Transport {
     return { address: source.remoteAddress, port: source.remotePort }
   }
 
+  /**
+   * What `ws` and the socket hold, and a batch being gathered. Frames held in this tick
+   * (`HeldFrames`) are left out: at most HELD_MAX_BYTES (32 KiB), written when the tick ends, and
+   * counting them could make a caller wait for a `'drain'` that a socket with nothing queued
+   * never emits.
+   */
   get bufferedAmount(): number {
     return this.ws.bufferedAmount + (this.batch?.pending ?? 0)
   }
@@ -316,12 +325,26 @@ export class WebSocketTransport implements Transport {
       this.batch?.flush()
     }
     if (typeof frame !== 'string' && this.directWrite && senderIdle(this.ws)) {
-      // One socket write of header and payload (frames.ts); a Buffer is a fan-out's, never written again.
-      writeFrame(this.socket!, frame, this.directWrite === 'masked', Buffer.isBuffer(frame))
+      // Our own frame (frames.ts): the first of a tick written at once, the next ones held until
+      // the tick ends. A Buffer is a fan-out's, never written again.
+      const masked = this.directWrite === 'masked'
+      if (this.tickWrites === TickWrites.CORKED) (this.held ??= new HeldFrames()).add(this.socket!, frame, masked, Buffer.isBuffer(frame))
+      else writeFrame(this.socket!, frame, masked, Buffer.isBuffer(frame))
       return this.checkBackpressure()
     }
+    this.releaseHeld()
     this.ws.send(typeof frame === 'string' || Buffer.isBuffer(frame) ? frame : ownBuffer(frame))
     this.checkBackpressure()
+  }
+
+  /** Write the frames held in this tick, before anything else goes on the socket (see `HeldFrames`). */
+  private releaseHeld(): void {
+    const held = this.held
+    if (held === undefined || held.pending === 0) return
+    // After the closing handshake began, no data frame may follow it (frames sent before `ws`
+    // answered a peer's close in the same tick): they are dropped, as a send would be now.
+    if (this.ws.readyState === WebSocket.OPEN) held.release(this.socket!)
+    else held.drop()
   }
 
   /** A whole binary message that nobody writes again (a batch): as one frame of our own when `ws`'s sender allows. */
@@ -401,6 +424,7 @@ export class WebSocketTransport implements Transport {
   flush(): void {
     const corked = this.tickWrites === TickWrites.CORKED
     this.tickWrites = TickWrites.NONE
+    this.releaseHeld()
     if (this.batch && this.ws.readyState === WebSocket.OPEN) {
       this.batch.flush()
       this.checkBackpressure()
@@ -443,6 +467,7 @@ export class WebSocketTransport implements Transport {
       this.closedReason ??= new Error(
         `closed with code ${CloseCode.SEND_BUFFER_FULL}: ${queued} bytes queued for a peer that does not read (limit maxSendBufferBytes = ${this.limits.maxSendBufferBytes})`,
       )
+      this.held?.drop()
       this.ws.close(CloseCode.SEND_BUFFER_FULL, 'send buffer full')
       this.ws.terminate()
       return
@@ -487,6 +512,7 @@ export class WebSocketTransport implements Transport {
     this.coalesce(true)
     // What this tick gathered goes first: frames keep their order.
     this.batch?.flush()
+    this.releaseHeld()
     if (this.directWrite && senderIdle(this.ws)) {
       writeFrameOfParts(this.socket!, parts, this.directWrite === 'masked')
       this.checkBackpressure()
@@ -506,6 +532,8 @@ export class WebSocketTransport implements Transport {
    */
   close(code: number = CloseCode.NORMAL, reason?: string): void {
     if (this.ws.readyState === WebSocket.CLOSED) return this.reportClosed()
+    // Frames sent before close() go before the closing frame.
+    this.releaseHeld()
     this.ws.close(code, reason)
     if (this.closeDeadline === undefined) {
       this.closeDeadline = setTimeout(() => this.ws.terminate(), this.limits.closeTimeoutMs)
@@ -515,6 +543,7 @@ export class WebSocketTransport implements Transport {
 
   /** Drop the socket at once, without the closing handshake. */
   terminate(): void {
+    this.held?.drop()
     this.ws.terminate()
   }
 

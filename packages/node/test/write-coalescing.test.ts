@@ -103,4 +103,51 @@ describe('write coalescing on a real connection', () => {
       await client.close()
     }
   })
+
+  test('the frames of a burst after its first are held in one buffer: 100 calls cost the client two socket writes', async () => {
+    server = await serve({ port: 0, host: '127.0.0.1', service: service({ add: (a: number, b: number) => a + b }) })
+    const client = await connect<{ add(a: number, b: number): number }>(`ws://127.0.0.1:${server.port}`)
+    try {
+      await client.remote.add(0, 0)
+      const writes = vi.spyOn(Socket.prototype, 'write')
+      const calls = Array.from({ length: 100 }, (_, i) => client.remote.add(i, 1))
+      await nextTick()
+      expect(writes, 'the first frame, then the 99 others as one buffer').toHaveBeenCalledTimes(2)
+      expect(await Promise.all(calls)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1))
+    } finally {
+      await client.close()
+    }
+  })
+
+  test('bursts larger than one held buffer arrive whole and in order, both ways, and close() sends them before its closing frame', async () => {
+    const seen: number[] = []
+    const pushed: number[] = []
+    let whenAll!: () => void
+    const all = new Promise<void>((resolve) => (whenAll = resolve))
+    const n = 3000
+    // Frames of about 140 bytes: a burst of 3,000 is about 420 KB, many held buffers of at most 32 KiB.
+    const filler = 'x'.repeat(120)
+    server = await serve({
+      port: 0,
+      host: '127.0.0.1',
+      service: service({
+        record: (i: number, text: string) => {
+          if (text !== filler) throw new Error('damaged')
+          seen.push(i)
+          if (seen.length === n) whenAll()
+        },
+      }),
+      onConnection: (conn) => {
+        // The server's burst: n notifications to the client in one tick.
+        for (let i = 0; i < n; i++) (conn.notify as unknown as { push(i: number, text: string): void }).push(i, filler)
+      },
+    })
+    const client = await connect(`ws://127.0.0.1:${server.port}`, { service: service({ push: (i: number, text: string) => { if (text === filler) pushed.push(i) } }) })
+    await vi.waitFor(() => expect(pushed).toHaveLength(n))
+    for (let i = 0; i < n; i++) (client.notify as unknown as { record(i: number, text: string): void }).record(i, filler)
+    await client.close()
+    await all
+    expect(seen).toEqual(Array.from({ length: n }, (_, i) => i))
+    expect(pushed).toEqual(Array.from({ length: n }, (_, i) => i))
+  })
 })

@@ -170,7 +170,11 @@ describe('frames written directly', () => {
     const transports = ends.map(({ server, serverSocket }) => new WebSocketTransport(server, serverSocket, undefined, { socket: serverSocket, server: true }))
     const first = Buffer.from('tick 1')
     const second = Buffer.from('tick 2')
-    for (const frame of [first, second]) for (const transport of transports) transport.send(frame)
+    // One frame per member per tick, as a fan-out publishes (later frames of a tick are held, copied).
+    for (const frame of [first, second]) {
+      for (const transport of transports) transport.send(frame)
+      await new Promise<void>((resolve) => process.nextTick(resolve))
+    }
     for (const frame of [0, 1]) {
       const written = writes.map((write) => write.mock.calls[frame]![0])
       expect(written[1], 'every member is written the same buffer').toBe(written[0])
@@ -178,6 +182,23 @@ describe('frames written directly', () => {
     }
     expect(writes[0]!.mock.calls[1]![0], 'the next frame is framed anew').not.toBe(writes[0]!.mock.calls[0]![0])
     await vi.waitFor(() => expect(got.map((messages) => messages.map(String))).toEqual(ends.map(() => ['tick 1', 'tick 2'])))
+  })
+
+  test('frames held in a tick in which ws began the closing handshake itself are dropped, not written after its closing frame', async () => {
+    const { server, serverSocket, client } = await pair()
+    const transport = new WebSocketTransport(server, serverSocket, undefined, { socket: serverSocket, server: true })
+    const messages: number[] = []
+    client.on('message', (data: Buffer) => messages.push(data[0]!))
+    const clientErrors: Error[] = []
+    client.on('error', (err) => clientErrors.push(err))
+    const closed = new Promise<number>((resolve) => client.once('close', resolve))
+    transport.send(Uint8Array.of(1))
+    transport.send(Uint8Array.of(2)) // held until the end of the tick
+    // As when ws answers a peer's closing frame read in this same tick.
+    server.close(1000)
+    expect(await closed, 'a clean close: no data frame after the closing frame').toBe(1000)
+    expect(clientErrors).toEqual([])
+    expect(messages).toEqual([1])
   })
 
   test('while ws has a compressed message queued, frames go through ws.send, after it', async () => {
