@@ -9,11 +9,14 @@ function ownBuffer(bytes: Uint8Array): Buffer {
  * A `ws` WebSocket as a wirecall `Transport`.
  *
  * Write coalescing: the first frame sent in a tick goes straight to the TCP
- * socket; a second one in the same tick corks it and a `process.nextTick`
- * uncorks it, so the rest of a burst (pipelined calls, or the replies to a
- * batch of requests that arrived in one TCP read) leaves in one `writev`
- * instead of one syscall per frame. A lone call or reply pays for no cork:
- * it is written at once, as a plain `ws` send would be.
+ * socket; a second one in the same tick corks it, the frames from there on
+ * are held in one buffer (`HeldFrames`, frames.ts), and a `process.nextTick`
+ * writes them and uncorks, so the rest of a burst (pipelined calls, or the
+ * replies to a batch of requests that arrived in one TCP read) leaves in one
+ * write instead of one syscall per frame. A lone call or reply pays for no
+ * cork: it is written at once, as a plain `ws` send would be. Binary frames
+ * are written by frames.ts itself while `ws`'s sender is idle, through
+ * `ws.send` otherwise.
  *
  * Batches (docs/protocol.md): when `wirecall.batch.v1` was selected at the
  * handshake, the binary frames of a tick go out as one WebSocket message at
