@@ -163,7 +163,10 @@ describe('presence', () => {
     // What a busy node1 (missed beats) looks like to the others, and what their presence() then does.
     await rawCommands(redis().port, [['DEL', `${prefix}:node:{node1}`], ['SREM', `${prefix}:nodes`, 'node1']])
     expect((await a!.presence()).map((e) => e.node)).toEqual(['node0'])
+    // Its next beat writes the presence hash, then lists the node in the node set (two steps:
+    // the set lives in another hash slot), so presence() is waited for, not read once after lookup().
     await until(async () => (await a!.lookup(idB)) !== undefined, 'node1 listed again with its page', 1000)
+    await until(async () => (await a!.presence()).some((e) => e.id === idB), 'node1 in presence again with its page', 1000)
     expect((await a!.presence()).map((e) => e.node).sort()).toEqual(['node0', 'node1'])
     // Only dropped from the set (another node removed it just after a beat refreshed its key).
     await rawCommands(redis().port, [['SREM', `${prefix}:nodes`, 'node1']])
