@@ -76,7 +76,9 @@ export class BatchWriter {
     const size = headerSize(frame.length) + frame.length
     if (1 + size > MAX_BATCH_BYTES) {
       this.flush()
-      this.sink(frame)
+      // A view of a reused encode buffer, to a sink that keeps what it is given (a Node socket
+      // writes it later), is copied: the next encode would overwrite it before it is sent.
+      this.sink(this.ownFrames || this.reuse ? frame : frame.slice())
       return
     }
     if (this.count === 0 && this.ownFrames) {

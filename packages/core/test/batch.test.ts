@@ -92,6 +92,17 @@ describe('BatchWriter', () => {
     expect(sent[2]).toEqual(frame(3, 3))
   })
 
+  test('a frame too large for a batch, given as a view to a sink that keeps messages, is handed over as a copy', () => {
+    const kept: Uint8Array[] = []
+    const writer = new BatchWriter((m) => kept.push(m), false, false)
+    const encodeBuffer = frame(MAX_BATCH_BYTES + 10, 4)
+    writer.add(encodeBuffer.subarray(0, MAX_BATCH_BYTES))
+    encodeBuffer.fill(5) // the next encode reuses the buffer
+    writer.flush()
+    expect(kept).toHaveLength(1)
+    expect(kept[0]!.every((b) => b === 4), 'what the sink keeps is what was added').toBe(true)
+  })
+
   test('reuse: the sink is handed views of one buffer; without reuse every batch is a fresh buffer', () => {
     const reused = recording(false, true)
     const fresh = recording(true, false)

@@ -251,4 +251,18 @@ describe('the Node client with batch: true', () => {
       await session.close()
     }
   })
+
+  test('replies too large for a batch, several in one tick, arrive intact (each is copied off the reused encode buffer)', async () => {
+    const { connect } = await import('../src/index.js')
+    const big = service({ text: (c: string) => c.repeat(100_000) })
+    const server = await startServer({ service: big })
+    const session = await connect<typeof big>(urlOf(server), { batch: true })
+    try {
+      // The requests arrive in one batch; the server encodes the three replies in one tick.
+      const replies = await Promise.all(['a', 'b', 'c'].map((c) => session.remote.text(c)))
+      expect(replies.map((r) => [r.length, new Set(r).size, r[0]])).toEqual([[100_000, 1, 'a'], [100_000, 1, 'b'], [100_000, 1, 'c']])
+    } finally {
+      await session.close()
+    }
+  })
 })
