@@ -26,13 +26,14 @@ import type { WebSocket } from 'ws'
 import { maskInto } from './mask.js'
 
 /**
- * The `ws` internals the direct frame write reads. Only these two:
- * `ws._sender._state` is 0 when the sender has nothing queued (no compression and no
- * Blob read in progress), `ws._sender._firstFragment` is true between messages (not
- * mid-way through a fragmented one). Together they say that a frame written on the
- * TCP socket now lands between two of `ws`'s own frames.
+ * The `ws` internals the direct frame write relies on. `ws._sender._state` is 0 when the
+ * sender has nothing queued (no compression and no Blob read in progress),
+ * `ws._sender._firstFragment` is true between messages (not mid-way through a fragmented
+ * one): together they say that a frame written on the TCP socket now lands between two of
+ * `ws`'s own frames. `ws._sender.close` writes every closing frame, the one answering a
+ * peer's too: the transport wraps it to write its held frames first (`holdFrames`).
  */
-export const WS_INTERNALS = ['ws._sender._state', 'ws._sender._firstFragment'] as const
+export const WS_INTERNALS = ['ws._sender._state', 'ws._sender._firstFragment', 'ws._sender.close'] as const
 
 interface SenderInternals {
   _state?: unknown
@@ -143,7 +144,8 @@ export function writeFrame(socket: Socket, frame: Uint8Array, masked: boolean, o
   putHeader(out, length, masked)
   if (masked) maskInto(frame, frameKey, 0, out, head)
   else out.set(frame, head)
-  if (owned && !masked) {
+  // Not a small view of a large buffer (a message from Redis, say): the entry would keep it alive.
+  if (owned && !masked && frame.buffer.byteLength <= LAST_OWNED_MAX_BACKING_BYTES) {
     lastOwnedFrame = frame
     lastOwnedFramed = out
   }
@@ -155,9 +157,11 @@ export function writeFrame(socket: Socket, frame: Uint8Array, masked: boolean, o
  * fan-out writes one shared frame to each of its members in a row, and unmasked the whole
  * frame is the same bytes for all: it is built once and the same buffer written to every
  * socket (sockets never write into what they are given; `owned` frames are never written
- * again). One entry, under `OWNED_FRAME_AS_IS_BYTES`: it keeps at most that much alive.
+ * again). One entry, a frame under `OWNED_FRAME_AS_IS_BYTES` in at most 64 KiB of memory.
  */
 let lastOwnedFrame: Uint8Array | undefined
+/** The largest memory a frame kept in that entry may be a view of (Node's Buffer pool slabs are 8 KiB). */
+const LAST_OWNED_MAX_BACKING_BYTES = 64 * 1024
 let lastOwnedFramed: Buffer | undefined
 
 /**

@@ -331,7 +331,7 @@ export class WebSocketTransport implements Transport {
       // Our own frame (frames.ts): the first of a tick written at once, the next ones held until
       // the tick ends. A Buffer is a fan-out's, never written again.
       const masked = this.directWrite === 'masked'
-      if (this.tickWrites === TickWrites.CORKED) (this.held ??= new HeldFrames()).add(this.socket!, frame, masked, Buffer.isBuffer(frame))
+      if (this.tickWrites === TickWrites.CORKED) (this.held ?? this.holdFrames()).add(this.socket!, frame, masked, Buffer.isBuffer(frame))
       else writeFrame(this.socket!, frame, masked, Buffer.isBuffer(frame))
       return this.checkBackpressure()
     }
@@ -340,12 +340,33 @@ export class WebSocketTransport implements Transport {
     this.checkBackpressure()
   }
 
+  /**
+   * The first burst of this connection: frames will be held from now on. `ws` writes a closing
+   * frame of its own when it reads the peer's, possibly in the same read as requests whose
+   * replies are held, and nothing may follow a closing frame: so its sender's `close` is wrapped
+   * (for this connection only, from its first burst on: idle connections pay nothing) to write
+   * the held frames first, as a `ws.send` made earlier would have been.
+   */
+  private holdFrames(): HeldFrames {
+    const held = (this.held = new HeldFrames())
+    const sender = (this.ws as unknown as { _sender?: { close?: unknown } | null })._sender
+    const close = sender?.close
+    if (typeof close === 'function') {
+      const socket = this.socket!
+      sender!.close = function (this: unknown, ...args: unknown[]) {
+        if (held.pending > 0 && socket.writable) held.release(socket)
+        return close.apply(this, args)
+      }
+    }
+    return held
+  }
+
   /** Write the frames held in this tick, before anything else goes on the socket (see `HeldFrames`). */
   private releaseHeld(): void {
     const held = this.held
     if (held === undefined || held.pending === 0) return
-    // After the closing handshake began, no data frame may follow it (frames sent before `ws`
-    // answered a peer's close in the same tick): they are dropped, as a send would be now.
+    // Once the closing handshake began (its closing frame went after what was held then,
+    // `holdFrames`), no data frame may follow: there is nothing left to write.
     if (this.ws.readyState === WebSocket.OPEN) held.release(this.socket!)
     else held.drop()
   }

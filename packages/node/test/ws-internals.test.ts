@@ -82,6 +82,16 @@ describe('the ws internals the transport reads', () => {
     await vi.waitFor(() => expect(received.map(String)).toEqual(['efgh']))
   })
 
+  test('ws answers a peer\'s closing frame through ws._sender.close', async () => {
+    const { server, client } = await pair()
+    const sender = (server as unknown as { _sender: { close: (...args: unknown[]) => void } })._sender
+    const close = vi.spyOn(sender, 'close')
+    const closed = new Promise((resolve) => server.once('close', resolve))
+    client.close(1000)
+    await closed
+    expect(close, loud('ws did not write its answering closing frame through ws._sender.close')).toHaveBeenCalledTimes(1)
+  })
+
   test('_state is not 0 while a compressed message is queued, and 0 once it is written', async () => {
     const { server } = await pair(true)
     const sent = new Promise<void>((resolve, reject) =>
@@ -184,21 +194,43 @@ describe('frames written directly', () => {
     await vi.waitFor(() => expect(got.map((messages) => messages.map(String))).toEqual(ends.map(() => ['tick 1', 'tick 2'])))
   })
 
-  test('frames held in a tick in which ws began the closing handshake itself are dropped, not written after its closing frame', async () => {
+  test('frames held in a tick go before a text frame, a frame in parts and a ping sent after them', async () => {
+    const { server, serverSocket, client } = await pair()
+    const transport = new WebSocketTransport(server, serverSocket, undefined, { socket: serverSocket, server: true })
+    const messages: string[] = []
+    client.on('message', (data: Buffer, isBinary: boolean) => messages.push(isBinary ? `bin ${data[0]} x${data.length}` : `text ${data}`))
+    const writes = vi.spyOn(serverSocket, 'write')
+    transport.send(Uint8Array.of(1))
+    transport.send(Uint8Array.of(2)) // held
+    transport.send('t') // through ws.send: the held frame goes first
+    transport.send(Uint8Array.of(3)) // held again
+    transport.sendParts([Uint8Array.of(4), new Uint8Array(70_000)])
+    transport.send(Uint8Array.of(5)) // held
+    transport.ping()
+    const firstBytes = writes.mock.calls.map(([chunk]) => (chunk as Buffer)[0])
+    expect(firstBytes.at(-2), 'the held frame 5 goes before the ping').toBe(0x82)
+    expect(firstBytes.at(-1), 'the ping, last').toBe(0x89)
+    await vi.waitFor(() => expect(messages).toHaveLength(6))
+    expect(messages).toEqual(['bin 1 x1', 'bin 2 x1', 'text t', 'bin 3 x1', 'bin 4 x70001', 'bin 5 x1'])
+  })
+
+  test('frames held when ws writes a closing frame itself go before it, and reach the peer', async () => {
     const { server, serverSocket, client } = await pair()
     const transport = new WebSocketTransport(server, serverSocket, undefined, { socket: serverSocket, server: true })
     const messages: number[] = []
     client.on('message', (data: Buffer) => messages.push(data[0]!))
-    const clientErrors: Error[] = []
-    client.on('error', (err) => clientErrors.push(err))
     const closed = new Promise<number>((resolve) => client.once('close', resolve))
+    const writes = vi.spyOn(serverSocket, 'write')
     transport.send(Uint8Array.of(1))
     transport.send(Uint8Array.of(2)) // held until the end of the tick
-    // As when ws answers a peer's closing frame read in this same tick.
+    transport.send(Uint8Array.of(3)) // held
+    // As when ws answers a peer's closing frame read in this same tick (through ws._sender.close).
     server.close(1000)
-    expect(await closed, 'a clean close: no data frame after the closing frame').toBe(1000)
-    expect(clientErrors).toEqual([])
-    expect(messages).toEqual([1])
+    // (ws writes its closing frame as a header, then the code: 0x03e8.)
+    const firstBytes = writes.mock.calls.map(([chunk]) => (chunk as Buffer)[0])
+    expect(firstBytes, 'frame 1, then the held frames 2 and 3 in one write, then the closing frame').toEqual([0x82, 0x82, 0x88, 0x03])
+    expect(await closed).toBe(1000)
+    expect(messages).toEqual([1, 2, 3])
   })
 
   test('while ws has a compressed message queued, frames go through ws.send, after it', async () => {
