@@ -1,7 +1,7 @@
 /**
  * The msgpack codec and its extension registry: how values beyond plain
  * msgpack cross the wire (the numbers are listed in docs/protocol.md). The
- * format itself is in msgpack.ts.
+ * format itself is in msgpack.ts, msgpack-encode.ts and msgpack-decode.ts.
  *
  * One codec (and its one output buffer) serves every session that uses the
  * same options: a buffer per connection would stay alive for every idle
@@ -9,7 +9,9 @@
  * `RefHost`, handed by the writer and the reader to the extension hooks that
  * export and import references.
  */
-import { decode, decodeTimestamp, encodeTimestamp, ExtData, TIMESTAMP, Writer, type PayloadReader } from './msgpack.js'
+import { decodeTimestamp, encodeTimestamp, ExtData, TIMESTAMP, type PayloadReader } from './msgpack.js'
+import { Writer } from './msgpack-encode.js'
+import { decode } from './msgpack-decode.js'
 import { fromWireError, toWireError, type ErrorPolicy, type ErrorTable, type WireError } from './errors.js'
 import { isService } from './router.js'
 import { DEFAULT_LIMITS } from './limits.js'

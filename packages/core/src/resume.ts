@@ -16,7 +16,8 @@
  * Only used when both ends selected the `wirecall.resume.v1` subprotocol at
  * the handshake: plain msgpack-rpc and JSON-RPC peers never see these frames.
  */
-import { decode, DecodeError } from './msgpack.js'
+import { DecodeError } from './msgpack.js'
+import { decode } from './msgpack-decode.js'
 import { BATCH_PROTOCOL } from './batch.js'
 import type { Limits } from './limits.js'
 import type { PeerInfo } from './contextual.js'

@@ -19,7 +19,7 @@ import { CallSignal, Producer, streaming } from './stream-producer.js'
 import { sourceOf } from './stream-source.js'
 import type { StreamHost, StreamTable } from './stream-support.js'
 import { STREAM_RESULT_ERROR, markStreamResult } from './stream-wire.js'
-import { Writer } from './msgpack.js'
+import { Writer } from './msgpack-encode.js'
 
 const noExtension = () => null
 

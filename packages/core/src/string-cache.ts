@@ -1,5 +1,5 @@
 /**
- * The msgpack decoder's cache of short strings (msgpack.ts, `Reader.string`).
+ * The msgpack decoder's cache of short strings (msgpack-decode.ts, `Reader.string`).
  *
  * Short ASCII strings (method names, map keys) are taken from a small cache
  * of strings decoded before, found by a hash of their bytes. They repeat in

@@ -9,7 +9,9 @@
 import { describe, expect, test } from 'vitest'
 import { DecodeError, DEFAULT_LIMITS, ExtData, service, type ValueType } from '../src/index.js'
 import { ExtType, MessageType, MsgpackCodec } from '../src/internal.js'
-import { MAX_DEPTH, Writer, EXPANSION_FLOOR_BYTES } from '../src/msgpack.js'
+import { MAX_DEPTH } from '../src/msgpack.js'
+import { Writer } from '../src/msgpack-encode.js'
+import { EXPANSION_FLOOR_BYTES } from '../src/msgpack-decode.js'
 import { encodeRaw, pair, sentMessages, settle } from './harness.js'
 
 class Box {

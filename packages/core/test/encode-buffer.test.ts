@@ -1,5 +1,5 @@
 /**
- * The encoder's reused buffer (msgpack.ts `Writer`): it is kept across
+ * The encoder's reused buffer (msgpack-encode.ts `Writer`): it is kept across
  * large frames, `encode` hands out copies that later frames never touch,
  * and `encodeView` hands out views that are only safe for a transport that
  * copies on send (`Transport.copiesFrames`). The session-level tests show
@@ -10,7 +10,7 @@
 import { describe, expect, test } from 'vitest'
 import { Session, service, type Transport, type TransportReceiver } from '../src/index.js'
 import { MsgpackCodec, createMemoryPair } from '../src/internal.js'
-import { Writer } from '../src/msgpack.js'
+import { Writer } from '../src/msgpack-encode.js'
 import { silent } from './harness.js'
 
 const MiB = 1 << 20

@@ -33,7 +33,9 @@
  */
 import { Decoder, Encoder, ExtData as RefExtData } from '@msgpack/msgpack'
 import { expect, test } from 'vitest'
-import { decode, decodeTimestamp, encodeTimestamp, ExtData, Writer } from '../src/msgpack.js'
+import { decodeTimestamp, encodeTimestamp, ExtData } from '../src/msgpack.js'
+import { Writer } from '../src/msgpack-encode.js'
+import { decode } from '../src/msgpack-decode.js'
 
 const SEED = process.env.WIRECALL_MSGPACK_SEED ? Number(process.env.WIRECALL_MSGPACK_SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0
 const COUNT = Number(process.env.WIRECALL_MSGPACK_VALUES ?? 100_000)

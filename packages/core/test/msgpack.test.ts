@@ -5,7 +5,9 @@
  */
 import { decode as refDecode, encode as refEncode, ExtData as RefExtData } from '@msgpack/msgpack'
 import { describe, expect, test } from 'vitest'
-import { decode, decodeTimestamp, encodeTimestamp, DecodeError, ExtData, MAX_DEPTH, Writer } from '../src/msgpack.js'
+import { decodeTimestamp, encodeTimestamp, DecodeError, ExtData, MAX_DEPTH } from '../src/msgpack.js'
+import { Writer } from '../src/msgpack-encode.js'
+import { decode } from '../src/msgpack-decode.js'
 
 const noExt = () => null
 const writer = new Writer(noExt)
