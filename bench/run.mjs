@@ -110,7 +110,10 @@ for (const { id: sid, mod } of scenarios) {
       progress(`[${sid}] ${impl.id}: error: ${res.error}`)
     }
   }
-  for (let r = 1; r <= opts.reps; r++) {
+  // A scenario may ask for more repetitions than --reps (`minReps`), where its repetitions swing too
+  // much for a median of three to settle its ratio (handshakes).
+  const reps = Math.max(opts.reps, mod.minReps ?? 0)
+  for (let r = 1; r <= reps; r++) {
     // Every other round runs in reverse order, so that the floor (first in the registry) is not
     // always measured first: a slow spell of the machine that starts during a round would otherwise
     // always fall on the implementations after it, never on the floor.
@@ -119,7 +122,7 @@ for (const { id: sid, mod } of scenarios) {
       try {
         const m = await mod.rep(a.handle, ctxFor(a.impl))
         a.res.reps.push(m)
-        progress(`[${sid}] ${a.impl.id}: rep ${r}/${opts.reps}: ${mod.columns.map((c) => `${c.key}=${fmtQuick(m[c.key])}`).join(' ')}`)
+        progress(`[${sid}] ${a.impl.id}: rep ${r}/${reps}: ${mod.columns.map((c) => `${c.key}=${fmtQuick(m[c.key])}`).join(' ')}`)
       } catch (err) {
         a.res.error = firstLine(err.message)
         progress(`[${sid}] ${a.impl.id}: error: ${a.res.error}`)
@@ -160,7 +163,7 @@ const rows = impls.map((impl) => {
     const v = res?.median?.[c.key]
     if (res?.na) row.cells[c.id] = { text: 'n/a' }
     else if (typeof v === 'number') {
-      const partial = res.error ? ` (${res.reps.length}/${opts.reps} reps)` : ''
+      const partial = res.error ? ` (${res.reps.length} reps before the error)` : ''
       if (partial && !footnotes.includes(`${impl.id} ${c.scenario}: ${res.error}`)) footnotes.push(`${impl.id} ${c.scenario}: ${res.error}`)
       row.cells[c.id] = { value: v, ratio: ratio(v, baseFor(c.scenario)?.results[c.scenario]?.median?.[c.key]) }
     } else if (res?.error) {
@@ -176,7 +179,7 @@ const now = new Date()
 const cpu = os.cpus()
 const header = [
   `wirecall bench · ${now.toISOString().replace('T', ' ').slice(0, 16)} UTC · Node ${process.version} · ${os.platform()} ${os.arch()} · ${cpu.length} CPU${cpu.length === 1 ? '' : 's'} (${cpu[0]?.model?.trim() ?? '?'})`,
-  `each timed value: median of ${opts.reps} rep${opts.reps === 1 ? '' : 's'} of ${opts.duration} s (after ${opts.warmup} s warm-up${opts.scenarios.includes('handshakes') ? ', handshakes at least 3 s' : ''}); server and client in separate processes on 127.0.0.1, CPU pinning: ${pinStatus}; ws's native masking add-on (bufferutil): ${opts.bufferutil ? 'on for every process (--bufferutil)' : 'off for every process'}`,
+  `each timed value: median of ${opts.reps} rep${opts.reps === 1 ? '' : 's'} of ${opts.duration} s (after ${opts.warmup} s warm-up${opts.scenarios.includes('handshakes') ? ', handshakes at least 3 s and at least 5 reps' : ''}); server and client in separate processes on 127.0.0.1, CPU pinning: ${pinStatus}; ws's native masking add-on (bufferutil): ${opts.bufferutil ? 'on for every process (--bufferutil)' : 'off for every process'}`,
   `Nx = impl ÷ floor for that column (floor = raw ws + @msgpack/msgpack loop${opts.rawCork ? ', corked per tick' : ''}${scenarios.filter((s) => s.mod.ratioTo).map((s) => `; ${s.id}: impl ÷ ${s.mod.ratioTo}`).join('')}); ↑ higher is better, ↓ lower is better`,
   `   e.g. calls/s 0.50x = half the floor's throughput; p50 µs 2.00x = twice the floor's latency`,
 ]

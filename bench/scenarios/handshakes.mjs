@@ -21,6 +21,15 @@ const HANDSHAKE_CONCURRENCY = 32
  */
 const HANDSHAKE_WARMUP_S = 3
 
+/**
+ * Repetitions at least (`--reps` if more). The rate swings more from one repetition to the next than
+ * any other figure: in the full runs of 2026-12-05 the floor read 2,681, 3,838 and 4,261/s in one run
+ * and wirecall 2,754, 2,271 and 4,241/s beside it, so a median of three could land anywhere from
+ * 0.72x to 1.03x, while runs of this scenario alone (five repetitions) read 0.95x to 0.97x. Only the
+ * implementations with `auth` take part (the floor and wirecall): two more repetitions cost about 9 s.
+ */
+export const minReps = 5
+
 export const id = 'handshakes'
 export const requires = ['auth']
 export const legend = `setup: WebSocket handshakes/s with an authorization header checked by the server (wirecall: serve({ authenticate }); floor: ws verifyClient), a plain ws client opening and closing connections, ${HANDSHAKE_CONCURRENCY} at a time`
