@@ -2,6 +2,7 @@
 // Starts the implementation's server on 127.0.0.1:0 and prints "PORT <n>" on stdout.
 // Over IPC (when forked) it answers: ping, mem (after forced GC), connections, close, and any extra
 // method the implementation's server handle exposes (extension point for e.g. topic fan-out).
+import { getHeapSpaceStatistics } from 'node:v8'
 import { loadImpl } from './impl/index.mjs'
 import { serveIpc } from './lib/ipc-child.mjs'
 
@@ -25,7 +26,8 @@ async function settledMemory() {
     await sleep(20)
   }
   const m = process.memoryUsage()
-  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers }
+  const spaces = Object.fromEntries(getHeapSpaceStatistics().map((space) => [space.space_name, space.space_size]))
+  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, spaces }
 }
 
 if (process.send) {

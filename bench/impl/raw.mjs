@@ -12,7 +12,7 @@ import { authOn, identityOf } from '../lib/auth.mjs'
 export const id = 'raw'
 export const label = 'raw ws+msgpack'
 export const description = `hand-written ws + @msgpack/msgpack loop (the floor)${process.env.BENCH_RAW_CORK === '1' ? ', sockets corked per tick (--raw-cork)' : ''}`
-export const capabilities = { callback: true, topics: true, browser: true, page: true, streams: true, auth: true }
+export const capabilities = { callback: true, topics: true, browser: true, page: true, streams: true, auth: true, manyConnections: true }
 
 // --raw-cork (BENCH_RAW_CORK=1 from run.mjs): the write coalescing wirecall's Node transport does.
 // The first send of a tick on a socket is written at once; a second send in the same tick corks the

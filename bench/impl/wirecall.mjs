@@ -15,7 +15,7 @@ import { callbackMethods, fanoutMethods, clusterCallMethods, trackSockets, maxWr
 export const id = 'wirecall'
 export const label = 'wirecall'
 export const description = `serve()/connect() from @wirecall/node, service() from @wirecall/core${process.env.BENCH_WIRECALL_BATCH === '1' ? '; Node client with batch: true (BENCH_WIRECALL_BATCH=1)' : ''}${process.env.BENCH_WIRECALL_RECONNECT === '1' ? '; the reconnecting Node client (BENCH_WIRECALL_RECONNECT=1)' : ''}`
-export const capabilities = { callback: true, topics: true, browser: true, page: true, cluster: true, validated: true, streams: true, auth: true }
+export const capabilities = { callback: true, topics: true, browser: true, page: true, cluster: true, validated: true, streams: true, auth: true, manyConnections: true }
 
 /** allowedOrigins: for the page scenario, whose page is served from another port (another origin). */
 /** `observer`: for the `wirecall-metrics` variant (metrics on, same server otherwise). */

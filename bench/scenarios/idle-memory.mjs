@@ -14,7 +14,7 @@ export const columns = [
   { key: 'rssPerConn', header: 'mem RSS B/conn', better: 'lower', digits: 0 },
 ]
 
-const WARM = 200
+export const WARM = 200
 const BATCH = 25
 
 export async function open() {
@@ -22,7 +22,7 @@ export async function open() {
 }
 
 /** The open-file limit the server and client processes inherit (`ulimit -n`), or Infinity when unknown. */
-function openFileLimit() {
+export function openFileLimit() {
   try {
     const out = String(execFileSync('sh', ['-c', 'ulimit -n'])).trim()
     return out === 'unlimited' ? Infinity : Number(out) || Infinity
@@ -32,10 +32,20 @@ function openFileLimit() {
 }
 
 /** Descriptors a bench process holds besides its connections (stdio, IPC, the listener, libuv). */
-const SPARE_FDS = 64
+export const SPARE_FDS = 64
 
 export async function rep(_h, ctx) {
-  const { conns } = ctx.opts
+  return measureIdleMemory(ctx, ctx.opts.conns)
+}
+
+/**
+ * One repetition at `conns` connections (also used by idle-memory-many). Besides the columns, the
+ * JSON has each V8 heap space's growth per connection (`spaces`): at 1,000 connections most of the
+ * RSS growth is the young generation V8 enlarges while the connections open (the same 8 MiB for
+ * every implementation) and whole 256 KiB pages of old and code space, which is why the
+ * many-connections scenario measures again where those fixed steps are spread thin.
+ */
+export async function measureIdleMemory(ctx, conns) {
   // Each process holds one descriptor per connection: say so up front rather than fail with EMFILE.
   const limit = openFileLimit()
   if (conns + WARM + SPARE_FDS > limit) {
@@ -61,8 +71,9 @@ export async function rep(_h, ctx) {
       rssPerConn: (after.rss - before.rss) / conns,
       heapUsedPerConn: (after.heapUsed - before.heapUsed) / conns,
       externalPerConn: (after.external - before.external) / conns,
-      // In the JSON only: what the heap reserved (RSS follows it, not heapUsed).
+      // In the JSON only: what the heap reserved (RSS follows it, not heapUsed), in all and per space.
       heapTotalPerConn: (after.heapTotal - before.heapTotal) / conns,
+      spaces: Object.fromEntries(Object.keys(after.spaces).map((name) => [name, (after.spaces[name] - (before.spaces[name] ?? 0)) / conns])),
       conns,
       serverConnections: serverSees,
     }

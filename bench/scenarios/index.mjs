@@ -11,13 +11,14 @@
 // `cluster` (exports startClusterServer and clusterSubscribed, for cluster-fanout),
 // `validated` (the client has callValidated(kind, a, b) for kind plain | zod | valibot, for validated),
 // `streams` (the client has stream(size, count), for streams),
-// `auth` (the server checks lib/auth.mjs's header when BENCH_SCENARIO=handshakes, for handshakes).
+// `auth` (the server checks lib/auth.mjs's header when BENCH_SCENARIO=handshakes, for handshakes),
+// `manyConnections` (measured at ~20,000 idle connections, idle-memory-many: the floor and wirecall).
 // A scenario may export `ratioTo = '<impl id>'`: its columns' Nx then compare to that implementation
 // instead of the floor (cluster-fanout: raw has no cluster).
 import { pathToFileURL } from 'node:url'
 import { dirname, join } from 'node:path'
 
-export const SCENARIO_IDS = ['sequential', 'pipelined', 'validated', 'page', 'echo-1mib', 'streams', 'idle-memory', 'handshakes', 'callback', 'fanout', 'cluster-fanout', 'bundle-size']
+export const SCENARIO_IDS = ['sequential', 'pipelined', 'validated', 'page', 'echo-1mib', 'streams', 'idle-memory', 'idle-memory-many', 'handshakes', 'callback', 'fanout', 'cluster-fanout', 'bundle-size']
 
 const here = dirname(new URL(import.meta.url).pathname)
 
