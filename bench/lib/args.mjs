@@ -9,7 +9,7 @@ export const USAGE = `usage: node run.mjs [options]      (npm run bench -- [opti
   --reps=N            repetitions per measurement, median reported (default 3; handshakes at least 5)
   --inflight=N        outstanding calls in the pipelined scenario (default 256)
   --conns=N           idle connections in the idle-memory scenario (default 1000; idle-memory-many
-                      opens as many as `ulimit -n` allows, up to 20,000)
+                      opens as many as ulimit -n allows, up to 20,000)
   --json=PATH         where to write results (default bench/results/latest.json)
   --pin=MODE          split (default: server on CPU 0, client on CPU 1) | same (both CPU 0) | none
   --raw-cork          the raw floor corks its sockets per tick (write coalescing, as wirecall does)
