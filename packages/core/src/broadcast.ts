@@ -4,8 +4,11 @@
  * handed to every member; a member whose send buffer is over the high-water
  * mark, or that is closed, is skipped and counted, never waited for.
  */
+import { configOf } from './options.js'
+import { safely, safelyEnd, safelyStartFanout } from './observe.js'
+import { MessageType } from './protocol.js'
 import { createProxy, type Notify } from './proxy.js'
-import { Session, type SessionOptions } from './session.js'
+import type { Session, SessionOptions } from './session.js'
 
 /** What one fan-out did. */
 export interface FanoutResult {
@@ -30,11 +33,11 @@ export function createBroadcast<ClientService>(
   options?: SessionOptions,
 ): Broadcast<ClientService> {
   const send = (path: string, args: unknown[]): FanoutResult => {
-    const frame = Session.encodeBroadcast(path, args, options)
+    const frame = encodeBroadcast(path, args, options)
     let delivered = 0
     let dropped = 0
     for (const member of members()) {
-      if (member.sendEncoded(frame)) delivered++
+      if (sendEncoded(member, frame)) delivered++
       else {
         dropped++
         onDropped?.(member)
@@ -46,4 +49,44 @@ export function createBroadcast<ClientService>(
     notify: createProxy({ invoke: (path, args) => void send(path, args) }) as Notify<ClientService>,
     send,
   }
+}
+
+/**
+ * Encode a notification once for many sessions (topic fan-out). Data only:
+ * no references. `options` are the members' session options, so their
+ * registered value types cross as themselves. `audience` names the fan-out
+ * for observers (a topic name, `(all)`, `(to)`); an observer's metadata
+ * (trace context) rides in the frame, so every member's handler joins the
+ * sender's trace. Server-side only: kept out of `Session` so that a page,
+ * which never fans out, does not bundle it.
+ */
+export function encodeBroadcast(path: string, args: unknown[], options: SessionOptions = {}, audience = '(broadcast)'): Uint8Array {
+  const config = configOf(options)
+  const observation = config.observer ? safelyStartFanout(config.observer, path, audience, config.logger) : undefined
+  if (!observation) return config.codec.encode([MessageType.NOTIFICATION, path, args], undefined)
+  try {
+    const message = observation.metadata ? [MessageType.NOTIFICATION, path, args, observation.metadata] : [MessageType.NOTIFICATION, path, args]
+    const frame = config.codec.encode(message, undefined)
+    safelyEnd(observation, undefined, config.logger)
+    return frame
+  } catch (err) {
+    safelyEnd(observation, err, config.logger)
+    throw err
+  }
+}
+
+/**
+ * Hand a frame made by `encodeBroadcast` to one member. Returns false when
+ * dropped: the member is closed, or its send buffer is over
+ * `sendHighWaterMark` (a slow peer is skipped, never waited for).
+ */
+export function sendEncoded(member: Session<unknown>, frame: Uint8Array): boolean {
+  const { config, observer } = member
+  const buffered = member.sendQueueBytes
+  if (member.closed || (buffered !== undefined && buffered > config.limits.sendHighWaterMark)) {
+    if (observer?.dropped) safely(config.logger, 'dropped', () => observer.dropped!())
+    return false
+  }
+  member.transmit(frame)
+  return true
 }

@@ -8,7 +8,7 @@ export { MsgpackCodec, ExtType, ZERO_COPY_THRESHOLD, type RefHost } from './code
 export { MessageType, MAX_MSGID, metadataOf } from './protocol.js'
 export { createMemoryPair, type MemoryTransport, type MemoryPairOptions } from './transport.js'
 export { resolveLimits } from './limits.js'
-export { createBroadcast } from './broadcast.js'
+export { createBroadcast, encodeBroadcast, sendEncoded } from './broadcast.js'
 export { SharedBudget } from './budget.js'
 export { livenessTimings, type LivenessTimings } from './liveness.js'
 export { toWireError, fromWireError, errorPolicy, type ErrorPolicy } from './errors.js'
@@ -25,3 +25,12 @@ export {
 } from './resume.js'
 export { RESUME_OFFER } from './client-resume.js'
 export type { ResumeHost, ClientResumer } from './resume-support.js'
+
+import * as incoming from './incoming.js'
+import type { Session } from './session.js'
+
+/** Resolves when no call from the peer is running (at once if none is), or when the session closes. Servers' `Connection.whenIdle()`. */
+export const whenIdle = (session: Session<unknown>): Promise<void> => incoming.whenIdle(session)
+
+/** Refuse the peer's calls from now on (`ShuttingDownError`); resolves like `whenIdle`. Servers' `Connection.drain()`. */
+export const drain = (session: Session<unknown>): Promise<void> => incoming.drain(session)

@@ -17,9 +17,7 @@ import {
   WirecallError, abortError, clip, encodeFailure, fromWireError,
 } from './errors.js'
 import * as incoming from './incoming.js'
-import {
-  safely, safelyEnd, safelyObserveSession, safelyStartFanout, safelyStartOutgoing, type SessionObserver,
-} from './observe.js'
+import { safely, safelyEnd, safelyObserveSession, safelyStartOutgoing, type SessionObserver } from './observe.js'
 import type { Limits } from './limits.js'
 import { LOG_RATE, LogLimiter } from './log-limiter.js'
 import { configOf, type CallOptions, type Logger, type SessionConfig, type SessionOptions, type SessionStats } from './options.js'
@@ -245,24 +243,6 @@ export class Session<RemoteService = unknown> {
     }
   }
 
-  /**
-   * Resolves when no incoming call is running (at once if none is), or when
-   * the connection closes. Servers use it to drain before shutting down.
-   */
-  whenIdle(): Promise<void> {
-    return incoming.whenIdle(this)
-  }
-
-  /**
-   * Start shutting down: incoming calls are refused from now on with
-   * `ShuttingDownError` (so a caller knows the call never ran and may retry
-   * elsewhere), incoming notifications are dropped. Resolves like
-   * `whenIdle()`, once the calls already running have finished.
-   */
-  drain(): Promise<void> {
-    return incoming.drain(this)
-  }
-
   /** Close the connection. Pending calls reject with `ConnectionClosedError`. Resolves once closed. */
   close(code?: number, reason?: string): Promise<void> {
     if (this.isClosed) return Promise.resolve()
@@ -273,41 +253,6 @@ export class Session<RemoteService = unknown> {
     }
     this.transport.close(code, reason)
     return this.closing.promise
-  }
-
-  /**
-   * Encode a notification once for many sessions (topic fan-out). Data only:
-   * no references. `audience` names the fan-out for observers (a topic name,
-   * `(all)`, `(to)`); an observer's metadata (trace context) rides in the
-   * frame, so every member's handler joins the sender's trace.
-   */
-  static encodeBroadcast(path: string, args: unknown[], options: SessionOptions = {}, audience = '(broadcast)'): Uint8Array {
-    // The members' codec, so their registered value types cross as themselves.
-    const config = configOf(options)
-    const observation = config.observer ? safelyStartFanout(config.observer, path, audience, config.logger) : undefined
-    if (!observation) return config.codec.encode([MessageType.NOTIFICATION, path, args], undefined)
-    try {
-      const message = observation.metadata ? [MessageType.NOTIFICATION, path, args, observation.metadata] : [MessageType.NOTIFICATION, path, args]
-      const frame = config.codec.encode(message, undefined)
-      safelyEnd(observation, undefined, config.logger)
-      return frame
-    } catch (err) {
-      safelyEnd(observation, err, config.logger)
-      throw err
-    }
-  }
-
-  /** Send a frame encoded by `encodeBroadcast`. Returns false when dropped (closed or slow peer). */
-  sendEncoded(frame: Uint8Array): boolean {
-    const observer = this.observer
-    const buffered = this.transport.bufferedAmount
-    if (this.isClosed || (buffered !== undefined && buffered > this.limits.sendHighWaterMark)) {
-      if (observer?.dropped) safely(this.config.logger, 'dropped', () => observer.dropped!())
-      return false
-    }
-    this.transport.send(frame)
-    this.bytesSent += frame.byteLength
-    return true
   }
 
   /** For subclasses (adapters): runs once when the connection closes, before `onClose` listeners. */

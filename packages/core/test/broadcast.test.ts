@@ -4,7 +4,7 @@
  */
 import { expect, test, vi } from 'vitest'
 import { Session, service } from '../src/index.js'
-import { createBroadcast } from '../src/internal.js'
+import { MsgpackCodec, createBroadcast } from '../src/internal.js'
 import { pair, until } from './harness.js'
 
 interface Page {
@@ -21,12 +21,12 @@ function room(size: number) {
 
 test('createBroadcast encodes once and every member receives', async () => {
   const { received, servers } = room(50)
-  const encode = vi.spyOn(Session, 'encodeBroadcast')
+  const encode = vi.spyOn(MsgpackCodec.prototype, 'encode')
   const group = createBroadcast<Page>(() => servers)
   const at = new Date(1234)
   group.notify.ticker.tick(1, at)
   expect(encode).toHaveBeenCalledTimes(1)
-  expect(encode).toHaveBeenCalledWith('ticker.tick', [1, at], undefined)
+  expect(encode).toHaveBeenCalledWith([2, 'ticker.tick', [1, at]], undefined)
   await until(() => received.every((inbox) => inbox.length === 1), 'every member')
   expect(received[49]![0]).toEqual([1, at])
   const result = group.send('ticker.tick', [2, at])

@@ -8,6 +8,7 @@ import { describe, expect, test } from 'vitest'
 import { SharedBudget } from '../src/budget.js'
 import { DEFAULT_LIMITS, ErrorCode, OverloadedError, ShuttingDownError, release, service, withContext, type CallContext, type Session } from '../src/index.js'
 import { jsonRpc } from '../src/index.js'
+import { drain } from '../src/internal.js'
 import { allowLiveRefs, encodeRaw, pair, rejection, sentMessages, settle, silent, until } from './harness.js'
 
 describe('1: a reference proxy never turns language protocol names into calls', () => {
@@ -227,7 +228,7 @@ describe('12: drain (graceful shutdown) refuses new calls with a distinguishable
     const { client, server }: { client: Session<typeof api>; server: Session } = pair<typeof api>({ service: api })
     const running = client.remote.hold()
     await until(() => server.stats().inFlightCalls === 1, 'the call to start')
-    const drained = server.drain()
+    const drained = drain(server)
     const refused = await rejection(client.remote.add(1, 2))
     expect(refused).toBeInstanceOf(ShuttingDownError)
     expect(refused.code).toBe(ErrorCode.SHUTTING_DOWN)

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import {
   ErrorCode, NotFoundError, createMetrics, service, withContext, type Observer, type Metadata,
 } from '../src/index.js'
-import { MessageType } from '../src/internal.js'
+import { MessageType, sendEncoded } from '../src/internal.js'
 import { allowLiveRefs, decodeRaw, encodeRaw, pair, rejection, silent, until } from './harness.js'
 
 class Refused extends Error {
@@ -88,7 +88,7 @@ describe('createMetrics', () => {
     const { server } = pair({ observer: metrics })
     // A closed member is dropped like a slow one (the node adapter's topics count both).
     await server.close()
-    expect(server.sendEncoded(new Uint8Array([0x93, 2, 0xa1, 0x78]))).toBe(false)
+    expect(sendEncoded(server, new Uint8Array([0x93, 2, 0xa1, 0x78]))).toBe(false)
     const s = metrics.snapshot()
     expect(s.dropped).toBe(1)
   })

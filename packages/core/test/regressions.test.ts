@@ -7,6 +7,7 @@
 import { describe, expect, test, vi } from 'vitest'
 import { ErrorCode, NotFoundError, OverloadedError, ProtocolError, expose, release, service, withContext, type CallContext, type Logger } from '../src/index.js'
 import { jsonRpc } from '../src/index.js'
+import { whenIdle } from '../src/internal.js'
 import { allowLiveRefs, encodeRaw, pair, rejection, sentMessages, settle, until } from './harness.js'
 
 /** Reject if `p` does not settle within `ms` (so a regression fails the test instead of hanging it). */
@@ -278,11 +279,11 @@ describe('6: notifications count against maxInFlightCalls', () => {
     client.notify.work()
     await until(() => counts().running === 1, 'the notification handler running')
     let idle = false
-    const whenIdle = server.whenIdle().then(() => (idle = true))
+    const idled = whenIdle(server).then(() => (idle = true))
     await settle(5)
     expect(idle).toBe(false)
     gate.resolve()
-    await within(whenIdle, 500, 'whenIdle')
+    await within(idled, 500, 'whenIdle')
     expect(counts().running).toBe(0)
     expect(server.stats().inFlightCalls).toBe(0)
   })

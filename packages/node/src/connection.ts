@@ -4,6 +4,7 @@
  * topic memberships.
  */
 import { Session, type SessionOptions, type Transport } from '@wirecall/core'
+import { drain, whenIdle } from '@wirecall/core/internal'
 
 /** What a connection needs from its server for topics. */
 export interface TopicRegistry<ClientService> {
@@ -79,6 +80,25 @@ export class Connection<ClientService = unknown> extends Session<ClientService> 
   leave(topic: string): void {
     if (!this.joined?.delete(topic)) return
     this.registry.leave(topic, this)
+  }
+
+  /**
+   * Resolves when no call from the client is running (at once if none is),
+   * or when the connection closes.
+   */
+  whenIdle(): Promise<void> {
+    return whenIdle(this)
+  }
+
+  /**
+   * Start shutting down: calls from the client are refused from now on with
+   * `ShuttingDownError` (so the caller knows the call never ran and may retry
+   * elsewhere), its notifications are dropped. Resolves like `whenIdle()`,
+   * once the calls already running have finished. `server.close()` does this
+   * for every connection.
+   */
+  drain(): Promise<void> {
+    return drain(this)
   }
 
   /** Leave every topic and the server's connection set (a hook, not a listener: nothing to allocate per connection). */

@@ -7,9 +7,9 @@ import { createServer, type IncomingMessage, type Server as HttpServer } from 'n
 import type { Server as HttpsServer } from 'node:https'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { Session, debugLog, describeService, jsonRpc, streams, type Broadcast, type Limits, type ServiceDescriber, type SessionOptions } from '@wirecall/core'
+import { debugLog, describeService, jsonRpc, streams, type Broadcast, type Limits, type ServiceDescriber, type SessionOptions } from '@wirecall/core'
 import {
-  BATCH_PROTOCOL, RESUME_PROTOCOL, SharedBudget, resolveLimits,
+  BATCH_PROTOCOL, RESUME_PROTOCOL, SharedBudget, encodeBroadcast, resolveLimits,
 } from '@wirecall/core/internal'
 import { Connection } from './connection.js'
 import './debug-env.js'
@@ -563,7 +563,7 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     topics: () => topics.names(),
     to: (list) => topics.to(list),
     all: topics.all(),
-    connection: (id) => topics.local(id) ?? remoteHandle<ClientService>(id, cluster, (path, args) => Session.encodeBroadcast(path, args, sessionOptions)),
+    connection: (id) => topics.local(id) ?? remoteHandle<ClientService>(id, cluster, (path, args) => encodeBroadcast(path, args, sessionOptions)),
     presence: async () => (cluster ? cluster.presence() : [...connections].map(entryOf)),
     lookup: async (id) => {
       if (cluster) return cluster.lookup(id)

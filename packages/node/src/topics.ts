@@ -5,8 +5,8 @@
  * skipped and counted); in a cluster the same bytes are then published once
  * for the other nodes, which deliver them to their own members.
  */
-import { Session, type Broadcast, type FanoutResult, type Notify, type SessionOptions } from '@wirecall/core'
-import { createProxy } from '@wirecall/core/internal'
+import { type Broadcast, type FanoutResult, type Notify, type SessionOptions } from '@wirecall/core'
+import { createProxy, encodeBroadcast, sendEncoded } from '@wirecall/core/internal'
 import type { Cluster, FanoutTarget } from './cluster.js'
 import type { Connection, TopicRegistry } from './connection.js'
 
@@ -148,7 +148,7 @@ export class Topics<ClientService> implements TopicRegistry<ClientService> {
 
   private broadcast(target: { topic: string } | { all: true }): Broadcast<ClientService> {
     const send = (path: string, args: unknown[]): FanoutResult => {
-      const frame = Session.encodeBroadcast(path, args, this.options, 'topic' in target ? target.topic : '(all)')
+      const frame = encodeBroadcast(path, args, this.options, 'topic' in target ? target.topic : '(all)')
       const members = 'topic' in target ? (this.groups.get(target.topic) ?? NONE) : this.connections
       const result = this.deliverTo(members, frame)
       this.cluster?.publish(target, frame)
@@ -158,7 +158,7 @@ export class Topics<ClientService> implements TopicRegistry<ClientService> {
   }
 
   private sendTo(receivers: Iterable<Connection<ClientService> | string>, path: string, args: unknown[]): FanoutResult {
-    const frame = Session.encodeBroadcast(path, args, this.options, '(to)')
+    const frame = encodeBroadcast(path, args, this.options, '(to)')
     const local: Connection<ClientService>[] = []
     const remote: string[] = []
     for (const r of receivers) {
@@ -181,7 +181,7 @@ export class Topics<ClientService> implements TopicRegistry<ClientService> {
     let delivered = 0
     let dropped = 0
     for (const member of members) {
-      if (member.sendEncoded(frame)) delivered++
+      if (sendEncoded(member, frame)) delivered++
       else dropped++
     }
     this.dropped += dropped

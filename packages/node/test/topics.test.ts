@@ -5,6 +5,7 @@
  */
 import { describe, expect, test, vi } from 'vitest'
 import { OverloadedError, Session, service, withContext, type CallContext } from '@wirecall/core'
+import { MsgpackCodec } from '@wirecall/core/internal'
 import type { Connection } from '../src/index.js'
 import { RawClient, connectTo, outcomeNow, startServer, until, urlOf, within } from './helpers.js'
 
@@ -52,7 +53,7 @@ describe('fan-out', () => {
     expect((await outcomeNow((slowConn.remote as any).anything()) as { error: unknown }).error).toBeInstanceOf(OverloadedError)
 
     const dropsBefore = server.droppedNotifications
-    const encode = vi.spyOn(Session, 'encodeBroadcast')
+    const encode = vi.spyOn(MsgpackCodec.prototype, 'encode')
     const started = Date.now()
     let result
     try {
