@@ -2,6 +2,7 @@
  * Error classes, their stable codes, and the one place that turns any thrown
  * value into its wire form and back.
  */
+import { pauseStacks, resumeStacks } from './stackless.js'
 
 /**
  * Stable error codes. Match on these, not on messages: every wirecall error
@@ -360,13 +361,56 @@ function dataOnly(value: unknown, depth: number): unknown {
   return out
 }
 
-function describe(value: object): string {
-  try {
-    const text = JSON.stringify(value)
-    return text.length > 200 ? `${text.slice(0, 200)}...` : text
-  } catch {
-    return Object.prototype.toString.call(value)
+/** How long `describe` lets a description grow before it stops (`...`). */
+const DESCRIBE_CHARS = 200
+
+/**
+ * A short, JSON-like text for a value: at most about `DESCRIBE_CHARS`
+ * characters, and it never calls anything on the value. Not `JSON.stringify`:
+ * a peer's data may hold references, whose `toJSON` would be a call to the
+ * peer (a frame of many would send as many calls), and a large binary would
+ * become a string of several characters per byte before it was cut.
+ */
+export function describe(value: unknown): string {
+  let out = ''
+  const full = (): boolean => out.length >= DESCRIBE_CHARS
+  const walk = (v: unknown, depth: number): void => {
+    if (v === null || typeof v === 'number' || typeof v === 'boolean') out += String(v)
+    else if (typeof v === 'string') out += JSON.stringify(v.length > DESCRIBE_CHARS ? v.slice(0, DESCRIBE_CHARS) : v)
+    else if (typeof v === 'bigint') out += `${v}n`
+    else if (typeof v !== 'object') out += `[${typeof v}]`
+    else if (Array.isArray(v)) {
+      if (depth >= 4) { out += '[...]'; return }
+      out += '['
+      for (let i = 0; i < v.length && !full(); i++) {
+        if (i > 0) out += ','
+        walk(v[i], depth + 1)
+      }
+      out += ']'
+    } else {
+      const proto: unknown = Object.getPrototypeOf(v)
+      if (proto !== Object.prototype && proto !== null) {
+        out += `[${Object.prototype.toString.call(v).slice(8, -1)}]`
+        return
+      }
+      if (depth >= 4) { out += '{...}'; return }
+      out += '{'
+      let first = true
+      for (const key in v) {
+        if (full()) break
+        if (!Object.prototype.hasOwnProperty.call(v, key)) continue
+        const field = Object.getOwnPropertyDescriptor(v, key)
+        if (!field || !('value' in field) || field.value === undefined) continue // no getters run
+        if (!first) out += ','
+        first = false
+        out += `${JSON.stringify(key)}:`
+        walk(field.value, depth + 1)
+      }
+      out += '}'
+    }
   }
+  walk(value, 0)
+  return out.length > DESCRIBE_CHARS ? `${out.slice(0, DESCRIBE_CHARS)}...` : out
 }
 
 /**
@@ -375,6 +419,17 @@ function describe(value: object): string {
  * `RemoteError`. Tolerates errors from foreign msgpack-rpc peers (any value).
  */
 export function fromWireError(wire: unknown, origin: string | undefined, table: ErrorTable | undefined): Error {
+  // No local stack: it would only show the decoder, `remoteStack` carries the peer's, and capturing
+  // one is most of the cost of an error a peer can send by the thousand in one frame.
+  const saved = pauseStacks()
+  try {
+    return rebuild(wire, origin, table)
+  } finally {
+    resumeStacks(saved)
+  }
+}
+
+function rebuild(wire: unknown, origin: string | undefined, table: ErrorTable | undefined): Error {
   const fields = normalise(wire)
   let err: Error & Partial<RemoteErrorFields>
   const library = LIBRARY_ERRORS[fields.name]

@@ -54,6 +54,12 @@ export function decode<C>(bytes: Uint8Array, ext: ExtDecoder<C>, maxLength: numb
   return value
 }
 
+/** A decoded binary is a view of the received bytes when it is at least 1/8 of their buffer, else a copy. */
+const BINARY_VIEW_SHARE = 8
+const sliceArray = Uint8Array.prototype.slice
+/** A copy of `view` of its own class (a Node `Buffer` stays a `Buffer`; `Buffer#slice` would be a view). */
+const copyOf = (view: Uint8Array): Uint8Array => sliceArray.call(view)
+
 class Reader<C> implements PayloadReader<C> {
   pos = 0
   /** Made on first use: most frames of small calls never read a multi-byte number, and a DataView per frame showed in profiles. */
@@ -170,7 +176,11 @@ class Reader<C> implements PayloadReader<C> {
       const key = this.read(depth + 1)
       if (typeof key !== 'string' && typeof key !== 'number') throw new DecodeError(`map key of type ${typeof key}`)
       if (key === '__proto__') throw new DecodeError('the key __proto__ is not allowed')
-      out[key] = this.read(depth + 1)
+      const value = this.read(depth + 1)
+      // A thenable (a `then` that is a function: a peer's reference) would be called by whatever
+      // awaits or resolves with the value: a call to the peer that it need never answer.
+      if (key === 'then' && typeof value === 'function') throw new DecodeError('a map whose then is a function (a thenable) is not allowed')
+      out[key] = value
     }
     return out
   }
@@ -193,8 +203,13 @@ class Reader<C> implements PayloadReader<C> {
   private binary(n: number): Uint8Array {
     const at = this.take(n)
     this.spend(COST.binary)
-    // A view, not a copy: large payloads pass through untouched.
-    return this.bytes.subarray(at, at + n)
+    const view = this.bytes.subarray(at, at + n)
+    // A view, not a copy, when the binary is a good part of the memory it lies in (an eighth or
+    // more): large payloads pass through untouched, also several to a frame (stream items). One
+    // lost in a much larger buffer is copied (as the same kind of array), so that keeping it (a
+    // stream item, an argument a handler stores) never keeps alive the message around it, such as
+    // a 16 MiB batch of tiny frames: what a binary holds stays within BINARY_VIEW_SHARE times its size.
+    return n * BINARY_VIEW_SHARE >= this.bytes.buffer.byteLength ? view : copyOf(view)
   }
 
   private extension(n: number, depth: number): unknown {

@@ -423,6 +423,11 @@ export class Session<RemoteService = unknown> {
       case MessageType.REQUEST:
         return incoming.request(this, message.id, message.method, message.params, message.metadata, refsMark)
       case MessageType.RESPONSE: {
+        // A reply nobody waits for (late, or made up) is dropped before its error is rebuilt.
+        if (!this.pendingTable?.has(message.id)) {
+          this.lateReplies++
+          return false
+        }
         // A result holding streams carries a marker in its error slot (protocol.md, Streams): a success.
         const error = message.error == null || isStreamResult(message.error) ? undefined : fromWireError(message.error, this.peerLabel, this.config.errorTable)
         // Streams in the result stop when the call's signal fires.

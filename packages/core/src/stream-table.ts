@@ -74,7 +74,8 @@ export class Streams implements StreamTable {
   private readonly frameImports: Consumer[] = []
   /** Producers exported by the last frame encoded successfully, until taken. */
   private encoded: Producer[] | undefined
-  private overflowed = false
+  /** Streams refused for maxOpenStreams in the frame being decoded (reset by `takeOverflow`). */
+  private overflows = 0
   private closed = false
   /** Producers with something to send, in the order they asked. */
   private ready: Producer[] = []
@@ -145,8 +146,10 @@ export class Streams implements StreamTable {
     if (this.consumers.has(id)) throw new ProtocolError(`stream #${id} is already open`)
     const limit = this.host.config.limits.maxOpenStreams
     if (this.consumers.size >= limit || this.closed) {
-      // Refused and cancelled, so the producer forgets it; the session refuses the whole frame.
-      this.overflowed = true
+      // Refused and cancelled, so the producer forgets it; the session refuses the whole frame. A
+      // frame holding more refused streams than the limit itself is no honest peer's: decoding stops
+      // there rather than send a cancel for each of the millions a 16 MiB frame can name.
+      if (++this.overflows > limit) throw new OverloadedError(`more than ${limit} streams over maxOpenStreams in one frame`)
       if (!this.closed) this.host.sendControl([MessageType.STREAM_CANCEL, id])
       return REFUSED
     }
@@ -179,8 +182,8 @@ export class Streams implements StreamTable {
 
   /** Did an import hit `maxOpenStreams` since the last call? (The session then refuses the frame.) */
   takeOverflow(): boolean {
-    const overflowed = this.overflowed
-    this.overflowed = false
+    const overflowed = this.overflows > 0
+    this.overflows = 0
     return overflowed
   }
 

@@ -209,7 +209,7 @@ describe('hostile input', () => {
 })
 
 test('binaries decode as views of the frame (no copy) and large ones can be extracted', () => {
-  const frame = refEncode([1, new Uint8Array([5, 6, 7])])
+  const frame = refEncode([1, new Uint8Array([5, 6, 7])]).slice() // a buffer of its own, as a message is
   const [, bin] = read(frame) as [number, Uint8Array]
   expect(bin.buffer).toBe(frame.buffer)
   const w = new Writer(noExt)
@@ -218,6 +218,27 @@ test('binaries decode as views of the frame (no copy) and large ones can be extr
   const big = new Uint8Array([1, 2, 3, 4, 5])
   const head = w.encode(['x', big, 'y'])
   expect(w.extracted).toEqual([head.length - 2, big])
+})
+
+test('a small binary lost in a much larger buffer (a batch of frames) is copied, so keeping it keeps only itself', () => {
+  const batch = new Uint8Array(1 << 20)
+  const frame = refEncode([1, new Uint8Array([5, 6, 7])])
+  batch.set(frame, 4096)
+  const [, bin] = read(batch.subarray(4096, 4096 + frame.byteLength)) as [number, Uint8Array]
+  expect([...bin]).toEqual([5, 6, 7])
+  expect(bin.buffer).not.toBe(batch.buffer)
+  expect(bin.buffer.byteLength).toBeLessThan(64)
+  // A Node Buffer stays a Buffer (a copy of its own class, not Buffer#slice's view).
+  const nodeBatch = Buffer.alloc(1 << 20)
+  nodeBatch.set(frame, 10)
+  const [, nodeBin] = read(nodeBatch.subarray(10, 10 + frame.byteLength)) as [number, Uint8Array]
+  expect(Buffer.isBuffer(nodeBin)).toBe(true)
+  expect(nodeBin.buffer).not.toBe(nodeBatch.buffer)
+  // An eighth of its buffer or more: a view.
+  const share = new Uint8Array(1024)
+  const big = refEncode(new Uint8Array(200))
+  share.set(big, 100)
+  expect((read(share.subarray(100, 100 + big.byteLength)) as Uint8Array).buffer).toBe(share.buffer)
 })
 
 test('the shared writer gives a huge buffer back once traffic is small again (see encode-buffer.test.ts)', () => {
