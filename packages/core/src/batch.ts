@@ -58,7 +58,9 @@ export class BatchWriter {
    *   Node end encodes them): a lone frame is then sent without being copied. Otherwise (a view of a
    *   reused encode buffer) every frame is copied at once.
    * @param reuse `sink` has finished with a message when it returns (the browser's `WebSocket.send`
-   *   copies it): the batch buffer is then reused; otherwise each batch gets a fresh one.
+   *   copies it): the batch buffer is then reused. Otherwise (a Node socket keeps what it is given
+   *   until written) a message is handed on as a view only when it fills most of its buffer, and
+   *   then the next batch gets a fresh one; a smaller one is copied out (see `flush`).
    */
   constructor(
     private readonly sink: (message: Uint8Array) => void,
@@ -112,10 +114,18 @@ export class BatchWriter {
     const bytes = this.bytes!
     const end = this.pos
     this.pos = 0
-    if (!this.reuse) this.bytes = undefined
     // One frame copied in (a view was handed to `add`): send it as itself, past its `bin` header.
-    if (count === 1) this.sink(bytes.subarray(1 + this.firstHead, end))
-    else this.sink(bytes.subarray(0, end))
+    const start = count === 1 ? 1 + this.firstHead : 0
+    if (this.reuse) return this.sink(bytes.subarray(start, end))
+    // A sink that keeps the message keeps its whole buffer alive with it, while backpressure counts
+    // the message's bytes only: views of a fresh MAX_BATCH_BYTES buffer per tick let a peer that
+    // does not read make us hold up to 64 times `sendHighWaterMark` (1 KiB replies, one per tick).
+    // So a message under half the buffer leaves as an exact copy and the buffer stays for the next
+    // batch (a copy of at most 32 KiB, cheaper than the zeroed 64 KiB it saves); a larger one leaves
+    // uncopied, as a view holding at most twice its size, and the next batch takes a fresh buffer.
+    if (2 * (end - start) < bytes.length) return this.sink(bytes.slice(start, end))
+    this.bytes = undefined
+    this.sink(bytes.subarray(start, end))
   }
 
   private begin(): void {
@@ -150,16 +160,25 @@ export class BatchWriter {
 
 /**
  * Hand the frames of `batch` from item `offset` on to `deliver`, in order,
- * until it returns false (the receiver stopped reading: call again later
- * with the offset returned) or the batch ends (returns -1). A malformed rest
- * (see `readBatchItem`), or a batch without any frame, goes to `malformed`
- * once and ends the batch; frames before it were delivered.
+ * until it returns false (the receiver stopped reading), `maxFrames` were
+ * handed on (the receiver yields to its event loop: one batch may hold
+ * millions of frames), or the batch ends (returns -1); in the first two
+ * cases call again later with the offset returned. A malformed rest (see
+ * `readBatchItem`), or a batch without any frame, goes to `malformed` once
+ * and ends the batch; frames before it were delivered.
  */
-export function deliverBatch(batch: Uint8Array, offset: number, deliver: (frame: Uint8Array) => boolean, malformed: (reason: string) => void): number {
+export function deliverBatch(
+  batch: Uint8Array,
+  offset: number,
+  deliver: (frame: Uint8Array) => boolean,
+  malformed: (reason: string) => void,
+  maxFrames = Infinity,
+): number {
   if (batch.length <= 1) {
     malformed('batch holds no frame')
     return -1
   }
+  let left = maxFrames
   while (offset < batch.length) {
     const item = readBatchItem(batch, offset)
     if (typeof item === 'string') {
@@ -167,7 +186,7 @@ export function deliverBatch(batch: Uint8Array, offset: number, deliver: (frame:
       return -1
     }
     offset = item.next
-    if (!deliver(item.frame) && offset < batch.length) return offset
+    if ((!deliver(item.frame) || --left === 0) && offset < batch.length) return offset
   }
   return -1
 }

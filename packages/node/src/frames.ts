@@ -145,7 +145,9 @@ export function writeFrame(socket: Socket, frame: Uint8Array, masked: boolean, o
   if (masked) maskInto(frame, frameKey, 0, out, head)
   else out.set(frame, head)
   // Not a small view of a large buffer (a message from Redis, say): the entry would keep it alive.
-  if (owned && !masked && frame.buffer.byteLength <= LAST_OWNED_MAX_BACKING_BYTES) {
+  // A fan-out's frame is a Buffer; a batch (a Uint8Array) is never written twice, and `.buffer` of
+  // a small one (its bytes in the JS heap) would move them to a backing store of their own.
+  if (owned && !masked && Buffer.isBuffer(frame) && frame.buffer.byteLength <= LAST_OWNED_MAX_BACKING_BYTES) {
     lastOwnedFrame = frame
     lastOwnedFramed = out
   }

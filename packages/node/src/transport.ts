@@ -21,7 +21,8 @@ function ownBuffer(bytes: Uint8Array): Buffer {
  * Batches (docs/protocol.md): when `wirecall.batch.v1` was selected at the
  * handshake, the binary frames of a tick go out as one WebSocket message at
  * that same nextTick (a lone frame as itself), and batches received are split
- * here, frame by frame, stopping between frames while reading is paused.
+ * here, frame by frame, stopping between frames while reading is paused, and
+ * for a turn of the event loop after every `BATCH_FRAMES_PER_TURN` frames.
  */
 import type { Socket } from 'node:net'
 import { WebSocket } from 'ws'
@@ -108,6 +109,20 @@ function onSocketClose(this: WebSocket, code: number, reason: Buffer): void {
   transports.get(this)?.socketClosed(code, reason)
 }
 
+/**
+ * The most frames handed on from one batch in one event-loop turn; then reading pauses until
+ * `setImmediate` (`yieldReading`). A batch may be as large as `maxFrameBytes` (16 MiB) and an
+ * item as small as three bytes: 5.6 million frames in one message, each checked, refused,
+ * counted and logged, took 17 s in one turn with every other connection stalled (measured,
+ * one-byte malformed frames, about 3 µs each). 1024 keeps such a turn to a few ms, less than
+ * one socket read (64 KiB) of plain messages can cost; a sender's batch (64 KiB at most,
+ * `MAX_BATCH_BYTES`) of ordinary frames is read in one turn, or a few. Why not a limit that
+ * refuses longer batches, as `maxBatchLength` refuses JSON-RPC ones: a sender's 64 KiB batch
+ * of small frames holds thousands (5,000 calls of `add(i, 1)` make two batches), and
+ * docs/protocol.md refuses a batch only whole, past `maxFrameBytes`.
+ */
+const BATCH_FRAMES_PER_TURN = 1024
+
 /** The rest of a batch not yet handed on because reading paused in the middle of it. */
 interface BatchRest {
   readonly batch: Uint8Array
@@ -192,7 +207,10 @@ export class WebSocketTransport implements Transport {
   /** When a heartbeat check last found the peer heard (ms on the heartbeat's clock). */
   lastHeard = 0
 
-  /** Reading stopped until the peer drains what we queued for it (see `checkBackpressure`). */
+  /**
+   * Reading stopped until the peer drains what we queued for it (see `checkBackpressure`), or
+   * until the next turn after a batch's `BATCH_FRAMES_PER_TURN` frames (`yieldReading`).
+   */
   private readPaused = false
   /** Waiting for the socket's `'drain'` (`whenDrained`); created on demand. */
   private drainWaiters: (() => void)[] | undefined
@@ -321,7 +339,7 @@ export class WebSocketTransport implements Transport {
     this.coalesce()
     if (this.batching) {
       if (typeof frame !== 'string') {
-        // Views are copied into the batch at once (no `ownFrames`); `ws` keeps what it is given, so no reuse.
+        // Views are copied into the batch at once (no `ownFrames`); the socket keeps what it is given, so no reuse.
         ;(this.batch ??= new BatchWriter((message) => this.sendMessage(message), false, false)).add(frame)
         return this.checkBackpressure()
       }
@@ -371,7 +389,12 @@ export class WebSocketTransport implements Transport {
     else held.drop()
   }
 
-  /** A whole binary message that nobody writes again (a batch): as one frame of our own when `ws`'s sender allows. */
+  /**
+   * A whole binary message that nobody writes again (a batch): as one frame of our own when `ws`'s
+   * sender allows. The socket (or `ws`) keeps it uncopied until written; `BatchWriter` makes it an
+   * exact copy when it is under half its buffer, so what a peer that does not read makes us hold
+   * stays within twice what `bufferedAmount` counts.
+   */
   private sendMessage(message: Uint8Array): void {
     if (this.directWrite && senderIdle(this.ws)) writeFrame(this.socket!, message, this.directWrite === 'masked', true)
     else this.ws.send(message)
@@ -410,11 +433,27 @@ export class WebSocketTransport implements Transport {
 
   /**
    * Frames of `batch` from `offset` on, each checked by the session like a message, until the
-   * end (-1) or a pause (the offset to go on from). A malformed rest is counted and logged by the
-   * session (`receiver.unreadable`).
+   * end (-1), a pause or `BATCH_FRAMES_PER_TURN` frames (the offset to go on from). A malformed
+   * rest is counted and logged by the session (`receiver.unreadable`).
    */
   private deliverFrom(batch: Uint8Array, offset: number, receiver: TransportReceiver): number {
-    return deliverBatch(batch, offset, (frame) => (receiver.message(frame), !this.readPaused), (reason) => receiver.unreadable?.(reason))
+    const rest = deliverBatch(batch, offset, (frame) => (receiver.message(frame), !this.readPaused), (reason) => receiver.unreadable?.(reason), BATCH_FRAMES_PER_TURN)
+    // Stopped by the count, not by a pause: the rest (in the backlog) goes on in the next turn.
+    if (rest !== -1 && !this.readPaused) this.yieldReading()
+    return rest
+  }
+
+  /**
+   * Let the event loop run (other connections, timers) before the rest of a long batch: reading
+   * pauses as for backpressure (what arrives meanwhile queues behind the rest, in order) and
+   * resumes at `setImmediate`. No `'drain'` listener is pending then (backpressure only pauses a
+   * connection that is reading), so the resume cannot come twice; a send past the mark while
+   * yielding is caught by the next send after it.
+   */
+  private yieldReading(): void {
+    this.readPaused = true
+    this.ws.pause()
+    setImmediate(() => this.resumeReading())
   }
 
   /**
