@@ -11,7 +11,9 @@
  * Memory is bounded three ways: each session's replay buffer
  * (`maxReplayBytes`, `maxReplayFrames`), the number of parked sessions
  * (`maxParkedSessions`) and their buffers together (`maxParkedBytes`); past
- * the last two the longest-parked sessions are closed first.
+ * the last two the longest-parked sessions are closed first. Parked sessions
+ * count in the server's connections, so when a new client would be refused
+ * for `maxConnections`, the longest-parked one is closed to admit it instead.
  */
 import { randomBytes } from 'node:crypto'
 import { ConnectionClosedError, type Limits, type Logger, type ResumeFailure } from '@wirecall/core'
@@ -128,6 +130,19 @@ export class ParkingLot {
       resumeRefusals: this.refusals,
       parkedSessionsClosed: this.closedParked,
     }
+  }
+
+  /**
+   * Close the longest-parked session to make room for a new connection (the
+   * server holds `maxConnections`, and a session without a socket should not
+   * lock a live client out). False when none is parked.
+   */
+  evictOldest(): boolean {
+    for (const oldest of this.parked) {
+      this.close(oldest, `evicted for a new connection (the server holds maxConnections, ${this.limits.maxConnections})`)
+      return true
+    }
+    return false
   }
 
   /** Close every parked session (the server is closing). */

@@ -30,6 +30,12 @@ export interface ResumingServer<ClientService> {
   readonly parking: ParkingLot
   readonly limits: Limits
   readonly logger: Logger
+  /**
+   * Links between the upgrade and their first frame. The server counts them
+   * against `maxConnections` like any handshake and `close()` cuts them;
+   * `acceptResumable` removes each one at its first frame, close or deadline.
+   */
+  readonly awaitingHello: Set<WebSocketTransport>
   /** True once the server is closing: a HELLO then gets a close (going away) rather than a session. */
   isClosing(): boolean
   /** The connection of a fresh session over `transport` (the resume layer), not admitted yet. */
@@ -45,13 +51,18 @@ export interface ResumingServer<ClientService> {
  */
 export function acceptResumable<ClientService>(server: ResumingServer<ClientService>, raw: WebSocketTransport, req: IncomingMessage, identity: unknown): void {
   const origin = req.headers.origin ?? ''
+  // A silent link must not hold a socket beyond maxConnections: until its first frame it holds a slot.
+  server.awaitingHello.add(raw)
   const deadline = setTimeout(() => {
+    server.awaitingHello.delete(raw)
     first.abandon()
     raw.terminate()
   }, server.limits.handshakeTimeoutMs)
   deadline.unref()
   const first: FirstFrame = new FirstFrame(raw, (frame, first) => {
     clearTimeout(deadline)
+    // Its slot moves: to the fresh connection admitted below, or to nothing when it resumes one already counted.
+    server.awaitingHello.delete(raw)
     const hello = isControl(frame) ? parseControl(frame) : undefined
     const closing = server.isClosing()
     if (hello?.kind !== ResumeFrame.HELLO || closing) {
@@ -69,7 +80,10 @@ export function acceptResumable<ClientService>(server: ResumingServer<ClientServ
       lost = found
     }
     server.admitted(freshResumable(server, raw, first, identity, origin, lost), req)
-  }, () => clearTimeout(deadline))
+  }, () => {
+    clearTimeout(deadline)
+    server.awaitingHello.delete(raw)
+  })
 }
 
 /**

@@ -40,8 +40,10 @@ export interface ServeOptions<ClientService = unknown> extends Omit<SessionOptio
    * memberships, pending calls) is parked for `limits.resumeGraceMs` instead
    * of closed, and frames sent to it meanwhile are replayed when it comes
    * back. A parked connection stays in `connections` and `onClose` fires only
-   * when it really ends. Bounded by `maxReplayBytes`, `maxReplayFrames`,
-   * `maxParkedSessions` and `maxParkedBytes`; counted in `stats()`.
+   * when it really ends; when the server holds `maxConnections`, the
+   * longest-parked one is closed to admit a new client. Bounded by
+   * `maxReplayBytes`, `maxReplayFrames`, `maxParkedSessions` and
+   * `maxParkedBytes`; counted in `stats()`.
    * @default false: parking changes when `onClose` runs, so a server opts in.
    */
   readonly resume?: boolean
@@ -328,6 +330,9 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
   // deadline (handshakeTimeoutMs, 10 s by default, longer than closeTimeoutMs),
   // which a hanging authenticate hook would reach.
   const handshaking = new Set<Duplex>()
+  // With `resume`: links upgraded on wirecall.resume.v1 that have not sent their HELLO yet
+  // (resume-handshake.ts keeps this set). They are handshakes too: counted, and cut by close().
+  const awaitingHello = new Set<WebSocketTransport>()
 
   /** Answer a handshake with an HTTP error and drop the socket (returns nothing, so `return refuse(...)` ends a check). */
   const refuse = (socket: Duplex, status: number, text: string): undefined => {
@@ -350,7 +355,8 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     claimed.add(req)
     if (closing) return refuse(socket, 503, 'Service Unavailable')
     // Handshakes under way count too: a flood of slow handshakes is bounded like one of connections.
-    if (connections.size + handshaking.size >= limits.maxConnections) {
+    // A parked session (no socket, waiting for its client) yields its slot to a live newcomer.
+    if (connections.size + handshaking.size + awaitingHello.size >= limits.maxConnections && !parking?.evictOldest()) {
       if (++connectionRefusals <= MAX_LOGGED_REFUSALS) {
         logger.warn(`[wirecall] refused a connection: the server holds maxConnections (${limits.maxConnections})`)
       }
@@ -481,7 +487,7 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
 
   /** With `resume`: what the resume handshake (resume-handshake.ts) may do with this server. */
   const resuming: ResumingServer<ClientService> | undefined = parking && {
-    parking, limits, logger,
+    parking, limits, logger, awaitingHello,
     isClosing: () => closing !== undefined,
     connection: (transport, identity) => new Connection<ClientService>(transport, sessionOptions, topics, identity),
     admitted: (conn, req) => admitted(conn, req),
@@ -531,6 +537,10 @@ export async function serve<ClientService = unknown>(options: ServeOptions<Clien
     parking?.closeAll()
     for (const socket of handshaking) refuse(socket, 503, 'Service Unavailable')
     handshaking.clear()
+    // Resume links still waiting for their HELLO have no session to drain: cut them now rather
+    // than at their handshake deadline (the http server's close() would wait for their sockets).
+    for (const link of awaitingHello) link.terminate()
+    awaitingHello.clear()
     // One deadline for the whole shutdown: let running handlers finish, then
     // close every socket politely; whatever is left at the deadline is cut.
     const all = [...connections]
