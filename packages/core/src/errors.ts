@@ -373,43 +373,39 @@ const DESCRIBE_CHARS = 200
  */
 export function describe(value: unknown): string {
   let out = ''
-  const full = (): boolean => out.length >= DESCRIBE_CHARS
   const walk = (v: unknown, depth: number): void => {
-    if (v === null || typeof v === 'number' || typeof v === 'boolean') out += String(v)
-    else if (typeof v === 'string') out += JSON.stringify(v.length > DESCRIBE_CHARS ? v.slice(0, DESCRIBE_CHARS) : v)
+    if (out.length >= DESCRIBE_CHARS) return
+    if (typeof v === 'string') out += JSON.stringify(v.slice(0, DESCRIBE_CHARS))
     else if (typeof v === 'bigint') out += `${v}n`
-    else if (typeof v !== 'object') out += `[${typeof v}]`
+    else if (typeof v !== 'object' || v === null) out += typeof v === 'number' || typeof v === 'boolean' || v === null ? String(v) : `[${typeof v}]`
+    else if (depth > 3) out += '...'
     else if (Array.isArray(v)) {
-      if (depth >= 4) { out += '[...]'; return }
       out += '['
-      for (let i = 0; i < v.length && !full(); i++) {
-        if (i > 0) out += ','
+      for (let i = 0; i < v.length && out.length < DESCRIBE_CHARS; i++) {
+        if (i) out += ','
         walk(v[i], depth + 1)
       }
       out += ']'
+    } else if (Object.getPrototypeOf(v) !== Object.prototype && Object.getPrototypeOf(v) !== null) {
+      out += `[${Object.prototype.toString.call(v).slice(8, -1)}]`
     } else {
-      const proto: unknown = Object.getPrototypeOf(v)
-      if (proto !== Object.prototype && proto !== null) {
-        out += `[${Object.prototype.toString.call(v).slice(8, -1)}]`
-        return
-      }
-      if (depth >= 4) { out += '{...}'; return }
       out += '{'
-      let first = true
-      for (const key in v) {
-        if (full()) break
-        if (!Object.prototype.hasOwnProperty.call(v, key)) continue
+      let n = 0
+      for (const key of Object.keys(v)) {
+        if (out.length >= DESCRIBE_CHARS) break
         const field = Object.getOwnPropertyDescriptor(v, key)
-        if (!field || !('value' in field) || field.value === undefined) continue // no getters run
-        if (!first) out += ','
-        first = false
-        out += `${JSON.stringify(key)}:`
+        if (!field || !('value' in field)) continue // a getter is not run
+        out += `${n++ ? ',' : ''}${JSON.stringify(key)}:`
         walk(field.value, depth + 1)
       }
       out += '}'
     }
   }
-  walk(value, 0)
+  try {
+    walk(value, 0)
+  } catch {
+    return Object.prototype.toString.call(value) // a local proxy whose traps throw, say
+  }
   return out.length > DESCRIBE_CHARS ? `${out.slice(0, DESCRIBE_CHARS)}...` : out
 }
 
