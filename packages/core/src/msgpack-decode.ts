@@ -54,7 +54,7 @@ export function decode<C>(bytes: Uint8Array, ext: ExtDecoder<C>, maxLength: numb
   return value
 }
 
-/** A decoded binary is a view of the received bytes when it is at least 1/8 of their buffer, else a copy. */
+/** Decoded binaries are views of the frame when it is at least 1/8 of its buffer, else copies. */
 const BINARY_VIEW_SHARE = 8
 const sliceArray = Uint8Array.prototype.slice
 /** A copy of `view` of its own class (a Node `Buffer` stays a `Buffer`; `Buffer#slice` would be a view). */
@@ -203,13 +203,15 @@ class Reader<C> implements PayloadReader<C> {
   private binary(n: number): Uint8Array {
     const at = this.take(n)
     this.spend(COST.binary)
-    const view = this.bytes.subarray(at, at + n)
-    // A view, not a copy, when the binary is a good part of the memory it lies in (an eighth or
-    // more): large payloads pass through untouched, also several to a frame (stream items). One
-    // lost in a much larger buffer is copied (as the same kind of array), so that keeping it (a
-    // stream item, an argument a handler stores) never keeps alive the message around it, such as
-    // a 16 MiB batch of tiny frames: what a binary holds stays within BINARY_VIEW_SHARE times its size.
-    return n * BINARY_VIEW_SHARE >= this.bytes.buffer.byteLength ? view : copyOf(view)
+    const bytes = this.bytes
+    const view = bytes.subarray(at, at + n)
+    // A view, not a copy, when the frame is a good part (an eighth or more) of the memory it lies
+    // in, as when it is a message of its own: large payloads pass through untouched, and what a
+    // kept binary holds is at most BINARY_VIEW_SHARE times the frame, which is what limits charge
+    // (stream credit counts frame bytes). A frame lost in a much larger buffer (one of a 16 MiB
+    // batch of tiny frames) has its binaries copied, as the same kind of array, so that keeping
+    // one (a stream item, an argument a handler stores) does not keep the whole message alive.
+    return bytes.byteLength * BINARY_VIEW_SHARE >= bytes.buffer.byteLength ? view : copyOf(view)
   }
 
   private extension(n: number, depth: number): unknown {

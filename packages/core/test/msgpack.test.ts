@@ -234,7 +234,7 @@ test('a small binary lost in a much larger buffer (a batch of frames) is copied,
   const [, nodeBin] = read(nodeBatch.subarray(10, 10 + frame.byteLength)) as [number, Uint8Array]
   expect(Buffer.isBuffer(nodeBin)).toBe(true)
   expect(nodeBin.buffer).not.toBe(nodeBatch.buffer)
-  // An eighth of its buffer or more: a view.
+  // A frame that is an eighth of its buffer or more: its binaries are views.
   const share = new Uint8Array(1024)
   const big = refEncode(new Uint8Array(200))
   share.set(big, 100)
