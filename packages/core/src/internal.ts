@@ -15,7 +15,7 @@ export { toWireError, fromWireError, errorPolicy, type ErrorPolicy } from './err
 export { resolvePath, type Handler } from './router.js'
 export { BatchWriter, BATCH_PROTOCOL, BATCH_OFFER, BATCH_MARKER, MAX_BATCH_BYTES, deliverBatch, isBatch, readBatchItem } from './batch.js'
 export { STREAM_RESULT_CODE, STREAM_RESULT_ERROR, STREAM_BATCH_ITEMS, STREAM_BATCH_BYTES, type StreamTable, type StreamHost } from './streams.js'
-export { noteReconnect } from './session.js'
+export { noteReconnect, whenIdle, drain } from './session.js'
 export { safelyObserveSession, safelyStartOutgoing, safelyStartIncoming, safelyEnd, safely } from './observe.js'
 export { clientReady } from './client.js'
 export { readyPool } from './pool.js'
@@ -26,11 +26,3 @@ export {
 export { RESUME_OFFER } from './client-resume.js'
 export type { ResumeHost, ClientResumer } from './resume-support.js'
 
-import * as incoming from './incoming.js'
-import type { Session } from './session.js'
-
-/** Resolves when no call from the peer is running (at once if none is), or when the session closes. Servers' `Connection.whenIdle()`. */
-export const whenIdle = (session: Session<unknown>): Promise<void> => incoming.whenIdle(session)
-
-/** Refuse the peer's calls from now on (`ShuttingDownError`); resolves like `whenIdle`. Servers' `Connection.drain()`. */
-export const drain = (session: Session<unknown>): Promise<void> => incoming.drain(session)

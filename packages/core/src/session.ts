@@ -554,3 +554,13 @@ export function noteReconnect(session: Session<unknown>): void {
   const { observer, logger } = session.config
   if (observer?.reconnected) safely(logger, 'reconnected', () => observer.reconnected!(session))
 }
+
+/** Resolves when no call from the peer is running (at once if none is), or when the session closes: a server's `Connection.whenIdle()`. */
+export function whenIdle(session: Session<unknown>): Promise<void> {
+  return incoming.whenIdle(session)
+}
+
+/** Refuse the peer's calls from now on (`ShuttingDownError`); resolves like `whenIdle`: a server's `Connection.drain()`. */
+export function drain(session: Session<unknown>): Promise<void> {
+  return incoming.drain(session)
+}
