@@ -51,7 +51,15 @@ class RedisCluster implements Cluster {
   private readonly codec = new MsgpackCodec()
   private readonly policy = errorPolicy({ exposeErrorStacks: false })
   private local: LocalNode | undefined
-  /** The subscription listener of each topic channel (one function per topic, so subscribing again never adds a second). */
+  /**
+   * The subscription listener of each topic channel: one function per topic, so
+   * subscribing again never adds a second. Kept after the last member leaves
+   * until Redis confirms the `UNSUBSCRIBE`: one refused while Redis is away
+   * leaves the channel in the client, which subscribes it again on reconnecting;
+   * the subscriber's `ready` handler then unsubscribes it, and a member that
+   * joins meanwhile reuses the same function (a second one would deliver every
+   * notification twice).
+   */
   private readonly topicListeners = new Map<string, (message: Buffer) => void>()
   /** Local members per topic: a topic channel is subscribed while its count is above zero. */
   private readonly topicCounts = new Map<string, number>()
@@ -120,9 +128,13 @@ class RedisCluster implements Cluster {
     // A topic first joined while the subscriber knew Redis was away was refused (no offline
     // queue), not kept: subscribe every topic again when it is back. The client keeps one
     // listener per channel, so a topic it kept is not subscribed twice.
+    // Topics left meanwhile whose UNSUBSCRIBE was refused are unsubscribed again.
     this.sub.on(readyEvent, () => {
       if (!this.local || this.isClosed) return
-      for (const [topic, listener] of this.topicListeners) this.listen(this.key('t', topic), listener).catch(() => {})
+      for (const [topic, listener] of this.topicListeners) {
+        if (this.topicCounts.has(topic)) this.listen(this.key('t', topic), listener).catch(() => {})
+        else this.unsubscribeTopic(topic, listener)
+      }
     })
   }
 
@@ -344,10 +356,16 @@ class RedisCluster implements Cluster {
     else {
       this.topicCounts.delete(topic)
       const listener = this.topicListeners.get(topic)
-      this.topicListeners.delete(topic)
-      if (!this.isClosed && listener) this.unlisten(this.key('t', topic), listener).catch(() => {})
+      if (!this.isClosed && listener) this.unsubscribeTopic(topic, listener)
     }
     if (!conn.closed) this.opened(conn)
+  }
+
+  /** Unsubscribe a topic's channel; its listener is forgotten once Redis confirms (see `topicListeners`). */
+  private unsubscribeTopic(topic: string, listener: (message: Buffer) => void): void {
+    this.unlisten(this.key('t', topic), listener).then(() => {
+      if (!this.topicCounts.has(topic) && this.topicListeners.get(topic) === listener) this.topicListeners.delete(topic)
+    }, () => {})
   }
 
   publish(target: FanoutTarget, frame: Uint8Array): void {

@@ -1,0 +1,131 @@
+/**
+ * Hostile-input review of the Redis scale-out layer: what pages (joining and
+ * leaving topics, disconnecting), a misbehaving Redis (gone, frozen) and
+ * hostile bytes on the channels must not do to a node. Each test failed
+ * before the fix it names. Crash-type tests run the node in a child process
+ * (test/child/node.mjs, built packages) with Node's default
+ * unhandled-rejection behaviour, where a crash shows as an exit.
+ */
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { afterEach, describe, expect, test } from 'vitest'
+import { createClient } from '@redis/client'
+import { ConnectionClosedError, TimeoutError, service, type Session } from '@wirecall/core'
+import { MsgpackCodec } from '@wirecall/core/internal'
+import { connect, serve, type WirecallServer } from '@wirecall/node'
+import { redisCluster } from '../src/index.js'
+import { useRedis } from './redis-server.js'
+
+const redis = useRedis()
+
+interface Page {
+  tick(n: number): void
+  hello(name: string): string
+}
+
+const quiet = { warn() {}, error() {} }
+const open: { close(): Promise<void> }[] = []
+afterEach(async () => {
+  // A test that froze Redis thaws it first, whatever happened.
+  resumeRedis()
+  for (const o of open.splice(0).reverse()) await o.close().catch(() => {})
+})
+
+let prefixCount = 0
+
+/** `n` nodes sharing one fresh prefix, named `<name>0`, `<name>1`... */
+async function nodes(n: number, name: string, links = false): Promise<{ servers: WirecallServer<Page>[]; prefix: string }> {
+  const prefix = `h${++prefixCount}-${Date.now()}`
+  const servers: WirecallServer<Page>[] = []
+  for (let i = 0; i < n; i++) {
+    const server = await serve<Page>({
+      service: service({}), port: 0, logger: quiet,
+      cluster: redisCluster({ url: redis().url, prefix, nodeId: `${name}${i}`, heartbeatMs: 200, nodeTtlMs: 600, logger: quiet, links }),
+    })
+    open.push(server)
+    servers.push(server)
+  }
+  return { servers, prefix }
+}
+
+async function page(server: WirecallServer<Page>, name: string) {
+  const ticks: number[] = []
+  const before = server.connections.size
+  const session: Session = await connect(`ws://127.0.0.1:${server.port}`, {
+    service: service({ tick: (n: number) => void ticks.push(n), hello: (who: string) => `${name} greets ${who}` }),
+  })
+  open.push(session)
+  await until(() => server.connections.size > before, 'the page is connected')
+  const conn = [...server.connections].at(-1)!
+  return { session, ticks, conn }
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string, maxMs = 3000): Promise<void> {
+  const start = Date.now()
+  while (!(await check())) {
+    if (Date.now() - start > maxMs) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** A plain Redis client of the test's own (publishing bytes, reading PUBSUB NUMSUB). */
+async function rawClient() {
+  const client = createClient({ url: redis().url })
+  await client.connect()
+  open.push({ close: async () => void (await client.close().catch(() => client.destroy())) })
+  return client
+}
+
+let frozen = false
+/** SIGSTOP redis-server: its sockets stay open, nothing answers (a frozen or overloaded Redis). */
+function freezeRedis(): void {
+  frozen = true
+  process.kill(redis().child.pid!, 'SIGSTOP')
+}
+function resumeRedis(): void {
+  if (!frozen) return
+  frozen = false
+  process.kill(redis().child.pid!, 'SIGCONT')
+}
+
+describe('topic subscriptions', () => {
+  test('a topic left while Redis is away is not subscribed again when it comes back; joined again, its members get each notification once', async () => {
+    const { servers: [a, b], prefix } = await nodes(2, 'outage')
+    const pa = await page(a!, 'pa')
+    const pb = await page(b!, 'pb')
+    pa.conn.join('news')
+    pb.conn.join('news')
+    const channel = `${prefix}:t:news`
+    const subscribers = async () => {
+      const client = createClient({ url: redis().url })
+      await client.connect()
+      try {
+        return (await client.pubSubNumSub(channel))[channel]
+      } finally {
+        await client.close()
+      }
+    }
+    await until(async () => (await subscribers()) === 2, 'both nodes subscribed to news')
+
+    await redis().stop()
+    // The page's member leaves (a page that disconnects does the same) while the subscriber is away;
+    // the client's failed reconnections meanwhile refuse the UNSUBSCRIBE it had queued.
+    pb.conn.leave('news')
+    await sleep(1500)
+    await redis().restart()
+    await until(async () => (await a!.connection(pb.conn.id).with({ timeout: 300 }).remote.hello('A').catch(() => '')) === 'pb greets A', 'cross-node calls again', 10_000)
+    await until(async () => (await subscribers().catch(() => -1)) === 1, 'only node a subscribed to news', 5000)
+
+    // Joined again: one subscription, one delivery per notification.
+    pb.conn.join('news')
+    await until(async () => (await subscribers()) === 2, 'both nodes subscribed again')
+    a!.topic('news').notify.tick(1)
+    await until(() => pb.ticks.length >= 1, 'the tick reached node b')
+    await sleep(200)
+    expect(pb.ticks).toEqual([1])
+    pb.conn.leave('news')
+    await until(async () => (await subscribers()) === 1, 'node b unsubscribed on leaving')
+  }, 30_000)
+})
