@@ -14,6 +14,7 @@ import type { Connection } from '@wirecall/node'
 import type { RelayObserver, RelayCounts } from './relay-observer.js'
 import { releaseHeld } from './held-values.js'
 import type { RedisClusterOptions } from './options.js'
+import { NODE_ID } from './names.js'
 
 /**
  * Inbox message kinds (first element of the msgpack array):
@@ -26,6 +27,20 @@ export const DELIVER = 0
 export const CALL = 1
 export const RESULT = 2
 export const NODE_CALL = 3
+
+/**
+ * Refuse a call message whose envelope is not what a node sends: the answer
+ * goes to the inbox named by `from` (an object there threw while naming that
+ * channel, inside a promise callback: an unhandled rejection, the end of the
+ * process), under `callId`, and `path` names the method. Thrown before anything
+ * runs, so the message is logged and dropped like one that does not decode.
+ */
+function checkCall(decoded: unknown[], pathAt: number): void {
+  const [, callId, from] = decoded
+  if (!Number.isSafeInteger(callId) || typeof from !== 'string' || !NODE_ID.test(from) || typeof decoded[pathAt] !== 'string') {
+    throw new TypeError('a relayed call without a numeric call id, a node id to answer and a path')
+  }
+}
 
 /** Answers kept while this node's Redis connection for publishing is reconnecting. */
 const MAX_HELD_ANSWERS = 10_000
@@ -83,8 +98,10 @@ export class InboxCalls {
     this.bytesIn += size
     switch (decoded[0]) {
       case CALL:
+        checkCall(decoded, 4)
         return this.onCall(decoded)
       case NODE_CALL:
+        checkCall(decoded, 3)
         return this.onNodeCall(decoded)
       case RESULT: {
         const [, callId, error, result] = decoded as [number, number, unknown, unknown]

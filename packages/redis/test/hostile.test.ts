@@ -129,3 +129,66 @@ describe('topic subscriptions', () => {
     await until(async () => (await subscribers()) === 1, 'node b unsubscribed on leaving')
   }, 30_000)
 })
+
+/** A cluster node in a child process (test/child/node.mjs, built packages), with Node's default unhandled-rejection behaviour. */
+async function childNode(prefix: string, nodeId: string) {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./child/node.mjs', import.meta.url))], {
+    env: { ...process.env, REDIS_URL: redis().url, PREFIX: prefix, NODE_ID: nodeId },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  open.push({ close: async () => void child.kill('SIGKILL') })
+  const connectionId = await new Promise<string>((resolve, reject) => {
+    let out = ''
+    const timer = setTimeout(() => reject(new Error(`child node not ready in 10 s: ${stderr}`)), 10_000)
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d
+      const m = /READY (\S+)/.exec(out)
+      if (m) {
+        clearTimeout(timer)
+        resolve(m[1]!)
+      }
+    })
+    void exited.then((code) => reject(new Error(`child node exited (${code}): ${stderr}`)))
+  })
+  return { connectionId, exited, stderr: () => stderr, alive: () => child.exitCode === null && child.signalCode === null }
+}
+
+describe('hostile bytes on a node inbox', () => {
+  test('a well-formed call whose return address is not a node id is dropped; the node does not crash', async () => {
+    const prefix = `h${++prefixCount}-${Date.now()}`
+    const child = await childNode(prefix, 'target')
+    const codec = new MsgpackCodec()
+    const client = await rawClient()
+    const inbox = `${prefix}:n:target`
+    // Decoded, `from` is an object that cannot become a string: naming the answer's channel threw inside a
+    // promise callback, an unhandled rejection that ended the process.
+    const from = { toString: 'not a function' }
+    const hostile = [
+      [3, 1, from, 'missing', [], 0],                         // a node call (no node service here: it fails, then answers)
+      [1, 2, from, 'target:c999', 'hello', ['x'], 1000],     // a call to a page that is not there
+      [1, 3, from, child.connectionId, 'hello', ['x'], 1000], // a call to a page that is
+      [1, 'id', 'node-x', child.connectionId, 'hello', ['x'], 1000], // a call id that is not a number
+      [3, 4, ['a'], 'missing', [], 0],
+      [3, 5, 'x'.repeat(100_000), 'missing', [], 0],            // not a node id: nobody to answer
+    ]
+    for (const message of hostile) expect(await client.publish(inbox, Buffer.from(codec.encode(message, undefined)))).toBe(1)
+    const exit = await Promise.race([child.exited, sleep(1000).then(() => 'alive' as const)])
+    expect(exit, child.stderr()).toBe('alive')
+    // It still answers a real call.
+    const { servers: [a] } = await nodesWithPrefix(prefix, 'caller')
+    expect(await a!.connection(child.connectionId).remote.hello('A')).toBe('child greets A')
+  })
+})
+
+/** One node joining an existing prefix. */
+async function nodesWithPrefix(prefix: string, nodeId: string) {
+  const server = await serve<Page>({
+    service: service({}), port: 0, logger: quiet,
+    cluster: redisCluster({ url: redis().url, prefix, nodeId, heartbeatMs: 200, nodeTtlMs: 600, logger: quiet }),
+  })
+  open.push(server)
+  return { servers: [server] }
+}
