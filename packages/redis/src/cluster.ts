@@ -17,7 +17,7 @@
  * `<prefix>:p:{<node>}` (hash: connection id -> presence entry as JSON); the
  * `{<node>}` hash tag keeps a node's two keys in one Redis Cluster slot.
  */
-import { ConnectionClosedError, NotFoundError, ParameterError, DEFAULT_TIMEOUT_MS, type CallOptions } from '@wirecall/core'
+import { ConnectionClosedError, NotFoundError, ParameterError, TimeoutError, DEFAULT_TIMEOUT_MS, type CallOptions } from '@wirecall/core'
 import { MsgpackCodec, errorPolicy, resolvePath } from '@wirecall/core/internal'
 import type { Cluster, Connection, FanoutTarget, LocalNode, PresenceEntry } from '@wirecall/node'
 import { NodeLinks, type LinkOptions } from './links.js'
@@ -27,6 +27,31 @@ import { CALL, DELIVER, InboxCalls, NODE_CALL } from './inbox-calls.js'
 import { createRedisClient, type Client } from './redis-client.js'
 import type { RedisClusterOptions } from './options.js'
 import { NODE_ID, jsonSafe, nodeOf, offeredNames, parseEntry, randomId } from './names.js'
+
+/**
+ * How long a read from Redis (`presence()`, `lookup()`, the nodes that offer a
+ * method, a node's link address) waits for its replies. A frozen or overloaded
+ * Redis keeps its socket open and never answers, and the client times out only
+ * commands it has not written yet: without a bound, these waited forever.
+ */
+export const REDIS_REPLY_TIMEOUT_MS = 5000
+
+/** How long `close()` waits for Redis to take this node's departure and for its two connections to close, before dropping them. */
+export const CLOSE_TIMEOUT_MS = 2000
+
+/** `promise`, or `error()` after `ms` (the promise's own outcome is then ignored). */
+function within<T>(promise: Promise<T>, ms: number, error: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(error()), ms)
+  })
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer))
+}
+
+/** The error of a read that Redis did not answer in time. */
+function unanswered(): Error {
+  return new ConnectionClosedError(`the cluster is unavailable (Redis did not answer within ${REDIS_REPLY_TIMEOUT_MS} ms)`)
+}
 
 /** A value that is data whatever the codec: nothing inside to check. */
 function isPrimitive(value: unknown): boolean {
@@ -253,7 +278,7 @@ class RedisCluster implements Cluster {
     if (!this.links) return undefined
     let url = this.linkUrls.get(node)
     if (url === undefined) {
-      const info = await this.pub.get(this.liveKey(node)).catch(() => null)
+      const info = await within(this.pub.get(this.liveKey(node)), REDIS_REPLY_TIMEOUT_MS, unanswered).catch(() => null)
       try {
         url = info ? ((JSON.parse(info) as { link?: string }).link ?? null) : null
       } catch {
@@ -414,7 +439,18 @@ class RedisCluster implements Cluster {
     options: CallOptions | undefined, fallback: () => Promise<unknown>,
   ): Promise<unknown> {
     const known = this.linkUrls.get(node)
-    if (known === undefined) return this.linkUrl(node).then((url) => (url ? this.overLink(node, url, method, path, head, args, options) : fallback()))
+    if (known === undefined) {
+      // Reading the address is part of the call: within its timeout (Redis may be slow to answer).
+      const timeout = options?.timeout ?? DEFAULT_TIMEOUT_MS
+      const started = Date.now()
+      const url = timeout > 0
+        ? within(this.linkUrl(node), timeout, () => new TimeoutError(`call to ${path} timed out after ${timeout} ms (reading the link address of node ${node})`))
+        : this.linkUrl(node)
+      return url.then((url) => {
+        const rest = timeout > 0 ? { ...options, timeout: Math.max(1, timeout - (Date.now() - started)) } : options
+        return url ? this.overLink(node, url, method, path, head, args, rest) : fallback()
+      })
+    }
     return known ? this.overLink(node, known, method, path, head, args, options) : fallback()
   }
 
@@ -436,7 +472,7 @@ class RedisCluster implements Cluster {
 
   async callNode(node: string | undefined, path: string, args: unknown[], options: CallOptions | undefined): Promise<unknown> {
     if (this.isClosed) throw new ConnectionClosedError(`cannot call ${path}: this node left the cluster`)
-    const target = node ?? (await this.pickNode(path))
+    const target = node ?? (await within(this.pickNode(path), REDIS_REPLY_TIMEOUT_MS, unanswered))
     if (target === this.nodeId) return this.runNodeCall(path, args, options?.timeout ?? DEFAULT_TIMEOUT_MS, this.nodeId)
     const viaRedis = () => this.inboxCalls.request(target, `node ${target}`, path, (callId) => [NODE_CALL, callId, this.nodeId, path, args], options)
     return this.links ? this.viaLink(target, 'node', path, [path], args, options, viaRedis) : viaRedis()
@@ -504,8 +540,16 @@ class RedisCluster implements Cluster {
 
   // ----------------------------------------------------------------- presence
 
-  async presence(): Promise<PresenceEntry[]> {
-    this.ready()
+  presence(): Promise<PresenceEntry[]> {
+    try {
+      this.ready()
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return within(this.readPresence(), REDIS_REPLY_TIMEOUT_MS, unanswered)
+  }
+
+  private async readPresence(): Promise<PresenceEntry[]> {
     const nodes = await this.pub.sMembers(this.key('nodes'))
     const alive = await Promise.all(nodes.map((n) => this.pub.exists(this.liveKey(n))))
     const out: PresenceEntry[] = []
@@ -527,7 +571,8 @@ class RedisCluster implements Cluster {
     this.ready()
     const node = nodeOf(id)
     if (node === undefined) return undefined
-    const [alive, json] = await Promise.all([this.pub.exists(this.liveKey(node)), this.pub.hGet(this.presenceKey(node), id)])
+    const [alive, json] = await within(
+      Promise.all([this.pub.exists(this.liveKey(node)), this.pub.hGet(this.presenceKey(node), id)]), REDIS_REPLY_TIMEOUT_MS, unanswered)
     return alive && json ? parseEntry(id, node, json) : undefined
   }
 
@@ -542,12 +587,17 @@ class RedisCluster implements Cluster {
     this.inboxCalls.failAll()
     this.relay?.close()
     await this.links?.close()
+    // A Redis that does not answer must not hold the server's close: past the deadline the
+    // connections are dropped (the node's keys then expire by themselves).
+    const deadline = Date.now() + CLOSE_TIMEOUT_MS
+    const left = () => Math.max(0, deadline - Date.now())
+    const late = () => new Error('Redis did not answer in time')
     if (this.pub.isReady) {
-      await Promise.all([
+      await within(Promise.all([
         this.pub.sRem(this.key('nodes'), this.nodeId),
         this.pub.del([this.liveKey(this.nodeId), this.presenceKey(this.nodeId)]),
-      ]).catch(() => {})
+      ]), left(), late).catch(() => {})
     }
-    await Promise.all([this.sub, this.pub].map((c) => (c.isOpen ? c.close().catch(() => c.destroy()) : undefined)))
+    await Promise.all([this.sub, this.pub].map((c) => (c.isOpen ? within(c.close(), left(), late).catch(() => c.destroy()) : undefined)))
   }
 }

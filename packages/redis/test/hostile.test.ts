@@ -192,3 +192,44 @@ async function nodesWithPrefix(prefix: string, nodeId: string) {
   open.push(server)
   return { servers: [server] }
 }
+
+describe('a frozen Redis (its sockets open, no reply)', () => {
+  test('a call over node links to a node whose address is not known yet times out at its own timeout', async () => {
+    const { servers: [a, b] } = await nodes(2, 'frozenlink', true)
+    const pb = await page(b!, 'pb')
+    freezeRedis()
+    const started = Date.now()
+    const outcome = await Promise.race([
+      a!.connection(pb.conn.id).with({ timeout: 300 }).remote.hello('A').then(() => 'answered', (e: unknown) => e),
+      sleep(4000).then(() => 'still waiting'),
+    ])
+    expect(outcome).toBeInstanceOf(TimeoutError)
+    expect(Date.now() - started).toBeLessThan(1500)
+  })
+
+  test('presence(), lookup() and a call to any node offering a method reject instead of waiting forever', async () => {
+    const { servers: [a] } = await nodes(1, 'frozenread')
+    freezeRedis()
+    const started = Date.now()
+    const outcomes = await Promise.race([
+      Promise.all([
+        a!.presence().then(() => 'answered', (e: unknown) => e),
+        a!.lookup('frozenread0:c1').then(() => 'answered', (e: unknown) => e),
+        (a!.node().remote as unknown as { anything(): Promise<unknown> }).anything().then(() => 'answered', (e: unknown) => e),
+      ]),
+      sleep(9000).then(() => 'still waiting'),
+    ])
+    expect(Array.isArray(outcomes) ? outcomes.map((o) => o instanceof ConnectionClosedError) : outcomes).toEqual([true, true, true])
+    expect(Date.now() - started).toBeLessThan(7000)
+  }, 15_000)
+
+  test('server.close() finishes', async () => {
+    const { servers: [a] } = await nodes(1, 'frozenclose')
+    await page(a!, 'pa')
+    freezeRedis()
+    const started = Date.now()
+    const outcome = await Promise.race([a!.close().then(() => 'closed'), sleep(6000).then(() => 'still closing')])
+    expect(outcome).toBe('closed')
+    expect(Date.now() - started).toBeLessThan(4000)
+  }, 15_000)
+})
