@@ -45,6 +45,14 @@ function checkCall(decoded: unknown[], pathAt: number): void {
 /** Answers kept while this node's Redis connection for publishing is reconnecting. */
 const MAX_HELD_ANSWERS = 10_000
 
+/**
+ * Bytes of the answers kept meanwhile. A page's answer may be as large as its
+ * `maxFrameBytes` (16 MiB by default), so the count alone let pages that answer
+ * large results make a node hold 10,000 x 16 MiB through an outage. Answers past
+ * either bound are dropped: their callers get their `TimeoutError`.
+ */
+export const MAX_HELD_ANSWER_BYTES = 64 * 1024 * 1024
+
 interface PendingCall {
   readonly node: string
   readonly resolve: (value: unknown) => void
@@ -234,24 +242,28 @@ export class InboxCalls {
 
   /**
    * Answers produced while this node's publishing connection is down (the
-   * subscriber may come back first) wait for it, up to `MAX_HELD_ANSWERS`;
+   * subscriber may come back first) wait for it, up to `MAX_HELD_ANSWERS` and
+   * `MAX_HELD_ANSWER_BYTES`;
    * the caller's own timeout bounds how long that can matter.
    */
   private held: { node: string; message: Buffer }[] = []
+  private heldBytes = 0
 
   private sendAnswer(node: string, message: Buffer): void {
     if (this.host.isReady()) {
       this.host.send(this.host.inbox(node), message).catch(() => {})
       return
     }
-    if (this.held.length >= MAX_HELD_ANSWERS) return
+    if (this.held.length >= MAX_HELD_ANSWERS || this.heldBytes + message.length > MAX_HELD_ANSWER_BYTES) return
     if (this.held.length === 0) {
       this.host.onceReady(() => {
         const held = this.held
         this.held = []
+        this.heldBytes = 0
         for (const h of held) this.host.send(this.host.inbox(h.node), h.message).catch(() => {})
       })
     }
     this.held.push({ node, message })
+    this.heldBytes += message.length
   }
 }

@@ -233,3 +233,37 @@ describe('a frozen Redis (its sockets open, no reply)', () => {
     expect(Date.now() - started).toBeLessThan(4000)
   }, 15_000)
 })
+
+describe('answers held while the publishing connection is away', () => {
+  test('pages that answer large results during an outage cannot make a node hold more than MAX_HELD_ANSWER_BYTES', async () => {
+    const prefix = `h${++prefixCount}-${Date.now()}`
+    const [a] = (await nodesWithPrefix(prefix, 'bigcaller')).servers
+    const cluster = redisCluster({ url: redis().url, prefix, nodeId: 'bigholder', heartbeatMs: 200, nodeTtlMs: 600, logger: quiet })
+    const b = await serve({ service: service({}), port: 0, logger: quiet, cluster })
+    open.push(b)
+    // Six pages, each answering 12 MiB (under the 16 MiB maxFrameBytes, and one answer each: a client
+    // sending more than its 32 MiB maxSendBufferBytes at once drops its own connection).
+    for (let i = 0; i < 6; i++) {
+      open.push(await connect(`ws://127.0.0.1:${b.port}`, {
+        service: service({ big: (ms: number) => new Promise((r) => setTimeout(() => r('x'.repeat(12 * 1024 * 1024)), ms)) }),
+      }))
+    }
+    await until(() => b.connections.size === 6, 'the pages are connected')
+    const ids = [...b.connections].map((c) => c.id)
+    await until(async () => (await a!.lookup(ids[5]!)) !== undefined, 'the pages in presence')
+    const calls = ids.map((id) =>
+      (a!.connection(id).with({ timeout: 20_000 }).remote as unknown as { big(ms: number): Promise<string> }).big(800).catch((e: unknown) => e))
+    await sleep(300) // the calls reached node b's page
+    await redis().stop()
+    const inbox = (cluster as unknown as { inboxCalls: { held: { message: Buffer }[] } }).inboxCalls
+    // Five answers fit under the bound; the sixth is dropped (its caller gets its TimeoutError).
+    await until(() => inbox.held.length >= 5, 'node b holds answers', 10_000)
+    await sleep(1500)
+    const heldBytes = inbox.held.reduce((sum, h) => sum + h.message.length, 0)
+    expect(heldBytes).toBeLessThanOrEqual(64 * 1024 * 1024)
+    expect(inbox.held.length).toBe(5)
+    await redis().restart()
+    // The callers settle: answered, or (answers dropped or lost with the outage) rejected at their timeout.
+    void calls
+  }, 30_000)
+})
