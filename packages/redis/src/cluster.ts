@@ -36,6 +36,9 @@ import { NODE_ID, jsonSafe, nodeOf, offeredNames, parseEntry, randomId } from '.
  */
 export const REDIS_REPLY_TIMEOUT_MS = 5000
 
+/** Default of `RedisClusterOptions.joinTimeoutMs`: how long `serve()` may take to join the cluster. */
+export const JOIN_TIMEOUT_MS = 10_000
+
 /** How long `close()` waits for Redis to take this node's departure and for its two connections to close, before dropping them. */
 export const CLOSE_TIMEOUT_MS = 2000
 
@@ -115,6 +118,8 @@ class RedisCluster implements Cluster {
     this.heartbeatMs = options.heartbeatMs ?? 2000
     this.nodeTtlMs = options.nodeTtlMs ?? 6000
     if (this.nodeTtlMs < this.heartbeatMs * 2) throw new RangeError('redisCluster: nodeTtlMs must be at least twice heartbeatMs')
+    const join = options.joinTimeoutMs
+    if (join !== undefined && !(join > 0)) throw new RangeError(`redisCluster: joinTimeoutMs must be a positive number of milliseconds (got ${join})`)
     this.logger = options.logger ?? console
     this.sharded = options.sharded === true
     this.pub = createRedisClient(options, this.sharded)
@@ -200,6 +205,20 @@ class RedisCluster implements Cluster {
       this.relay = new RelayObserver(node.observer, this.nodeId, () => this.inboxCalls.counts(),
         { error: (message, ...details) => this.logger.warn(message, ...details) })
     }
+    try {
+      const ms = this.options.joinTimeoutMs ?? JOIN_TIMEOUT_MS
+      await within(this.join(), ms, () => new Error(`Redis did not answer within ${ms} ms (joinTimeoutMs)`))
+    } catch (err) {
+      this.isClosed = true
+      for (const c of [this.pub, this.sub]) if (c.isOpen) c.destroy()
+      throw new Error(`redisCluster: node ${this.nodeId} cannot join the cluster: ${(err as Error).message}`, { cause: err })
+    }
+    this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs)
+    this.heartbeat.unref()
+  }
+
+  /** Connect, subscribe this node's channels and announce it (`attach`, within `joinTimeoutMs`). */
+  private async join(): Promise<void> {
     await this.connectOnce()
     if (this.options.links) await this.startLinks(this.options.links === true ? {} : this.options.links)
     // One channel at a time: on a Redis Cluster each is in its own slot.
@@ -207,8 +226,6 @@ class RedisCluster implements Cluster {
     await this.listen(this.key('n', this.nodeId), onMessage)
     await this.listen(this.key('all'), onMessage)
     await this.announce()
-    this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs)
-    this.heartbeat.unref()
   }
 
   /**
@@ -226,9 +243,6 @@ class RedisCluster implements Cluster {
     failed.catch(() => {})
     try {
       await Promise.race([Promise.all([this.pub.connect(), this.sub.connect()]), failed])
-    } catch (err) {
-      for (const c of [this.pub, this.sub]) if (c.isOpen) c.destroy()
-      throw new Error(`redisCluster: node ${this.nodeId} cannot join the cluster: ${(err as Error).message}`, { cause: err })
     } finally {
       this.pub.off('error', onError!)
       this.sub.off('error', onError!)
@@ -239,7 +253,7 @@ class RedisCluster implements Cluster {
   private async startLinks(options: LinkOptions): Promise<void> {
     await this.pub.set(this.key('secret'), randomId() + randomId() + randomId(), { NX: true })
     const secret = await this.pub.get(this.key('secret'))
-    if (!secret) throw new Error('redisCluster: could not read the cluster secret for node links')
+    if (!secret) throw new Error('could not read the cluster secret for node links')
     const links = new NodeLinks(options, this.nodeId, secret, {
       callPage: (id, path, args, timeout) => {
         const conn = this.local?.connection(id)
@@ -249,6 +263,11 @@ class RedisCluster implements Cluster {
       callNode: async (path, args, timeout, from) => this.dataOnly(path, 'result', await this.runNodeCall(path, args, timeout, from)),
     }, this.local?.observer)
     await links.start()
+    // Joining gave up meanwhile (joinTimeoutMs): nothing may stay listening.
+    if (this.isClosed) {
+      await links.close()
+      throw new Error('joining was given up')
+    }
     this.links = links
     this.nodeInfo = JSON.stringify({ ...(JSON.parse(this.nodeInfo) as object), link: links.url })
   }

@@ -31,6 +31,13 @@ export interface RedisClusterOptions {
    */
   readonly nodeTtlMs?: number
   /**
+   * How long joining the cluster in `serve()` (connecting, subscribing,
+   * announcing this node) may take before `serve()` rejects. A refused or
+   * unreachable Redis fails at once; this bounds one that accepts connections
+   * and never answers. @default 10000
+   */
+  readonly joinTimeoutMs?: number
+  /**
    * The service this node offers to the other nodes (`server.node(id).remote`,
    * or `server.node().remote` for any node offering the method): built with
    * `service()`/`@expose` like a page-facing service, and never reachable from

@@ -267,3 +267,25 @@ describe('answers held while the publishing connection is away', () => {
     void calls
   }, 30_000)
 })
+
+describe('joining the cluster', () => {
+  test('serve() rejects after joinTimeoutMs when Redis accepts the connection and never answers, and leaves nothing running', async () => {
+    freezeRedis()
+    const started = Date.now()
+    const cluster = redisCluster({ url: redis().url, prefix: `h${++prefixCount}-${Date.now()}`, nodeId: 'frozenjoin', joinTimeoutMs: 500, logger: quiet })
+    const outcome = await Promise.race([
+      serve({ service: service({}), port: 0, logger: quiet, cluster }).then((s) => { open.push(s); return 'served' }, (e: unknown) => e),
+      sleep(5000).then(() => 'still joining'),
+    ])
+    expect(outcome).toBeInstanceOf(Error)
+    expect((outcome as Error).message).toMatch(/cannot join the cluster: Redis did not answer within 500 ms/)
+    expect(Date.now() - started).toBeLessThan(2500)
+    // Its two Redis connections are dropped, not left to retry a Redis nobody uses any more.
+    const clients = cluster as unknown as { pub: { isOpen: boolean }; sub: { isOpen: boolean } }
+    expect([clients.pub.isOpen, clients.sub.isOpen]).toEqual([false, false])
+  }, 10_000)
+
+  test('joinTimeoutMs must be positive', () => {
+    expect(() => redisCluster({ url: redis().url, joinTimeoutMs: 0 })).toThrow(RangeError)
+  })
+})
