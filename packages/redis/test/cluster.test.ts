@@ -5,14 +5,11 @@
  * calls to a page on another node (results, errors, closing mid-call,
  * unknown ids, data-only arguments), and 10,000 cross-node calls.
  */
-import { spawn } from 'node:child_process'
-import { existsSync, readdirSync, statSync } from 'node:fs'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, test } from 'vitest'
 import { ConnectionClosedError, ErrorCode, ParameterError, service, type Session } from '@wirecall/core'
 import { connect, serve, type WirecallServer } from '@wirecall/node'
 import { redisCluster } from '../src/index.js'
+import { startChildNode as startChild, type ChildNode } from './child-node.js'
 import { rawCommands, useRedis } from './redis-server.js'
 
 const redis = useRedis()
@@ -375,40 +372,7 @@ describe('Redis goes away and comes back', () => {
   }, 30_000)
 })
 
-/** A cluster node in a child process (test/child/node.mjs, built packages) with one page. */
-async function startChildNode(prefixName: string, nodeId: string): Promise<{ connectionId: string; kill(): void }> {
-  assertBuilt()
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./child/node.mjs', import.meta.url))], {
-    env: { ...process.env, REDIS_URL: redis().url, PREFIX: prefixes.get(prefixName)!, NODE_ID: nodeId },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stderr = ''
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-  const kill = () => child.kill('SIGKILL')
-  open.push({ close: async () => void kill() })
-  const connectionId = await new Promise<string>((resolve, reject) => {
-    let out = ''
-    const timer = setTimeout(() => reject(new Error(`child node not ready in 10 s: ${stderr}`)), 10_000)
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      out += d
-      const m = /READY (\S+)/.exec(out)
-      if (m) {
-        clearTimeout(timer)
-        resolve(m[1]!)
-      }
-    })
-    child.on('exit', (code) => reject(new Error(`child node exited (${code}): ${stderr}`)))
-  })
-  return { connectionId, kill }
-}
-
-/** The child runs dist/: refuse stale builds with a clear message. */
-function assertBuilt(): void {
-  for (const pkg of ['core', 'node', 'redis']) {
-    const src = fileURLToPath(new URL(`../../${pkg}/src`, import.meta.url))
-    const dist = fileURLToPath(new URL(`../../${pkg}/dist/index.js`, import.meta.url))
-    if (!existsSync(dist)) throw new Error(`packages/${pkg}/dist is missing: run npm run build`)
-    const newest = Math.max(...readdirSync(src).map((f) => statSync(join(src, f)).mtimeMs))
-    if (newest > statSync(dist).mtimeMs) throw new Error(`packages/${pkg}/dist is older than its src: run npm run build`)
-  }
+/** A cluster node in a child process with one page (child-node.ts). */
+function startChildNode(prefixName: string, nodeId: string): Promise<ChildNode> {
+  return startChild(redis().url, prefixes.get(prefixName)!, nodeId, (closer) => open.push(closer))
 }

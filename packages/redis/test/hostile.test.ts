@@ -6,14 +6,13 @@
  * (test/child/node.mjs, built packages) with Node's default
  * unhandled-rejection behaviour, where a crash shows as an exit.
  */
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, test } from 'vitest'
 import { createClient } from '@redis/client'
 import { ConnectionClosedError, TimeoutError, service, type Session } from '@wirecall/core'
 import { MsgpackCodec } from '@wirecall/core/internal'
 import { connect, serve, type WirecallServer } from '@wirecall/node'
 import { redisCluster } from '../src/index.js'
+import { startChildNode, type ChildNode } from './child-node.js'
 import { useRedis } from './redis-server.js'
 
 const redis = useRedis()
@@ -130,30 +129,9 @@ describe('topic subscriptions', () => {
   }, 30_000)
 })
 
-/** A cluster node in a child process (test/child/node.mjs, built packages), with Node's default unhandled-rejection behaviour. */
-async function childNode(prefix: string, nodeId: string) {
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./child/node.mjs', import.meta.url))], {
-    env: { ...process.env, REDIS_URL: redis().url, PREFIX: prefix, NODE_ID: nodeId },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stderr = ''
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  open.push({ close: async () => void child.kill('SIGKILL') })
-  const connectionId = await new Promise<string>((resolve, reject) => {
-    let out = ''
-    const timer = setTimeout(() => reject(new Error(`child node not ready in 10 s: ${stderr}`)), 10_000)
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      out += d
-      const m = /READY (\S+)/.exec(out)
-      if (m) {
-        clearTimeout(timer)
-        resolve(m[1]!)
-      }
-    })
-    void exited.then((code) => reject(new Error(`child node exited (${code}): ${stderr}`)))
-  })
-  return { connectionId, exited, stderr: () => stderr, alive: () => child.exitCode === null && child.signalCode === null }
+/** A cluster node in a child process with one page (child-node.ts). */
+function childNode(prefix: string, nodeId: string): Promise<ChildNode> {
+  return startChildNode(redis().url, prefix, nodeId, (closer) => open.push(closer))
 }
 
 describe('hostile bytes on a node inbox', () => {
