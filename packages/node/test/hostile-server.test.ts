@@ -1,0 +1,131 @@
+/**
+ * A Node client against a hostile (or broken) server: it must not hang past
+ * its deadlines, nor keep memory for links that are gone. The servers here
+ * are raw: a TCP server that answers the upgrade one byte at a time, a `ws`
+ * server that selects the resume subprotocol and answers every HELLO with a
+ * fresh session before dropping the link. Loopback only, bounded loops.
+ */
+import { afterEach, expect, test } from 'vitest'
+import { createServer, type Server, type Socket } from 'node:net'
+import { WebSocketServer } from 'ws'
+import { ConnectionClosedError, TimeoutError, type Session } from '@wirecall/core'
+import { ResumeFrame, encodeControl } from '@wirecall/core/internal'
+import { connect, connectPool, createClient, type ReconnectingConnectOptions } from '../src/index.js'
+import { HOST, sleep, until, within } from './helpers.js'
+
+const quiet = { warn() {}, error() {} }
+
+/** What each test opened, closed after it whatever happened. */
+const cleanups: (() => Promise<void> | void)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+/**
+ * A TCP server that reads the upgrade request, then sends a valid-looking
+ * `101` response one byte every `everyMs`, never reaching its end: each byte
+ * resets an idle timer, so only a deadline on the whole handshake stops it.
+ */
+async function dribblingServer(everyMs = 50): Promise<{ url: string; accepted: () => number }> {
+  const head = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Padding: ${'a'.repeat(4000)}`
+  const sockets = new Set<Socket>()
+  let accepted = 0
+  const server: Server = createServer((socket) => {
+    accepted++
+    sockets.add(socket)
+    socket.on('error', () => {})
+    socket.once('close', () => sockets.delete(socket))
+    let i = 0
+    const timer = setInterval(() => {
+      if (socket.destroyed || i >= head.length) return clearInterval(timer)
+      socket.write(head[i++]!)
+    }, everyMs)
+    socket.once('close', () => clearInterval(timer))
+  })
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve))
+  cleanups.push(async () => {
+    for (const socket of sockets) socket.destroy()
+    await new Promise((resolve) => server.close(resolve))
+  })
+  return { url: `ws://${HOST}:${(server.address() as { port: number }).port}`, accepted: () => accepted }
+}
+
+test('connect() gives up within handshakeTimeoutMs on a server that sends its upgrade answer one byte at a time', async () => {
+  const { url } = await dribblingServer()
+  const started = Date.now()
+  const err = await within(connect(url, { limits: { handshakeTimeoutMs: 300 } }).then(() => undefined, (e: unknown) => e), 5000, 'connect()')
+  expect(err).toBeInstanceOf(ConnectionClosedError)
+  expect((err as Error).message).toMatch(/handshake/)
+  expect(Date.now() - started).toBeLessThan(2000)
+})
+
+test('a reconnecting client does not stay in one dribbled handshake: each attempt ends within handshakeTimeoutMs', async () => {
+  const { url, accepted } = await dribblingServer()
+  const client = createClient(url, { limits: { handshakeTimeoutMs: 200 }, reconnect: { initialDelayMs: 10, maxDelayMs: 20 }, logger: quiet })
+  cleanups.push(() => client.close())
+  // Stuck in its first attempt, the client would dial once; bounded, it dials again every ~200 ms.
+  await within(until(() => accepted() >= 3, 4000, 'three connection attempts'), 5000, 'attempts')
+  expect(client.state).toBe('connecting')
+})
+
+test('connectPool() rejects within its timeout when no endpoint can connect, and stops every endpoint', async () => {
+  // A port nobody listens on: refused at once, forever; the endpoint's client retries without end.
+  const probe = createServer()
+  await new Promise<void>((resolve) => probe.listen(0, HOST, resolve))
+  const port = (probe.address() as { port: number }).port
+  await new Promise((resolve) => probe.close(resolve))
+  const started = Date.now()
+  const err = await within(
+    connectPool([`ws://${HOST}:${port}`], { timeout: 300, reconnect: { initialDelayMs: 10, maxDelayMs: 20 } }).then(() => undefined, (e: unknown) => e),
+    5000, 'connectPool()')
+  expect(err).toBeInstanceOf(TimeoutError)
+  expect(Date.now() - started).toBeLessThan(2000)
+})
+
+/**
+ * A server that selects `wirecall.resume.v1`, answers every HELLO with a
+ * WELCOME (a fresh session: whatever the client parked is lost) and drops
+ * the link `dropAfterMs` later. A real server does the same after a restart
+ * or past its grace window.
+ */
+async function forgetfulResumeServer(dropAfterMs = 5): Promise<{ url: string; welcomes: () => number }> {
+  const wss = new WebSocketServer({ host: HOST, port: 0, handleProtocols: () => 'wirecall.resume.v1' })
+  await new Promise((resolve) => wss.once('listening', resolve))
+  let welcomes = 0
+  wss.on('connection', (ws) => {
+    ws.on('error', () => {})
+    ws.once('message', () => {
+      welcomes++
+      ws.send(encodeControl({ kind: ResumeFrame.WELCOME, token: `token-${welcomes}`, lost: null }))
+      setTimeout(() => ws.terminate(), dropAfterMs)
+    })
+  })
+  cleanups.push(async () => {
+    for (const ws of wss.clients) ws.terminate()
+    await new Promise((resolve) => wss.close(resolve))
+  })
+  return { url: `ws://${HOST}:${(wss.address() as { port: number }).port}`, welcomes: () => welcomes }
+}
+
+test('sessions that could not be resumed are let go: a client that reconnects many times keeps none of them', { timeout: 20_000 }, async () => {
+  const gc = (globalThis as { gc?: () => void }).gc
+  expect(gc, 'vitest.config.ts runs tests with --expose-gc').toBeTypeOf('function')
+  const { url } = await forgetfulResumeServer()
+  const options: Omit<ReconnectingConnectOptions, 'reconnect'> = { reconnect: { initialDelayMs: 5, maxDelayMs: 10 }, logger: quiet }
+  const client = createClient(url, options)
+  cleanups.push(() => client.close())
+  const sessions: WeakRef<Session<unknown>>[] = []
+  client.onStateChange((state) => {
+    if (state === 'open' && client.session) sessions.push(new WeakRef(client.session as Session<unknown>))
+  })
+  await within(until(() => sessions.length >= 30, 10_000, '30 fresh sessions'), 12_000, 'reconnects')
+  // Every session but the last few is over (lost, its link gone): nothing of the client should hold it.
+  const old = sessions.slice(0, -3)
+  let alive = old.length
+  for (let i = 0; i < 20 && alive > 0; i++) {
+    gc!()
+    await sleep(10)
+    alive = old.filter((ref) => ref.deref() !== undefined).length
+  }
+  expect(alive, `${alive} of ${old.length} old sessions still reachable`).toBeLessThanOrEqual(1)
+})
