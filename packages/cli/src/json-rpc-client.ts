@@ -42,9 +42,16 @@ export async function jsonRpcCall(
   const ws = new WebSocket(url, { headers: { ...options.headers }, handshakeTimeout: options.timeout, maxPayload: MAX_ANSWER_BYTES, perMessageDeflate: false })
   try {
     await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve())
-      ws.once('unexpected-response', (_req, res) => reject(new ConnectError(`${url}: the server refused the connection (HTTP ${res.statusCode})`)))
-      ws.once('error', (err) => reject(new ConnectError(`${url}: ${err.message}`)))
+      // `handshakeTimeout` is an idle timeout that every byte resets: a server sending its answer a
+      // byte at a time would hold the command for hours. This bounds the whole handshake.
+      const timer = setTimeout(() => reject(new ConnectError(`${url}: the opening handshake did not finish within ${options.timeout} ms`)), options.timeout)
+      const settle = (fn: () => void) => {
+        clearTimeout(timer)
+        fn()
+      }
+      ws.once('open', () => settle(resolve))
+      ws.once('unexpected-response', (_req, res) => settle(() => reject(new ConnectError(`${url}: the server refused the connection (HTTP ${res.statusCode})`))))
+      ws.once('error', (err) => settle(() => reject(new ConnectError(`${url}: ${err.message}`))))
     })
     const id = 1
     return await new Promise<unknown>((resolve, reject) => {

@@ -181,7 +181,15 @@ class NodeDialer implements Dialer {
       refused = (res.statusCode ?? 0) >= 400 && (res.statusCode ?? 0) < 500
       fail(new Error(`Unexpected server response: ${res.statusCode}`))
     })
+    // `ws`'s `handshakeTimeout` is http.request's `timeout`: an idle timeout, which every byte
+    // resets, so a server that sends its answer a byte at a time held a dial (and `connect()`,
+    // and the CLI) for hours. This deadline bounds the whole handshake.
+    const handshakeMs = options.ws?.handshakeTimeout ?? limits.handshakeTimeoutMs
+    const deadline = handshakeMs > 0
+      ? setTimeout(() => fail(new Error(`opening handshake not finished within ${handshakeMs} ms`)), handshakeMs)
+      : undefined
     const fail = (err: Error) => {
+      clearTimeout(deadline)
       ws.removeAllListeners()
       ws.on('error', () => {})
       ws.terminate()
@@ -191,6 +199,7 @@ class NodeDialer implements Dialer {
     ws.once('error', fail)
     ws.once('close', (code) => fail(new Error(`closed during handshake (code ${code})`)))
     ws.once('open', () => {
+      clearTimeout(deadline)
       ws.off('error', fail)
       ws.removeAllListeners('close')
       ws.removeAllListeners('unexpected-response')
