@@ -17,7 +17,7 @@
  */
 import { waitForSession, type SessionWaiter } from './waiting.js'
 import type { Client, ConnectionState } from './client.js'
-import { ConnectionClosedError, ShuttingDownError } from './errors.js'
+import { ConnectionClosedError, ShuttingDownError, TimeoutError } from './errors.js'
 import { DEFAULT_TIMEOUT_MS } from './options.js'
 import { createProxy } from './proxy.js'
 import type { CallOptions, CallScope, Logger, Session } from './session.js'
@@ -41,7 +41,7 @@ export interface PoolSettings<ServerService = unknown> {
   onStateChange?(state: ConnectionState, pool: ClientPool<ServerService>): void
   /** Calls made while no endpoint is open: `'wait'` for one (within their timeout), or `'fail'` at once. @default 'wait' */
   readonly whileDisconnected?: 'wait' | 'fail'
-  /** The default call timeout, ms. @default DEFAULT_TIMEOUT_MS */
+  /** The default call timeout, ms; also how long `connectPool()` waits for an endpoint to open. @default DEFAULT_TIMEOUT_MS */
   readonly timeout?: number
   /** Where failing state listeners are reported. @default console */
   readonly logger?: Logger
@@ -241,13 +241,26 @@ function usable<S>(session: Session<S> | undefined): session is Session<S> {
   return session !== undefined && !session.closed
 }
 
-/** Start a pool and resolve once one endpoint is open (close it and reject if none can connect). */
-export async function readyPool<S, C extends Client<S>>(pool: ClientPool<S, C>): Promise<ClientPool<S, C>> {
+/**
+ * Start a pool and resolve once one endpoint is open, within `timeout` ms
+ * (0: no limit); otherwise close it and reject (`TimeoutError`, or why every
+ * endpoint gave up). The bound matters: endpoints that are refused or
+ * unreachable retry without end by default (`maxAttempts: Infinity`), so
+ * `pool.ready` alone may never settle, and `connectPool()` hung for good on a
+ * list of dead servers. The same bound as `clientReady` for one client.
+ */
+export async function readyPool<S, C extends Client<S>>(pool: ClientPool<S, C>, timeout: number = DEFAULT_TIMEOUT_MS): Promise<ClientPool<S, C>> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const expired = new Promise<never>((_, reject) => {
+    if (timeout > 0) timer = setTimeout(() => reject(new TimeoutError(`no endpoint of the pool opened within ${timeout} ms (${pool.endpoints.map((e) => e.url).join(', ')})`)), timeout)
+  })
   try {
-    await pool.ready
+    await Promise.race([pool.ready, expired])
   } catch (err) {
     await pool.close()
     throw err
+  } finally {
+    clearTimeout(timer)
   }
   return pool
 }

@@ -4,7 +4,7 @@
  * endpoint has what only Node can do: handshake headers, TLS and `ws`
  * options, corked writes, zero-copy large binaries.
  */
-import { ClientPool, type Client, type PoolSettings } from '@wirecall/core'
+import { ClientPool, DEFAULT_TIMEOUT_MS, type Client, type PoolSettings } from '@wirecall/core'
 import { readyPool } from '@wirecall/core/internal'
 import { createClient, type ReconnectingConnectOptions } from './client.js'
 
@@ -48,9 +48,13 @@ export function createPool<ServerService = unknown>(urls: readonly string[], opt
   return nodePool(urls, options)
 }
 
-/** A pool over `urls`, resolved once one endpoint is open (rejects if none can connect). */
+/**
+ * A pool over `urls`, resolved once one endpoint is open. Rejects, and closes
+ * the pool, when none opens within `timeout` (default 30 s; `TimeoutError`)
+ * or every endpoint gave up.
+ */
 export function connectPool<ServerService = unknown>(
   urls: readonly string[], options: NodePoolOptions<ServerService> = {},
 ): Promise<ClientPool<ServerService, Client<ServerService>>> {
-  return readyPool(nodePool(urls, options))
+  return readyPool(nodePool(urls, options), options.timeout ?? DEFAULT_TIMEOUT_MS)
 }

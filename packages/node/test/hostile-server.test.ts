@@ -69,17 +69,25 @@ test('a reconnecting client does not stay in one dribbled handshake: each attemp
 })
 
 test('connectPool() rejects within its timeout when no endpoint can connect, and stops every endpoint', async () => {
-  // A port nobody listens on: refused at once, forever; the endpoint's client retries without end.
-  const probe = createServer()
-  await new Promise<void>((resolve) => probe.listen(0, HOST, resolve))
-  const port = (probe.address() as { port: number }).port
-  await new Promise((resolve) => probe.close(resolve))
+  // Every connection is cut at once: each endpoint's client retries without end (maxAttempts: Infinity).
+  let attempts = 0
+  const refusing = createServer((socket) => {
+    attempts++
+    socket.destroy()
+  })
+  await new Promise<void>((resolve) => refusing.listen(0, HOST, resolve))
+  cleanups.push(() => new Promise((resolve) => refusing.close(() => resolve())))
+  const url = `ws://${HOST}:${(refusing.address() as { port: number }).port}`
   const started = Date.now()
   const err = await within(
-    connectPool([`ws://${HOST}:${port}`], { timeout: 300, reconnect: { initialDelayMs: 10, maxDelayMs: 20 } }).then(() => undefined, (e: unknown) => e),
-    5000, 'connectPool()')
+    connectPool([url, url], { timeout: 300, reconnect: { initialDelayMs: 10, maxDelayMs: 20 } }).then(() => undefined, (e: unknown) => e),
+    3000, 'connectPool()')
   expect(err).toBeInstanceOf(TimeoutError)
   expect(Date.now() - started).toBeLessThan(2000)
+  // The pool was closed: its endpoints dial no more.
+  const after = attempts
+  await sleep(200)
+  expect(attempts).toBe(after)
 })
 
 /**
