@@ -6,12 +6,15 @@
  * fresh session before dropping the link. Loopback only, bounded loops.
  */
 import { afterEach, expect, test } from 'vitest'
+import { spawn } from 'node:child_process'
 import { createServer, type Server, type Socket } from 'node:net'
+import { fileURLToPath } from 'node:url'
 import { WebSocketServer } from 'ws'
 import { ConnectionClosedError, TimeoutError, type Session } from '@wirecall/core'
 import { ResumeFrame, encodeControl } from '@wirecall/core/internal'
 import { connect, connectPool, createClient, type ReconnectingConnectOptions } from '../src/index.js'
-import { HOST, sleep, until, within } from './helpers.js'
+import { HOST, encode, sleep, until, within } from './helpers.js'
+import { assertDistFresh } from './child-harness.js'
 
 const quiet = { warn() {}, error() {} }
 
@@ -136,4 +139,96 @@ test('sessions that could not be resumed are let go: a client that reconnects ma
     alive = old.filter((ref) => ref.deref() !== undefined).length
   }
   expect(alive, `${alive} of ${old.length} old sessions still reachable`).toBeLessThanOrEqual(1)
+})
+
+/** Cycles through ways of answering a resume HELLO wrongly, one per connection. */
+async function wrongResumeServer(): Promise<string> {
+  const wss = new WebSocketServer({ host: HOST, port: 0, handleProtocols: () => 'wirecall.resume.v1' })
+  await new Promise((resolve) => wss.once('listening', resolve))
+  let n = 0
+  wss.on('connection', (ws) => {
+    ws.on('error', () => {})
+    const kind = n++ % 5
+    ws.once('message', () => {
+      if (kind === 0) ws.send(encodeControl({ kind: ResumeFrame.RESUMED, token: 'never-issued', received: 5 })) // resumes nothing we offered
+      else if (kind === 1) ws.send(Buffer.from([0xc1, 0xc1, 0xc1])) // garbage instead of WELCOME
+      else if (kind === 2) ws.terminate() // closes mid-handshake
+      else if (kind === 3) {
+        // A fresh session, then calls that are never answered, then the link drops.
+        ws.send(encodeControl({ kind: ResumeFrame.WELCOME, token: `t${n}`, lost: null }))
+        setTimeout(() => ws.terminate(), 50)
+      }
+      // kind 4: never answers (the client's resume handshake deadline ends it)
+    })
+  })
+  cleanups.push(async () => {
+    for (const ws of wss.clients) ws.terminate()
+    await new Promise((resolve) => wss.close(resolve))
+  })
+  return `ws://${HOST}:${(wss.address() as { port: number }).port}`
+}
+
+/** Answers every frame with garbage, replies to unknown and duplicate ids, and calls the client's service badly. */
+async function garbageServer(): Promise<string> {
+  const wss = new WebSocketServer({ host: HOST, port: 0 })
+  await new Promise((resolve) => wss.once('listening', resolve))
+  wss.on('connection', (ws) => {
+    ws.on('error', () => {})
+    // [0, 3, 'f', [[[...]]]]: arguments nested 200 deep, by hand (our encoder refuses past 100).
+    const deepCall = Buffer.concat([Buffer.from([0x94, 0x00, 0x03, 0xa1, 0x66]), Buffer.alloc(200, 0x91), Buffer.from([0x90])])
+    ws.on('message', () => {
+      ws.send(Buffer.from([0xc1, 0xff, 0x00]))
+      ws.send('not json')
+      ws.send(Buffer.alloc(0))
+      ws.send(encode([1, 0xffffffff, null, 1])) // a reply nobody waits for
+      ws.send(encode([1, 1, null, 7]))
+      ws.send(encode([1, 1, null, 8])) // the same id again
+      ws.send(encode([1, 2, { name: 'Error', message: 'x'.repeat(100_000), code: 'X', data: { toJSON: 1 } }, null]))
+      ws.send(encode([0, 1, 'f', new Array(100_000).fill(1)]))
+      ws.send(encode([0, 2, 'then', []]))
+      ws.send(deepCall)
+      ws.send(encode([7, 1, 2, 3]))
+    })
+  })
+  cleanups.push(async () => {
+    for (const ws of wss.clients) ws.terminate()
+    await new Promise((resolve) => wss.close(resolve))
+  })
+  return `ws://${HOST}:${(wss.address() as { port: number }).port}`
+}
+
+test('a client process against garbage, wrong resume answers, cut handshakes and dead pools: no crash, every call settles, it exits by itself', { timeout: 30_000 }, async () => {
+  assertDistFresh()
+  const refusing = createServer((socket) => socket.destroy())
+  await new Promise<void>((resolve) => refusing.listen(0, HOST, resolve))
+  cleanups.push(() => new Promise((resolve) => refusing.close(() => resolve())))
+  const urls = {
+    garbage: await garbageServer(),
+    resume: await wrongResumeServer(),
+    refusing: `ws://${HOST}:${(refusing.address() as { port: number }).port}`,
+  }
+  const script = fileURLToPath(new URL('./child/hostile-client.mjs', import.meta.url))
+  const child = spawn(process.execPath, [script], {
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+    env: { ...process.env, WIRECALL_HOSTILE_URLS: JSON.stringify(urls) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  // Bounded: a hang (a call that never settles, a timer close() left) is killed and fails below.
+  const kill = setTimeout(() => child.kill('SIGKILL'), 20_000)
+  cleanups.push(() => {
+    clearTimeout(kill)
+    child.kill('SIGKILL')
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])))
+  clearTimeout(kill)
+  expect({ code, signal, stderr: stderr.slice(-2000) }).toEqual({ code: 0, signal: null, stderr: '' })
+  expect(stdout).toMatch(/^DONE /)
+  const outcomes = JSON.parse(stdout.slice('DONE '.length)) as string[]
+  // add(1, 1) got the server's first reply for id 1 (7); what else could not complete was rejected, not left pending.
+  expect(outcomes[0]).toBe('ok')
+  expect(outcomes.length).toBe(9)
 })
