@@ -2,7 +2,7 @@
  * Endpoint pools in the browser: `ClientPool` (from `@wirecall/core`, the
  * same code as Node's) over one reconnecting `BrowserClient` per URL.
  */
-import { ClientPool, type PoolSettings } from '@wirecall/core'
+import { ClientPool, DEFAULT_TIMEOUT_MS, type PoolSettings } from '@wirecall/core'
 import { readyPool } from '@wirecall/core/internal'
 import { BrowserClient, type BrowserConnectOptions } from './client.js'
 
@@ -43,9 +43,9 @@ export function createPool<ServerService = unknown>(urls: readonly string[], opt
   return browserPool(urls, options)
 }
 
-/** A pool over `urls`, resolved once one endpoint is open (rejects if none can connect). */
+/** A pool over `urls`, resolved once one endpoint is open; rejects with `TimeoutError` (the pool closed) when none opens within `options.timeout`. */
 export function connectPool<ServerService = unknown>(
   urls: readonly string[], options: PoolOptions<ServerService> = {},
 ): Promise<ClientPool<ServerService, BrowserClient<ServerService>>> {
-  return readyPool(browserPool(urls, options))
+  return readyPool(browserPool(urls, options), options.timeout ?? DEFAULT_TIMEOUT_MS)
 }

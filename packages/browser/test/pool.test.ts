@@ -124,6 +124,21 @@ describe('an endpoint pool', () => {
       .rejects.toBeInstanceOf(ConnectionClosedError)
   })
 
+  test('connectPool rejects with TimeoutError after options.timeout when no endpoint opens (endpoints retrying forever), and closes the pool', async () => {
+    const { WebSocket, attempts } = countingWebSocket()
+    const started = Date.now()
+    const outcome = await Promise.race([
+      connectPool<TestApi>(['ws://127.0.0.1:1'], { WebSocket, reconnect: FAST, timeout: 300 }).then(() => 'connected', (e: unknown) => e),
+      new Promise((r) => setTimeout(() => r('still waiting'), 3000)),
+    ])
+    expect(outcome).toBeInstanceOf(TimeoutError)
+    expect(Date.now() - started).toBeLessThan(2000)
+    // The pool was closed: its endpoint dials no more.
+    const dialled = attempts.length
+    await new Promise((r) => setTimeout(r, 400))
+    expect(attempts.length).toBe(dialled)
+  })
+
   test('close() rejects waiting calls and closes every endpoint', async () => {
     const p = pool(['ws://127.0.0.1:1'])
     const waiting = p.remote.add(1, 1)
