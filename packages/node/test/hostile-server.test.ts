@@ -122,7 +122,7 @@ test('sessions that could not be resumed are let go: a client that reconnects ma
   const gc = (globalThis as { gc?: () => void }).gc
   expect(gc, 'vitest.config.ts runs tests with --expose-gc').toBeTypeOf('function')
   const { url } = await forgetfulResumeServer()
-  const options: Omit<ReconnectingConnectOptions, 'reconnect'> = { reconnect: { initialDelayMs: 5, maxDelayMs: 10 }, logger: quiet }
+  const options: ReconnectingConnectOptions = { reconnect: { initialDelayMs: 5, maxDelayMs: 10 }, logger: quiet }
   const client = createClient(url, options)
   cleanups.push(() => client.close())
   const sessions: WeakRef<Session<unknown>>[] = []
