@@ -7,9 +7,9 @@
  * (The RPC behaviours themselves are the conformance suite's, e2e/conformance.)
  */
 import { describe, expect, test } from 'vitest'
-import { WebSocket as WsWebSocket } from 'ws'
+import { WebSocket as WsWebSocket, WebSocketServer } from 'ws'
 import { AbortError, ConnectionClosedError, TimeoutError, connect, createClient, resume, service, type BrowserConnectOptions, type CallScope, type ConnectionState, type WebSocketConstructor } from '../src/index.js'
-import { TestServer, closeLater, countingWebSocket, deadPort, sleep, until, useLeakCheck, type ClientSide, type TestApi } from './helpers.js'
+import { TestServer, closeLater, countingWebSocket, deadPort, onCleanup, sleep, until, useLeakCheck, type ClientSide, type TestApi } from './helpers.js'
 
 useLeakCheck()
 
@@ -129,6 +129,43 @@ describe('reconnect', () => {
       expect(gap, JSON.stringify(gaps)).toBeLessThan(60 + 40)
     }
     expect(new Set(gaps).size, `delays are randomised: ${JSON.stringify(gaps)}`).toBeGreaterThan(1)
+  })
+})
+
+/** A server that accepts every WebSocket and closes it after `keepMs` (0: at once), as a crash-looping backend behind a proxy does. */
+async function droppingServer(keepMs: number): Promise<string> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+  await new Promise<void>((resolve) => wss.once('listening', () => resolve()))
+  wss.on('connection', (ws) => {
+    if (keepMs === 0) ws.close()
+    else setTimeout(() => ws.close(), keepMs)
+  })
+  onCleanup(async () => {
+    for (const ws of wss.clients) ws.terminate()
+    await new Promise<void>((resolve) => wss.close(() => resolve()))
+  })
+  return `ws://127.0.0.1:${(wss.address() as { port: number }).port}`
+}
+
+describe('reconnect after links that do not stay up', () => {
+  test('a server that accepts and drops at once is retried at a growing delay, not every initialDelayMs', async () => {
+    const url = await droppingServer(0)
+    const { WebSocket, attempts } = countingWebSocket()
+    closeLater(createClient<TestApi>(url, { WebSocket, reconnect: { initialDelayMs: 20, factor: 2, maxDelayMs: 5000, jitter: 0 } }))
+    await sleep(1300)
+    // 20, 40, 80, 160, 320, 640 ms: about seven dials in 1.3 s. Reset on every open, it dialled every 20 ms (dozens).
+    expect(attempts.length, JSON.stringify(attempts.map((t) => t - attempts[0]!))).toBeLessThanOrEqual(9)
+    expect(attempts.length).toBeGreaterThanOrEqual(4)
+  })
+
+  test('a link that stayed open stableAfterMs was a recovery: the next attempt comes after initialDelayMs again', async () => {
+    const url = await droppingServer(200)
+    const { WebSocket, attempts } = countingWebSocket()
+    closeLater(createClient<TestApi>(url, { WebSocket, reconnect: { initialDelayMs: 20, factor: 2, maxDelayMs: 5000, jitter: 0, stableAfterMs: 100 } }))
+    await until(() => attempts.length >= 6, 'six dials', 5000)
+    // Each link lives 200 ms, then 20 ms to the next dial: never the 40, 80, 160... of failed attempts.
+    const gaps = attempts.slice(1, 6).map((t, i) => t - attempts[i]!)
+    for (const gap of gaps) expect(gap, JSON.stringify(gaps)).toBeLessThan(200 + 20 + 150)
   })
 })
 

@@ -48,6 +48,14 @@ export interface ReconnectOptions {
   readonly jitter: number
   /** Give up (state `closed`) after this many failed attempts in a row. @default Infinity */
   readonly maxAttempts: number
+  /**
+   * How long a link must stay open to count as a recovery: only then does the
+   * next reconnect start again from `initialDelayMs` (and `maxAttempts`
+   * count again from zero). A server that accepts and drops at once (a crash
+   * loop, a proxy without a backend) is retried at a growing delay instead of
+   * every `initialDelayMs` by every client. @default 5000 ms
+   */
+  readonly stableAfterMs: number
 }
 
 /** The reconnect backoff used when `reconnect` is `true` or leaves fields out. */
@@ -57,6 +65,7 @@ export const DEFAULT_RECONNECT: Readonly<ReconnectOptions> = Object.freeze({
   factor: 2,
   jitter: 0.5,
   maxAttempts: Infinity,
+  stableAfterMs: 5000,
 })
 
 /** Options of a reconnecting client (`Client`), whatever the platform: the session options plus reconnecting. */
@@ -185,7 +194,10 @@ export class Client<ServerService = unknown> {
   private readonly notificationListeners: { path: string; listener: (...args: never[]) => unknown; off: (() => void) | undefined }[] = []
   private readonly waiters = new Set<SessionWaiter<ServerService>>()
   private readonly backoff: ReconnectOptions | undefined
+  /** Reconnect attempts since the last link that stayed open `stableAfterMs` (sets the next delay). */
   private attempts = 0
+  /** When the current link opened (`Date.now()`), to tell a recovery from an accept-and-drop. */
+  private openedAt = 0
   private everOpened = false
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   private abandon: (() => void) | undefined
@@ -373,7 +385,7 @@ export class Client<ServerService = unknown> {
    * `onResume` runs rather than `onReconnect`.
    */
   private begin(session: Session<ServerService>, link: Link, resumed = false): void {
-    this.attempts = 0
+    this.openedAt = Date.now()
     if (!resumed) {
       for (const entry of this.notificationListeners) entry.off = session.on(entry.path, entry.listener)
       session.onClose(() => this.dropped(session))
@@ -398,6 +410,8 @@ export class Client<ServerService = unknown> {
   private dropped(session: Session<ServerService>): void {
     this.resumer?.closed(session)
     if (!this.detach(session) || this.stateNow === 'closed') return
+    // A link that stayed up was a recovery: back off from the start. One dropped at once was not.
+    if (Date.now() - this.openedAt >= (this.backoff?.stableAfterMs ?? 0)) this.attempts = 0
     this.retry(new ConnectionClosedError(`connection to ${this.url} lost`))
   }
 
